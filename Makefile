@@ -1,0 +1,44 @@
+# Every target creates the environment it needs, so a fresh machine needs only `make demo` / `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+DEMO_DIR ?= demo
+DEMO_ACCOUNTS ?= 5000
+
+.PHONY: install demo test lint format bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	rm -rf $(DEMO_DIR)
+	$(BIN)/cuikuan init $(DEMO_DIR)
+	$(BIN)/cuikuan sim generate --accounts $(DEMO_ACCOUNTS) --seed 7 --as-of 2026-11-29 \
+		--out $(DEMO_DIR)/ledger.csv --payments-out $(DEMO_DIR)/payments.csv
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan import ledger.csv payments.csv
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan portfolio --as-of 2026-11-29
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+test: lint
+	$(BIN)/pytest -n 2
+
+bench: install
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
