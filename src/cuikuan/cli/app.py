@@ -1,0 +1,61 @@
+"""`cuikuan`: the collections team's day as commands. Run `cuikuan --help`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.text import Text
+
+from cuikuan import __version__
+from cuikuan.cli import common, ledger, setup, sim
+from cuikuan.errors import CuikuanError
+
+app = typer.Typer(
+    name="cuikuan",
+    help=(
+        "催款 cuikuan: repayment reminders and collections messaging.\n\n"
+        "A day with cuikuan: `import` the ledger, look at the `portfolio`, then plan, send and "
+        "listen (coming). Start with `cuikuan init` in an empty folder."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        common.out.print(f"cuikuan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Path | None = common.ConfigOption,
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    ctx.ensure_object(dict)["config"] = config
+
+
+setup.register(app)
+ledger.register(app)
+app.add_typer(sim.app, name="sim")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except CuikuanError as exc:
+        common.err.print(Text.assemble(("error: ", "bold red"), exc.message), soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        common.err.print("aborted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.BadParameter, typer.main.click.ClickException) as exc:  # type: ignore[attr-defined]
+        exc.show()
+        sys.exit(exc.exit_code)

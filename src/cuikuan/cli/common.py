@@ -1,0 +1,66 @@
+"""What every command shares: settings, database, consoles, dates and money for people."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from cuikuan.domain.dates import parse_date
+from cuikuan.domain.money import format_minor
+from cuikuan.errors import InputError
+from cuikuan.settings import Settings, find_settings_file, load_settings
+from cuikuan.store.engine import open_database
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigOption = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="Settings file (default: $CUIKUAN_CONFIG, else cuikuan.toml here or in a folder above).",
+    show_default=False,
+)
+JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of tables.")
+AsOfOption = typer.Option(
+    None, "--as-of", help="The day to look at, e.g. 2026-11-29 (default: today in the lender's time zone)."
+)
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        path: Path | None = obj.get("config")
+        obj["settings"] = load_settings(find_settings_file(path))
+    settings: Settings = obj["settings"]
+    return settings
+
+
+def database(ctx: typer.Context) -> Engine:
+    return open_database(settings_from(ctx).database_url)
+
+
+def as_of_date(value: str | None, settings: Settings) -> date:
+    if value is None:
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        return datetime.now(ZoneInfo(settings.defaults.timezone)).date()
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise InputError(f"--as-of {value!r}: {exc}") from None
+
+
+def money(amount: int, digits: int) -> str:
+    return format_minor(amount, digits)
+
+
+def print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, ensure_ascii=False, default=str))

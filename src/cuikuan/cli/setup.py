@@ -1,0 +1,39 @@
+"""`cuikuan init`: a commented settings file and a database, ready to import into."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cuikuan.cli import common
+from cuikuan.errors import ConfigError
+from cuikuan.settings import CONFIG_NAME, default_settings_text, load_settings
+from cuikuan.store.engine import open_database
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+
+
+def init(
+    directory: Path = typer.Argument(Path("."), help="Folder for cuikuan.toml and the database (created if missing)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing cuikuan.toml."),
+) -> None:
+    """Write a commented settings file and create (or upgrade) its database.
+
+    Edit the lender's name, signature and contact channels in the file before sending anything.
+    Every value can be overridden by CUIKUAN_<SECTION>__<KEY> environment variables.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / CONFIG_NAME
+    if path.exists() and not force:
+        common.out.print(f"{path} exists; keeping it (use --force to overwrite)")
+    else:
+        path.write_text(default_settings_text(), encoding="utf-8")
+        common.out.print(f"wrote {path}")
+    settings = load_settings(path)
+    if settings.source is None:  # pragma: no cover - load_settings always sets it
+        raise ConfigError(f"{path}: could not be read back")
+    open_database(settings.database_url).dispose()
+    common.out.print(f"database ready: {settings.database_url}")

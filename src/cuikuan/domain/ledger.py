@@ -1,0 +1,102 @@
+"""Allocation, days past due and buckets for one loan: the reference the set-at-a-time code matches.
+
+Rules (DESIGN.md glossary):
+- a payment pays the oldest unpaid instalment first (by due date, then number);
+- an instalment is overdue once the as-of date is past its due date plus the grace days;
+- DPD is the as-of date minus the due date of the oldest overdue instalment, 0 when none is;
+- a payment is counted once: an instalment snapshot's paid amounts cover every payment up to the
+  snapshot moment, so only payments after it are allocated on top (see docs/ledger.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Instalment:
+    number: int
+    due_date: date
+    amount_due: int
+    amount_paid: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return max(self.amount_due - self.amount_paid, 0)
+
+
+@dataclass(frozen=True)
+class Payment:
+    paid_at: datetime
+    amount: int
+
+
+@dataclass(frozen=True)
+class LoanPosition:
+    dpd: int
+    days_to_due: int | None
+    outstanding: int
+    overdue_amount: int
+    next_due_date: date | None
+    next_due_amount: int
+    paid_off: bool
+
+
+@dataclass(frozen=True)
+class BucketEdge:
+    name: str
+    max_dpd: int | None
+
+
+def in_payment_order(instalments: Iterable[Instalment]) -> list[Instalment]:
+    return sorted(instalments, key=lambda i: (i.due_date, i.number))
+
+
+def allocate(instalments: Sequence[Instalment], amount: int) -> tuple[list[Instalment], int]:
+    """Apply `amount` to the oldest unpaid instalments; return them and the unapplied surplus."""
+    if amount < 0:
+        raise ValueError("cannot allocate a negative amount")
+    left = amount
+    out = []
+    for inst in in_payment_order(instalments):
+        take = min(left, inst.remaining)
+        left -= take
+        out.append(Instalment(inst.number, inst.due_date, inst.amount_due, inst.amount_paid + take))
+    return out, left
+
+
+def countable_payments(
+    payments: Iterable[Payment], snapshot_at: datetime | None, cutoff: datetime
+) -> int:
+    """Sum of the payments that neither the snapshot covers nor lie after the as-of cut-off."""
+    return sum(
+        p.amount
+        for p in payments
+        if p.paid_at < cutoff and (snapshot_at is None or p.paid_at > snapshot_at)
+    )
+
+
+def position(instalments: Sequence[Instalment], as_of: date, grace_days: int = 0) -> LoanPosition:
+    ordered = in_payment_order(instalments)
+    overdue = [i for i in ordered if i.remaining > 0 and (as_of - i.due_date).days > grace_days]
+    upcoming = [i for i in ordered if i.remaining > 0 and i not in overdue]
+    outstanding = sum(i.remaining for i in ordered)
+    nxt = upcoming[0] if upcoming else None
+    return LoanPosition(
+        dpd=(as_of - overdue[0].due_date).days if overdue else 0,
+        days_to_due=(nxt.due_date - as_of).days if nxt else None,
+        outstanding=outstanding,
+        overdue_amount=sum(i.remaining for i in overdue),
+        next_due_date=nxt.due_date if nxt else None,
+        next_due_amount=nxt.remaining if nxt else 0,
+        paid_off=outstanding == 0,
+    )
+
+
+def bucket_for(dpd: int, edges: Sequence[BucketEdge]) -> str:
+    for edge in edges:
+        if edge.max_dpd is None or dpd <= edge.max_dpd:
+            return edge.name
+    return edges[-1].name

@@ -1,0 +1,235 @@
+"""Open a ledger file: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or XLSX, as batches of strings.
+
+    source = open_source(Path("ledger.csv"))
+    source.header                        # the file's own column names
+    for batch in source.batches(200_000):
+        batch["_line"]                   # the line each row came from, for error messages
+
+Every cell arrives as a string (or null): parsing is the validator's job, so a bad cell becomes
+a message with its line rather than a guess.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from cuikuan.errors import InputError
+
+LINE = "_line"
+_CHUNK = 1 << 20
+_DELIMITERS = (",", "\t", ";", "|")
+NUL = b"\x00"
+
+
+class Source(Protocol):
+    path: Path
+    header: list[str]
+    encoding: str
+    total_rows: int
+
+    def batches(self, size: int) -> Iterator[pl.DataFrame]: ...
+
+    def close(self) -> None: ...
+
+
+def open_source(path: Path, sheet: str | None = None) -> Source:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a CSV or XLSX file")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        return XlsxSource.open(path, sheet)
+    return CsvSource.open(path)
+
+
+def detect_encoding(path: Path) -> str:
+    """'utf-8', 'utf-8-sig' or 'gb18030', checked over the whole file; InputError otherwise."""
+    with path.open("rb") as fh:
+        first = fh.read(4)
+    if first.startswith(codecs.BOM_UTF8):
+        candidates = ["utf-8-sig"]
+    elif first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError(f"{path}: UTF-16 text; save it as UTF-8 (or GBK) CSV")
+    else:
+        # GB18030 is a superset of GBK and GB2312, so it reads every export of those.
+        candidates = ["utf-8", "gb18030"]
+    failure = ""
+    for encoding in candidates:
+        failure = _decodes(path, encoding)
+        if not failure:
+            return encoding
+    raise InputError(f"{path}: not text in UTF-8 or GBK/GB18030 ({failure}); is it the right file?")
+
+
+def _decodes(path: Path, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            if b"\x00" in chunk:
+                return f"binary data at byte {offset + chunk.index(NUL)}"
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return f"byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start} is not {encoding}"
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return f"the file ends inside a {encoding} character"
+    return ""
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            count += chunk.count(b"\n")
+    return count
+
+
+@dataclass
+class CsvSource:
+    path: Path
+    header: list[str]
+    encoding: str
+    delimiter: str
+    total_rows: int
+    _utf8: Path
+    _temp: Path | None = None
+
+    @classmethod
+    def open(cls, path: Path) -> CsvSource:
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: the file is empty")
+        encoding = detect_encoding(path)
+        readable, temp = path, None
+        if encoding == "gb18030":
+            temp = _transcode(path, encoding)
+            readable = temp
+        with readable.open("r", encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline()
+        if not first.strip():
+            raise InputError(f"{path}:1: the first line should be the header, found an empty line")
+        delimiter = max(_DELIMITERS, key=first.count)
+        header = next(csv.reader([first], delimiter=delimiter))
+        return cls(path, header, encoding, delimiter, max(_count_lines(readable) - 1, 0), readable, temp)
+
+    def batches(self, size: int) -> Iterator[pl.DataFrame]:
+        names = [f"c{i}" for i in range(len(self.header))]
+        frame = pl.scan_csv(
+            self._utf8,
+            has_header=True,
+            new_columns=names,
+            separator=self.delimiter,
+            infer_schema=False,
+            row_index_name=LINE,
+            row_index_offset=2,
+            truncate_ragged_lines=False,
+            encoding="utf8",
+        )
+        try:
+            for batch in frame.collect_batches(chunk_size=size):
+                yield batch.with_columns(pl.col(LINE).cast(pl.Int64))
+        except pl.exceptions.ComputeError as exc:
+            raise InputError(f"{self.path}: cannot read as CSV: {str(exc).splitlines()[0]}") from None
+
+    def close(self) -> None:
+        if self._temp is not None:
+            with contextlib.suppress(OSError):
+                self._temp.unlink()
+
+
+def _transcode(path: Path, encoding: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix="cuikuan-", suffix=".csv")
+    with (
+        path.open("r", encoding=encoding, newline="") as src,
+        os.fdopen(fd, "w", encoding="utf-8", newline="") as dst,
+    ):
+        while chunk := src.read(_CHUNK):
+            dst.write(chunk)
+    return Path(name)
+
+
+@dataclass
+class XlsxSource:
+    path: Path
+    header: list[str]
+    sheet_name: str
+    header_row: int
+    total_rows: int
+    encoding: str = "xlsx"
+    _rows: Iterator[list[object]] = field(default_factory=lambda: iter(()))
+
+    @classmethod
+    def open(cls, path: Path, sheet: str | None) -> XlsxSource:
+        from python_calamine import CalamineWorkbook
+
+        try:
+            book = CalamineWorkbook.from_path(str(path))
+        except Exception as exc:  # calamine raises its own types for every broken workbook
+            raise InputError(f"{path}: not a readable XLSX workbook ({exc})") from None
+        names = [sheet] if sheet else list(book.sheet_names)
+        if sheet and sheet not in book.sheet_names:
+            raise InputError(f"{path}: no sheet named {sheet!r}; sheets: {', '.join(book.sheet_names)}")
+        for name in names:
+            data = book.get_sheet_by_name(name)
+            rows = data.iter_rows()
+            for offset, row in enumerate(rows):
+                if any(_cell(v) for v in row):
+                    header = [_cell(v) or "" for v in row]
+                    start = data.start[0] if data.start else 0
+                    return cls(path, header, name, start + offset + 1, max(data.height - offset - 1, 0), _rows=rows)
+        raise InputError(f"{path}: no sheet with data (sheets: {', '.join(book.sheet_names) or 'none'})")
+
+    def batches(self, size: int) -> Iterator[pl.DataFrame]:
+        names = [f"c{i}" for i in range(len(self.header))]
+        line = self.header_row + 1
+        while True:
+            chunk: list[list[str | None]] = []
+            lines: list[int] = []
+            for row in self._rows:
+                cells = [_cell(v) for v in row][: len(names)]
+                if any(cells):
+                    cells += [None] * (len(names) - len(cells))
+                    chunk.append(cells)
+                    lines.append(line)
+                line += 1
+                if len(chunk) >= size:
+                    break
+            if not chunk:
+                return
+            frame = pl.DataFrame(chunk, schema=dict.fromkeys(names, pl.String), orient="row")
+            yield frame.with_columns(pl.Series(LINE, lines, dtype=pl.Int64))
+
+    def close(self) -> None:
+        return None
+
+
+def _cell(value: object) -> str | None:
+    """Excel cells as the text a person would type: 13800138000 not 13800138000.0."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") if value.time() != time(0) else value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip()
+    return text or None

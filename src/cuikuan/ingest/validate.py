@@ -1,0 +1,198 @@
+"""Validate one batch of a ledger file: typed columns plus every problem with its line and column.
+
+    checked = check_batch(batch, mapping, rules)
+    checked.frame      # typed values, one row per input row (bad cells null)
+    checked.problems   # _line, column, message, got
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from cuikuan.domain.columns import Mapping
+from cuikuan.domain.money import currency_digits
+from cuikuan.ingest import cells
+from cuikuan.ingest.sources import LINE
+
+PROBLEM_SCHEMA = {LINE: pl.Int64, "column": pl.String, "message": pl.String, "got": pl.String}
+
+
+@dataclass(frozen=True)
+class Rules:
+    region: str
+    timezone: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Checked:
+    frame: pl.DataFrame
+    problems: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    column: str
+    value: pl.Expr
+    error: pl.Expr
+    got: pl.Expr
+
+
+def src(mapping: Mapping, name: str) -> pl.Expr:
+    return pl.col(f"c{mapping.fields[name][0]}")
+
+
+def check_batch(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Checked:
+    if mapping.kind == "instalments":
+        return _check_instalments(batch, mapping, rules)
+    return _check_payments(batch, mapping, rules)
+
+
+def _field(mapping: Mapping, name: str, pair: cells.Pair) -> _Field:
+    return _Field(name, mapping.column(name), pair[0], pair[1], src(mapping, name))
+
+
+def _optional(mapping: Mapping, name: str, build: object) -> list[_Field]:
+    if not mapping.has(name):
+        return []
+    assert callable(build)
+    return [_field(mapping, name, build(src(mapping, name)))]
+
+
+def _digits_expr(currency: pl.Expr) -> pl.Expr:
+    # A handful of distinct currencies at most: look each one up once.
+    return currency.map_elements(_safe_digits, return_dtype=pl.Int64)
+
+
+def _safe_digits(code: str) -> int:
+    try:
+        return currency_digits(code)
+    except Exception:  # unknown code: reported by the currency check, parse as 2 meanwhile
+        return 2
+
+
+def _check_instalments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Checked:
+    currency_src = src(mapping, "currency") if mapping.has("currency") else pl.lit(None, pl.String)
+    cur_value, cur_error = cells.currency(currency_src, rules.currency)
+    batch = batch.with_columns(cur_value.alias("currency"))
+    digits = _digits_expr(pl.col("currency"))
+    fields = [
+        _field(mapping, "customer_id", cells.text(src(mapping, "customer_id"), True, 64)),
+        _field(mapping, "name", cells.text(src(mapping, "name"), True, 200)),
+        _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64)),
+        _field(mapping, "instalment_no", cells.instalment_number(src(mapping, "instalment_no"))),
+        _field(mapping, "due_date", cells.date(src(mapping, "due_date"), True)),
+        _field(mapping, "amount_due", cells.amount(src(mapping, "amount_due"), digits, True)),
+        *_optional(mapping, "amount_paid", lambda e: cells.amount(e, digits, False)),
+        *_optional(mapping, "email", cells.email),
+        *_optional(mapping, "product", lambda e: cells.text(e, False, 100)),
+        *_optional(mapping, "tags", cells.tags),
+        *_optional(mapping, "flags", cells.flags),
+    ]
+    if mapping.has("locale"):
+        seen = batch.get_column(f"c{mapping.fields['locale'][0]}")
+        fields.append(_field(mapping, "locale", cells.locale(src(mapping, "locale"), seen)))
+    if mapping.has("timezone"):
+        seen = batch.get_column(f"c{mapping.fields['timezone'][0]}")
+        fields.append(_field(mapping, "timezone", cells.timezone(src(mapping, "timezone"), seen)))
+    if mapping.has("currency"):
+        fields.append(_Field("currency", mapping.column("currency"), pl.col("currency"), cur_error, currency_src))
+    attributes = cells.attributes({name: f"c{i}" for name, i in mapping.extra.items()})
+    frame, problems = _evaluate(batch, fields, [attributes.alias("attributes")])
+    frame = frame.with_columns(
+        *_defaults(frame, ("email", "product", "locale", "timezone"), ("tags", "flags")),
+    )
+    frame, phone_problems = _with_phones(batch, frame, mapping, rules)
+    problems = [problems, phone_problems]
+    if mapping.has("amount_paid"):
+        over = frame.filter(pl.col("amount_paid") > pl.col("amount_due"))
+        problems.append(
+            over.join(batch.select(LINE, src(mapping, "amount_paid").alias("got")), on=LINE).select(
+                LINE,
+                pl.lit(mapping.column("amount_paid")).alias("column"),
+                pl.lit("amount paid is more than the amount due").alias("message"),
+                pl.col("got"),
+            )
+        )
+    return Checked(frame, pl.concat(problems))
+
+
+def _defaults(frame: pl.DataFrame, texts: tuple[str, ...], lists: tuple[str, ...]) -> list[pl.Expr]:
+    out = [pl.lit(None, dtype=pl.String).alias(n) for n in texts if n not in frame.columns]
+    out += [pl.lit("[]").alias(n) for n in lists if n not in frame.columns]
+    return out
+
+
+def _with_phones(
+    batch: pl.DataFrame, frame: pl.DataFrame, mapping: Mapping, rules: Rules
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    sources = [f"c{i}" for i in mapping.fields["phone"]]
+    per_row = cells.phones(batch, sources, rules.region, LINE)
+    frame = frame.join(per_row, on=LINE, how="left").with_columns(
+        pl.col("e164").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        pl.col("kind").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+    )
+    column = mapping.column("phone")
+    bad = frame.filter(pl.col("phone_error").is_not_null()).select(
+        LINE, pl.lit(column).alias("column"), pl.col("phone_error").alias("message"), pl.col("phone_got").alias("got")
+    )
+    unreachable = frame.filter((pl.col("e164").list.len() == 0) & pl.col("email").is_null() & pl.col("phone_error").is_null()).select(
+        LINE,
+        pl.lit(column).alias("column"),
+        pl.lit("a phone number (or an e-mail address) is required").alias("message"),
+        pl.lit(None, dtype=pl.String).alias("got"),
+    )
+    return frame.drop("phone_error", "phone_got"), pl.concat([bad, unreachable])
+
+
+def _check_payments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Checked:
+    currency_src = src(mapping, "currency") if mapping.has("currency") else pl.lit(None, pl.String)
+    cur_value, cur_error = cells.currency(currency_src, rules.currency)
+    batch = batch.with_columns(cur_value.alias("currency"))
+    digits = _digits_expr(pl.col("currency"))
+    fields = [
+        _field(mapping, "payment_id", cells.text(src(mapping, "payment_id"), True, 64)),
+        _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64)),
+        _field(mapping, "paid_at", cells.local_datetime_as_utc(src(mapping, "paid_at"), rules.timezone, True)),
+        _field(mapping, "amount", cells.amount(src(mapping, "amount"), digits, True)),
+        *_optional(mapping, "customer_id", lambda e: cells.text(e, False, 64)),
+    ]
+    if mapping.has("currency"):
+        fields.append(_Field("currency", mapping.column("currency"), pl.col("currency"), cur_error, currency_src))
+    frame, problems = _evaluate(batch, fields)
+    if "currency" not in frame.columns:
+        frame = frame.with_columns(pl.lit(rules.currency).alias("currency"))
+    if "customer_id" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("customer_id"))
+    zero = frame.filter(pl.col("amount") == 0).select(
+        LINE, pl.lit(mapping.column("amount")).alias("column"),
+        pl.lit("a payment must be more than zero").alias("message"), pl.lit("0").alias("got"),
+    )
+    return Checked(frame, pl.concat([problems, zero]))
+
+
+def _evaluate(
+    batch: pl.DataFrame, fields: list[_Field], extras: tuple[pl.Expr, ...] | list[pl.Expr] = ()
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    evaluated = batch.with_columns(
+        *extras,
+        *[f.value.alias(f.name) for f in fields],
+        *[f.error.cast(pl.String).alias(f"{f.name}!") for f in fields],
+        *[f.got.cast(pl.String).alias(f"{f.name}?") for f in fields],
+    )
+    problems = [
+        evaluated.filter(pl.col(f"{f.name}!").is_not_null()).select(
+            LINE,
+            pl.lit(f.column).alias("column"),
+            pl.col(f"{f.name}!").alias("message"),
+            pl.col(f"{f.name}?").alias("got"),
+        )
+        for f in fields
+    ]
+    keep = [LINE, *(f.name for f in fields), "currency", *(e.meta.output_name() for e in extras)]
+    frame = evaluated.select(list(dict.fromkeys(keep)))
+    merged = pl.concat(problems) if problems else pl.DataFrame(schema=PROBLEM_SCHEMA)
+    return frame, merged.cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]

@@ -1,0 +1,223 @@
+"""Import ledger files: all or nothing per file, every problem reported with file, line and column.
+
+    result = import_file(engine, Path("ledger.csv"), rules)
+
+The rule that keeps a payment from counting twice: an instalments file's paid amounts are a
+snapshot taken at `snapshot_at` (default: the file's modification time). Payments at or before a
+loan's snapshot are recorded but already inside the snapshot; only later ones are allocated on top.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Engine, insert
+
+from cuikuan.domain.columns import HeaderError, Kind, Mapping, map_header
+from cuikuan.errors import ImportRejected, InputError, Problem
+from cuikuan.ingest.conflicts import ConflictTracker
+from cuikuan.ingest.sources import LINE, Source, open_source
+from cuikuan.ingest.validate import Checked, Rules, check_batch
+from cuikuan.store import ledger_writes as writes
+from cuikuan.store.bulk import Bulk
+from cuikuan.store.schema import imports
+
+BATCH_ROWS = 250_000
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ImportResult:
+    file: str
+    kind: Kind
+    encoding: str
+    rows: int = 0
+    changed: dict[str, int] = field(default_factory=dict)
+    extra_columns: list[str] = field(default_factory=list)
+    snapshot_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["snapshot_at"] = self.snapshot_at.isoformat() if self.snapshot_at else None
+        return out
+
+
+@dataclass
+class _Problems:
+    file: str
+    first: list[Problem] = field(default_factory=list)
+    total: int = 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        self.total += frame.height
+        room = ImportRejected.shown - len(self.first)
+        for line, column, message, got in frame.sort(LINE).head(max(room, 0)).iter_rows():
+            self.first.append(Problem(self.file, line, column, message, got))
+
+    def raise_if_any(self) -> None:
+        if self.total:
+            self.first.sort(key=lambda p: p.line)
+            raise ImportRejected(self.file, self.first, self.total)
+
+
+def import_file(
+    engine: Engine,
+    path: Path,
+    rules: Rules,
+    *,
+    kind: Kind | None = None,
+    overrides: dict[str, str] | None = None,
+    sheet: str | None = None,
+    snapshot_at: datetime | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> ImportResult:
+    source = open_source(path, sheet)
+    try:
+        try:
+            mapping = map_header(source.header, overrides, kind)
+        except HeaderError as exc:
+            raise InputError(f"{path}:1: {exc}") from None
+        if mapping.has("amount_paid") and snapshot_at is None:
+            snapshot_at = datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
+        result = ImportResult(str(path), mapping.kind, source.encoding, snapshot_at=snapshot_at)
+        result.extra_columns = list(mapping.extra)
+        started = datetime.now(UTC)
+        with engine.begin() as conn:
+            bulk = Bulk(conn)
+            _run(bulk, source, mapping, rules, result, progress, batch_rows)
+            conn.execute(
+                insert(imports).values(
+                    file_name=str(path),
+                    kind=mapping.kind,
+                    sha256=_sha256(path),
+                    rows=result.rows,
+                    summary=json.dumps(result.as_dict(), ensure_ascii=False),
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                )
+            )
+        return result
+    finally:
+        source.close()
+
+
+def _run(
+    bulk: Bulk,
+    source: Source,
+    mapping: Mapping,
+    rules: Rules,
+    result: ImportResult,
+    progress: Progress | None,
+    batch_rows: int,
+) -> None:
+    problems = _Problems(str(source.path))
+    columns = {f: mapping.column(f) for f in mapping.fields}
+    columns["e164"] = columns.get("phone", "phone")
+    tracker = ConflictTracker(mapping.kind, columns)
+    now = datetime.now(UTC)
+    if mapping.kind == "instalments":
+        writes.prepare(bulk)
+    for batch in source.batches(batch_rows):
+        checked = check_batch(batch, mapping, rules)
+        problems.add(checked.problems)
+        problems.add(tracker.check(checked.frame))
+        problems.add(_against_ledger(bulk, checked, mapping))
+        if not problems.total:
+            _write(bulk, checked.frame, mapping, result, now)
+        result.rows += batch.height
+        if progress:
+            progress(result.rows, max(source.total_rows, result.rows))
+    problems.raise_if_any()
+    if mapping.kind == "instalments":
+        writes.finish(bulk)
+
+
+def _write(bulk: Bulk, frame: pl.DataFrame, mapping: Mapping, result: ImportResult, now: datetime) -> None:
+    def count(name: str, n: int) -> None:
+        result.changed[name] = result.changed.get(name, 0) + n
+
+    if mapping.kind == "payments":
+        count("payments", writes.insert_payments(bulk, frame, now))
+        return
+    present = set(mapping.fields) | ({"attributes"} if mapping.extra else set())
+    customers = frame.unique("customer_id", keep="first", maintain_order=True)
+    people, phones = writes.upsert_customers(bulk, customers, present, now)
+    count("customers", people)
+    count("phone numbers", phones)
+    loans = frame.unique("loan_id", keep="first", maintain_order=True)
+    count("loans", writes.upsert_loans(bulk, loans, present, result.snapshot_at, now))
+    instalments = frame.unique(["loan_id", "instalment_no"], keep="first", maintain_order=True)
+    count("instalments", writes.upsert_instalments(bulk, instalments, mapping.has("amount_paid")))
+
+
+def _against_ledger(bulk: Bulk, checked: Checked, mapping: Mapping) -> pl.DataFrame:
+    """Problems only the database can reveal: unknown loans, loans changing hands, changed payments."""
+    frame = checked.frame.drop_nulls("loan_id")
+    firsts = frame.unique("loan_id", keep="first", maintain_order=True)
+    known = writes.existing_loans(bulk, firsts.get_column("loan_id").to_list())
+    col = mapping.column
+    if mapping.kind == "instalments":
+        moved = firsts.join(known, on="loan_id").filter(
+            pl.col("customer_id").is_not_null() & (pl.col("owner") != pl.col("customer_id"))
+        )
+        return moved.select(
+            LINE,
+            pl.lit(col("customer_id")).alias("column"),
+            pl.format("loan '{}' belongs to customer '{}' in the ledger", pl.col("loan_id"), pl.col("owner")).alias("message"),
+            pl.col("customer_id").alias("got"),
+        )
+    rows = frame.join(known, on="loan_id", how="left")
+    out = [
+        rows.filter(pl.col("owner").is_null()).select(
+            LINE,
+            pl.lit(col("loan_id")).alias("column"),
+            pl.lit("no such loan in the ledger (import its instalments first)").alias("message"),
+            pl.col("loan_id").alias("got"),
+        ),
+        rows.filter(pl.col("owner").is_not_null() & (pl.col("currency") != pl.col("loan_currency"))).select(
+            LINE,
+            pl.lit(col("currency") if mapping.has("currency") else col("amount")).alias("column"),
+            pl.format("the loan is in {}; payments must be too", pl.col("loan_currency")).alias("message"),
+            pl.col("currency").alias("got"),
+        ),
+        rows.filter(pl.col("customer_id").is_not_null() & pl.col("owner").is_not_null() & (pl.col("customer_id") != pl.col("owner"))).select(
+            LINE,
+            pl.lit(col("customer_id") if mapping.has("customer_id") else "customer_id").alias("column"),
+            pl.format("the loan belongs to customer '{}'", pl.col("owner")).alias("message"),
+            pl.col("customer_id").alias("got"),
+        ),
+    ]
+    recorded = writes.existing_payments(bulk, frame.get_column("payment_id").drop_nulls().to_list())
+    clash = frame.join(recorded, on="payment_id").filter(
+        (pl.col("recorded_loan") != pl.col("loan_id")) | (pl.col("recorded_amount") != pl.col("amount"))
+    )
+    out.append(
+        clash.select(
+            LINE,
+            pl.lit(col("payment_id")).alias("column"),
+            pl.format(
+                "payment already recorded for loan '{}' with amount {} (minor units); payments cannot change",
+                pl.col("recorded_loan"),
+                pl.col("recorded_amount"),
+            ).alias("message"),
+            pl.col("payment_id").alias("got"),
+        )
+    )
+    return pl.concat(out)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

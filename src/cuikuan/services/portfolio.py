@@ -1,0 +1,103 @@
+"""The portfolio on an as-of date: accounts, customers and money per bucket, and the DPD spread.
+
+    report = portfolio(engine, date(2026, 11, 29), settings)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from sqlalchemy import Engine
+
+from cuikuan.domain import ledger_frame
+from cuikuan.domain.ledger import BucketEdge
+from cuikuan.settings import Settings
+from cuikuan.store import ledger_reads
+
+DPD_BANDS = ((0, 0, "0"), (1, 7, "1-7"), (8, 15, "8-15"), (16, 30, "16-30"), (31, 60, "31-60"),
+             (61, 90, "61-90"), (91, 180, "91-180"), (181, None, "181+"))
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    as_of: date
+    buckets: pl.DataFrame  # bucket, currency, accounts, customers, outstanding, overdue
+    dpd: pl.DataFrame  # band, accounts
+    closed_accounts: int
+    currency_digits: dict[str, int]
+
+
+def as_of_cutoff(as_of: date, timezone: str) -> datetime:
+    """Payments count for `as_of` up to the end of that day in the lender's time zone."""
+    local = datetime.combine(as_of + timedelta(days=1), time(0), ZoneInfo(timezone))
+    return local.astimezone(ZoneInfo("UTC"))
+
+
+def loan_positions(engine: Engine, as_of: date, settings: Settings) -> pl.DataFrame:
+    """Every loan's position on `as_of`, with its customer, currency and bucket."""
+    with engine.connect() as conn:
+        inst = ledger_reads.instalments(conn)
+        loans = ledger_reads.loans(conn)
+        pays = ledger_reads.payments(conn)
+    cutoff = as_of_cutoff(as_of, settings.defaults.timezone)
+    extra = ledger_frame.countable_payments(pays.lazy(), loans.lazy(), cutoff)
+    edges = [BucketEdge(b.name, b.max_dpd) for b in settings.ledger.buckets]
+    positions = ledger_frame.loan_positions(inst.lazy(), extra, as_of, settings.ledger.grace_days)
+    return (
+        positions.join(loans.lazy().select("loan_id", "customer_id", "external_id", "currency"), on="loan_id")
+        .with_columns(ledger_frame.bucket_expr(pl.col("dpd"), edges).alias("bucket"))
+        .collect()
+    )
+
+
+def portfolio(engine: Engine, as_of: date, settings: Settings) -> Portfolio:
+    from cuikuan.domain.money import currency_digits
+
+    positions = loan_positions(engine, as_of, settings)
+    open_ = positions.filter(~pl.col("paid_off"))
+    edges = [BucketEdge(b.name, b.max_dpd) for b in settings.ledger.buckets]
+    order = {b.name: i for i, b in enumerate(settings.ledger.buckets)}
+    customer_bucket = (
+        open_.group_by("customer_id", "currency")
+        .agg(pl.col("dpd").max())
+        .with_columns(ledger_frame.bucket_expr(pl.col("dpd"), edges).alias("bucket"))
+        .group_by("bucket", "currency")
+        .agg(pl.len().alias("customers"))
+    )
+    skeleton = pl.DataFrame(
+        [(b, c) for c in sorted(set(open_.get_column("currency").to_list())) for b in order],
+        schema={"bucket": pl.String, "currency": pl.String},
+        orient="row",
+    )
+    buckets = (
+        skeleton.join(
+            open_.group_by("bucket", "currency").agg(
+                pl.len().alias("accounts"),
+                pl.col("outstanding").sum(),
+                pl.col("overdue_amount").sum().alias("overdue"),
+            ),
+            on=["bucket", "currency"],
+            how="left",
+        )
+        .join(customer_bucket, on=["bucket", "currency"], how="left")
+        .with_columns(pl.col("accounts", "outstanding", "overdue", "customers").fill_null(0).cast(pl.Int64))
+        .select("bucket", "currency", "accounts", "customers", "outstanding", "overdue")
+    )
+    band = pl.lit(DPD_BANDS[-1][2])
+    for low, high, name in reversed(DPD_BANDS[:-1]):
+        band = pl.when(pl.col("dpd").is_between(low, high)).then(pl.lit(name)).otherwise(band)
+    band_order = [name for _, _, name in DPD_BANDS]
+    dpd = (
+        pl.DataFrame({"band": band_order})
+        .join(
+            open_.with_columns(band.alias("band")).group_by("band").agg(pl.len().alias("accounts")),
+            on="band",
+            how="left",
+        )
+        .with_columns(pl.col("accounts").fill_null(0).cast(pl.Int64))
+    )
+    currencies = {c: currency_digits(c) for c in skeleton.get_column("currency").unique().to_list()}
+    return Portfolio(as_of, buckets, dpd, positions.height - open_.height, currencies)

@@ -1,0 +1,280 @@
+"""Settings: one TOML file, validated on load, overridable by `CUIKUAN_<SECTION>__<KEY>` variables.
+
+    settings = load_settings(Path("cuikuan.toml"))
+    settings.database_url        # sqlite paths resolved against the file's folder
+
+A bad value raises ConfigError naming the file, the line and the field (or the variable).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from babel import Locale, UnknownLocaleError
+from babel.numbers import get_currency_precision, list_currencies
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cuikuan.errors import ConfigError
+
+ENV_PREFIX = "CUIKUAN_"
+CONFIG_ENV = "CUIKUAN_CONFIG"
+CONFIG_NAME = "cuikuan.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Lender(_Section):
+    name: str = Field(min_length=1)
+    signature: str = Field(min_length=1)
+    hotline: str = ""
+    online_service_url: str = ""
+    wechat: str = ""
+    app_name: str = ""
+
+
+class Defaults(_Section):
+    region: str = "CN"
+    timezone: str = "Asia/Shanghai"
+    currency: str = "CNY"
+    locale: str = "zh-CN"
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        v = v.upper()
+        if v not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"expected a two-letter region such as CN or US, got {v!r}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected an IANA time zone such as Asia/Shanghai, got {v!r}") from None
+        return v
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        v = v.upper()
+        if v not in list_currencies():
+            raise ValueError(f"expected an ISO 4217 currency code such as CNY, got {v!r}")
+        return v
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, v: str) -> str:
+        try:
+            Locale.parse(v, sep="-")
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(f"expected a locale such as zh-CN or en, got {v!r}") from None
+        return v
+
+    @property
+    def currency_digits(self) -> int:
+        return int(get_currency_precision(self.currency))
+
+
+class Database(_Section):
+    url: str = "sqlite:///cuikuan.db"
+
+
+class Policy(_Section):
+    jurisdiction: Literal["cn", "us", "eu"] = "cn"
+
+
+class Bucket(_Section):
+    name: str = Field(min_length=1)
+    max_dpd: int | None = Field(default=None, ge=0)
+
+
+DEFAULT_BUCKETS = (
+    Bucket(name="current", max_dpd=0),
+    Bucket(name="M1", max_dpd=30),
+    Bucket(name="M2", max_dpd=60),
+    Bucket(name="M3", max_dpd=90),
+    Bucket(name="M3+"),
+)
+
+
+class LedgerRules(_Section):
+    grace_days: int = Field(default=0, ge=0, le=365)
+    buckets: tuple[Bucket, ...] = DEFAULT_BUCKETS
+
+    @model_validator(mode="after")
+    def _buckets_in_order(self) -> LedgerRules:
+        edges = [b.max_dpd for b in self.buckets]
+        if not edges or edges[-1] is not None:
+            raise ValueError("the last bucket must have no max_dpd (it takes everything beyond)")
+        bounded = [e for e in edges[:-1] if e is not None]
+        if len(bounded) != len(edges) - 1:
+            raise ValueError("only the last bucket may leave out max_dpd")
+        if any(b <= a for a, b in zip(bounded, bounded[1:], strict=False)):
+            raise ValueError("bucket max_dpd values must increase")
+        names = [b.name for b in self.buckets]
+        if len(set(names)) != len(names):
+            raise ValueError("bucket names must be unique")
+        return self
+
+
+class Settings(_Section):
+    lender: Lender
+    defaults: Defaults = Defaults()
+    database: Database = Database()
+    policy: Policy = Policy()
+    ledger: LedgerRules = LedgerRules()
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def database_url(self) -> str:
+        return resolve_database_url(self.database.url, self.source)
+
+
+def resolve_database_url(url: str, source: Path | None) -> str:
+    """Resolve a relative SQLite path against the settings file's folder."""
+    m = re.match(r"^(sqlite(?:\+\w+)?:///)(.+)$", url)
+    if not m or m.group(2).startswith("/") or m.group(2).startswith(":memory:"):
+        return url
+    base = source.parent if source is not None else Path.cwd()
+    return m.group(1) + str((base / m.group(2)).resolve())
+
+
+def default_settings_text() -> str:
+    return resources.files("cuikuan.resources").joinpath("cuikuan.toml").read_text("utf-8")
+
+
+def find_settings_file(explicit: Path | None = None, cwd: Path | None = None) -> Path:
+    """The file named on the command line, else $CUIKUAN_CONFIG, else cuikuan.toml here or above."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: settings file not found")
+        return explicit
+    if os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+        if not path.is_file():
+            raise ConfigError(f"{path}: settings file named by {CONFIG_ENV} not found")
+        return path
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder / CONFIG_NAME
+    raise ConfigError(
+        f"no {CONFIG_NAME} in {here} or above: run `cuikuan init` here, "
+        f"pass --config FILE, or set {CONFIG_ENV}"
+    )
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    text = _read(path)
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        raise ConfigError(f"{path}:{line}: not valid TOML: {exc.args[0]}") from None
+    env_fields = _apply_environment(data, os.environ if environ is None else environ)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, text, env_fields)) from None
+    return settings.model_copy(update={"source": path.resolve()})
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text("utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: settings file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _line_from_message(message: str) -> int:
+    m = re.search(r"line (\d+)", message)
+    return int(m.group(1)) if m else 1
+
+
+def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    applied: dict[tuple[str, ...], str] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part)
+        if len(path) < 2:
+            continue
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[path[-1]] = value
+            applied[path] = name
+    return applied
+
+
+def _describe(exc: ValidationError, path: Path, text: str, env: dict[tuple[str, ...], str]) -> str:
+    lines = locate_keys(text)
+    out = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        field = ".".join(loc) or "(file)"
+        message = err["msg"].removeprefix("Value error, ")
+        if loc[:2] in env or loc in env:
+            var = env.get(loc) or env[loc[:2]]
+            out.append(f"environment {var}: {field}: {message}")
+            continue
+        line = _nearest_line(lines, loc)
+        out.append(f"{path}:{line}: {field}: {message}")
+    return "\n".join(out)
+
+
+def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+_TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]+\")\s*=")
+
+
+def locate_keys(text: str) -> dict[tuple[str, ...], int]:
+    """Map each dotted key of a TOML document (array items indexed) to its line number.
+
+    tomllib keeps no positions; settings files are plain tables and arrays of tables, which a
+    line scan follows exactly.
+    """
+    found: dict[tuple[str, ...], int] = {}
+    counts: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = _TABLE.match(line)
+        if m:
+            name = tuple(p.strip().strip('"') for p in m.group(2).split("."))
+            if m.group(1) == "[[":
+                index = counts.get(name, 0)
+                counts[name] = index + 1
+                table = (*name, str(index))
+                found.setdefault(name, number)
+            else:
+                table = name
+            found[table] = number
+            continue
+        k = _KEY.match(line)
+        if k:
+            found[(*table, k.group(1).strip('"'))] = number
+    return found

@@ -1,0 +1,1 @@
+"""Synthetic portfolios for the demo, tests and benchmarks."""

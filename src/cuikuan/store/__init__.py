@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 tables, Alembic migrations, SQLite (default) and PostgreSQL."""

@@ -1,0 +1,67 @@
+"""Set-at-a-time writes through the driver's executemany, in SQL both databases speak.
+
+The ORM and even Core's insert() build a dict per row; a ledger import writes millions of rows,
+so statements here take plain tuples. Dialect differences (placeholder style, null-safe
+comparison, how dates are bound) live in this one class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection
+
+
+class Bulk:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.ph = "?" if self.sqlite else "%s"
+        self.differs = "IS NOT" if self.sqlite else "IS DISTINCT FROM"
+
+    def placeholders(self, n: int) -> str:
+        return ", ".join([self.ph] * n)
+
+    def changed(self, table: str, columns: Iterable[str]) -> str:
+        """WHERE clause of an upsert that updates only rows whose values differ."""
+        return " OR ".join(f"{table}.{c} {self.differs} excluded.{c}" for c in columns)
+
+    def many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        if not rows:
+            return 0
+        result = self.conn.exec_driver_sql(sql, list(rows))
+        return max(result.rowcount, 0)
+
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        self.conn.exec_driver_sql(sql, params)
+
+    def bindable(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Dates and times as this driver binds them: ISO text for SQLite (SQLAlchemy's own
+        storage format, so ORM reads agree), Python objects for PostgreSQL."""
+        if not self.sqlite:
+            return frame
+        casts = []
+        for name, dtype in frame.schema.items():
+            if dtype == pl.Date:
+                casts.append(pl.col(name).dt.strftime("%Y-%m-%d"))
+            elif isinstance(dtype, pl.Datetime):
+                utc = pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone else pl.col(name)
+                casts.append(utc.dt.strftime("%Y-%m-%d %H:%M:%S.%6f"))
+        return frame.with_columns(casts) if casts else frame
+
+    def rows(self, frame: pl.DataFrame) -> list[tuple[Any, ...]]:
+        return self.bindable(frame).rows()
+
+    def fetch_in(
+        self, sql: str, keys: Sequence[str], schema: dict[str, pl.DataType], chunk: int = 500
+    ) -> pl.DataFrame:
+        """Run `sql` (with one `{keys}` slot for an IN list) over `keys` in chunks."""
+        parts = []
+        for start in range(0, len(keys), chunk):
+            part = list(keys[start : start + chunk])
+            query = sql.format(keys=self.placeholders(len(part)))
+            rows = self.conn.exec_driver_sql(query, tuple(part)).fetchall()
+            parts.append(pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row"))
+        return pl.concat(parts) if parts else pl.DataFrame(schema=schema)

@@ -1,0 +1,54 @@
+"""The ledger as Polars frames, typed the same on SQLite and PostgreSQL (set-at-a-time reads)."""
+
+from __future__ import annotations
+
+import polars as pl
+from sqlalchemy import Connection
+
+
+def _frame(conn: Connection, sql: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    rows = conn.exec_driver_sql(sql).fetchall()
+    raw = {name: (pl.String if dtype in (pl.Date,) or isinstance(dtype, pl.Datetime) else dtype) for name, dtype in schema.items()}
+    if conn.dialect.name != "sqlite":
+        raw = schema
+    frame = pl.DataFrame([tuple(r) for r in rows], schema=raw, orient="row")
+    if conn.dialect.name == "sqlite":
+        casts = []
+        for name, dtype in schema.items():
+            if dtype == pl.Date:
+                casts.append(pl.col(name).str.to_date("%Y-%m-%d"))
+            elif isinstance(dtype, pl.Datetime):
+                casts.append(
+                    pl.col(name)
+                    .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+                    .dt.replace_time_zone("UTC")
+                )
+        frame = frame.with_columns(casts)
+    return frame
+
+
+UTC_US = pl.Datetime("us", "UTC")
+
+
+def instalments(conn: Connection) -> pl.DataFrame:
+    return _frame(
+        conn,
+        "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments",
+        {"loan_id": pl.Int64, "number": pl.Int64, "due_date": pl.Date, "amount_due": pl.Int64, "amount_paid": pl.Int64},
+    )
+
+
+def loans(conn: Connection) -> pl.DataFrame:
+    return _frame(
+        conn,
+        "SELECT id, customer_id, external_id, currency, paid_snapshot_at FROM loans",
+        {"loan_id": pl.Int64, "customer_id": pl.Int64, "external_id": pl.String, "currency": pl.String, "paid_snapshot_at": UTC_US},
+    )
+
+
+def payments(conn: Connection) -> pl.DataFrame:
+    return _frame(
+        conn,
+        "SELECT loan_id, paid_at, amount FROM payments",
+        {"loan_id": pl.Int64, "paid_at": UTC_US, "amount": pl.Int64},
+    )

@@ -1,0 +1,109 @@
+"""The tables. Money is integer minor units (BigInteger); times are UTC."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_id", String(64), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("email", Text),
+    Column("locale", String(16)),
+    Column("timezone", String(64)),
+    # JSON text (portable, comparable in SQL on both databases): tags and flags are lists of
+    # strings, flags being the suppression-relevant states (deceased, dispute, ...).
+    Column("tags", Text, nullable=False),
+    Column("flags", Text, nullable=False),
+    Column("attributes", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+customer_phones = Table(
+    "customer_phones",
+    metadata,
+    Column("customer_id", ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("e164", String(20), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    # Caps are shared by everyone behind one number, so lookups by number must be cheap.
+    Index("ix_customer_phones_e164", "e164"),
+)
+
+loans = Table(
+    "loans",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_id", String(64), nullable=False, unique=True),
+    Column("customer_id", ForeignKey("customers.id"), nullable=False, index=True),
+    Column("product", Text),
+    Column("currency", String(3), nullable=False),
+    # The moment the instalments' paid amounts describe; payments after it count on top.
+    Column("paid_snapshot_at", DateTime(timezone=True)),
+    # Columns the import mapping did not know, as a JSON object, for templates and strategies.
+    Column("attributes", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+instalments = Table(
+    "instalments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loan_id", ForeignKey("loans.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("amount_due", BigInteger, nullable=False),
+    Column("amount_paid", BigInteger, nullable=False),
+    UniqueConstraint("loan_id", "number", name="uq_instalments_loan_number"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_id", String(64), nullable=False, unique=True),
+    Column("loan_id", ForeignKey("loans.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("paid_at", DateTime(timezone=True), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_name", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+)
