@@ -1,0 +1,76 @@
+from decimal import Decimal
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cuikuan.domain.money import format_minor, parse_amount
+from cuikuan.ingest import cells
+
+
+@pytest.mark.parametrize(
+    ("text", "digits", "expected"),
+    [
+        ("1,234.50", 2, 123450),
+        ("¥1234.5", 2, 123450),
+        ("￥1234.5", 2, 123450),
+        ("1234", 2, 123400),
+        ("１２３４元", 2, 123400),
+        ("RMB 1,000", 2, 100000),
+        ("$0.07", 2, 7),
+        ("1500", 0, 1500),
+        ("1.234", 3, 1234),
+    ],
+)
+def test_amounts_as_ledgers_write_them_parse_to_exact_minor_units(text: str, digits: int, expected: int) -> None:
+    assert parse_amount(text, digits) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("-5", "negative"),
+        ("abc", "expected an amount"),
+        ("1.234", "more than 2 decimal"),
+        ("1e5", "expected an amount"),
+        ("", "expected an amount"),
+        ("9" * 16, "too large"),
+    ],
+)
+def test_bad_amounts_say_what_was_expected(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_amount(text, 2)
+
+
+@given(st.integers(min_value=0, max_value=10**14), st.sampled_from([0, 2, 3]))
+def test_format_then_parse_round_trips_exactly(amount: int, digits: int) -> None:
+    assert parse_amount(format_minor(amount, digits), digits) == amount
+
+
+@given(st.decimals(min_value=0, max_value=10**12, places=2, allow_nan=False, allow_infinity=False))
+def test_parsing_agrees_with_decimal_arithmetic(value: Decimal) -> None:
+    assert parse_amount(str(value), 2) == int(value * 100)
+
+
+amount_texts = st.one_of(
+    st.builds(lambda n, d: format_minor(n, d), st.integers(0, 10**12), st.sampled_from([0, 2, 3])),
+    st.text(alphabet="0123456789.,-¥￥$元 abc１２", max_size=12),
+)
+
+
+@given(st.lists(amount_texts, min_size=1, max_size=30), st.sampled_from([0, 2, 3]))
+def test_set_at_a_time_parser_matches_the_scalar_rule(texts: list[str], digits: int) -> None:
+    frame = pl.DataFrame({"a": texts, "d": [digits] * len(texts)})
+    value, error = cells.amount(pl.col("a"), pl.col("d"), required=True)
+    got = frame.select(value.alias("v"), error.alias("e")).rows()
+    for text, (v, e) in zip(texts, got, strict=True):
+        try:
+            expected = parse_amount(text, digits)
+        except ValueError:
+            assert v is None and e is not None, text
+        else:
+            if text.strip() == "":
+                assert e == "is required"
+            else:
+                assert (v, e) == (expected, None), text

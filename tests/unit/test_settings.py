@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import pytest
+
+from cuikuan.errors import ConfigError
+from cuikuan.settings import default_settings_text, load_settings, locate_keys
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cuikuan.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_file_loads_with_its_defaults(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, default_settings_text()), environ={})
+    assert settings.lender.signature == "【富勤金融】"
+    assert settings.defaults.currency == "CNY"
+    assert [b.name for b in settings.ledger.buckets] == ["current", "M1", "M2", "M3", "M3+"]
+    assert settings.database_url == f"sqlite:///{(tmp_path / 'cuikuan.db').resolve()}"
+
+
+def test_a_bad_value_is_reported_with_file_line_and_field(tmp_path: Path) -> None:
+    text = default_settings_text().replace('timezone = "Asia/Shanghai"', 'timezone = "Asia/Shangai"')
+    path = write(tmp_path, text)
+    line = text.splitlines().index('timezone = "Asia/Shangai"') + 1
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert f"{path}:{line}: defaults.timezone: " in info.value.message
+    assert "IANA time zone" in info.value.message
+
+
+def test_a_misspelt_key_is_named(tmp_path: Path) -> None:
+    text = default_settings_text().replace("grace_days = 0", "grace_dayz = 0")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=r"cuikuan.toml:\d+: ledger.grace_dayz: Extra inputs"):
+        load_settings(path, environ={})
+
+
+def test_a_bad_bucket_in_an_array_is_located(tmp_path: Path) -> None:
+    text = default_settings_text().replace("max_dpd = 60", "max_dpd = -60")
+    path = write(tmp_path, text)
+    line = text.splitlines().index("max_dpd = -60") + 1
+    with pytest.raises(ConfigError, match=rf":{line}: ledger.buckets.2.max_dpd"):
+        load_settings(path, environ={})
+
+
+def test_broken_toml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[lender]\nname = "x"\nsignature = \n')
+    with pytest.raises(ConfigError, match=r"cuikuan.toml:3: not valid TOML"):
+        load_settings(path, environ={})
+
+
+def test_environment_overrides_the_file_and_is_named_when_wrong(tmp_path: Path) -> None:
+    path = write(tmp_path, default_settings_text())
+    settings = load_settings(path, environ={"CUIKUAN_LENDER__HOTLINE": "95555", "CUIKUAN_LEDGER__GRACE_DAYS": "3"})
+    assert settings.lender.hotline == "95555"
+    assert settings.ledger.grace_days == 3
+    with pytest.raises(ConfigError, match="environment CUIKUAN_DEFAULTS__CURRENCY: defaults.currency"):
+        load_settings(path, environ={"CUIKUAN_DEFAULTS__CURRENCY": "XXY"})
+
+
+def test_key_locator_follows_tables_and_arrays() -> None:
+    found = locate_keys('[a]\nx = 1\n[[b]]\ny = 2\n[[b]]\ny = 3\n')
+    assert found[("a", "x")] == 2
+    assert found[("b", "1", "y")] == 6
