@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-PG_URL = os.environ.get("CUIKUAN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "CUIKUAN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -17,7 +17,9 @@ LEDGER_TABLES = (customers, customer_phones, loans, instalments, payments)
 
 
 def settings_for(url: str) -> Settings:
-    return Settings(lender=Lender(name="测试金融", signature="【测试金融】"), database=Database(url=url))
+    return Settings(
+        lender=Lender(name="测试金融", signature="【测试金融】"), database=Database(url=url)
+    )
 
 
 def dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
@@ -29,7 +31,9 @@ def dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> Path:
+def write_csv(
+    path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8"
+) -> Path:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)

@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,7 +63,9 @@ class Defaults(_Section):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"expected an IANA time zone such as Asia/Shanghai, got {v!r}") from None
+            raise ValueError(
+                f"expected an IANA time zone such as Asia/Shanghai, got {v!r}"
+            ) from None
         return v
 
     @field_validator("currency")
@@ -121,7 +124,7 @@ class LedgerRules(_Section):
         bounded = [e for e in edges[:-1] if e is not None]
         if len(bounded) != len(edges) - 1:
             raise ValueError("only the last bucket may leave out max_dpd")
-        if any(b <= a for a, b in zip(bounded, bounded[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(bounded)):
             raise ValueError("bucket max_dpd values must increase")
         names = [b.name for b in self.buckets]
         if len(set(names)) != len(names):
@@ -205,7 +208,9 @@ def _line_from_message(message: str) -> int:
     return int(m.group(1)) if m else 1
 
 
-def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+def _apply_environment(
+    data: dict[str, Any], environ: Mapping[str, str]
+) -> dict[tuple[str, ...], str]:
     applied: dict[tuple[str, ...], str] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:

@@ -18,7 +18,17 @@ from cuikuan.store.engine import open_database
 from cuikuan.store.schema import customer_phones, customers, loans, payments
 from tests.helpers import RULES, dump, settings_for, write_csv
 
-HEADER = ["客户编号", "姓名", "手机号", "借据号", "期数", "应还日期", "应还金额", "已还金额", "渠道来源"]
+HEADER = [
+    "客户编号",
+    "姓名",
+    "手机号",
+    "借据号",
+    "期数",
+    "应还日期",
+    "应还金额",
+    "已还金额",
+    "渠道来源",
+]
 ROWS = [
     ["C1", "张三", "13800138000", "L1", "1", "2026-09-15", "1000.00", "1000.00", "App"],
     ["C1", "张三", "13800138000", "L1", "2", "2026-10-15", "1000.00", "400.00", "App"],
@@ -48,7 +58,9 @@ def positions(engine: Engine, db_url: str, day: date) -> dict[str, dict[str, obj
     return {r["external_id"]: r for r in frame.iter_rows(named=True)}
 
 
-def test_a_ledger_is_imported_and_reimporting_it_changes_nothing(engine: Engine, ledger: Path) -> None:
+def test_a_ledger_is_imported_and_reimporting_it_changes_nothing(
+    engine: Engine, ledger: Path
+) -> None:
     result = import_file(engine, ledger, RULES)
     assert result.kind == "instalments"
     assert result.changed["instalments"] == 4
@@ -59,11 +71,19 @@ def test_a_ledger_is_imported_and_reimporting_it_changes_nothing(engine: Engine,
     assert dump(engine) == before
 
 
-def test_phones_are_stored_in_e164_and_custom_columns_as_attributes(engine: Engine, ledger: Path) -> None:
+def test_phones_are_stored_in_e164_and_custom_columns_as_attributes(
+    engine: Engine, ledger: Path
+) -> None:
     import_file(engine, ledger, RULES)
     with engine.connect() as conn:
-        phones = conn.execute(select(customer_phones.c.e164).order_by(customer_phones.c.e164)).scalars().all()
-        attrs = conn.execute(select(loans.c.attributes).where(loans.c.external_id == "L2")).scalar_one()
+        phones = (
+            conn.execute(select(customer_phones.c.e164).order_by(customer_phones.c.e164))
+            .scalars()
+            .all()
+        )
+        attrs = conn.execute(
+            select(loans.c.attributes).where(loans.c.external_id == "L2")
+        ).scalar_one()
     assert phones == ["+8613800138000", "+8613900139000", "+8615000150000"]
     assert '"渠道来源":"门店"' in attrs
 
@@ -71,19 +91,32 @@ def test_phones_are_stored_in_e164_and_custom_columns_as_attributes(engine: Engi
 def test_dpd_and_outstanding_follow_the_snapshot(engine: Engine, ledger: Path, db_url: str) -> None:
     import_file(engine, ledger, RULES)
     pos = positions(engine, db_url, date(2026, 11, 29))
-    assert (pos["L1"]["dpd"], pos["L1"]["outstanding"], pos["L1"]["overdue_amount"]) == (45, 160000, 160000)
+    assert (pos["L1"]["dpd"], pos["L1"]["outstanding"], pos["L1"]["overdue_amount"]) == (
+        45,
+        160000,
+        160000,
+    )
     assert (pos["L2"]["dpd"], pos["L2"]["days_to_due"], pos["L2"]["outstanding"]) == (0, 16, 250050)
 
 
-def test_a_payment_is_never_counted_twice(engine: Engine, ledger: Path, db_url: str, tmp_path: Path) -> None:
+def test_a_payment_is_never_counted_twice(
+    engine: Engine, ledger: Path, db_url: str, tmp_path: Path
+) -> None:
     import_file(engine, ledger, RULES)  # snapshot 2026-11-20 00:00 UTC; L1 has 1,400 paid in it
     inside = write_csv(tmp_path / "p1.csv", PAY_HEADER, [["P1", "L1", "2026-10-16 10:00", "400"]])
     import_file(engine, inside, RULES)
     assert positions(engine, db_url, date(2026, 11, 29))["L1"]["outstanding"] == 160000
-    after = write_csv(tmp_path / "p2.csv", PAY_HEADER, [["P1", "L1", "2026-10-16 10:00", "400"], ["P2", "L1", "2026-11-25 09:30", "700"]])
+    after = write_csv(
+        tmp_path / "p2.csv",
+        PAY_HEADER,
+        [["P1", "L1", "2026-10-16 10:00", "400"], ["P2", "L1", "2026-11-25 09:30", "700"]],
+    )
     import_file(engine, after, RULES)
     pos = positions(engine, db_url, date(2026, 11, 29))["L1"]
-    assert (pos["outstanding"], pos["dpd"]) == (90000, 14)  # 700 cleared October's 600 and 100 of November
+    assert (pos["outstanding"], pos["dpd"]) == (
+        90000,
+        14,
+    )  # 700 cleared October's 600 and 100 of November
     # Before the payment was made it does not count.
     assert positions(engine, db_url, date(2026, 11, 24))["L1"]["outstanding"] == 160000
     # Re-importing the snapshot does not absorb the later payment either.
@@ -91,9 +124,15 @@ def test_a_payment_is_never_counted_twice(engine: Engine, ledger: Path, db_url: 
     assert positions(engine, db_url, date(2026, 11, 29))["L1"]["outstanding"] == 90000
 
 
-def test_a_later_snapshot_absorbs_the_payments_it_covers(engine: Engine, ledger: Path, db_url: str, tmp_path: Path) -> None:
+def test_a_later_snapshot_absorbs_the_payments_it_covers(
+    engine: Engine, ledger: Path, db_url: str, tmp_path: Path
+) -> None:
     import_file(engine, ledger, RULES)
-    import_file(engine, write_csv(tmp_path / "p.csv", PAY_HEADER, [["P9", "L1", "2026-11-25 09:30", "700"]]), RULES)
+    import_file(
+        engine,
+        write_csv(tmp_path / "p.csv", PAY_HEADER, [["P9", "L1", "2026-11-25 09:30", "700"]]),
+        RULES,
+    )
     newer = [r.copy() for r in ROWS]
     newer[1][7], newer[2][7] = "1000.00", "100.00"
     snapshot = write_csv(tmp_path / "ledger2.csv", HEADER, newer)
@@ -121,7 +160,9 @@ def test_xlsx_with_numeric_and_date_cells(engine: Engine, tmp_path: Path) -> Non
     sheet = book.add_worksheet("台账")
     sheet.write_row(0, 0, HEADER[:8])
     sheet.write_row(1, 0, ["C1", "张三", 13800138000, "L1", 1])
-    sheet.write_datetime(1, 5, datetime(2026, 11, 15), book.add_format({"num_format": "yyyy-mm-dd"}))
+    sheet.write_datetime(
+        1, 5, datetime(2026, 11, 15), book.add_format({"num_format": "yyyy-mm-dd"})
+    )
     sheet.write_number(1, 6, 1234.5)
     sheet.write_number(1, 7, 0)
     book.close()
@@ -131,7 +172,9 @@ def test_xlsx_with_numeric_and_date_cells(engine: Engine, tmp_path: Path) -> Non
         assert conn.execute(select(customer_phones.c.e164)).scalar_one() == "+8613800138000"
 
 
-def test_map_option_maps_a_header_and_unknown_columns_survive(engine: Engine, tmp_path: Path) -> None:
+def test_map_option_maps_a_header_and_unknown_columns_survive(
+    engine: Engine, tmp_path: Path
+) -> None:
     header = [*HEADER[:2], "移动电话", *HEADER[3:]]
     path = write_csv(tmp_path / "mapped.csv", header, ROWS)
     import_file(engine, path, RULES, overrides={"移动电话": "phone"})
@@ -143,12 +186,17 @@ def test_generated_portfolio_imports_across_many_batches(engine: Engine, tmp_pat
     out, pays = tmp_path / "g.csv", tmp_path / "gp.csv"
     summary = generate(GenerateOptions(300, 3, date(2026, 11, 29), out, pays))
     seen: list[tuple[int, int]] = []
-    result = import_file(engine, out, RULES, batch_rows=500, progress=lambda d, t: seen.append((d, t)))
+    result = import_file(
+        engine, out, RULES, batch_rows=500, progress=lambda d, t: seen.append((d, t))
+    )
     assert result.rows == summary.instalment_rows
     assert len(seen) > 2 and seen[-1][0] == summary.instalment_rows
     import_file(engine, pays, RULES, batch_rows=700)
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(payments)).scalar_one() == summary.payment_rows
+        assert (
+            conn.execute(select(func.count()).select_from(payments)).scalar_one()
+            == summary.payment_rows
+        )
 
 
 # --- bad input: a clear error, and the database exactly as it was --------------------------
@@ -167,7 +215,9 @@ def rejected(engine: Engine, path: Path, **kwargs: object) -> ImportRejected:
 
 
 def one_bad(tmp_path: Path, column: int, value: str) -> Path:
-    rows = [r.copy() for r in ROWS] + [["C3", "王五", "13700137000", "L3", "1", "2026-12-01", "500", "0", "App"]]
+    rows = [r.copy() for r in ROWS] + [
+        ["C3", "王五", "13700137000", "L3", "1", "2026-12-01", "500", "0", "App"]
+    ]
     rows[-1][column] = value
     return write_csv(tmp_path / "bad.csv", HEADER, rows)
 
@@ -182,31 +232,53 @@ def one_bad(tmp_path: Path, column: int, value: str) -> Path:
         (4, "x", "期数: expected an instalment number"),
     ],
 )
-def test_a_bad_cell_rejects_the_whole_file(engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path, column: int, value: str, message: str) -> None:
+def test_a_bad_cell_rejects_the_whole_file(
+    engine: Engine,
+    loaded: dict[str, list[tuple[object, ...]]],
+    tmp_path: Path,
+    column: int,
+    value: str,
+    message: str,
+) -> None:
     error = rejected(engine, one_bad(tmp_path, column, value))
     assert error.total == 1
     assert f"bad.csv:6: {message}" in error.message
     assert dump(engine) == loaded
 
 
-def test_conflicting_duplicate_ids_in_one_file_are_refused(engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path) -> None:
+def test_conflicting_duplicate_ids_in_one_file_are_refused(
+    engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path
+) -> None:
     rows = [r.copy() for r in ROWS]
     rows[2][1] = "张山"
     error = rejected(engine, write_csv(tmp_path / "dup.csv", HEADER, rows), batch_rows=1)
-    assert "dup.csv:4: 姓名: customer 'C1' was given differently on line 2 ('张三' there) (got '张山')" in error.message
+    assert (
+        "dup.csv:4: 姓名: customer 'C1' was given differently on line 2 ('张三' there) (got '张山')"
+        in error.message
+    )
     assert dump(engine) == loaded
 
 
-def test_a_bad_row_after_many_written_batches_still_changes_nothing(engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path) -> None:
-    rows = [["C9", "赵六", "13600136000", f"L9{k}", "1", "2026-12-01", "100", "0", ""] for k in range(40)]
+def test_a_bad_row_after_many_written_batches_still_changes_nothing(
+    engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path
+) -> None:
+    rows = [
+        ["C9", "赵六", "13600136000", f"L9{k}", "1", "2026-12-01", "100", "0", ""]
+        for k in range(40)
+    ]
     rows.append(["C9", "赵六", "13600136000", "L999", "1", "2026-13-01", "100", "0", ""])
     error = rejected(engine, write_csv(tmp_path / "late.csv", HEADER, rows), batch_rows=7)
     assert "late.csv:42: 应还日期: no such date" in error.message
     assert dump(engine) == loaded
 
 
-def test_many_problems_are_listed_fifty_then_counted(engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path) -> None:
-    rows = [["C9", "赵六", "13600136000", f"L9{k}", "1", "2026-12-01", "-1", "0", ""] for k in range(120)]
+def test_many_problems_are_listed_fifty_then_counted(
+    engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path
+) -> None:
+    rows = [
+        ["C9", "赵六", "13600136000", f"L9{k}", "1", "2026-12-01", "-1", "0", ""]
+        for k in range(120)
+    ]
     error = rejected(engine, write_csv(tmp_path / "many.csv", HEADER, rows), batch_rows=25)
     assert error.total == 120
     assert "… and 70 more problems" in error.message
@@ -215,17 +287,34 @@ def test_many_problems_are_listed_fifty_then_counted(engine: Engine, loaded: dic
     assert dump(engine) == loaded
 
 
-def test_a_payment_for_an_unknown_loan_is_refused(engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "p.csv", PAY_HEADER, [["P1", "L1", "2026-11-25", "100"], ["P2", "NOPE", "2026-11-25", "100"]])
+def test_a_payment_for_an_unknown_loan_is_refused(
+    engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "p.csv",
+        PAY_HEADER,
+        [["P1", "L1", "2026-11-25", "100"], ["P2", "NOPE", "2026-11-25", "100"]],
+    )
     error = rejected(engine, path)
-    assert "p.csv:3: 借据号: no such loan in the ledger (import its instalments first) (got 'NOPE')" in error.message
+    assert (
+        "p.csv:3: 借据号: no such loan in the ledger (import its instalments first) (got 'NOPE')"
+        in error.message
+    )
     assert dump(engine) == loaded
 
 
-def test_a_recorded_payment_cannot_change(engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path) -> None:
-    import_file(engine, write_csv(tmp_path / "p.csv", PAY_HEADER, [["P1", "L1", "2026-11-25", "100"]]), RULES)
+def test_a_recorded_payment_cannot_change(
+    engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path
+) -> None:
+    import_file(
+        engine,
+        write_csv(tmp_path / "p.csv", PAY_HEADER, [["P1", "L1", "2026-11-25", "100"]]),
+        RULES,
+    )
     before = dump(engine)
-    error = rejected(engine, write_csv(tmp_path / "p2.csv", PAY_HEADER, [["P1", "L1", "2026-11-25", "200"]]))
+    error = rejected(
+        engine, write_csv(tmp_path / "p2.csv", PAY_HEADER, [["P1", "L1", "2026-11-25", "200"]])
+    )
     assert "payments cannot change" in error.message
     assert dump(engine) == before
 
@@ -235,11 +324,20 @@ def test_a_recorded_payment_cannot_change(engine: Engine, loaded: dict[str, list
     [
         (b"", "the file is empty"),
         (b"\x00\x01\x02garbage\xff\xfe" * 50, "not text in UTF-8 or GBK/GB18030"),
-        ("客户编号,姓名,借据号,期数,应还日期,应还金额\nC1,张三,L1,1,2026-11-29,100\n".encode(), "missing required column phone"),
+        (
+            "客户编号,姓名,借据号,期数,应还日期,应还金额\nC1,张三,L1,1,2026-11-29,100\n".encode(),
+            "missing required column phone",
+        ),
         (b"foo,bar\n1,2\n", "cannot tell the kind of file"),
     ],
 )
-def test_unusable_files_get_a_clear_error(engine: Engine, loaded: dict[str, list[tuple[object, ...]]], tmp_path: Path, content: bytes, message: str) -> None:
+def test_unusable_files_get_a_clear_error(
+    engine: Engine,
+    loaded: dict[str, list[tuple[object, ...]]],
+    tmp_path: Path,
+    content: bytes,
+    message: str,
+) -> None:
     path = tmp_path / "odd.csv"
     path.write_bytes(content)
     with pytest.raises(InputError, match=message):

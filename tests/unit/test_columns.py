@@ -2,7 +2,17 @@ import pytest
 
 from cuikuan.domain.columns import FIELDS, HeaderError, header_key, map_header, parse_overrides
 
-CN_INSTALMENTS = ["客户编号", "姓名", "手机号", "借据号", "期数", "应还日期", "应还金额", "已还金额", "渠道来源"]
+CN_INSTALMENTS = [
+    "客户编号",
+    "姓名",
+    "手机号",
+    "借据号",
+    "期数",
+    "应还日期",
+    "应还金额",
+    "已还金额",
+    "渠道来源",
+]
 EN_PAYMENTS = ["Payment ID", "Loan ID", "Paid At", "Amount"]
 
 

@@ -9,12 +9,30 @@ from cuikuan.domain.dates import parse_date, parse_datetime
 from cuikuan.ingest import cells
 
 
-@pytest.mark.parametrize("text", ["2026-11-29", "2026/11/29", "20261129", "2026年11月29日", "2026-11-29 00:00:00", "２０２６-11-29"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-29",
+        "2026/11/29",
+        "20261129",
+        "2026年11月29日",
+        "2026-11-29 00:00:00",
+        "２０２６-11-29",
+    ],
+)
 def test_every_ledger_spelling_of_a_date_is_read(text: str) -> None:
     assert parse_date(text) == date(2026, 11, 29)
 
 
-@pytest.mark.parametrize(("text", "message"), [("2026-02-30", "no such date"), ("29/11/2026", "expected a date"), ("tomorrow", "expected a date"), ("2026-13-01", "no such date")])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2026-02-30", "no such date"),
+        ("29/11/2026", "expected a date"),
+        ("tomorrow", "expected a date"),
+        ("2026-13-01", "no such date"),
+    ],
+)
 def test_impossible_or_unknown_dates_are_refused(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_date(text)
@@ -25,13 +43,24 @@ def test_times_may_leave_out_seconds() -> None:
 
 
 spellings = st.builds(
-    lambda d, style: [d.isoformat(), d.strftime("%Y/%m/%d"), d.strftime("%Y%m%d"), f"{d.year}年{d.month}月{d.day}日"][style],
+    lambda d, style: [
+        d.isoformat(),
+        d.strftime("%Y/%m/%d"),
+        d.strftime("%Y%m%d"),
+        f"{d.year}年{d.month}月{d.day}日",
+    ][style],
     st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)),
     st.integers(0, 3),
 )
 
 
-@given(st.lists(st.one_of(spellings, st.text(alphabet="0123456789-/年月日 ", max_size=12)), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.one_of(spellings, st.text(alphabet="0123456789-/年月日 ", max_size=12)),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_set_at_a_time_dates_match_the_scalar_rule(texts: list[str]) -> None:
     value, error = cells.date(pl.col("t"), required=False)
     got = pl.DataFrame({"t": texts}).select(value.alias("v"), error.alias("e")).rows()

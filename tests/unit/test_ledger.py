@@ -15,7 +15,13 @@ from cuikuan.domain.ledger import (
     position,
 )
 
-EDGES = [BucketEdge("current", 0), BucketEdge("M1", 30), BucketEdge("M2", 60), BucketEdge("M3", 90), BucketEdge("M3+", None)]
+EDGES = [
+    BucketEdge("current", 0),
+    BucketEdge("M1", 30),
+    BucketEdge("M2", 60),
+    BucketEdge("M3", 90),
+    BucketEdge("M3+", None),
+]
 START = date(2026, 1, 15)
 
 
@@ -26,7 +32,9 @@ def schedules(draw: st.DrawFn) -> list[Instalment]:
     for k in range(n):
         due = draw(st.integers(0, 10**7))
         paid = draw(st.one_of(st.just(0), st.just(due), st.integers(0, due)))
-        out.append(Instalment(k + 1, START + timedelta(days=30 * k + draw(st.integers(0, 3))), due, paid))
+        out.append(
+            Instalment(k + 1, START + timedelta(days=30 * k + draw(st.integers(0, 3))), due, paid)
+        )
     return out
 
 
@@ -35,11 +43,16 @@ def test_allocation_conserves_money(schedule: list[Instalment], amount: int) -> 
     after, surplus = allocate(schedule, amount)
     applied = sum(i.amount_paid for i in after) - sum(i.amount_paid for i in schedule)
     assert applied + surplus == amount
-    assert all(i.amount_paid <= i.amount_due or i.amount_paid == j.amount_paid for i, j in zip(after, sorted(schedule, key=lambda x: (x.due_date, x.number)), strict=True))
+    assert all(
+        i.amount_paid <= i.amount_due or i.amount_paid == j.amount_paid
+        for i, j in zip(after, sorted(schedule, key=lambda x: (x.due_date, x.number)), strict=True)
+    )
 
 
 @given(schedules(), st.integers(0, 10**8))
-def test_allocation_pays_the_oldest_instalment_first(schedule: list[Instalment], amount: int) -> None:
+def test_allocation_pays_the_oldest_instalment_first(
+    schedule: list[Instalment], amount: int
+) -> None:
     after, _ = allocate(schedule, amount)
     # Once an instalment is left unpaid, no later one received anything from this payment.
     before = {i.number: i.amount_paid for i in schedule}
@@ -52,14 +65,22 @@ def test_allocation_pays_the_oldest_instalment_first(schedule: list[Instalment],
 
 
 def test_partial_payment_goes_to_the_oldest_unpaid_instalment() -> None:
-    schedule = [Instalment(1, date(2026, 1, 1), 1000, 400), Instalment(2, date(2026, 2, 1), 1000), Instalment(3, date(2026, 3, 1), 1000)]
+    schedule = [
+        Instalment(1, date(2026, 1, 1), 1000, 400),
+        Instalment(2, date(2026, 2, 1), 1000),
+        Instalment(3, date(2026, 3, 1), 1000),
+    ]
     after, surplus = allocate(schedule, 900)
     assert [i.amount_paid for i in after] == [1000, 300, 0]
     assert surplus == 0
 
 
 def test_dpd_counts_from_the_oldest_unpaid_due_date() -> None:
-    schedule = [Instalment(1, date(2026, 9, 1), 1000, 1000), Instalment(2, date(2026, 10, 1), 1000, 200), Instalment(3, date(2026, 11, 1), 1000)]
+    schedule = [
+        Instalment(1, date(2026, 9, 1), 1000, 1000),
+        Instalment(2, date(2026, 10, 1), 1000, 200),
+        Instalment(3, date(2026, 11, 1), 1000),
+    ]
     pos = position(schedule, date(2026, 11, 29))
     assert pos.dpd == 59
     assert pos.overdue_amount == 1800
@@ -80,7 +101,11 @@ def test_before_the_due_date_there_are_days_to_due() -> None:
 
 def test_payments_inside_the_snapshot_are_not_counted_again() -> None:
     snap = datetime(2026, 11, 28, 16, tzinfo=UTC)
-    pays = [Payment(snap - timedelta(hours=1), 500), Payment(snap + timedelta(hours=1), 300), Payment(snap + timedelta(days=3), 999)]
+    pays = [
+        Payment(snap - timedelta(hours=1), 500),
+        Payment(snap + timedelta(hours=1), 300),
+        Payment(snap + timedelta(days=3), 999),
+    ]
     assert countable_payments(pays, snap, cutoff=snap + timedelta(days=1)) == 300
     assert countable_payments(pays, None, cutoff=snap + timedelta(days=1)) == 800
 
@@ -88,24 +113,57 @@ def test_payments_inside_the_snapshot_are_not_counted_again() -> None:
 @given(st.integers(-5, 400))
 def test_buckets_follow_their_edges(dpd: int) -> None:
     name = bucket_for(max(dpd, 0), EDGES)
-    frame = pl.DataFrame({"dpd": [max(dpd, 0)]}).select(ledger_frame.bucket_expr(pl.col("dpd"), EDGES))
+    frame = pl.DataFrame({"dpd": [max(dpd, 0)]}).select(
+        ledger_frame.bucket_expr(pl.col("dpd"), EDGES)
+    )
     assert frame.item() == name
 
 
 @settings(max_examples=60)
-@given(st.lists(st.tuples(schedules(), st.integers(0, 5 * 10**7)), min_size=1, max_size=8), st.integers(0, 500), st.integers(0, 5))
-def test_portfolio_computation_matches_the_per_loan_rules(loans: list[tuple[list[Instalment], int]], offset: int, grace: int) -> None:
+@given(
+    st.lists(st.tuples(schedules(), st.integers(0, 5 * 10**7)), min_size=1, max_size=8),
+    st.integers(0, 500),
+    st.integers(0, 5),
+)
+def test_portfolio_computation_matches_the_per_loan_rules(
+    loans: list[tuple[list[Instalment], int]], offset: int, grace: int
+) -> None:
     as_of = START + timedelta(days=offset)
     inst_rows, extra_rows = [], []
     for loan_id, (schedule, extra) in enumerate(loans):
-        inst_rows += [(loan_id, i.number, i.due_date, i.amount_due, i.amount_paid) for i in schedule]
+        inst_rows += [
+            (loan_id, i.number, i.due_date, i.amount_due, i.amount_paid) for i in schedule
+        ]
         extra_rows.append((loan_id, extra))
-    inst = pl.DataFrame(inst_rows, schema=["loan_id", "number", "due_date", "amount_due", "amount_paid"], orient="row")
+    inst = pl.DataFrame(
+        inst_rows,
+        schema=["loan_id", "number", "due_date", "amount_due", "amount_paid"],
+        orient="row",
+    )
     extra = pl.DataFrame(extra_rows, schema=["loan_id", "extra"], orient="row")
-    got = {r["loan_id"]: r for r in ledger_frame.loan_positions(inst.lazy(), extra.lazy(), as_of, grace).collect().iter_rows(named=True)}
+    got = {
+        r["loan_id"]: r
+        for r in ledger_frame.loan_positions(inst.lazy(), extra.lazy(), as_of, grace)
+        .collect()
+        .iter_rows(named=True)
+    }
     for loan_id, (schedule, amount) in enumerate(loans):
         expected = position(allocate(schedule, amount)[0], as_of, grace)
         row = got[loan_id]
-        assert (row["dpd"], row["days_to_due"], row["outstanding"], row["overdue_amount"], row["next_due_date"], row["next_due_amount"], row["paid_off"]) == (
-            expected.dpd, expected.days_to_due, expected.outstanding, expected.overdue_amount, expected.next_due_date, expected.next_due_amount, expected.paid_off
+        assert (
+            row["dpd"],
+            row["days_to_due"],
+            row["outstanding"],
+            row["overdue_amount"],
+            row["next_due_date"],
+            row["next_due_amount"],
+            row["paid_off"],
+        ) == (
+            expected.dpd,
+            expected.days_to_due,
+            expected.outstanding,
+            expected.overdue_amount,
+            expected.next_due_date,
+            expected.next_due_amount,
+            expected.paid_off,
         )

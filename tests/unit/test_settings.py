@@ -21,7 +21,9 @@ def test_the_shipped_file_loads_with_its_defaults(tmp_path: Path) -> None:
 
 
 def test_a_bad_value_is_reported_with_file_line_and_field(tmp_path: Path) -> None:
-    text = default_settings_text().replace('timezone = "Asia/Shanghai"', 'timezone = "Asia/Shangai"')
+    text = default_settings_text().replace(
+        'timezone = "Asia/Shanghai"', 'timezone = "Asia/Shangai"'
+    )
     path = write(tmp_path, text)
     line = text.splitlines().index('timezone = "Asia/Shangai"') + 1
     with pytest.raises(ConfigError) as info:
@@ -53,14 +55,18 @@ def test_broken_toml_names_the_line(tmp_path: Path) -> None:
 
 def test_environment_overrides_the_file_and_is_named_when_wrong(tmp_path: Path) -> None:
     path = write(tmp_path, default_settings_text())
-    settings = load_settings(path, environ={"CUIKUAN_LENDER__HOTLINE": "95555", "CUIKUAN_LEDGER__GRACE_DAYS": "3"})
+    settings = load_settings(
+        path, environ={"CUIKUAN_LENDER__HOTLINE": "95555", "CUIKUAN_LEDGER__GRACE_DAYS": "3"}
+    )
     assert settings.lender.hotline == "95555"
     assert settings.ledger.grace_days == 3
-    with pytest.raises(ConfigError, match="environment CUIKUAN_DEFAULTS__CURRENCY: defaults.currency"):
+    with pytest.raises(
+        ConfigError, match=r"environment CUIKUAN_DEFAULTS__CURRENCY: defaults\.currency"
+    ):
         load_settings(path, environ={"CUIKUAN_DEFAULTS__CURRENCY": "XXY"})
 
 
 def test_key_locator_follows_tables_and_arrays() -> None:
-    found = locate_keys('[a]\nx = 1\n[[b]]\ny = 2\n[[b]]\ny = 3\n')
+    found = locate_keys("[a]\nx = 1\n[[b]]\ny = 2\n[[b]]\ny = 3\n")
     assert found[("a", "x")] == 2
     assert found[("b", "1", "y")] == 6

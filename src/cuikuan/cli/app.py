@@ -35,7 +35,9 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: Path | None = common.ConfigOption,
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
 ) -> None:
     ctx.ensure_object(dict)["config"] = config
 

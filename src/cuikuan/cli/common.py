@@ -29,7 +29,9 @@ ConfigOption = typer.Option(
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of tables.")
 AsOfOption = typer.Option(
-    None, "--as-of", help="The day to look at, e.g. 2026-11-29 (default: today in the lender's time zone)."
+    None,
+    "--as-of",
+    help="The day to look at, e.g. 2026-11-29 (default: today in the lender's time zone).",
 )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from cuikuan.cli import common
@@ -16,7 +16,8 @@ from cuikuan.domain.dates import parse_datetime
 from cuikuan.errors import InputError
 from cuikuan.ingest.validate import Rules
 from cuikuan.services.importer import ImportResult, import_file
-from cuikuan.services.portfolio import Portfolio, portfolio as build_portfolio
+from cuikuan.services.portfolio import Portfolio
+from cuikuan.services.portfolio import portfolio as build_portfolio
 
 PROGRESS_FROM_ROWS = 50_000
 
@@ -29,10 +30,22 @@ def register(app: typer.Typer) -> None:
 def import_(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(..., help="CSV or XLSX files, imported in the order given."),
-    kind: str | None = typer.Option(None, "--kind", help="instalments or payments (default: told by the header)."),
-    mapping: list[str] = typer.Option([], "--map", help="COLUMN=FIELD for a header cuikuan does not know; FIELD may be 'ignore'. Repeatable."),
-    sheet: str | None = typer.Option(None, "--sheet", help="XLSX sheet to read (default: the first with data)."),
-    snapshot_at: str | None = typer.Option(None, "--snapshot-at", help="When the paid amounts were taken, lender's local time (default: the file's modification time)."),
+    kind: str | None = typer.Option(
+        None, "--kind", help="instalments or payments (default: told by the header)."
+    ),
+    mapping: list[str] = typer.Option(
+        [],
+        "--map",
+        help="COLUMN=FIELD for a header cuikuan does not know; FIELD may be 'ignore'. Repeatable.",
+    ),
+    sheet: str | None = typer.Option(
+        None, "--sheet", help="XLSX sheet to read (default: the first with data)."
+    ),
+    snapshot_at: str | None = typer.Option(
+        None,
+        "--snapshot-at",
+        help="When the paid amounts were taken, lender's local time (default: the file's modification time).",
+    ),
     json_out: bool = common.JsonOption,
 ) -> None:
     """Import ledger files: instalments (one row per instalment, with customer and loan columns)
@@ -56,8 +69,14 @@ def import_(
     for path in files:
         with _progress(path, json_out) as report:
             result = import_file(
-                engine, path, rules, kind=_kind(kind), overrides=overrides, sheet=sheet,
-                snapshot_at=snapshot, progress=report,
+                engine,
+                path,
+                rules,
+                kind=_kind(kind),
+                overrides=overrides,
+                sheet=sheet,
+                snapshot_at=snapshot,
+                progress=report,
             )
         results.append(result)
         if not json_out:
@@ -91,7 +110,7 @@ class _progress:
     def __init__(self, path: Path, quiet: bool) -> None:
         self.path, self.quiet = path, quiet
         self.bar: Progress | None = None
-        self.task = 0
+        self.task = TaskID(0)
 
     def __enter__(self) -> _progress:
         return self
@@ -101,8 +120,12 @@ class _progress:
             return
         if self.bar is None:
             self.bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} rows"),
-                TimeRemainingColumn(), console=common.err, transient=True,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,}/{task.total:,} rows"),
+                TimeRemainingColumn(),
+                console=common.err,
+                transient=True,
             )
             self.bar.start()
             self.task = self.bar.add_task(f"importing {self.path.name}", total=total)
@@ -114,10 +137,17 @@ class _progress:
 
 
 def _print_result(result: ImportResult) -> None:
-    changed = ", ".join(f"{n:,} {name}" for name, n in result.changed.items() if n) or "nothing (already up to date)"
-    common.out.print(f"[green]imported[/] {result.file}: {result.rows:,} {result.kind} rows ({result.encoding}); changed {changed}")
+    changed = (
+        ", ".join(f"{n:,} {name}" for name, n in result.changed.items() if n)
+        or "nothing (already up to date)"
+    )
+    common.out.print(
+        f"[green]imported[/] {result.file}: {result.rows:,} {result.kind} rows ({result.encoding}); changed {changed}"
+    )
     if result.snapshot_at:
-        common.out.print(f"  paid amounts taken as of {result.snapshot_at:%Y-%m-%d %H:%M} UTC; later payments count on top")
+        common.out.print(
+            f"  paid amounts taken as of {result.snapshot_at:%Y-%m-%d %H:%M} UTC; later payments count on top"
+        )
     if result.extra_columns:
         common.out.print(f"  kept as custom attributes: {', '.join(result.extra_columns)}")
 
@@ -145,8 +175,13 @@ def _portfolio_json(report: Portfolio) -> dict[str, object]:
     return {
         "as_of": report.as_of.isoformat(),
         "buckets": [
-            {**row, "outstanding": common.money(row["outstanding"], report.currency_digits[row["currency"]]),
-             "overdue": common.money(row["overdue"], report.currency_digits[row["currency"]])}
+            {
+                **row,
+                "outstanding": common.money(
+                    row["outstanding"], report.currency_digits[row["currency"]]
+                ),
+                "overdue": common.money(row["overdue"], report.currency_digits[row["currency"]]),
+            }
             for row in report.buckets.to_dicts()
         ],
         "buckets_minor_units": report.buckets.to_dicts(),
@@ -157,12 +192,25 @@ def _portfolio_json(report: Portfolio) -> dict[str, object]:
 
 def _print_portfolio(report: Portfolio) -> None:
     table = Table(title=f"Portfolio on {report.as_of}", title_justify="left")
-    for name, justify in (("bucket", "left"), ("ccy", "left"), ("accounts", "right"), ("customers", "right"), ("outstanding", "right"), ("overdue", "right")):
+    for name, justify in (
+        ("bucket", "left"),
+        ("ccy", "left"),
+        ("accounts", "right"),
+        ("customers", "right"),
+        ("outstanding", "right"),
+        ("overdue", "right"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in report.buckets.iter_rows(named=True):
         digits = report.currency_digits[row["currency"]]
-        table.add_row(row["bucket"], row["currency"], f"{row['accounts']:,}", f"{row['customers']:,}",
-                      common.money(row["outstanding"], digits), common.money(row["overdue"], digits))
+        table.add_row(
+            row["bucket"],
+            row["currency"],
+            f"{row['accounts']:,}",
+            f"{row['customers']:,}",
+            common.money(row["outstanding"], digits),
+            common.money(row["overdue"], digits),
+        )
     common.out.print(table)
     dpd = Table(title="Open accounts by days past due", title_justify="left")
     dpd.add_column("DPD")

@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
 
 
 def init(
-    directory: Path = typer.Argument(Path("."), help="Folder for cuikuan.toml and the database (created if missing)."),
+    directory: Path = typer.Argument(
+        Path("."), help="Folder for cuikuan.toml and the database (created if missing)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing cuikuan.toml."),
 ) -> None:
     """Write a commented settings file and create (or upgrade) its database.

@@ -9,18 +9,28 @@ import typer
 
 from cuikuan.cli import common
 from cuikuan.errors import InputError
-from cuikuan.sim.generator import GenerateOptions, generate as run_generate
+from cuikuan.sim.generator import GenerateOptions
+from cuikuan.sim.generator import generate as run_generate
 
-app = typer.Typer(help="Synthetic portfolios (the demo only ever sends them to the sandbox).", no_args_is_help=True)
+app = typer.Typer(
+    help="Synthetic portfolios (the demo only ever sends them to the sandbox).",
+    no_args_is_help=True,
+)
 
 
 @app.command("generate")
 def generate(
-    accounts: int = typer.Option(1000, "--accounts", "-n", min=1, help="Number of loans (accounts)."),
+    accounts: int = typer.Option(
+        1000, "--accounts", "-n", min=1, help="Number of loans (accounts)."
+    ),
     seed: int = typer.Option(1, "--seed", help="Same seed, same files."),
     out: Path = typer.Option(..., "--out", "-o", help="Instalments file to write (.csv or .xlsx)."),
-    payments_out: Path | None = typer.Option(None, "--payments-out", help="Also write the payments behind the paid amounts."),
-    as_of: str | None = typer.Option(None, "--as-of", help="The day the snapshot describes (default today)."),
+    payments_out: Path | None = typer.Option(
+        None, "--payments-out", help="Also write the payments behind the paid amounts."
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="The day the snapshot describes (default today)."
+    ),
     encoding: str = typer.Option("utf-8", "--encoding", help="CSV encoding: utf-8 or gbk."),
     json_out: bool = common.JsonOption,
 ) -> None:

@@ -20,32 +20,166 @@ IGNORE = "ignore"
 
 # field -> (description, accepted headers). Headers compare after `header_key`.
 FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "customer_id": ("customer's id in the core system", ("customer_id", "customer_no", "customer_number", "client_id", "cust_id", "客户编号", "客户号", "客户ID", "客户代码")),
-    "name": ("customer's full name", ("name", "customer_name", "full_name", "姓名", "客户姓名", "客户名称", "借款人姓名", "借款人")),
-    "phone": ("mobile number(s); several per cell split by ; , / 、", ("phone", "mobile", "phone_number", "mobile_phone", "msisdn", "tel", "phone2", "mobile2", "手机号", "手机号码", "手机", "联系电话", "电话", "电话号码", "手机号2", "备用手机号")),
-    "email": ("e-mail address", ("email", "e_mail", "mail", "email_address", "邮箱", "电子邮箱", "邮件地址")),
+    "customer_id": (
+        "customer's id in the core system",
+        (
+            "customer_id",
+            "customer_no",
+            "customer_number",
+            "client_id",
+            "cust_id",
+            "客户编号",
+            "客户号",
+            "客户ID",
+            "客户代码",
+        ),
+    ),
+    "name": (
+        "customer's full name",
+        (
+            "name",
+            "customer_name",
+            "full_name",
+            "姓名",
+            "客户姓名",
+            "客户名称",
+            "借款人姓名",
+            "借款人",
+        ),
+    ),
+    "phone": (
+        "mobile number(s); several per cell split by ; , / 、",
+        (
+            "phone",
+            "mobile",
+            "phone_number",
+            "mobile_phone",
+            "msisdn",
+            "tel",
+            "phone2",
+            "mobile2",
+            "手机号",
+            "手机号码",
+            "手机",
+            "联系电话",
+            "电话",
+            "电话号码",
+            "手机号2",
+            "备用手机号",
+        ),
+    ),
+    "email": (
+        "e-mail address",
+        ("email", "e_mail", "mail", "email_address", "邮箱", "电子邮箱", "邮件地址"),
+    ),
     "locale": ("message language, e.g. zh-CN, en", ("locale", "language", "lang", "语言")),
     "timezone": ("IANA time zone, e.g. Asia/Shanghai", ("timezone", "time_zone", "tz", "时区")),
-    "tags": ("free labels for strategies, split by ; , / 、", ("tags", "tag", "segment", "标签", "客群")),
-    "flags": ("states that stop contact: deceased, dispute, hardship, complaint, wrong_number, do_not_contact", ("flags", "flag", "标记", "特殊标记")),
-    "loan_id": ("loan (借据) id in the core system", ("loan_id", "loan_no", "loan_number", "contract_no", "account_id", "account_no", "借据号", "借据编号", "贷款编号", "合同号", "合同编号", "账户号")),
+    "tags": (
+        "free labels for strategies, split by ; , / 、",
+        ("tags", "tag", "segment", "标签", "客群"),
+    ),
+    "flags": (
+        "states that stop contact: deceased, dispute, hardship, complaint, wrong_number, do_not_contact",
+        ("flags", "flag", "标记", "特殊标记"),
+    ),
+    "loan_id": (
+        "loan (借据) id in the core system",
+        (
+            "loan_id",
+            "loan_no",
+            "loan_number",
+            "contract_no",
+            "account_id",
+            "account_no",
+            "借据号",
+            "借据编号",
+            "贷款编号",
+            "合同号",
+            "合同编号",
+            "账户号",
+        ),
+    ),
     "product": ("product name", ("product", "product_name", "产品", "产品名称")),
-    "currency": ("ISO currency code; the settings' default when absent", ("currency", "ccy", "币种", "货币")),
-    "instalment_no": ("instalment number, 1 for the first", ("instalment_no", "installment_no", "instalment", "installment", "period", "term_no", "期数", "期次", "当前期数")),
-    "due_date": ("date the instalment is due", ("due_date", "due", "应还日期", "到期日", "还款日", "应还款日")),
-    "amount_due": ("amount due for the instalment", ("amount_due", "due_amount", "应还金额", "应还款金额", "本期应还")),
-    "amount_paid": ("amount of the instalment paid so far (a snapshot)", ("amount_paid", "paid_amount", "已还金额", "实还金额")),
-    "payment_id": ("payment (流水) id in the core system", ("payment_id", "payment_no", "transaction_id", "txn_id", "还款流水号", "流水号", "交易流水号")),
-    "paid_at": ("time of the payment, lender's local time", ("paid_at", "payment_time", "payment_date", "paid_date", "还款时间", "还款日期", "交易时间")),
+    "currency": (
+        "ISO currency code; the settings' default when absent",
+        ("currency", "ccy", "币种", "货币"),
+    ),
+    "instalment_no": (
+        "instalment number, 1 for the first",
+        (
+            "instalment_no",
+            "installment_no",
+            "instalment",
+            "installment",
+            "period",
+            "term_no",
+            "期数",
+            "期次",
+            "当前期数",
+        ),
+    ),
+    "due_date": (
+        "date the instalment is due",
+        ("due_date", "due", "应还日期", "到期日", "还款日", "应还款日"),
+    ),
+    "amount_due": (
+        "amount due for the instalment",
+        ("amount_due", "due_amount", "应还金额", "应还款金额", "本期应还"),
+    ),
+    "amount_paid": (
+        "amount of the instalment paid so far (a snapshot)",
+        ("amount_paid", "paid_amount", "已还金额", "实还金额"),
+    ),
+    "payment_id": (
+        "payment (流水) id in the core system",
+        (
+            "payment_id",
+            "payment_no",
+            "transaction_id",
+            "txn_id",
+            "还款流水号",
+            "流水号",
+            "交易流水号",
+        ),
+    ),
+    "paid_at": (
+        "time of the payment, lender's local time",
+        (
+            "paid_at",
+            "payment_time",
+            "payment_date",
+            "paid_date",
+            "还款时间",
+            "还款日期",
+            "交易时间",
+        ),
+    ),
     "amount": ("amount of the payment", ("amount", "payment_amount", "还款金额", "交易金额")),
 }
 
 REQUIRED: dict[Kind, tuple[str, ...]] = {
-    "instalments": ("customer_id", "name", "phone", "loan_id", "instalment_no", "due_date", "amount_due"),
+    "instalments": (
+        "customer_id",
+        "name",
+        "phone",
+        "loan_id",
+        "instalment_no",
+        "due_date",
+        "amount_due",
+    ),
     "payments": ("payment_id", "loan_id", "paid_at", "amount"),
 }
 OPTIONAL: dict[Kind, tuple[str, ...]] = {
-    "instalments": ("email", "locale", "timezone", "tags", "flags", "product", "currency", "amount_paid"),
+    "instalments": (
+        "email",
+        "locale",
+        "timezone",
+        "tags",
+        "flags",
+        "product",
+        "currency",
+        "amount_paid",
+    ),
     "payments": ("currency", "customer_id"),
 }
 # Only the phone field may come from several columns; they are merged.
@@ -90,7 +224,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
         if not sep or not column.strip() or not target:
             raise HeaderError(f"--map {pair!r}: expected COLUMN=FIELD")
         if target != IGNORE and target not in FIELDS:
-            raise HeaderError(f"--map {pair!r}: unknown field {target!r}; fields are {', '.join(FIELDS)} or ignore")
+            raise HeaderError(
+                f"--map {pair!r}: unknown field {target!r}; fields are {', '.join(FIELDS)} or ignore"
+            )
         out[header_key(column)] = target
     return out
 
@@ -103,7 +239,9 @@ def detect_kind(fields: set[str]) -> Kind | None:
     return None
 
 
-def map_header(header: list[str], overrides: dict[str, str] | None = None, kind: Kind | None = None) -> Mapping:
+def map_header(
+    header: list[str], overrides: dict[str, str] | None = None, kind: Kind | None = None
+) -> Mapping:
     overrides = overrides or {}
     found: dict[str, list[int]] = {}
     extra: dict[str, int] = {}
@@ -132,7 +270,9 @@ def map_header(header: list[str], overrides: dict[str, str] | None = None, kind:
             del found[name]
         elif len(indexes) > 1 and name not in MULTI_COLUMN_FIELDS:
             cols = " and ".join(repr(header[i]) for i in indexes)
-            raise HeaderError(f"columns {cols} both map to {name}; keep one or use --map COLUMN=ignore")
+            raise HeaderError(
+                f"columns {cols} both map to {name}; keep one or use --map COLUMN=ignore"
+            )
     missing = [name for name in REQUIRED[kind] if name not in found]
     if missing:
         raise HeaderError(

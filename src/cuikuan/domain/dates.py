@@ -1,7 +1,7 @@
 """Dates and times as ledgers write them: 2026-11-29, 2026/11/29, 20261129, 2026年11月29日.
 
-    >>> parse_date("2026年11月9日")
-    datetime.date(2026, 11, 9)
+>>> parse_date("2026年11月9日")
+datetime.date(2026, 11, 9)
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ import polars as pl
 from cuikuan.domain.ledger import BucketEdge
 
 
-def countable_payments(payments: pl.LazyFrame, loans: pl.LazyFrame, cutoff: datetime) -> pl.LazyFrame:
+def countable_payments(
+    payments: pl.LazyFrame, loans: pl.LazyFrame, cutoff: datetime
+) -> pl.LazyFrame:
     """Per loan, the sum of payments after its snapshot and before the cut-off (loan_id, extra).
 
     `payments`: loan_id, paid_at, amount; `loans`: loan_id, paid_snapshot_at (both UTC).
@@ -25,7 +27,10 @@ def countable_payments(payments: pl.LazyFrame, loans: pl.LazyFrame, cutoff: date
         payments.join(loans.select("loan_id", "paid_snapshot_at"), on="loan_id", how="left")
         .filter(
             (pl.col("paid_at") < cutoff)
-            & (pl.col("paid_snapshot_at").is_null() | (pl.col("paid_at") > pl.col("paid_snapshot_at")))
+            & (
+                pl.col("paid_snapshot_at").is_null()
+                | (pl.col("paid_at") > pl.col("paid_snapshot_at"))
+            )
         )
         .group_by("loan_id")
         .agg(pl.col("amount").sum().alias("extra"))

@@ -1,9 +1,9 @@
 """Money as integer minor units (fen, cents); never float.
 
-    >>> parse_amount("¥1,234.5", digits=2)
-    123450
-    >>> format_minor(123450, digits=2)
-    '1,234.50'
+>>> parse_amount("¥1,234.5", digits=2)
+123450
+>>> format_minor(123450, digits=2)
+'1,234.50'
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ MAX_DIGITS = 15  # integer part; keeps every amount well inside a signed 64-bit 
 @cache
 def currency_digits(code: str) -> int:
     """Minor-unit exponent of an ISO 4217 currency (CNY 2, JPY 0, KWD 3)."""
-    return int(get_currency_precision(code.upper()))
+    digits: int = get_currency_precision(code.upper())
+    return digits
 
 
 def normalise_amount_text(text: str) -> str:
@@ -48,7 +49,8 @@ def parse_amount(text: str, digits: int) -> int:
         raise ValueError(f"amount has more than {digits} decimal places")
     if len(whole.lstrip("0")) > MAX_DIGITS:
         raise ValueError("amount is too large")
-    return int(whole) * 10**digits + int(frac.ljust(digits, "0") or "0")
+    scale: int = 10**digits
+    return int(whole) * scale + int(frac.ljust(digits, "0") or "0")
 
 
 def format_minor(amount: int, digits: int, grouping: bool = True) -> str:

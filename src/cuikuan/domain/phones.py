@@ -1,7 +1,7 @@
 """Phone numbers to E.164 with `phonenumbers`, plus a vectorisable fast path from its own metadata.
 
-    >>> normalise_phone("138 0013 8000", "CN")
-    ('+8613800138000', 'mobile')
+>>> normalise_phone("138 0013 8000", "CN")
+('+8613800138000', 'mobile')
 """
 
 from __future__ import annotations

@@ -213,7 +213,9 @@ def _labels(src: pl.Expr) -> pl.Expr:
 
 def json_list(labels: pl.Expr) -> pl.Expr:
     escaped = labels.list.eval(
-        pl.element().str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True)
+        pl.element()
+        .str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all('"', '\\"', literal=True)
     )
     return (
         pl.when(labels.list.len() == 0)
@@ -233,7 +235,9 @@ def flags(src: pl.Expr) -> Pair:
     labels = _labels(src).list.eval(pl.element().str.to_lowercase())
     unknown = labels.list.set_difference(pl.lit(list(KNOWN_FLAGS)))
     error = pl.when(unknown.list.len() > 0).then(
-        pl.format("unknown flag {}; known flags: " + ", ".join(KNOWN_FLAGS), unknown.list.join(", "))
+        pl.format(
+            "unknown flag {}; known flags: " + ", ".join(KNOWN_FLAGS), unknown.list.join(", ")
+        )
     )
     return json_list(labels), error
 
@@ -305,7 +309,6 @@ def _slow_phones(slow: pl.DataFrame, region: str) -> pl.DataFrame:
         },
         schema={"raw": pl.String, "e164": pl.String, "kind": pl.String, "error": pl.String},
     )
-    return slow.drop("e164", "kind", "error").join(lookup, on="raw", how="left").select(
-        slow.columns
+    return (
+        slow.drop("e164", "kind", "error").join(lookup, on="raw", how="left").select(slow.columns)
     )
-

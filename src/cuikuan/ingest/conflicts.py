@@ -11,7 +11,10 @@ from cuikuan.ingest.sources import LINE
 
 ENTITIES: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "instalments": {
-        "customer": (("customer_id",), ("name", "e164", "email", "locale", "timezone", "tags", "flags")),
+        "customer": (
+            ("customer_id",),
+            ("name", "e164", "email", "locale", "timezone", "tags", "flags"),
+        ),
         "loan": (("loan_id",), ("customer_id", "product", "currency")),
         "instalment": (("loan_id", "instalment_no"), ("due_date", "amount_due", "amount_paid")),
     },

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -126,7 +126,9 @@ class CsvSource:
             raise InputError(f"{path}:1: the first line should be the header, found an empty line")
         delimiter = max(_DELIMITERS, key=first.count)
         header = next(csv.reader([first], delimiter=delimiter))
-        return cls(path, header, encoding, delimiter, max(_count_lines(readable) - 1, 0), readable, temp)
+        return cls(
+            path, header, encoding, delimiter, max(_count_lines(readable) - 1, 0), readable, temp
+        )
 
     def batches(self, size: int) -> Iterator[pl.DataFrame]:
         names = [f"c{i}" for i in range(len(self.header))]
@@ -145,7 +147,9 @@ class CsvSource:
             for batch in frame.collect_batches(chunk_size=size):
                 yield batch.with_columns(pl.col(LINE).cast(pl.Int64))
         except pl.exceptions.ComputeError as exc:
-            raise InputError(f"{self.path}: cannot read as CSV: {str(exc).splitlines()[0]}") from None
+            raise InputError(
+                f"{self.path}: cannot read as CSV: {str(exc).splitlines()[0]}"
+            ) from None
 
     def close(self) -> None:
         if self._temp is not None:
@@ -172,7 +176,7 @@ class XlsxSource:
     header_row: int
     total_rows: int
     encoding: str = "xlsx"
-    _rows: Iterator[list[object]] = field(default_factory=lambda: iter(()))
+    _rows: Iterator[list[Any]] = field(default_factory=lambda: iter(()))
 
     @classmethod
     def open(cls, path: Path, sheet: str | None) -> XlsxSource:
@@ -184,7 +188,9 @@ class XlsxSource:
             raise InputError(f"{path}: not a readable XLSX workbook ({exc})") from None
         names = [sheet] if sheet else list(book.sheet_names)
         if sheet and sheet not in book.sheet_names:
-            raise InputError(f"{path}: no sheet named {sheet!r}; sheets: {', '.join(book.sheet_names)}")
+            raise InputError(
+                f"{path}: no sheet named {sheet!r}; sheets: {', '.join(book.sheet_names)}"
+            )
         for name in names:
             data = book.get_sheet_by_name(name)
             rows = data.iter_rows()
@@ -192,8 +198,17 @@ class XlsxSource:
                 if any(_cell(v) for v in row):
                     header = [_cell(v) or "" for v in row]
                     start = data.start[0] if data.start else 0
-                    return cls(path, header, name, start + offset + 1, max(data.height - offset - 1, 0), _rows=rows)
-        raise InputError(f"{path}: no sheet with data (sheets: {', '.join(book.sheet_names) or 'none'})")
+                    return cls(
+                        path,
+                        header,
+                        name,
+                        start + offset + 1,
+                        max(data.height - offset - 1, 0),
+                        _rows=rows,
+                    )
+        raise InputError(
+            f"{path}: no sheet with data (sheets: {', '.join(book.sheet_names) or 'none'})"
+        )
 
     def batches(self, size: int) -> Iterator[pl.DataFrame]:
         names = [f"c{i}" for i in range(len(self.header))]

@@ -1,8 +1,8 @@
 """Validate one batch of a ledger file: typed columns plus every problem with its line and column.
 
-    checked = check_batch(batch, mapping, rules)
-    checked.frame      # typed values, one row per input row (bad cells null)
-    checked.problems   # _line, column, message, got
+checked = check_batch(batch, mapping, rules)
+checked.frame      # typed values, one row per input row (bad cells null)
+checked.problems   # _line, column, message, got
 """
 
 from __future__ import annotations
@@ -99,17 +99,21 @@ def _check_instalments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> C
         seen = batch.get_column(f"c{mapping.fields['timezone'][0]}")
         fields.append(_field(mapping, "timezone", cells.timezone(src(mapping, "timezone"), seen)))
     if mapping.has("currency"):
-        fields.append(_Field("currency", mapping.column("currency"), pl.col("currency"), cur_error, currency_src))
+        fields.append(
+            _Field(
+                "currency", mapping.column("currency"), pl.col("currency"), cur_error, currency_src
+            )
+        )
     attributes = cells.attributes({name: f"c{i}" for name, i in mapping.extra.items()})
     frame, problems = _evaluate(batch, fields, [attributes.alias("attributes")])
     frame = frame.with_columns(
         *_defaults(frame, ("email", "product", "locale", "timezone"), ("tags", "flags")),
     )
     frame, phone_problems = _with_phones(batch, frame, mapping, rules)
-    problems = [problems, phone_problems]
+    found = [problems, phone_problems]
     if mapping.has("amount_paid"):
         over = frame.filter(pl.col("amount_paid") > pl.col("amount_due"))
-        problems.append(
+        found.append(
             over.join(batch.select(LINE, src(mapping, "amount_paid").alias("got")), on=LINE).select(
                 LINE,
                 pl.lit(mapping.column("amount_paid")).alias("column"),
@@ -117,7 +121,7 @@ def _check_instalments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> C
                 pl.col("got"),
             )
         )
-    return Checked(frame, pl.concat(problems))
+    return Checked(frame, pl.concat(found))
 
 
 def _defaults(frame: pl.DataFrame, texts: tuple[str, ...], lists: tuple[str, ...]) -> list[pl.Expr]:
@@ -137,9 +141,16 @@ def _with_phones(
     )
     column = mapping.column("phone")
     bad = frame.filter(pl.col("phone_error").is_not_null()).select(
-        LINE, pl.lit(column).alias("column"), pl.col("phone_error").alias("message"), pl.col("phone_got").alias("got")
+        LINE,
+        pl.lit(column).alias("column"),
+        pl.col("phone_error").alias("message"),
+        pl.col("phone_got").alias("got"),
     )
-    unreachable = frame.filter((pl.col("e164").list.len() == 0) & pl.col("email").is_null() & pl.col("phone_error").is_null()).select(
+    unreachable = frame.filter(
+        (pl.col("e164").list.len() == 0)
+        & pl.col("email").is_null()
+        & pl.col("phone_error").is_null()
+    ).select(
         LINE,
         pl.lit(column).alias("column"),
         pl.lit("a phone number (or an e-mail address) is required").alias("message"),
@@ -156,20 +167,30 @@ def _check_payments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Chec
     fields = [
         _field(mapping, "payment_id", cells.text(src(mapping, "payment_id"), True, 64)),
         _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64)),
-        _field(mapping, "paid_at", cells.local_datetime_as_utc(src(mapping, "paid_at"), rules.timezone, True)),
+        _field(
+            mapping,
+            "paid_at",
+            cells.local_datetime_as_utc(src(mapping, "paid_at"), rules.timezone, True),
+        ),
         _field(mapping, "amount", cells.amount(src(mapping, "amount"), digits, True)),
         *_optional(mapping, "customer_id", lambda e: cells.text(e, False, 64)),
     ]
     if mapping.has("currency"):
-        fields.append(_Field("currency", mapping.column("currency"), pl.col("currency"), cur_error, currency_src))
+        fields.append(
+            _Field(
+                "currency", mapping.column("currency"), pl.col("currency"), cur_error, currency_src
+            )
+        )
     frame, problems = _evaluate(batch, fields)
     if "currency" not in frame.columns:
         frame = frame.with_columns(pl.lit(rules.currency).alias("currency"))
     if "customer_id" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("customer_id"))
     zero = frame.filter(pl.col("amount") == 0).select(
-        LINE, pl.lit(mapping.column("amount")).alias("column"),
-        pl.lit("a payment must be more than zero").alias("message"), pl.lit("0").alias("got"),
+        LINE,
+        pl.lit(mapping.column("amount")).alias("column"),
+        pl.lit("a payment must be more than zero").alias("message"),
+        pl.lit("0").alias("got"),
     )
     return Checked(frame, pl.concat([problems, zero]))
 

@@ -141,7 +141,9 @@ def _run(
         writes.finish(bulk)
 
 
-def _write(bulk: Bulk, frame: pl.DataFrame, mapping: Mapping, result: ImportResult, now: datetime) -> None:
+def _write(
+    bulk: Bulk, frame: pl.DataFrame, mapping: Mapping, result: ImportResult, now: datetime
+) -> None:
     def count(name: str, n: int) -> None:
         result.changed[name] = result.changed.get(name, 0) + n
 
@@ -172,7 +174,11 @@ def _against_ledger(bulk: Bulk, checked: Checked, mapping: Mapping) -> pl.DataFr
         return moved.select(
             LINE,
             pl.lit(col("customer_id")).alias("column"),
-            pl.format("loan '{}' belongs to customer '{}' in the ledger", pl.col("loan_id"), pl.col("owner")).alias("message"),
+            pl.format(
+                "loan '{}' belongs to customer '{}' in the ledger",
+                pl.col("loan_id"),
+                pl.col("owner"),
+            ).alias("message"),
             pl.col("customer_id").alias("got"),
         )
     rows = frame.join(known, on="loan_id", how="left")
@@ -183,22 +189,33 @@ def _against_ledger(bulk: Bulk, checked: Checked, mapping: Mapping) -> pl.DataFr
             pl.lit("no such loan in the ledger (import its instalments first)").alias("message"),
             pl.col("loan_id").alias("got"),
         ),
-        rows.filter(pl.col("owner").is_not_null() & (pl.col("currency") != pl.col("loan_currency"))).select(
+        rows.filter(
+            pl.col("owner").is_not_null() & (pl.col("currency") != pl.col("loan_currency"))
+        ).select(
             LINE,
             pl.lit(col("currency") if mapping.has("currency") else col("amount")).alias("column"),
-            pl.format("the loan is in {}; payments must be too", pl.col("loan_currency")).alias("message"),
+            pl.format("the loan is in {}; payments must be too", pl.col("loan_currency")).alias(
+                "message"
+            ),
             pl.col("currency").alias("got"),
         ),
-        rows.filter(pl.col("customer_id").is_not_null() & pl.col("owner").is_not_null() & (pl.col("customer_id") != pl.col("owner"))).select(
+        rows.filter(
+            pl.col("customer_id").is_not_null()
+            & pl.col("owner").is_not_null()
+            & (pl.col("customer_id") != pl.col("owner"))
+        ).select(
             LINE,
-            pl.lit(col("customer_id") if mapping.has("customer_id") else "customer_id").alias("column"),
+            pl.lit(col("customer_id") if mapping.has("customer_id") else "customer_id").alias(
+                "column"
+            ),
             pl.format("the loan belongs to customer '{}'", pl.col("owner")).alias("message"),
             pl.col("customer_id").alias("got"),
         ),
     ]
     recorded = writes.existing_payments(bulk, frame.get_column("payment_id").drop_nulls().to_list())
     clash = frame.join(recorded, on="payment_id").filter(
-        (pl.col("recorded_loan") != pl.col("loan_id")) | (pl.col("recorded_amount") != pl.col("amount"))
+        (pl.col("recorded_loan") != pl.col("loan_id"))
+        | (pl.col("recorded_amount") != pl.col("amount"))
     )
     out.append(
         clash.select(

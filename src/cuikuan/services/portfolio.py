@@ -1,6 +1,6 @@
 """The portfolio on an as-of date: accounts, customers and money per bucket, and the DPD spread.
 
-    report = portfolio(engine, date(2026, 11, 29), settings)
+report = portfolio(engine, date(2026, 11, 29), settings)
 """
 
 from __future__ import annotations
@@ -17,8 +17,16 @@ from cuikuan.domain.ledger import BucketEdge
 from cuikuan.settings import Settings
 from cuikuan.store import ledger_reads
 
-DPD_BANDS = ((0, 0, "0"), (1, 7, "1-7"), (8, 15, "8-15"), (16, 30, "16-30"), (31, 60, "31-60"),
-             (61, 90, "61-90"), (91, 180, "91-180"), (181, None, "181+"))
+DPD_BANDS = (
+    (0, 0, "0"),
+    (1, 7, "1-7"),
+    (8, 15, "8-15"),
+    (16, 30, "16-30"),
+    (31, 60, "31-60"),
+    (61, 90, "61-90"),
+    (91, 180, "91-180"),
+    (181, None, "181+"),
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,9 @@ def loan_positions(engine: Engine, as_of: date, settings: Settings) -> pl.DataFr
     edges = [BucketEdge(b.name, b.max_dpd) for b in settings.ledger.buckets]
     positions = ledger_frame.loan_positions(inst.lazy(), extra, as_of, settings.ledger.grace_days)
     return (
-        positions.join(loans.lazy().select("loan_id", "customer_id", "external_id", "currency"), on="loan_id")
+        positions.join(
+            loans.lazy().select("loan_id", "customer_id", "external_id", "currency"), on="loan_id"
+        )
         .with_columns(ledger_frame.bucket_expr(pl.col("dpd"), edges).alias("bucket"))
         .collect()
     )
@@ -83,7 +93,9 @@ def portfolio(engine: Engine, as_of: date, settings: Settings) -> Portfolio:
             how="left",
         )
         .join(customer_bucket, on=["bucket", "currency"], how="left")
-        .with_columns(pl.col("accounts", "outstanding", "overdue", "customers").fill_null(0).cast(pl.Int64))
+        .with_columns(
+            pl.col("accounts", "outstanding", "overdue", "customers").fill_null(0).cast(pl.Int64)
+        )
         .select("bucket", "currency", "accounts", "customers", "outstanding", "overdue")
     )
     band = pl.lit(DPD_BANDS[-1][2])

@@ -22,10 +22,43 @@ import polars as pl
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志红玉兰俊峰海燕晨阳思琪子涵浩然雨欣宇轩梓萱欣怡博文佳怡嘉豪雪梅春花建华丽娟文博晓东小龙"
-MOBILE_PREFIXES = (
-    "130 131 132 133 134 135 136 137 138 139 150 151 152 153 155 156 157 158 159 "
-    "173 176 177 180 181 182 183 184 185 186 187 188 189 191 198 199"
-).split()
+MOBILE_PREFIXES = [
+    "130",
+    "131",
+    "132",
+    "133",
+    "134",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "173",
+    "176",
+    "177",
+    "180",
+    "181",
+    "182",
+    "183",
+    "184",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "198",
+    "199",
+]
 CHANNELS = ("App", "微信小程序", "合作渠道", "门店")
 # product: (weight, terms in months, principal median in yuan, monthly rate)
 PRODUCTS = {
@@ -102,7 +135,9 @@ class _Book:
         rng, people = self.rng, []
         phones: list[str] = []
         for i in range(n):
-            name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+            name = rng.choice(SURNAMES) + "".join(
+                rng.choice(GIVEN) for _ in range(rng.choice((1, 2)))
+            )
             if phones and rng.random() < 0.02:  # a family sharing one number
                 phone = rng.choice(phones)
             else:
@@ -143,7 +178,9 @@ class _Book:
     def _payment(self, loan_id: str, due: date, amount: int, kind: str) -> None:
         rng = self.rng
         delay = rng.choice((-3, -1, 0, 0, 0, 0, 1, 2)) if kind == "good" else rng.randint(0, 20)
-        moment = datetime.combine(due + timedelta(days=delay), time(rng.randint(8, 22), rng.randrange(60)), LENDER_TZ)
+        moment = datetime.combine(
+            due + timedelta(days=delay), time(rng.randint(8, 22), rng.randrange(60)), LENDER_TZ
+        )
         moment = min(moment, self.snapshot - timedelta(minutes=rng.randint(1, 600)))
         self.payment_no += 1
         self.pay["还款流水号"].append(f"P{self.payment_no:010d}")
@@ -151,16 +188,48 @@ class _Book:
         self.pay["还款时间"].append(moment.strftime("%Y-%m-%d %H:%M:%S"))
         self.pay["还款金额"].append(_yuan(amount))
 
-    def _instalment(self, person: tuple[str, str, str, str | None], loan_id: str, product: str, no: int, due: date, amount: int, paid: int, channel: str) -> None:
+    def _instalment(
+        self,
+        person: tuple[str, str, str, str | None],
+        loan_id: str,
+        product: str,
+        no: int,
+        due: date,
+        amount: int,
+        paid: int,
+        channel: str,
+    ) -> None:
         for key, value in zip(
             INSTALMENT_HEADER,
-            (*person[:3], person[3], loan_id, product, no, due.isoformat(), _yuan(amount), _yuan(paid), channel),
+            (
+                *person[:3],
+                person[3],
+                loan_id,
+                product,
+                no,
+                due.isoformat(),
+                _yuan(amount),
+                _yuan(paid),
+                channel,
+            ),
             strict=True,
         ):
             self.inst[key].append(value)
 
 
-INSTALMENT_HEADER = ("客户编号", "姓名", "手机号", "邮箱", "借据号", "产品名称", "期数", "应还日期", "应还金额", "已还金额", "渠道来源")
+INSTALMENT_HEADER = (
+    "客户编号",
+    "姓名",
+    "手机号",
+    "邮箱",
+    "借据号",
+    "产品名称",
+    "期数",
+    "应还日期",
+    "应还金额",
+    "已还金额",
+    "渠道来源",
+)
 PAYMENT_HEADER = ("还款流水号", "借据号", "还款时间", "还款金额")
 
 
@@ -174,13 +243,23 @@ def generate(opts: GenerateOptions) -> GenerateSummary:
     for number in range(1, opts.accounts + 1):
         person = people[number - 1] if number <= len(people) else book.rng.choice(people)
         book.loan(number, person)
-    _write(pl.DataFrame(book.inst, schema=dict.fromkeys(INSTALMENT_HEADER, pl.String) | {"期数": pl.Int64}), opts.out, opts.encoding)
+    _write(
+        pl.DataFrame(
+            book.inst, schema=dict.fromkeys(INSTALMENT_HEADER, pl.String) | {"期数": pl.Int64}
+        ),
+        opts.out,
+        opts.encoding,
+    )
     stamp = book.snapshot.astimezone(UTC).timestamp()
     os.utime(opts.out, (stamp, stamp))
     book.summary.instalment_rows = len(book.inst["借据号"])
     book.summary.files.append(str(opts.out))
     if opts.payments_out is not None:
-        _write(pl.DataFrame(book.pay, schema=dict.fromkeys(PAYMENT_HEADER, pl.String)), opts.payments_out, opts.encoding)
+        _write(
+            pl.DataFrame(book.pay, schema=dict.fromkeys(PAYMENT_HEADER, pl.String)),
+            opts.payments_out,
+            opts.encoding,
+        )
         book.summary.payment_rows = len(book.pay["借据号"])
         book.summary.files.append(str(opts.payments_out))
     return book.summary

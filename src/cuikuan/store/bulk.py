@@ -8,10 +8,15 @@ comparison, how dates are bound) live in this one class.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from polars._typing import PolarsDataType
 
 
 class Bulk:
@@ -55,7 +60,7 @@ class Bulk:
         return self.bindable(frame).rows()
 
     def fetch_in(
-        self, sql: str, keys: Sequence[str], schema: dict[str, pl.DataType], chunk: int = 500
+        self, sql: str, keys: Sequence[str], schema: Mapping[str, PolarsDataType], chunk: int = 500
     ) -> pl.DataFrame:
         """Run `sql` (with one `{keys}` slot for an IN list) over `keys` in chunks."""
         parts = []

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import polars as pl
 from sqlalchemy import Connection
 
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
-def _frame(conn: Connection, sql: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    Schema = Mapping[str, PolarsDataType]
+
+
+def _frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
     rows = conn.exec_driver_sql(sql).fetchall()
-    raw = {name: (pl.String if dtype in (pl.Date,) or isinstance(dtype, pl.Datetime) else dtype) for name, dtype in schema.items()}
-    if conn.dialect.name != "sqlite":
-        raw = schema
+    sqlite = conn.dialect.name == "sqlite"
+    # SQLite hands back dates and times as the text SQLAlchemy stored; parse them after.
+    raw: Schema = {
+        name: pl.String
+        if sqlite and (dtype == pl.Date or isinstance(dtype, pl.Datetime))
+        else dtype
+        for name, dtype in schema.items()
+    }
     frame = pl.DataFrame([tuple(r) for r in rows], schema=raw, orient="row")
-    if conn.dialect.name == "sqlite":
+    if sqlite:
         casts = []
         for name, dtype in schema.items():
             if dtype == pl.Date:
@@ -34,7 +47,13 @@ def instalments(conn: Connection) -> pl.DataFrame:
     return _frame(
         conn,
         "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments",
-        {"loan_id": pl.Int64, "number": pl.Int64, "due_date": pl.Date, "amount_due": pl.Int64, "amount_paid": pl.Int64},
+        {
+            "loan_id": pl.Int64,
+            "number": pl.Int64,
+            "due_date": pl.Date,
+            "amount_due": pl.Int64,
+            "amount_paid": pl.Int64,
+        },
     )
 
 
@@ -42,7 +61,13 @@ def loans(conn: Connection) -> pl.DataFrame:
     return _frame(
         conn,
         "SELECT id, customer_id, external_id, currency, paid_snapshot_at FROM loans",
-        {"loan_id": pl.Int64, "customer_id": pl.Int64, "external_id": pl.String, "currency": pl.String, "paid_snapshot_at": UTC_US},
+        {
+            "loan_id": pl.Int64,
+            "customer_id": pl.Int64,
+            "external_id": pl.String,
+            "currency": pl.String,
+            "paid_snapshot_at": UTC_US,
+        },
     )
 
 

@@ -60,8 +60,13 @@ def _replace_phones(bulk: Bulk, frame: pl.DataFrame) -> int:
     )
     bulk.one("DELETE FROM _import_customers")
     bulk.one("DELETE FROM _import_phones")
-    bulk.many(f"INSERT INTO _import_customers VALUES ({bulk.ph})", frame.select("customer_id").rows())
-    bulk.many(f"INSERT INTO _import_phones VALUES ({bulk.ph}, {bulk.ph})", phones.select("customer_id", "e164").rows())
+    bulk.many(
+        f"INSERT INTO _import_customers VALUES ({bulk.ph})", frame.select("customer_id").rows()
+    )
+    bulk.many(
+        f"INSERT INTO _import_phones VALUES ({bulk.ph}, {bulk.ph})",
+        phones.select("customer_id", "e164").rows(),
+    )
     deleted = bulk.conn.exec_driver_sql(
         "DELETE FROM customer_phones WHERE customer_id IN ("
         " SELECT c.id FROM customers c JOIN _import_customers t ON t.external_id = c.external_id)"

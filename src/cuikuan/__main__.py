@@ -1,0 +1,3 @@
+from cuikuan.cli.app import main
+
+main()

@@ -1,0 +1,149 @@
+"""The commands as a new user runs them: real processes, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CUIKUAN_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "cuikuan", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    here = tmp_path_factory.mktemp("cli")
+    assert run(["init", "."], here).returncode == 0
+    made = run(
+        [
+            "sim",
+            "generate",
+            "--accounts",
+            "400",
+            "--seed",
+            "5",
+            "--as-of",
+            "2026-11-29",
+            "--out",
+            "ledger.csv",
+            "--payments-out",
+            "payments.csv",
+        ],
+        here,
+    )
+    assert made.returncode == 0, made.stderr
+    return here
+
+
+def test_init_writes_settings_and_database(tmp_path: Path) -> None:
+    done = run(["init", "book"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (
+        (tmp_path / "book" / "cuikuan.toml")
+        .read_text(encoding="utf-8")
+        .startswith("# cuikuan settings")
+    )
+    assert (tmp_path / "book" / "cuikuan.db").exists()
+    again = run(["init", "book"], tmp_path)
+    assert "keeping it" in again.stdout
+
+
+def test_import_then_portfolio_as_json(workdir: Path) -> None:
+    done = run(["import", "ledger.csv", "payments.csv"], workdir)
+    assert done.returncode == 0, done.stderr
+    assert "kept as custom attributes: 渠道来源" in done.stdout
+    again = run(["import", "--json", "ledger.csv"], workdir)
+    assert json.loads(again.stdout)[0]["changed"] == {
+        "customers": 0,
+        "phone numbers": 0,
+        "loans": 0,
+        "instalments": 0,
+    }
+    shown = run(["portfolio", "--as-of", "2026-11-29", "--json"], workdir)
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    buckets = {b["bucket"]: b for b in report["buckets_minor_units"]}
+    assert list(buckets) == ["current", "M1", "M2", "M3", "M3+"]
+    assert sum(b["accounts"] for b in buckets.values()) + report["closed_accounts"] == 400
+    assert buckets["M1"]["overdue"] > 0
+    table = run(["portfolio", "--as-of", "2026-11-29"], workdir)
+    assert "M3+" in table.stdout and "closed (fully paid) accounts" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["import", "missing.csv"], 3, "missing.csv: no such file"),
+        (["import", "bad.csv"], 4, "bad.csv:2: 应还金额: amount must not be negative (got '-3')"),
+        (["import", "--kind", "loans", "ledger.csv"], 3, "--kind 'loans'"),
+        (["import", "--map", "oops", "ledger.csv"], 3, "expected COLUMN=FIELD"),
+        (["portfolio", "--as-of", "2026-02-30"], 3, "no such date"),
+    ],
+)
+def test_user_errors_print_one_message_and_exit_non_zero(
+    workdir: Path, args: list[str], code: int, message: str
+) -> None:
+    (workdir / "bad.csv").write_text(
+        "客户编号,姓名,手机号,借据号,期数,应还日期,应还金额\nC1,张三,13800138000,L1,1,2026-11-29,-3\n",
+        encoding="utf-8",
+    )
+    done = run(args, workdir)
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_broken_settings_file_names_file_line_and_field(tmp_path: Path) -> None:
+    run(["init", "."], tmp_path)
+    path = tmp_path / "cuikuan.toml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('currency = "CNY"', 'currency = "RMBX"'),
+        encoding="utf-8",
+    )
+    done = run(["portfolio"], tmp_path)
+    assert done.returncode == 2
+    assert (
+        "cuikuan.toml:" in done.stderr
+        and "defaults.currency: expected an ISO 4217 currency code" in done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_without_settings_the_user_is_told_to_init(tmp_path: Path) -> None:
+    done = run(["portfolio"], tmp_path)
+    assert done.returncode == 2
+    assert "run `cuikuan init`" in done.stderr
+
+
+def test_environment_overrides_the_database(workdir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    done = run(
+        ["portfolio", "--json"], workdir, env={"CUIKUAN_DATABASE__URL": f"sqlite:///{other}"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert other.exists()
+    assert json.loads(done.stdout)["closed_accounts"] == 0
+
+
+def test_help_explains_every_command(tmp_path: Path) -> None:
+    top = run(["--help"], tmp_path)
+    for command in ("init", "import", "portfolio", "sim"):
+        assert command in top.stdout
+    assert "all or nothing" in run(["import", "--help"], tmp_path).stdout
