@@ -7,6 +7,7 @@ value; property tests keep the two equal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -18,8 +19,46 @@ from cuikuan.domain.money import CURRENCY_MARKS, MAX_DIGITS
 from cuikuan.domain.phones import CLEAN_CHARS, SEPARATORS, mobile_fast_path, normalise_phone
 
 Pair = tuple[pl.Expr, pl.Expr]
+Let = Callable[[pl.Expr], pl.Expr]
 MAX_MINOR_DIGITS = 4
 REQUIRED = "is required"
+
+
+def inline(expr: pl.Expr) -> pl.Expr:
+    return expr
+
+
+class Staging:
+    """Materialises intermediate columns so each is computed once, not once per use.
+
+    A builder calls `let(expr)` for a subexpression it uses several times; every `let` of one
+    builder lands in a later stage than its previous one, so it may refer to those. Stages of
+    different builders run side by side in one `with_columns`.
+    """
+
+    def __init__(self) -> None:
+        self.stages: list[list[pl.Expr]] = []
+        self.names: list[str] = []
+
+    def let_for(self, field: str) -> Let:
+        depth = 0
+
+        def let(expr: pl.Expr) -> pl.Expr:
+            nonlocal depth
+            name = f"__{field}_{depth}"
+            if len(self.stages) <= depth:
+                self.stages.append([])
+            self.stages[depth].append(expr.alias(name))
+            self.names.append(name)
+            depth += 1
+            return pl.col(name)
+
+        return let
+
+    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        for stage in self.stages:
+            frame = frame.with_columns(stage)
+        return frame
 
 
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:
@@ -27,8 +66,8 @@ def _blank_to_null(expr: pl.Expr) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
-def text(src: pl.Expr, required: bool, max_len: int = 200) -> Pair:
-    value = _blank_to_null(src)
+def text(src: pl.Expr, required: bool, max_len: int = 200, let: Let = inline) -> Pair:
+    value = let(_blank_to_null(src))
     error = (
         pl.when(value.is_null() & pl.lit(required))
         .then(pl.lit(REQUIRED))
@@ -38,9 +77,9 @@ def text(src: pl.Expr, required: bool, max_len: int = 200) -> Pair:
     return value, error
 
 
-def amount(src: pl.Expr, digits: pl.Expr, required: bool) -> Pair:
+def amount(src: pl.Expr, digits: pl.Expr, required: bool, let: Let = inline) -> Pair:
     """Minor units from '1,234.50', '¥1234.5', '1234', '１２３４元'; never through float."""
-    raw = _blank_to_null(src)
+    raw = let(_blank_to_null(src))
     core = (
         raw.str.normalize("NFKC")
         .str.replace_all("￥", "¥", literal=True)
@@ -49,9 +88,9 @@ def amount(src: pl.Expr, digits: pl.Expr, required: bool) -> Pair:
         .str.replace_all(",", "", literal=True)
         .str.replace_all(" ", "", literal=True)
     )
-    parts = core.str.extract_groups(r"^(-)?(\d+)(?:\.(\d*))?$")
+    parts = let(core.str.extract_groups(r"^(-)?(\d+)(?:\.(\d*))?$"))
     sign, whole, frac = (parts.struct.field(k) for k in ("1", "2", "3"))
-    frac = frac.fill_null("")
+    frac = let(frac.fill_null(""))
     whole_digits = whole.str.strip_chars_start("0").str.len_chars()
     scale = pl.lit(10, dtype=pl.Int64).pow(digits)
     value = whole.cast(pl.Int64, strict=False) * scale + frac.str.pad_end(
@@ -71,13 +110,14 @@ def amount(src: pl.Expr, digits: pl.Expr, required: bool) -> Pair:
         .when(whole_digits > MAX_DIGITS)
         .then(pl.lit("amount is too large"))
     )
-    return pl.when(error.is_null()).then(value), error
+    error = let(error)
+    return pl.when(error.is_null()).then(let(value)), error
 
 
-def _date_parts(src: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    text = _blank_to_null(src).str.normalize("NFKC").str.strip_chars()
+def _date_parts(src: pl.Expr, let: Let) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    text = let(_blank_to_null(src).str.normalize("NFKC").str.strip_chars())
     pattern = rf"^(?:{dates.DATE_PATTERN}|{dates.COMPACT_DATE_PATTERN}){dates.TIME_PATTERN}$"
-    g = text.str.extract_groups(pattern)
+    g = let(text.str.extract_groups(pattern))
     f = [g.struct.field(str(i)) for i in range(1, 10)]
     day = pl.concat_str(
         pl.coalesce(f[0], f[3]),
@@ -93,12 +133,12 @@ def _date_parts(src: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
         pl.lit(":"),
         f[8].fill_null("0").str.zfill(2),
     )
-    return text, day, clock
+    return text, let(day), let(clock)
 
 
-def date(src: pl.Expr, required: bool) -> Pair:
-    text, day, _ = _date_parts(src)
-    value = day.str.to_date("%Y-%m-%d", strict=False)
+def date(src: pl.Expr, required: bool, let: Let = inline) -> Pair:
+    text, day, _ = _date_parts(src, let)
+    value = let(day.str.to_date("%Y-%m-%d", strict=False))
     error = (
         pl.when(text.is_null())
         .then(pl.lit(REQUIRED) if required else pl.lit(None))
@@ -110,15 +150,20 @@ def date(src: pl.Expr, required: bool) -> Pair:
     return value, error
 
 
-def local_datetime_as_utc(src: pl.Expr, timezone: str, required: bool) -> Pair:
-    text, day, clock = _date_parts(src)
+def local_datetime_as_utc(
+    src: pl.Expr, timezone: str, required: bool, let: Let = inline
+) -> Pair:
+    text, day, clock = _date_parts(src, let)
     valid_day = day.str.to_date("%Y-%m-%d", strict=False)
-    naive = pl.concat_str(day, pl.lit(" "), clock).str.to_datetime(
-        "%Y-%m-%d %H:%M:%S", strict=False, time_unit="us"
+    naive = let(
+        pl.concat_str(day, pl.lit(" "), clock).str.to_datetime(
+            "%Y-%m-%d %H:%M:%S", strict=False, time_unit="us"
+        )
     )
-    value = naive.dt.replace_time_zone(
-        timezone, ambiguous="earliest", non_existent="null"
-    ).dt.convert_time_zone("UTC")
+    value = let(
+        naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
     error = (
         pl.when(text.is_null())
         .then(pl.lit(REQUIRED) if required else pl.lit(None))
@@ -134,10 +179,10 @@ def local_datetime_as_utc(src: pl.Expr, timezone: str, required: bool) -> Pair:
     return value, error
 
 
-def instalment_number(src: pl.Expr) -> Pair:
-    text = _blank_to_null(src).str.normalize("NFKC")
-    digits = text.str.extract(r"^第?\s*(\d{1,4})\s*期?$", 1)
-    value = digits.cast(pl.Int32, strict=False)
+def instalment_number(src: pl.Expr, let: Let = inline) -> Pair:
+    text = let(_blank_to_null(src).str.normalize("NFKC"))
+    digits = let(text.str.extract(r"^第?\s*(\d{1,4})\s*期?$", 1))
+    value = let(digits.cast(pl.Int32, strict=False))
     error = (
         pl.when(text.is_null())
         .then(pl.lit(REQUIRED))
@@ -152,8 +197,8 @@ def instalment_number(src: pl.Expr) -> Pair:
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
-def email(src: pl.Expr) -> Pair:
-    value = _blank_to_null(src).str.normalize("NFKC")
+def email(src: pl.Expr, let: Let = inline) -> Pair:
+    value = let(_blank_to_null(src).str.normalize("NFKC"))
     error = pl.when(value.is_not_null() & ~value.str.contains(EMAIL)).then(
         pl.lit("expected an e-mail address like name@example.com")
     )

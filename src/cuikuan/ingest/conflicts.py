@@ -39,10 +39,13 @@ class ConflictTracker:
             rows = frame.select(LINE, *keys, *present).drop_nulls(list(keys))
             if "e164" in present:
                 rows = rows.with_columns(pl.col("e164").list.join(";"))
-            first = pl.concat([self.seen[entity], rows]) if entity in self.seen else rows
-            first = first.unique(subset=list(keys), keep="first", maintain_order=True)
-            self.seen[entity] = first
-            problems.append(self._differences(entity, keys, present, rows, first))
+            firsts = rows.unique(subset=list(keys), keep="first", maintain_order=True)
+            if entity in self.seen:
+                new = firsts.join(self.seen[entity], on=list(keys), how="anti")
+                self.seen[entity] = pl.concat([self.seen[entity], new], rechunk=False)
+            else:
+                self.seen[entity] = firsts
+            problems.append(self._differences(entity, keys, present, rows, self.seen[entity]))
         return pl.concat(problems)
 
     def _differences(

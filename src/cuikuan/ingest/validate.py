@@ -7,6 +7,7 @@ checked.problems   # _line, column, message, got
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -55,16 +56,20 @@ def _field(mapping: Mapping, name: str, pair: cells.Pair) -> _Field:
     return _Field(name, mapping.column(name), pair[0], pair[1], src(mapping, name))
 
 
-def _optional(mapping: Mapping, name: str, build: object) -> list[_Field]:
+def _optional(
+    mapping: Mapping, name: str, build: Callable[[pl.Expr, cells.Let], cells.Pair], staging: cells.Staging
+) -> list[_Field]:
     if not mapping.has(name):
         return []
-    assert callable(build)
-    return [_field(mapping, name, build(src(mapping, name)))]
+    return [_field(mapping, name, build(src(mapping, name), staging.let_for(name)))]
 
 
-def _digits_expr(currency: pl.Expr) -> pl.Expr:
-    # A handful of distinct currencies at most: look each one up once.
-    return currency.map_elements(_safe_digits, return_dtype=pl.Int64)
+def _digits_expr(batch: pl.DataFrame) -> pl.Expr:
+    # A handful of distinct currencies at most: look each one up once, not once per row.
+    codes = batch.get_column("currency").unique().to_list()
+    return pl.col("currency").replace_strict(
+        {c: _safe_digits(c) for c in codes}, default=2, return_dtype=pl.Int64
+    )
 
 
 def _safe_digits(code: str) -> int:
@@ -78,19 +83,21 @@ def _check_instalments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> C
     currency_src = src(mapping, "currency") if mapping.has("currency") else pl.lit(None, pl.String)
     cur_value, cur_error = cells.currency(currency_src, rules.currency)
     batch = batch.with_columns(cur_value.alias("currency"))
-    digits = _digits_expr(pl.col("currency"))
+    digits = _digits_expr(batch)
+    staging = cells.Staging()
+    let = staging.let_for
     fields = [
-        _field(mapping, "customer_id", cells.text(src(mapping, "customer_id"), True, 64)),
-        _field(mapping, "name", cells.text(src(mapping, "name"), True, 200)),
-        _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64)),
-        _field(mapping, "instalment_no", cells.instalment_number(src(mapping, "instalment_no"))),
-        _field(mapping, "due_date", cells.date(src(mapping, "due_date"), True)),
-        _field(mapping, "amount_due", cells.amount(src(mapping, "amount_due"), digits, True)),
-        *_optional(mapping, "amount_paid", lambda e: cells.amount(e, digits, False)),
-        *_optional(mapping, "email", cells.email),
-        *_optional(mapping, "product", lambda e: cells.text(e, False, 100)),
-        *_optional(mapping, "tags", cells.tags),
-        *_optional(mapping, "flags", cells.flags),
+        _field(mapping, "customer_id", cells.text(src(mapping, "customer_id"), True, 64, let("customer_id"))),
+        _field(mapping, "name", cells.text(src(mapping, "name"), True, 200, let("name"))),
+        _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64, let("loan_id"))),
+        _field(mapping, "instalment_no", cells.instalment_number(src(mapping, "instalment_no"), let("instalment_no"))),
+        _field(mapping, "due_date", cells.date(src(mapping, "due_date"), True, let("due_date"))),
+        _field(mapping, "amount_due", cells.amount(src(mapping, "amount_due"), digits, True, let("amount_due"))),
+        *_optional(mapping, "amount_paid", lambda e, lt: cells.amount(e, digits, False, lt), staging),
+        *_optional(mapping, "email", cells.email, staging),
+        *_optional(mapping, "product", lambda e, lt: cells.text(e, False, 100, lt), staging),
+        *_optional(mapping, "tags", lambda e, _: cells.tags(e), staging),
+        *_optional(mapping, "flags", lambda e, _: cells.flags(e), staging),
     ]
     if mapping.has("locale"):
         seen = batch.get_column(f"c{mapping.fields['locale'][0]}")
@@ -105,7 +112,7 @@ def _check_instalments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> C
             )
         )
     attributes = cells.attributes({name: f"c{i}" for name, i in mapping.extra.items()})
-    frame, problems = _evaluate(batch, fields, [attributes.alias("attributes")])
+    frame, problems = _evaluate(batch, fields, [attributes.alias("attributes")], staging)
     frame = frame.with_columns(
         *_defaults(frame, ("email", "product", "locale", "timezone"), ("tags", "flags")),
     )
@@ -163,17 +170,18 @@ def _check_payments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Chec
     currency_src = src(mapping, "currency") if mapping.has("currency") else pl.lit(None, pl.String)
     cur_value, cur_error = cells.currency(currency_src, rules.currency)
     batch = batch.with_columns(cur_value.alias("currency"))
-    digits = _digits_expr(pl.col("currency"))
+    digits = _digits_expr(batch)
+    staging = cells.Staging()
+    let = staging.let_for
+    paid_at = cells.local_datetime_as_utc(
+        src(mapping, "paid_at"), rules.timezone, True, let("paid_at")
+    )
     fields = [
-        _field(mapping, "payment_id", cells.text(src(mapping, "payment_id"), True, 64)),
-        _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64)),
-        _field(
-            mapping,
-            "paid_at",
-            cells.local_datetime_as_utc(src(mapping, "paid_at"), rules.timezone, True),
-        ),
-        _field(mapping, "amount", cells.amount(src(mapping, "amount"), digits, True)),
-        *_optional(mapping, "customer_id", lambda e: cells.text(e, False, 64)),
+        _field(mapping, "payment_id", cells.text(src(mapping, "payment_id"), True, 64, let("payment_id"))),
+        _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64, let("loan_id"))),
+        _field(mapping, "paid_at", paid_at),
+        _field(mapping, "amount", cells.amount(src(mapping, "amount"), digits, True, let("amount"))),
+        *_optional(mapping, "customer_id", lambda e, lt: cells.text(e, False, 64, lt), staging),
     ]
     if mapping.has("currency"):
         fields.append(
@@ -181,7 +189,7 @@ def _check_payments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Chec
                 "currency", mapping.column("currency"), pl.col("currency"), cur_error, currency_src
             )
         )
-    frame, problems = _evaluate(batch, fields)
+    frame, problems = _evaluate(batch, fields, (), staging)
     if "currency" not in frame.columns:
         frame = frame.with_columns(pl.lit(rules.currency).alias("currency"))
     if "customer_id" not in frame.columns:
@@ -196,21 +204,23 @@ def _check_payments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Chec
 
 
 def _evaluate(
-    batch: pl.DataFrame, fields: list[_Field], extras: tuple[pl.Expr, ...] | list[pl.Expr] = ()
+    batch: pl.DataFrame,
+    fields: list[_Field],
+    extras: tuple[pl.Expr, ...] | list[pl.Expr],
+    staging: cells.Staging,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    evaluated = batch.with_columns(
+    evaluated = staging.apply(batch.lazy()).with_columns(
         *extras,
         *[f.value.alias(f.name) for f in fields],
         *[f.error.cast(pl.String).alias(f"{f.name}!") for f in fields],
         *[f.got.cast(pl.String).alias(f"{f.name}?") for f in fields],
-    )
+    ).drop(staging.names).collect()
     problems = [
-        evaluated.filter(pl.col(f"{f.name}!").is_not_null()).select(
-            LINE,
-            pl.lit(f.column).alias("column"),
-            pl.col(f"{f.name}!").alias("message"),
-            pl.col(f"{f.name}?").alias("got"),
-        )
+        evaluated.lazy()
+        .select(LINE, pl.col(f"{f.name}!").alias("message"), pl.col(f"{f.name}?").alias("got"))
+        .filter(pl.col("message").is_not_null())
+        .select(LINE, pl.lit(f.column).alias("column"), "message", "got")
+        .collect()
         for f in fields
     ]
     keep = [LINE, *(f.name for f in fields), "currency", *(e.meta.output_name() for e in extras)]

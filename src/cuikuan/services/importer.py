@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from cuikuan.errors import ImportRejected, InputError, Problem
 from cuikuan.ingest.conflicts import ConflictTracker
 from cuikuan.ingest.sources import LINE, Source, open_source
 from cuikuan.ingest.validate import Checked, Rules, check_batch
+from cuikuan.services.pipeline import prefetch
 from cuikuan.store import ledger_writes as writes
 from cuikuan.store.bulk import Bulk
 from cuikuan.store.schema import imports
@@ -124,21 +125,24 @@ def _run(
     columns["e164"] = columns.get("phone", "phone")
     tracker = ConflictTracker(mapping.kind, columns)
     now = datetime.now(UTC)
-    if mapping.kind == "instalments":
-        writes.prepare(bulk)
-    for batch in source.batches(batch_rows):
-        checked = check_batch(batch, mapping, rules)
+    writes.prepare(bulk)
+
+    def checked_batches() -> Iterator[tuple[int, Checked, pl.DataFrame]]:
+        for batch in source.batches(batch_rows):
+            checked = check_batch(batch, mapping, rules)
+            yield batch.height, checked, tracker.check(checked.frame)
+
+    for height, checked, conflicts in prefetch(checked_batches()):
         problems.add(checked.problems)
-        problems.add(tracker.check(checked.frame))
+        problems.add(conflicts)
         problems.add(_against_ledger(bulk, checked, mapping))
         if not problems.total:
             _write(bulk, checked.frame, mapping, result, now)
-        result.rows += batch.height
+        result.rows += height
         if progress:
             progress(result.rows, max(source.total_rows, result.rows))
     problems.raise_if_any()
-    if mapping.kind == "instalments":
-        writes.finish(bulk)
+    writes.finish(bulk)
 
 
 def _write(

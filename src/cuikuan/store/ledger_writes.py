@@ -15,16 +15,36 @@ from cuikuan.store.bulk import Bulk
 CUSTOMER_OPTIONAL = ("email", "locale", "timezone", "tags", "flags")
 
 
+TEMP_TABLES = ("_import_keys", "_import_customers", "_import_phones")
+
+
 def prepare(bulk: Bulk) -> None:
-    for table in ("_import_customers", "_import_phones"):
-        bulk.one(f"DROP TABLE IF EXISTS {table}")
-    bulk.one("CREATE TEMP TABLE _import_customers (external_id VARCHAR(64) PRIMARY KEY)")
-    bulk.one("CREATE TEMP TABLE _import_phones (external_id VARCHAR(64), e164 VARCHAR(20))")
+    finish(bulk)
+    bulk.one("CREATE TEMP TABLE _import_keys (external_id VARCHAR(64) PRIMARY KEY)")
+    bulk.one("CREATE TEMP TABLE _import_customers (customer_id INTEGER PRIMARY KEY)")
+    bulk.one(
+        "CREATE TEMP TABLE _import_phones (customer_id INTEGER, e164 VARCHAR(20), "
+        "PRIMARY KEY (customer_id, e164))"
+    )
 
 
 def finish(bulk: Bulk) -> None:
-    for table in ("_import_customers", "_import_phones"):
+    for table in TEMP_TABLES:
         bulk.one(f"DROP TABLE IF EXISTS {table}")
+
+
+def keys_for(bulk: Bulk, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
+    """External id -> database id for one batch's rows of `table` (columns `name`, `name`_key).
+
+    One join through a temporary table, rather than a subquery for every row written."""
+    bulk.one("DELETE FROM _import_keys")
+    bulk.many(f"INSERT INTO _import_keys VALUES ({bulk.ph})", [(v,) for v in ids.unique().to_list()])
+    rows = bulk.conn.exec_driver_sql(
+        f"SELECT x.external_id, x.id FROM {table} x JOIN _import_keys t ON t.external_id = x.external_id"
+    ).fetchall()
+    return pl.DataFrame(
+        [tuple(r) for r in rows], schema={name: pl.String, f"{name}_key": pl.Int64}, orient="row"
+    )
 
 
 def upsert_customers(
@@ -48,38 +68,38 @@ def upsert_customers(
         f"ON CONFLICT (external_id) DO UPDATE SET {sets}, updated_at = excluded.updated_at "
         f"WHERE {bulk.changed('customers', cols)}"
     )
-    return bulk.many(sql, bulk.rows(values)), _replace_phones(bulk, frame)
+    changed = bulk.many(sql, bulk.rows(values))
+    keyed = frame.join(keys_for(bulk, "customers", frame.get_column("customer_id"), "customer_id"), on="customer_id")
+    return changed, _replace_phones(bulk, keyed)
 
 
 def _replace_phones(bulk: Bulk, frame: pl.DataFrame) -> int:
+    """frame: customer_id_key, e164 (list), kind (list); the file's list replaces the stored one."""
     phones = (
-        frame.select("customer_id", "e164", "kind")
+        frame.select("customer_id_key", "e164", "kind")
         .explode("e164", "kind")
         .filter(pl.col("e164").is_not_null())
-        .with_columns(pl.int_range(pl.len()).over("customer_id").alias("position"))
+        .with_columns(pl.int_range(pl.len()).over("customer_id_key").alias("position"))
     )
     bulk.one("DELETE FROM _import_customers")
     bulk.one("DELETE FROM _import_phones")
-    bulk.many(
-        f"INSERT INTO _import_customers VALUES ({bulk.ph})", frame.select("customer_id").rows()
-    )
+    bulk.many(f"INSERT INTO _import_customers VALUES ({bulk.ph})", frame.select("customer_id_key").rows())
     bulk.many(
         f"INSERT INTO _import_phones VALUES ({bulk.ph}, {bulk.ph})",
-        phones.select("customer_id", "e164").rows(),
+        phones.select("customer_id_key", "e164").rows(),
     )
     deleted = bulk.conn.exec_driver_sql(
-        "DELETE FROM customer_phones WHERE customer_id IN ("
-        " SELECT c.id FROM customers c JOIN _import_customers t ON t.external_id = c.external_id)"
-        " AND NOT EXISTS (SELECT 1 FROM _import_phones p JOIN customers c2 ON c2.external_id = p.external_id"
-        "  WHERE c2.id = customer_phones.customer_id AND p.e164 = customer_phones.e164)"
+        "DELETE FROM customer_phones WHERE customer_id IN (SELECT customer_id FROM _import_customers)"
+        " AND NOT EXISTS (SELECT 1 FROM _import_phones p"
+        "  WHERE p.customer_id = customer_phones.customer_id AND p.e164 = customer_phones.e164)"
     ).rowcount
     sql = (
-        f"INSERT INTO customer_phones (customer_id, e164, position, kind) "
-        f"SELECT c.id, {bulk.ph}, {bulk.ph}, {bulk.ph} FROM customers c WHERE c.external_id = {bulk.ph} "
-        f"ON CONFLICT (customer_id, e164) DO UPDATE SET position = excluded.position, kind = excluded.kind "
+        "INSERT INTO customer_phones (customer_id, e164, position, kind) "
+        f"VALUES ({bulk.placeholders(4)}) "
+        "ON CONFLICT (customer_id, e164) DO UPDATE SET position = excluded.position, kind = excluded.kind "
         f"WHERE {bulk.changed('customer_phones', ('position', 'kind'))}"
     )
-    rows = phones.select("e164", "position", "kind", "customer_id").rows()
+    rows = phones.select("customer_id_key", "e164", "position", "kind").rows()
     return max(deleted, 0) + bulk.many(sql, rows)
 
 
@@ -88,11 +108,15 @@ def upsert_loans(
 ) -> int:
     """frame: loan_id, customer_id, currency, and product / attributes when the file has them."""
     cols = ["currency", *(c for c in ("product", "attributes") if c in present)]
-    values = frame.select("loan_id", *cols).with_columns(
-        pl.lit(snapshot_at, dtype=pl.Datetime("us", "UTC")).alias("paid_snapshot_at"),
-        pl.lit(now).alias("created_at"),
-        pl.lit(now).alias("updated_at"),
-        frame.get_column("customer_id"),
+    owners = keys_for(bulk, "customers", frame.get_column("customer_id"), "customer_id")
+    values = (
+        frame.join(owners, on="customer_id")
+        .select("loan_id", *cols, "customer_id_key")
+        .with_columns(
+            pl.lit(snapshot_at, dtype=pl.Datetime("us", "UTC")).alias("paid_snapshot_at"),
+            pl.lit(now).alias("created_at"),
+            pl.lit(now).alias("updated_at"),
+        )
     )
     filler = "" if "attributes" in cols else ", attributes"
     filler_val = "" if "attributes" in cols else ", '{}'"
@@ -100,8 +124,8 @@ def upsert_loans(
     changed = [*cols, "paid_snapshot_at"] if snapshot_at else cols
     snap = ", paid_snapshot_at = excluded.paid_snapshot_at" if snapshot_at else ""
     sql = (
-        f"INSERT INTO loans (external_id, {', '.join(cols)}, paid_snapshot_at, created_at, updated_at, customer_id{filler}) "
-        f"SELECT {bulk.placeholders(len(cols) + 4)}, c.id{filler_val} FROM customers c WHERE c.external_id = {bulk.ph} "
+        f"INSERT INTO loans (external_id, {', '.join(cols)}, customer_id, paid_snapshot_at, created_at, updated_at{filler}) "
+        f"VALUES ({bulk.placeholders(len(cols) + 5)}{filler_val}) "
         f"ON CONFLICT (external_id) DO UPDATE SET {sets}{snap}, updated_at = excluded.updated_at "
         f"WHERE {bulk.changed('loans', changed)}"
     )
@@ -109,14 +133,19 @@ def upsert_loans(
 
 
 def upsert_instalments(bulk: Bulk, frame: pl.DataFrame, with_paid: bool) -> int:
-    """frame: loan_id, instalment_no, due_date, amount_due, amount_paid (when the file has it)."""
+    """frame: loan_id, instalment_no, due_date, amount_due, amount_paid (when the file has it).
+
+    Loan ids are resolved once per loan, not by a subquery per instalment row."""
+    keys = keys_for(bulk, "loans", frame.get_column("loan_id"), "loan_id")
     paid = pl.col("amount_paid") if with_paid else pl.lit(0, dtype=pl.Int64).alias("amount_paid")
-    values = frame.select("instalment_no", "due_date", "amount_due", paid, "loan_id")
+    values = frame.join(keys, on="loan_id").select(
+        "loan_id_key", "instalment_no", "due_date", "amount_due", paid
+    )
     cols = ["due_date", "amount_due", *(["amount_paid"] if with_paid else [])]
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
     sql = (
-        "INSERT INTO instalments (number, due_date, amount_due, amount_paid, loan_id) "
-        f"SELECT {bulk.placeholders(4)}, l.id FROM loans l WHERE l.external_id = {bulk.ph} "
+        "INSERT INTO instalments (loan_id, number, due_date, amount_due, amount_paid) "
+        f"VALUES ({bulk.placeholders(5)}) "
         f"ON CONFLICT (loan_id, number) DO UPDATE SET {sets} "
         f"WHERE {bulk.changed('instalments', cols)}"
     )
@@ -125,13 +154,13 @@ def upsert_instalments(bulk: Bulk, frame: pl.DataFrame, with_paid: bool) -> int:
 
 def insert_payments(bulk: Bulk, frame: pl.DataFrame, now: datetime) -> int:
     """frame: payment_id, paid_at, amount, loan_id. Known payment ids are left alone."""
-    values = frame.select(
-        "payment_id", "paid_at", "amount", pl.lit(now).alias("created_at"), "loan_id"
+    keys = keys_for(bulk, "loans", frame.get_column("loan_id"), "loan_id")
+    values = frame.join(keys, on="loan_id").select(
+        "payment_id", "paid_at", "amount", pl.lit(now).alias("created_at"), "loan_id_key"
     )
     sql = (
         "INSERT INTO payments (external_id, paid_at, amount, created_at, loan_id) "
-        f"SELECT {bulk.placeholders(4)}, l.id FROM loans l WHERE l.external_id = {bulk.ph} "
-        "ON CONFLICT (external_id) DO NOTHING"
+        f"VALUES ({bulk.placeholders(5)}) ON CONFLICT (external_id) DO NOTHING"
     )
     return bulk.many(sql, bulk.rows(values))
 

@@ -14,7 +14,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -54,6 +53,7 @@ customer_phones = Table(
     Column("kind", String(16), nullable=False),
     # Caps are shared by everyone behind one number, so lookups by number must be cheap.
     Index("ix_customer_phones_e164", "e164"),
+    sqlite_with_rowid=False,
 )
 
 loans = Table(
@@ -72,16 +72,17 @@ loans = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Keyed by (loan, number) alone: on SQLite a WITHOUT ROWID table is then one B-tree, not a table
+# plus a unique index, which nearly halves the cost of writing a million instalments.
 instalments = Table(
     "instalments",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("loan_id", ForeignKey("loans.id", ondelete="CASCADE"), nullable=False),
-    Column("number", Integer, nullable=False),
+    Column("loan_id", ForeignKey("loans.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
     Column("due_date", Date, nullable=False),
     Column("amount_due", BigInteger, nullable=False),
     Column("amount_paid", BigInteger, nullable=False),
-    UniqueConstraint("loan_id", "number", name="uq_instalments_loan_number"),
+    sqlite_with_rowid=False,
 )
 
 payments = Table(

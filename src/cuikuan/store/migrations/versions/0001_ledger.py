@@ -50,6 +50,7 @@ def upgrade() -> None:
             name="fk_customer_phones_customer_id_customers",
             ondelete="CASCADE",
         ),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_customer_phones_e164", "customer_phones", ["e164"])
     op.create_table(
@@ -71,17 +72,16 @@ def upgrade() -> None:
     op.create_index("ix_loans_customer_id", "loans", ["customer_id"])
     op.create_table(
         "instalments",
-        sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("loan_id", sa.Integer, nullable=False),
         sa.Column("number", sa.Integer, nullable=False),
         sa.Column("due_date", sa.Date, nullable=False),
         sa.Column("amount_due", sa.BigInteger, nullable=False),
         sa.Column("amount_paid", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_instalments"),
-        sa.UniqueConstraint("loan_id", "number", name="uq_instalments_loan_number"),
+        sa.PrimaryKeyConstraint("loan_id", "number", name="pk_instalments"),
         sa.ForeignKeyConstraint(
             ["loan_id"], ["loans.id"], name="fk_instalments_loan_id_loans", ondelete="CASCADE"
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "payments",
