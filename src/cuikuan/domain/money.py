@@ -17,7 +17,7 @@ from babel.numbers import get_currency_precision
 # Symbols and words a core-banking export may put around a number.
 CURRENCY_MARKS = r"(?:¥|\$|€|£|元|人民币|RMB|CNY|USD|EUR|GBP|HKD|JPY)"
 _MARKS = re.compile(rf"^\s*{CURRENCY_MARKS}?\s*(.*?)\s*{CURRENCY_MARKS}?\s*$", re.IGNORECASE)
-_NUMBER = re.compile(r"^(-)?(\d+)(?:\.(\d*))?$")
+_NUMBER = re.compile(r"^(-)?([0-9]+)(?:\.([0-9]*))?$")
 MAX_DIGITS = 15  # integer part; keeps every amount well inside a signed 64-bit minor-unit value
 
 

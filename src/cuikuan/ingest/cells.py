@@ -77,25 +77,43 @@ def text(src: pl.Expr, required: bool, max_len: int = 200, let: Let = inline) ->
     return value, error
 
 
-def amount(src: pl.Expr, digits: pl.Expr, required: bool, let: Let = inline) -> Pair:
+# A whole column in this form (the usual export) skips the clean-up; the result is the same.
+# Digits are [0-9], not \d: both regex engines would take other scripts' digits as well.
+PLAIN_AMOUNT = r"^[0-9]+(?:\.[0-9]*)?$"
+PLAIN_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def all_match(column: pl.Series, pattern: str) -> bool:
+    """True when every non-empty cell matches: the batch may take a fast path."""
+    return bool(column.str.contains(pattern).all())
+
+
+def amount(
+    src: pl.Expr, digits: pl.Expr, required: bool, let: Let = inline, plain: bool = False
+) -> Pair:
     """Minor units from '1,234.50', '¥1234.5', '1234', '１２３４元'; never through float."""
     raw = let(_blank_to_null(src))
-    core = (
-        raw.str.normalize("NFKC")
-        .str.replace_all("￥", "¥", literal=True)
-        .str.replace(rf"(?i)^\s*{CURRENCY_MARKS}?\s*", "")
-        .str.replace(rf"(?i)\s*{CURRENCY_MARKS}?\s*$", "")
-        .str.replace_all(",", "", literal=True)
-        .str.replace_all(" ", "", literal=True)
-    )
-    parts = let(core.str.extract_groups(r"^(-)?(\d+)(?:\.(\d*))?$"))
-    sign, whole, frac = (parts.struct.field(k) for k in ("1", "2", "3"))
+    if plain:
+        parts = let(raw.str.split_exact(".", 1))
+        sign = pl.lit(None, dtype=pl.String)
+        whole, frac = parts.struct.field("field_0"), parts.struct.field("field_1")
+    else:
+        core = (
+            raw.str.normalize("NFKC")
+            .str.replace_all("￥", "¥", literal=True)
+            .str.replace(rf"(?i)^\s*{CURRENCY_MARKS}?\s*", "")
+            .str.replace(rf"(?i)\s*{CURRENCY_MARKS}?\s*$", "")
+            .str.replace_all(",", "", literal=True)
+            .str.replace_all(" ", "", literal=True)
+        )
+        groups = let(core.str.extract_groups(r"^(-)?([0-9]+)(?:\.([0-9]*))?$"))
+        sign, whole, frac = (groups.struct.field(k) for k in ("1", "2", "3"))
     frac = let(frac.fill_null(""))
     whole_digits = whole.str.strip_chars_start("0").str.len_chars()
     scale = pl.lit(10, dtype=pl.Int64).pow(digits)
     value = whole.cast(pl.Int64, strict=False) * scale + frac.str.pad_end(
         MAX_MINOR_DIGITS, "0"
-    ).str.slice(0, MAX_MINOR_DIGITS).cast(pl.Int64) // pl.lit(10, dtype=pl.Int64).pow(
+    ).str.slice(0, MAX_MINOR_DIGITS).cast(pl.Int64, strict=False) // pl.lit(10, dtype=pl.Int64).pow(
         MAX_MINOR_DIGITS - digits
     )
     error = (
@@ -136,18 +154,24 @@ def _date_parts(src: pl.Expr, let: Let) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     return text, let(day), let(clock)
 
 
-def date(src: pl.Expr, required: bool, let: Let = inline) -> Pair:
-    text, day, _ = _date_parts(src, let)
-    value = let(day.str.to_date("%Y-%m-%d", strict=False))
-    error = (
+def date(src: pl.Expr, required: bool, let: Let = inline, plain: bool = False) -> Pair:
+    if plain:
+        text = day = let(_blank_to_null(src))
+    else:
+        text, day, _ = _date_parts(src, let)
+    parsed = let(day.str.to_date("%Y-%m-%d", strict=False))
+    in_range = parsed.dt.year().is_between(*dates.YEARS)
+    error = let(
         pl.when(text.is_null())
         .then(pl.lit(REQUIRED) if required else pl.lit(None))
         .when(day.is_null())
         .then(pl.lit(dates.EXPECTED_DATE))
-        .when(value.is_null())
+        .when(parsed.is_null())
         .then(pl.lit("no such date"))
+        .when(~in_range)
+        .then(pl.lit(dates.OUT_OF_RANGE))
     )
-    return value, error
+    return pl.when(in_range).then(parsed), error
 
 
 def local_datetime_as_utc(
@@ -171,17 +195,20 @@ def local_datetime_as_utc(
         .then(pl.lit(dates.EXPECTED_TIME))
         .when(valid_day.is_null())
         .then(pl.lit("no such date"))
+        .when(~valid_day.dt.year().is_between(*dates.YEARS))
+        .then(pl.lit(dates.OUT_OF_RANGE))
         .when(naive.is_null())
         .then(pl.lit("no such time of day"))
         .when(value.is_null())
         .then(pl.lit(f"no such local time in {timezone}"))
     )
-    return value, error
+    error = let(error)
+    return pl.when(error.is_null()).then(value), error
 
 
 def instalment_number(src: pl.Expr, let: Let = inline) -> Pair:
     text = let(_blank_to_null(src).str.normalize("NFKC"))
-    digits = let(text.str.extract(r"^第?\s*(\d{1,4})\s*期?$", 1))
+    digits = let(text.str.extract(r"^第?\s*([0-9]{1,4})\s*期?$", 1))
     value = let(digits.cast(pl.Int32, strict=False))
     error = (
         pl.when(text.is_null())

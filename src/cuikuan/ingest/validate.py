@@ -86,14 +86,18 @@ def _check_instalments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> C
     digits = _digits_expr(batch)
     staging = cells.Staging()
     let = staging.let_for
+
+    def plain(name: str, pattern: str) -> bool:
+        return cells.all_match(batch.get_column(f"c{mapping.fields[name][0]}"), pattern)
+
     fields = [
         _field(mapping, "customer_id", cells.text(src(mapping, "customer_id"), True, 64, let("customer_id"))),
         _field(mapping, "name", cells.text(src(mapping, "name"), True, 200, let("name"))),
         _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64, let("loan_id"))),
         _field(mapping, "instalment_no", cells.instalment_number(src(mapping, "instalment_no"), let("instalment_no"))),
-        _field(mapping, "due_date", cells.date(src(mapping, "due_date"), True, let("due_date"))),
-        _field(mapping, "amount_due", cells.amount(src(mapping, "amount_due"), digits, True, let("amount_due"))),
-        *_optional(mapping, "amount_paid", lambda e, lt: cells.amount(e, digits, False, lt), staging),
+        _field(mapping, "due_date", cells.date(src(mapping, "due_date"), True, let("due_date"), plain("due_date", cells.PLAIN_DATE))),
+        _field(mapping, "amount_due", cells.amount(src(mapping, "amount_due"), digits, True, let("amount_due"), plain("amount_due", cells.PLAIN_AMOUNT))),
+        *_optional(mapping, "amount_paid", lambda e, lt: cells.amount(e, digits, False, lt, plain("amount_paid", cells.PLAIN_AMOUNT)), staging),
         *_optional(mapping, "email", cells.email, staging),
         *_optional(mapping, "product", lambda e, lt: cells.text(e, False, 100, lt), staging),
         *_optional(mapping, "tags", lambda e, _: cells.tags(e), staging),

@@ -126,6 +126,7 @@ def _run(
     tracker = ConflictTracker(mapping.kind, columns)
     now = datetime.now(UTC)
     writes.prepare(bulk)
+    keys = writes.KeyCache(bulk)
 
     def checked_batches() -> Iterator[tuple[int, Checked, pl.DataFrame]]:
         for batch in source.batches(batch_rows):
@@ -137,7 +138,7 @@ def _run(
         problems.add(conflicts)
         problems.add(_against_ledger(bulk, checked, mapping))
         if not problems.total:
-            _write(bulk, checked.frame, mapping, result, now)
+            _write(bulk, keys, checked.frame, mapping, result, now)
         result.rows += height
         if progress:
             progress(result.rows, max(source.total_rows, result.rows))
@@ -146,23 +147,23 @@ def _run(
 
 
 def _write(
-    bulk: Bulk, frame: pl.DataFrame, mapping: Mapping, result: ImportResult, now: datetime
+    bulk: Bulk, keys: writes.KeyCache, frame: pl.DataFrame, mapping: Mapping, result: ImportResult, now: datetime
 ) -> None:
     def count(name: str, n: int) -> None:
         result.changed[name] = result.changed.get(name, 0) + n
 
     if mapping.kind == "payments":
-        count("payments", writes.insert_payments(bulk, frame, now))
+        count("payments", writes.insert_payments(bulk, keys, frame, now))
         return
     present = set(mapping.fields) | ({"attributes"} if mapping.extra else set())
     customers = frame.unique("customer_id", keep="first", maintain_order=True)
-    people, phones = writes.upsert_customers(bulk, customers, present, now)
+    people, phones = writes.upsert_customers(bulk, keys, customers, present, now)
     count("customers", people)
     count("phone numbers", phones)
     loans = frame.unique("loan_id", keep="first", maintain_order=True)
-    count("loans", writes.upsert_loans(bulk, loans, present, result.snapshot_at, now))
+    count("loans", writes.upsert_loans(bulk, keys, loans, present, result.snapshot_at, now))
     instalments = frame.unique(["loan_id", "instalment_no"], keep="first", maintain_order=True)
-    count("instalments", writes.upsert_instalments(bulk, instalments, mapping.has("amount_paid")))
+    count("instalments", writes.upsert_instalments(bulk, keys, instalments, mapping.has("amount_paid")))
 
 
 def _against_ledger(bulk: Bulk, checked: Checked, mapping: Mapping) -> pl.DataFrame:

@@ -42,6 +42,10 @@ class Bulk:
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         self.conn.exec_driver_sql(sql, params)
 
+    def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples from the driver's own cursor (no Row objects per row)."""
+        return fetch_tuples(self.conn, sql, params)
+
     def bindable(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Dates and times as this driver binds them: ISO text for SQLite (SQLAlchemy's own
         storage format, so ORM reads agree), Python objects for PostgreSQL."""
@@ -67,6 +71,16 @@ class Bulk:
         for start in range(0, len(keys), chunk):
             part = list(keys[start : start + chunk])
             query = sql.format(keys=self.placeholders(len(part)))
-            rows = self.conn.exec_driver_sql(query, tuple(part)).fetchall()
-            parts.append(pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row"))
+            rows = self.fetch(query, tuple(part))
+            parts.append(pl.DataFrame(rows, schema=schema, orient="row"))
         return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def fetch_tuples(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run `sql` on the connection's DBAPI cursor, inside its current transaction."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 from sqlalchemy import Connection
 
+from cuikuan.store.bulk import fetch_tuples
+
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def _frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
-    rows = conn.exec_driver_sql(sql).fetchall()
+    rows = fetch_tuples(conn, sql)
     sqlite = conn.dialect.name == "sqlite"
     # SQLite hands back dates and times as the text SQLAlchemy stored; parse them after.
     raw: Schema = {
@@ -24,7 +26,7 @@ def _frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
         else dtype
         for name, dtype in schema.items()
     }
-    frame = pl.DataFrame([tuple(r) for r in rows], schema=raw, orient="row")
+    frame = pl.DataFrame(rows, schema=raw, orient="row")
     if sqlite:
         casts = []
         for name, dtype in schema.items():

@@ -33,22 +33,45 @@ def finish(bulk: Bulk) -> None:
         bulk.one(f"DROP TABLE IF EXISTS {table}")
 
 
-def keys_for(bulk: Bulk, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
-    """External id -> database id for one batch's rows of `table` (columns `name`, `name`_key).
+class KeyCache:
+    """External id -> database id, remembered for the length of one import.
 
-    One join through a temporary table, rather than a subquery for every row written."""
-    bulk.one("DELETE FROM _import_keys")
-    bulk.many(f"INSERT INTO _import_keys VALUES ({bulk.ph})", [(v,) for v in ids.unique().to_list()])
-    rows = bulk.conn.exec_driver_sql(
-        f"SELECT x.external_id, x.id FROM {table} x JOIN _import_keys t ON t.external_id = x.external_id"
-    ).fetchall()
-    return pl.DataFrame(
-        [tuple(r) for r in rows], schema={name: pl.String, f"{name}_key": pl.Int64}, orient="row"
-    )
+    Ids are looked up once per new external id through one join with a temporary table,
+    rather than by a subquery for every row written."""
+
+    def __init__(self, bulk: Bulk) -> None:
+        self.bulk = bulk
+        self.known: dict[str, pl.DataFrame] = {}
+
+    def lookup(self, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
+        """Columns `name` (external id) and `name`_key for every id of `ids` found in `table`."""
+        wanted = ids.unique().to_frame("external_id")
+        known = self.known.get(table)
+        missing = wanted if known is None else wanted.join(known, on="external_id", how="anti")
+        if missing.height:
+            found = self._fetch(table, missing.get_column("external_id").to_list())
+            known = found if known is None else pl.concat([known, found], rechunk=False)
+            self.known[table] = known
+        assert known is not None
+        return wanted.join(known, on="external_id").rename(
+            {"external_id": name, "key": f"{name}_key"}
+        )
+
+    def _fetch(self, table: str, ids: list[str]) -> pl.DataFrame:
+        bulk = self.bulk
+        bulk.one("DELETE FROM _import_keys")
+        bulk.many(f"INSERT INTO _import_keys VALUES ({bulk.ph})", [(v,) for v in ids])
+        # CROSS JOIN makes SQLite walk the few wanted ids and probe the big table's index,
+        # instead of scanning the whole table; PostgreSQL plans it as any inner join.
+        rows = bulk.fetch(
+            f"SELECT x.external_id, x.id FROM _import_keys t CROSS JOIN {table} x "
+            "WHERE x.external_id = t.external_id"
+        )
+        return pl.DataFrame(rows, schema={"external_id": pl.String, "key": pl.Int64}, orient="row")
 
 
 def upsert_customers(
-    bulk: Bulk, frame: pl.DataFrame, present: set[str], now: datetime
+    bulk: Bulk, keys: KeyCache, frame: pl.DataFrame, present: set[str], now: datetime
 ) -> tuple[int, int]:
     """frame: customer_id, name, e164 (list), kind (list) and the optional columns.
 
@@ -69,7 +92,7 @@ def upsert_customers(
         f"WHERE {bulk.changed('customers', cols)}"
     )
     changed = bulk.many(sql, bulk.rows(values))
-    keyed = frame.join(keys_for(bulk, "customers", frame.get_column("customer_id"), "customer_id"), on="customer_id")
+    keyed = frame.join(keys.lookup("customers", frame.get_column("customer_id"), "customer_id"), on="customer_id")
     return changed, _replace_phones(bulk, keyed)
 
 
@@ -104,11 +127,16 @@ def _replace_phones(bulk: Bulk, frame: pl.DataFrame) -> int:
 
 
 def upsert_loans(
-    bulk: Bulk, frame: pl.DataFrame, present: set[str], snapshot_at: datetime | None, now: datetime
+    bulk: Bulk,
+    keys: KeyCache,
+    frame: pl.DataFrame,
+    present: set[str],
+    snapshot_at: datetime | None,
+    now: datetime,
 ) -> int:
     """frame: loan_id, customer_id, currency, and product / attributes when the file has them."""
     cols = ["currency", *(c for c in ("product", "attributes") if c in present)]
-    owners = keys_for(bulk, "customers", frame.get_column("customer_id"), "customer_id")
+    owners = keys.lookup("customers", frame.get_column("customer_id"), "customer_id")
     values = (
         frame.join(owners, on="customer_id")
         .select("loan_id", *cols, "customer_id_key")
@@ -132,13 +160,13 @@ def upsert_loans(
     return bulk.many(sql, bulk.rows(values))
 
 
-def upsert_instalments(bulk: Bulk, frame: pl.DataFrame, with_paid: bool) -> int:
+def upsert_instalments(bulk: Bulk, keys: KeyCache, frame: pl.DataFrame, with_paid: bool) -> int:
     """frame: loan_id, instalment_no, due_date, amount_due, amount_paid (when the file has it).
 
     Loan ids are resolved once per loan, not by a subquery per instalment row."""
-    keys = keys_for(bulk, "loans", frame.get_column("loan_id"), "loan_id")
+    loan_keys = keys.lookup("loans", frame.get_column("loan_id"), "loan_id")
     paid = pl.col("amount_paid") if with_paid else pl.lit(0, dtype=pl.Int64).alias("amount_paid")
-    values = frame.join(keys, on="loan_id").select(
+    values = frame.join(loan_keys, on="loan_id").select(
         "loan_id_key", "instalment_no", "due_date", "amount_due", paid
     )
     cols = ["due_date", "amount_due", *(["amount_paid"] if with_paid else [])]
@@ -152,10 +180,10 @@ def upsert_instalments(bulk: Bulk, frame: pl.DataFrame, with_paid: bool) -> int:
     return bulk.many(sql, bulk.rows(values))
 
 
-def insert_payments(bulk: Bulk, frame: pl.DataFrame, now: datetime) -> int:
+def insert_payments(bulk: Bulk, keys: KeyCache, frame: pl.DataFrame, now: datetime) -> int:
     """frame: payment_id, paid_at, amount, loan_id. Known payment ids are left alone."""
-    keys = keys_for(bulk, "loans", frame.get_column("loan_id"), "loan_id")
-    values = frame.join(keys, on="loan_id").select(
+    loan_keys = keys.lookup("loans", frame.get_column("loan_id"), "loan_id")
+    values = frame.join(loan_keys, on="loan_id").select(
         "payment_id", "paid_at", "amount", pl.lit(now).alias("created_at"), "loan_id_key"
     )
     sql = (
