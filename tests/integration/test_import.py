@@ -361,3 +361,22 @@ def test_an_xlsx_without_a_data_sheet_is_refused(engine: Engine, tmp_path: Path)
 def test_a_missing_file_is_named(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         import_file(engine, tmp_path / "nope.csv", RULES)
+
+
+def test_a_newer_file_replaces_phones_and_updates_changed_fields(engine: Engine, ledger: Path, tmp_path: Path) -> None:
+    import_file(engine, ledger, RULES)
+    rows = [r.copy() for r in ROWS]
+    rows[3][2] = "15000150000;13700137000"
+    rows[3][1] = "李肆"
+    result = import_file(engine, write_csv(tmp_path / "newer.csv", HEADER, rows), RULES)
+    assert result.changed["customers"] == 1
+    with engine.connect() as conn:
+        phones = conn.execute(
+            select(customer_phones.c.e164, customer_phones.c.position)
+            .join(customers, customers.c.id == customer_phones.c.customer_id)
+            .where(customers.c.external_id == "C2")
+            .order_by(customer_phones.c.position)
+        ).all()
+        name = conn.execute(select(customers.c.name).where(customers.c.external_id == "C2")).scalar_one()
+    assert [tuple(p) for p in phones] == [("+8615000150000", 0), ("+8613700137000", 1)]
+    assert name == "李肆"

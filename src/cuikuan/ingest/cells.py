@@ -323,10 +323,20 @@ def attributes(columns: dict[str, str]) -> pl.Expr:
 
 
 def phones(frame: pl.DataFrame, sources: list[str], region: str, line: str) -> pl.DataFrame:
-    """Per row: e164 (list), kinds (list), phone_error, phone_got; numbers from every phone column."""
+    """Per row: e164 (list), kinds (list), phone_error, phone_got; numbers from every phone column.
+
+    A customer's number repeats on each of their instalment rows, so each distinct cell is
+    parsed once and the result joined back to its rows."""
     joined = pl.concat_str([pl.col(c) for c in sources], separator=";", ignore_nulls=True)
+    rows = frame.select(pl.col(line), joined.alias("_cell"))
+    distinct = rows.select("_cell").drop_nulls().unique()
+    parsed = _parse_phone_cells(distinct, region)
+    return rows.join(parsed, on="_cell", how="inner").drop("_cell")
+
+
+def _parse_phone_cells(distinct: pl.DataFrame, region: str) -> pl.DataFrame:
     items = (
-        frame.select(pl.col(line), joined.alias("raw"))
+        distinct.with_columns(pl.col("_cell").alias("raw"))
         .with_columns(pl.col("raw").str.replace_all(SEPARATORS, ";").str.split(";"))
         .explode("raw")
         .with_columns(pl.col("raw").str.strip_chars())
@@ -351,9 +361,9 @@ def phones(frame: pl.DataFrame, sources: list[str], region: str, line: str) -> p
     slow = items.filter(pl.col("e164").is_null())
     if slow.height:
         items = pl.concat([items.filter(pl.col("e164").is_not_null()), _slow_phones(slow, region)])
-    per_row = (
+    return (
         items.sort("_pos")
-        .group_by(line, maintain_order=True)
+        .group_by("_cell", maintain_order=True)
         .agg(
             pl.col("e164").filter(pl.col("error").is_null()).unique(maintain_order=True),
             pl.col("kind").filter(pl.col("error").is_null()),
@@ -361,7 +371,6 @@ def phones(frame: pl.DataFrame, sources: list[str], region: str, line: str) -> p
             pl.col("raw").filter(pl.col("error").is_not_null()).first().alias("phone_got"),
         )
     )
-    return per_row
 
 
 def _slow_phones(slow: pl.DataFrame, region: str) -> pl.DataFrame:

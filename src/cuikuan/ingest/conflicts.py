@@ -9,6 +9,10 @@ import polars as pl
 
 from cuikuan.ingest.sources import LINE
 
+FP = "_fingerprint"
+KH = "_key_hash"
+PROBLEMS = {LINE: pl.Int64, "column": pl.String, "message": pl.String, "got": pl.String}
+
 ENTITIES: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "instalments": {
         "customer": (
@@ -39,14 +43,29 @@ class ConflictTracker:
             rows = frame.select(LINE, *keys, *present).drop_nulls(list(keys))
             if "e164" in present:
                 rows = rows.with_columns(pl.col("e164").list.join(";"))
-            firsts = rows.unique(subset=list(keys), keep="first", maintain_order=True)
-            if entity in self.seen:
-                new = firsts.join(self.seen[entity], on=list(keys), how="anti")
-                self.seen[entity] = pl.concat([self.seen[entity], new], rechunk=False)
-            else:
+            # 64-bit hashes of the key and of the compared values: the joins below then move
+            # two integer columns instead of strings. (A collision among a million keys has a
+            # chance of about 1 in 30 million and would only hide a conflict, never invent one.)
+            rows = rows.with_columns(
+                pl.struct(keys).hash(seed=1).alias(KH), pl.struct(present).hash(seed=0).alias(FP)
+            )
+            firsts = rows.unique(subset=[KH], keep="first", maintain_order=True)
+            previous = self.seen.get(entity)
+            if previous is None:
                 self.seen[entity] = firsts
-            problems.append(self._differences(entity, keys, present, rows, self.seen[entity]))
-        return pl.concat(problems)
+            else:
+                new = firsts.join(previous.select(KH), on=KH, how="anti")
+                self.seen[entity] = pl.concat([previous, new], rechunk=False)
+            seen = self.seen[entity]
+            clashing = (
+                rows.select(LINE, KH, FP)
+                .join(seen.select(KH, FP), on=KH, suffix="__first")
+                .filter(pl.col(FP) != pl.col(f"{FP}__first"))
+            )
+            if clashing.height:
+                offending = rows.join(clashing.select(LINE), on=LINE)
+                problems.append(self._differences(entity, keys, present, offending, seen))
+        return pl.concat(problems) if problems else pl.DataFrame(schema=PROBLEMS)
 
     def _differences(
         self,

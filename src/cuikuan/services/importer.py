@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from cuikuan.store import ledger_writes as writes
 from cuikuan.store.bulk import Bulk
 from cuikuan.store.schema import imports
 
-BATCH_ROWS = 250_000
+BATCH_ROWS = 200_000
 Progress = Callable[[int, int], None]
 
 
@@ -89,6 +90,7 @@ def import_file(
             raise InputError(f"{path}:1: {exc}") from None
         if mapping.has("amount_paid") and snapshot_at is None:
             snapshot_at = datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
+        digest = _Digest(path)
         result = ImportResult(str(path), mapping.kind, source.encoding, snapshot_at=snapshot_at)
         result.extra_columns = list(mapping.extra)
         started = datetime.now(UTC)
@@ -99,7 +101,7 @@ def import_file(
                 insert(imports).values(
                     file_name=str(path),
                     kind=mapping.kind,
-                    sha256=_sha256(path),
+                    sha256=digest.result(),
                     rows=result.rows,
                     summary=json.dumps(result.as_dict(), ensure_ascii=False),
                     started_at=started,
@@ -237,9 +239,21 @@ def _against_ledger(bulk: Bulk, checked: Checked, mapping: Mapping) -> pl.DataFr
     return pl.concat(out)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+class _Digest:
+    """SHA-256 of the file for the import log, computed beside the import (hashlib frees the GIL)."""
+
+    def __init__(self, path: Path) -> None:
+        self._value = ""
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        self._value = digest.hexdigest()
+
+    def result(self) -> str:
+        self._thread.join()
+        return self._value

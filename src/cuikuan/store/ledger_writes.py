@@ -15,17 +15,13 @@ from cuikuan.store.bulk import Bulk
 CUSTOMER_OPTIONAL = ("email", "locale", "timezone", "tags", "flags")
 
 
-TEMP_TABLES = ("_import_keys", "_import_customers", "_import_phones")
+TEMP_TABLES = ("_import_keys", "_import_customers")
 
 
 def prepare(bulk: Bulk) -> None:
     finish(bulk)
     bulk.one("CREATE TEMP TABLE _import_keys (external_id VARCHAR(64) PRIMARY KEY)")
     bulk.one("CREATE TEMP TABLE _import_customers (customer_id INTEGER PRIMARY KEY)")
-    bulk.one(
-        "CREATE TEMP TABLE _import_phones (customer_id INTEGER, e164 VARCHAR(20), "
-        "PRIMARY KEY (customer_id, e164))"
-    )
 
 
 def finish(bulk: Bulk) -> None:
@@ -97,33 +93,42 @@ def upsert_customers(
 
 
 def _replace_phones(bulk: Bulk, frame: pl.DataFrame) -> int:
-    """frame: customer_id_key, e164 (list), kind (list); the file's list replaces the stored one."""
-    phones = (
-        frame.select("customer_id_key", "e164", "kind")
+    """frame: customer_id_key, e164 (list), kind (list); the file's list replaces the stored one.
+
+    The stored numbers of these customers are read once and compared here, so only what
+    differs is written (nothing at all when a file is imported again)."""
+    wanted = (
+        frame.select(pl.col("customer_id_key").alias("customer_id"), "e164", "kind")
         .explode("e164", "kind")
         .filter(pl.col("e164").is_not_null())
-        .with_columns(pl.int_range(pl.len()).over("customer_id_key").alias("position"))
+        .with_columns(pl.int_range(pl.len()).over("customer_id").alias("position"))
     )
     bulk.one("DELETE FROM _import_customers")
-    bulk.one("DELETE FROM _import_phones")
-    bulk.many(f"INSERT INTO _import_customers VALUES ({bulk.ph})", frame.select("customer_id_key").rows())
     bulk.many(
-        f"INSERT INTO _import_phones VALUES ({bulk.ph}, {bulk.ph})",
-        phones.select("customer_id_key", "e164").rows(),
+        f"INSERT INTO _import_customers VALUES ({bulk.ph})",
+        frame.select("customer_id_key").unique().rows(),
     )
-    deleted = bulk.conn.exec_driver_sql(
-        "DELETE FROM customer_phones WHERE customer_id IN (SELECT customer_id FROM _import_customers)"
-        " AND NOT EXISTS (SELECT 1 FROM _import_phones p"
-        "  WHERE p.customer_id = customer_phones.customer_id AND p.e164 = customer_phones.e164)"
-    ).rowcount
+    stored = pl.DataFrame(
+        bulk.fetch(
+            "SELECT p.customer_id, p.e164, p.position, p.kind FROM _import_customers t "
+            "CROSS JOIN customer_phones p WHERE p.customer_id = t.customer_id"
+        ),
+        schema={"customer_id": pl.Int64, "e164": pl.String, "position": pl.Int64, "kind": pl.String},
+        orient="row",
+    )
+    stale = stored.join(wanted, on=["customer_id", "e164"], how="anti")
+    changed = wanted.join(stored, on=["customer_id", "e164", "position", "kind"], how="anti")
+    bulk.many(
+        f"DELETE FROM customer_phones WHERE customer_id = {bulk.ph} AND e164 = {bulk.ph}",
+        stale.select("customer_id", "e164").rows(),
+    )
     sql = (
         "INSERT INTO customer_phones (customer_id, e164, position, kind) "
         f"VALUES ({bulk.placeholders(4)}) "
-        "ON CONFLICT (customer_id, e164) DO UPDATE SET position = excluded.position, kind = excluded.kind "
-        f"WHERE {bulk.changed('customer_phones', ('position', 'kind'))}"
+        "ON CONFLICT (customer_id, e164) DO UPDATE SET position = excluded.position, kind = excluded.kind"
     )
-    rows = phones.select("customer_id_key", "e164", "position", "kind").rows()
-    return max(deleted, 0) + bulk.many(sql, rows)
+    bulk.many(sql, changed.select("customer_id", "e164", "position", "kind").rows())
+    return stale.height + changed.height
 
 
 def upsert_loans(
