@@ -69,8 +69,21 @@ def ledger(rows: int, seed: int) -> Path:
         # otherwise start at the size of its parent.
         accounts = str(round(rows / ROWS_PER_ACCOUNT))
         subprocess.run(
-            [sys.executable, "-m", "cuikuan", "sim", "generate", "--accounts", accounts,
-             "--seed", str(seed), "--as-of", "2026-11-29", "--out", str(path)],
+            [
+                sys.executable,
+                "-m",
+                "cuikuan",
+                "sim",
+                "generate",
+                "--accounts",
+                accounts,
+                "--seed",
+                str(seed),
+                "--as-of",
+                "2026-11-29",
+                "--out",
+                str(path),
+            ],
             check=True,
         )
     return path
@@ -79,7 +92,9 @@ def ledger(rows: int, seed: int) -> Path:
 def child(args: list[str], cwd: Path) -> tuple[float, int, str]:
     """Wall seconds, peak RSS in MiB and stdout of one child process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     out = proc.stdout.read() if proc.stdout else ""
@@ -94,7 +109,12 @@ def measure(path: Path, runs: int) -> dict[str, object]:
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            subprocess.run([sys.executable, "-m", "cuikuan", "init", "."], cwd=work, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "cuikuan", "init", "."],
+                cwd=work,
+                check=True,
+                capture_output=True,
+            )
             wall, rss, _ = child([sys.executable, "-m", "cuikuan", "import", str(path)], work)
             cli.append((wall, rss))
         with tempfile.TemporaryDirectory() as tmp:
@@ -102,7 +122,9 @@ def measure(path: Path, runs: int) -> dict[str, object]:
             _, rss, out = child([sys.executable, "-c", IN_PROCESS, db, str(path)], Path(tmp))
             inside.append((json.loads(out)["seconds"], rss))
         with tempfile.TemporaryDirectory() as tmp:
-            _, rss, out = child([sys.executable, "-c", BASELINE, f"{tmp}/b.db", str(path)], Path(tmp))
+            _, rss, out = child(
+                [sys.executable, "-c", BASELINE, f"{tmp}/b.db", str(path)], Path(tmp)
+            )
             base.append((json.loads(out)["seconds"], rss))
     rows = sum(1 for _ in path.open("rb")) - 1
 
@@ -126,7 +148,9 @@ def measure(path: Path, runs: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, nargs="+", default=[250_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)

@@ -95,6 +95,7 @@ def test_import_then_portfolio_as_json(workdir: Path) -> None:
         (["import", "--kind", "loans", "ledger.csv"], 3, "--kind 'loans'"),
         (["import", "--map", "oops", "ledger.csv"], 3, "expected COLUMN=FIELD"),
         (["portfolio", "--as-of", "2026-02-30"], 3, "no such date"),
+        (["account", "NOBODY"], 5, "no customer 'NOBODY' in the ledger"),
     ],
 )
 def test_user_errors_print_one_message_and_exit_non_zero(
@@ -147,3 +148,15 @@ def test_help_explains_every_command(tmp_path: Path) -> None:
     for command in ("init", "import", "portfolio", "sim"):
         assert command in top.stdout
     assert "all or nothing" in run(["import", "--help"], tmp_path).stdout
+
+
+def test_account_shows_a_customer_with_loans(workdir: Path) -> None:
+    run(["import", "ledger.csv"], workdir)
+    shown = run(["account", "C00000001", "--as-of", "2026-11-29", "--json"], workdir)
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["phones"][0].startswith("+86")
+    assert view["loans"] and view["dpd"] == max(
+        [0] + [x["dpd"] for x in view["loans"] if not x["paid_off"]]
+    )
+    assert "DPD" in run(["account", "C00000001"], workdir).stdout

@@ -363,7 +363,9 @@ def test_a_missing_file_is_named(engine: Engine, tmp_path: Path) -> None:
         import_file(engine, tmp_path / "nope.csv", RULES)
 
 
-def test_a_newer_file_replaces_phones_and_updates_changed_fields(engine: Engine, ledger: Path, tmp_path: Path) -> None:
+def test_a_newer_file_replaces_phones_and_updates_changed_fields(
+    engine: Engine, ledger: Path, tmp_path: Path
+) -> None:
     import_file(engine, ledger, RULES)
     rows = [r.copy() for r in ROWS]
     rows[3][2] = "15000150000;13700137000"
@@ -377,6 +379,8 @@ def test_a_newer_file_replaces_phones_and_updates_changed_fields(engine: Engine,
             .where(customers.c.external_id == "C2")
             .order_by(customer_phones.c.position)
         ).all()
-        name = conn.execute(select(customers.c.name).where(customers.c.external_id == "C2")).scalar_one()
+        name = conn.execute(
+            select(customers.c.name).where(customers.c.external_id == "C2")
+        ).scalar_one()
     assert [tuple(p) for p in phones] == [("+8615000150000", 0), ("+8613700137000", 1)]
     assert name == "李肆"

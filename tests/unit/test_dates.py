@@ -76,10 +76,20 @@ def test_set_at_a_time_dates_match_the_scalar_rule(texts: list[str]) -> None:
             assert (v, e) == (expected, None), text
 
 
-@given(st.lists(st.one_of(st.none(), st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.one_of(st.none(), st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_the_plain_column_fast_path_gives_the_same_results(texts: list[str | None]) -> None:
     frame = pl.DataFrame({"t": texts}, schema={"t": pl.String})
     assert cells.all_match(frame.get_column("t"), cells.PLAIN_DATE)
-    slow = frame.select(*(e.alias(n) for e, n in zip(cells.date(pl.col("t"), True), "ve", strict=True)))
-    fast = frame.select(*(e.alias(n) for e, n in zip(cells.date(pl.col("t"), True, plain=True), "ve", strict=True)))
+    slow = frame.select(
+        *(e.alias(n) for e, n in zip(cells.date(pl.col("t"), True), "ve", strict=True))
+    )
+    fast = frame.select(
+        *(e.alias(n) for e, n in zip(cells.date(pl.col("t"), True, plain=True), "ve", strict=True))
+    )
     assert fast.rows() == slow.rows()

@@ -78,12 +78,35 @@ def test_set_at_a_time_parser_matches_the_scalar_rule(texts: list[str], digits: 
                 assert (v, e) == (expected, None), text
 
 
-@given(st.lists(st.one_of(st.none(), st.from_regex(r"\A[0-9]{1,17}(\.[0-9]{0,5})?\Z")), min_size=1, max_size=30), st.sampled_from([0, 2, 3]))
-def test_the_plain_column_fast_path_gives_the_same_results(texts: list[str | None], digits: int) -> None:
-    frame = pl.DataFrame({"a": texts, "d": [digits] * len(texts)}, schema={"a": pl.String, "d": pl.Int64})
+@given(
+    st.lists(
+        st.one_of(st.none(), st.from_regex(r"\A[0-9]{1,17}(\.[0-9]{0,5})?\Z")),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from([0, 2, 3]),
+)
+def test_the_plain_column_fast_path_gives_the_same_results(
+    texts: list[str | None], digits: int
+) -> None:
+    frame = pl.DataFrame(
+        {"a": texts, "d": [digits] * len(texts)}, schema={"a": pl.String, "d": pl.Int64}
+    )
     assert cells.all_match(frame.get_column("a"), cells.PLAIN_AMOUNT)
-    slow = frame.select(*(e.alias(n) for e, n in zip(cells.amount(pl.col("a"), pl.col("d"), True), "ve", strict=True)))
-    fast = frame.select(*(e.alias(n) for e, n in zip(cells.amount(pl.col("a"), pl.col("d"), True, plain=True), "ve", strict=True)))
+    slow = frame.select(
+        *(
+            e.alias(n)
+            for e, n in zip(cells.amount(pl.col("a"), pl.col("d"), True), "ve", strict=True)
+        )
+    )
+    fast = frame.select(
+        *(
+            e.alias(n)
+            for e, n in zip(
+                cells.amount(pl.col("a"), pl.col("d"), True, plain=True), "ve", strict=True
+            )
+        )
+    )
     assert fast.rows() == slow.rows()
 
 
@@ -92,4 +115,7 @@ def test_digits_of_other_scripts_are_not_amounts() -> None:
         parse_amount("0.٠", 2)
     frame = pl.DataFrame({"a": ["0.٠", "１２"], "d": [2, 2]})
     value, error = cells.amount(pl.col("a"), pl.col("d"), required=True)
-    assert frame.select(value, error.alias("e")).rows() == [(None, "expected an amount like 1,234.50"), (1200, None)]
+    assert frame.select(value, error.alias("e")).rows() == [
+        (None, "expected an amount like 1,234.50"),
+        (1200, None),
+    ]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import polars as pl
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -13,10 +14,11 @@ from rich.table import Table
 from cuikuan.cli import common
 from cuikuan.domain.columns import HeaderError, parse_overrides
 from cuikuan.domain.dates import parse_datetime
+from cuikuan.domain.money import currency_digits
 from cuikuan.errors import InputError
 from cuikuan.ingest.validate import Rules
 from cuikuan.services.importer import ImportResult, import_file
-from cuikuan.services.portfolio import Portfolio
+from cuikuan.services.portfolio import Portfolio, customer_view
 from cuikuan.services.portfolio import portfolio as build_portfolio
 
 PROGRESS_FROM_ROWS = 50_000
@@ -25,6 +27,7 @@ PROGRESS_FROM_ROWS = 50_000
 def register(app: typer.Typer) -> None:
     app.command("import")(import_)
     app.command("portfolio")(portfolio)
+    app.command("account")(account)
 
 
 def import_(
@@ -219,3 +222,62 @@ def _print_portfolio(report: Portfolio) -> None:
         dpd.add_row(row["band"], f"{row['accounts']:,}")
     common.out.print(dpd)
     common.out.print(f"closed (fully paid) accounts: {report.closed_accounts:,}")
+
+
+def account(
+    ctx: typer.Context,
+    customer: str = typer.Argument(..., help="The customer's external id (客户编号)."),
+    as_of: str | None = common.AsOfOption,
+    json_out: bool = common.JsonOption,
+) -> None:
+    """One customer on a day: phones, every loan with its DPD, bucket, outstanding and next due."""
+    settings = common.settings_from(ctx)
+    day = common.as_of_date(as_of, settings)
+    view = customer_view(common.database(ctx), customer, day, settings)
+    loans = view.loans.select(
+        pl.col("external_id").alias("loan"),
+        "currency",
+        "dpd",
+        "bucket",
+        "outstanding",
+        "overdue_amount",
+        "next_due_date",
+        "next_due_amount",
+        "days_to_due",
+        "paid_off",
+    )
+    if json_out:
+        common.print_json(
+            {
+                "customer": view.external_id,
+                "name": view.name,
+                "phones": view.phones,
+                "email": view.email,
+                "as_of": day.isoformat(),
+                "dpd": view.dpd,
+                "bucket": view.bucket,
+                "loans": loans.to_dicts(),
+            }
+        )
+        return
+    common.out.print(
+        f"{view.name} ({view.external_id}) on {day}: DPD {view.dpd}, bucket {view.bucket}"
+    )
+    common.out.print(f"phones: {', '.join(view.phones) or '-'}; e-mail: {view.email or '-'}")
+    table = Table()
+    for name in ("loan", "bucket", "DPD", "outstanding", "overdue", "next due", "amount"):
+        table.add_column(
+            name, justify="left" if name in ("loan", "bucket", "next due") else "right"
+        )
+    for row in loans.iter_rows(named=True):
+        digits = currency_digits(row["currency"])
+        table.add_row(
+            row["loan"],
+            "closed" if row["paid_off"] else row["bucket"],
+            str(row["dpd"]),
+            common.money(row["outstanding"], digits),
+            common.money(row["overdue_amount"], digits),
+            str(row["next_due_date"] or "-"),
+            common.money(row["next_due_amount"], digits),
+        )
+    common.out.print(table)

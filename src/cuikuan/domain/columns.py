@@ -283,3 +283,19 @@ def map_header(
 
 def _names(name: str) -> str:
     return "/".join(FIELDS[name][1][:1] + tuple(a for a in FIELDS[name][1] if not a.isascii())[:2])
+
+
+def mapping_table() -> str:
+    """The documented mapping as a Markdown table (docs/import.md embeds it; a test keeps it so)."""
+    lines = [
+        "| field | file | required | what it holds | headers recognised |",
+        "|---|---|---|---|---|",
+    ]
+    for name, (what, aliases) in FIELDS.items():
+        both: tuple[Kind, ...] = ("instalments", "payments")
+        kinds = [k for k in both if name in REQUIRED[k] or name in OPTIONAL[k]]
+        required = ", ".join(k for k in kinds if name in REQUIRED[k]) or "no"
+        lines.append(
+            f"| `{name}` | {', '.join(kinds)} | {required} | {what} | {', '.join(aliases)} |"
+        )
+    return "\n".join(lines)

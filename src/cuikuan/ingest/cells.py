@@ -116,7 +116,7 @@ def amount(
     ).str.slice(0, MAX_MINOR_DIGITS).cast(pl.Int64, strict=False) // pl.lit(10, dtype=pl.Int64).pow(
         MAX_MINOR_DIGITS - digits
     )
-    error = (
+    problem = (
         pl.when(raw.is_null())
         .then(pl.lit(REQUIRED) if required else pl.lit(None))
         .when(whole.is_null())
@@ -128,7 +128,7 @@ def amount(
         .when(whole_digits > MAX_DIGITS)
         .then(pl.lit("amount is too large"))
     )
-    error = let(error)
+    error = let(problem)
     return pl.when(error.is_null()).then(let(value)), error
 
 
@@ -174,9 +174,7 @@ def date(src: pl.Expr, required: bool, let: Let = inline, plain: bool = False) -
     return pl.when(in_range).then(parsed), error
 
 
-def local_datetime_as_utc(
-    src: pl.Expr, timezone: str, required: bool, let: Let = inline
-) -> Pair:
+def local_datetime_as_utc(src: pl.Expr, timezone: str, required: bool, let: Let = inline) -> Pair:
     text, day, clock = _date_parts(src, let)
     valid_day = day.str.to_date("%Y-%m-%d", strict=False)
     naive = let(
@@ -185,10 +183,11 @@ def local_datetime_as_utc(
         )
     )
     value = let(
-        naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
+        naive.dt.replace_time_zone(
+            timezone, ambiguous="earliest", non_existent="null"
+        ).dt.convert_time_zone("UTC")
     )
-    error = (
+    problem = (
         pl.when(text.is_null())
         .then(pl.lit(REQUIRED) if required else pl.lit(None))
         .when(day.is_null())
@@ -202,7 +201,7 @@ def local_datetime_as_utc(
         .when(value.is_null())
         .then(pl.lit(f"no such local time in {timezone}"))
     )
-    error = let(error)
+    error = let(problem)
     return pl.when(error.is_null()).then(value), error
 
 

@@ -57,7 +57,10 @@ def _field(mapping: Mapping, name: str, pair: cells.Pair) -> _Field:
 
 
 def _optional(
-    mapping: Mapping, name: str, build: Callable[[pl.Expr, cells.Let], cells.Pair], staging: cells.Staging
+    mapping: Mapping,
+    name: str,
+    build: Callable[[pl.Expr, cells.Let], cells.Pair],
+    staging: cells.Staging,
 ) -> list[_Field]:
     if not mapping.has(name):
         return []
@@ -91,13 +94,44 @@ def _check_instalments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> C
         return cells.all_match(batch.get_column(f"c{mapping.fields[name][0]}"), pattern)
 
     fields = [
-        _field(mapping, "customer_id", cells.text(src(mapping, "customer_id"), True, 64, let("customer_id"))),
+        _field(
+            mapping,
+            "customer_id",
+            cells.text(src(mapping, "customer_id"), True, 64, let("customer_id")),
+        ),
         _field(mapping, "name", cells.text(src(mapping, "name"), True, 200, let("name"))),
         _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64, let("loan_id"))),
-        _field(mapping, "instalment_no", cells.instalment_number(src(mapping, "instalment_no"), let("instalment_no"))),
-        _field(mapping, "due_date", cells.date(src(mapping, "due_date"), True, let("due_date"), plain("due_date", cells.PLAIN_DATE))),
-        _field(mapping, "amount_due", cells.amount(src(mapping, "amount_due"), digits, True, let("amount_due"), plain("amount_due", cells.PLAIN_AMOUNT))),
-        *_optional(mapping, "amount_paid", lambda e, lt: cells.amount(e, digits, False, lt, plain("amount_paid", cells.PLAIN_AMOUNT)), staging),
+        _field(
+            mapping,
+            "instalment_no",
+            cells.instalment_number(src(mapping, "instalment_no"), let("instalment_no")),
+        ),
+        _field(
+            mapping,
+            "due_date",
+            cells.date(
+                src(mapping, "due_date"), True, let("due_date"), plain("due_date", cells.PLAIN_DATE)
+            ),
+        ),
+        _field(
+            mapping,
+            "amount_due",
+            cells.amount(
+                src(mapping, "amount_due"),
+                digits,
+                True,
+                let("amount_due"),
+                plain("amount_due", cells.PLAIN_AMOUNT),
+            ),
+        ),
+        *_optional(
+            mapping,
+            "amount_paid",
+            lambda e, lt: cells.amount(
+                e, digits, False, lt, plain("amount_paid", cells.PLAIN_AMOUNT)
+            ),
+            staging,
+        ),
         *_optional(mapping, "email", cells.email, staging),
         *_optional(mapping, "product", lambda e, lt: cells.text(e, False, 100, lt), staging),
         *_optional(mapping, "tags", lambda e, _: cells.tags(e), staging),
@@ -181,10 +215,16 @@ def _check_payments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Chec
         src(mapping, "paid_at"), rules.timezone, True, let("paid_at")
     )
     fields = [
-        _field(mapping, "payment_id", cells.text(src(mapping, "payment_id"), True, 64, let("payment_id"))),
+        _field(
+            mapping,
+            "payment_id",
+            cells.text(src(mapping, "payment_id"), True, 64, let("payment_id")),
+        ),
         _field(mapping, "loan_id", cells.text(src(mapping, "loan_id"), True, 64, let("loan_id"))),
         _field(mapping, "paid_at", paid_at),
-        _field(mapping, "amount", cells.amount(src(mapping, "amount"), digits, True, let("amount"))),
+        _field(
+            mapping, "amount", cells.amount(src(mapping, "amount"), digits, True, let("amount"))
+        ),
         *_optional(mapping, "customer_id", lambda e, lt: cells.text(e, False, 64, lt), staging),
     ]
     if mapping.has("currency"):
@@ -213,12 +253,17 @@ def _evaluate(
     extras: tuple[pl.Expr, ...] | list[pl.Expr],
     staging: cells.Staging,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    evaluated = staging.apply(batch.lazy()).with_columns(
-        *extras,
-        *[f.value.alias(f.name) for f in fields],
-        *[f.error.cast(pl.String).alias(f"{f.name}!") for f in fields],
-        *[f.got.cast(pl.String).alias(f"{f.name}?") for f in fields],
-    ).drop(staging.names).collect()
+    evaluated = (
+        staging.apply(batch.lazy())
+        .with_columns(
+            *extras,
+            *[f.value.alias(f.name) for f in fields],
+            *[f.error.cast(pl.String).alias(f"{f.name}!") for f in fields],
+            *[f.got.cast(pl.String).alias(f"{f.name}?") for f in fields],
+        )
+        .drop(staging.names)
+        .collect()
+    )
     problems = [
         evaluated.lazy()
         .select(LINE, pl.col(f"{f.name}!").alias("message"), pl.col(f"{f.name}?").alias("got"))

@@ -149,7 +149,12 @@ def _run(
 
 
 def _write(
-    bulk: Bulk, keys: writes.KeyCache, frame: pl.DataFrame, mapping: Mapping, result: ImportResult, now: datetime
+    bulk: Bulk,
+    keys: writes.KeyCache,
+    frame: pl.DataFrame,
+    mapping: Mapping,
+    result: ImportResult,
+    now: datetime,
 ) -> None:
     def count(name: str, n: int) -> None:
         result.changed[name] = result.changed.get(name, 0) + n
@@ -165,7 +170,10 @@ def _write(
     loans = frame.unique("loan_id", keep="first", maintain_order=True)
     count("loans", writes.upsert_loans(bulk, keys, loans, present, result.snapshot_at, now))
     instalments = frame.unique(["loan_id", "instalment_no"], keep="first", maintain_order=True)
-    count("instalments", writes.upsert_instalments(bulk, keys, instalments, mapping.has("amount_paid")))
+    count(
+        "instalments",
+        writes.upsert_instalments(bulk, keys, instalments, mapping.has("amount_paid")),
+    )
 
 
 def _against_ledger(bulk: Bulk, checked: Checked, mapping: Mapping) -> pl.DataFrame:

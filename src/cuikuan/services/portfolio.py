@@ -113,3 +113,54 @@ def portfolio(engine: Engine, as_of: date, settings: Settings) -> Portfolio:
     )
     currencies = {c: currency_digits(c) for c in skeleton.get_column("currency").unique().to_list()}
     return Portfolio(as_of, buckets, dpd, positions.height - open_.height, currencies)
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    external_id: str
+    name: str
+    phones: list[str]
+    email: str | None
+    dpd: int
+    bucket: str
+    loans: pl.DataFrame  # one row per loan with its position and bucket
+
+
+def customer_view(
+    engine: Engine, external_id: str, as_of: date, settings: Settings
+) -> CustomerView:
+    """One customer on `as_of`: their loans' positions, and their own DPD (their worst loan's)."""
+    from sqlalchemy import select
+
+    from cuikuan.domain.ledger import bucket_for
+    from cuikuan.errors import NotFound
+    from cuikuan.store.schema import customer_phones, customers
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(customers.c.id, customers.c.name, customers.c.email).where(
+                customers.c.external_id == external_id
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no customer {external_id!r} in the ledger")
+        phones = conn.execute(
+            select(customer_phones.c.e164)
+            .where(customer_phones.c.customer_id == row.id)
+            .order_by(customer_phones.c.position)
+        ).scalars()
+        phone_list = list(phones)
+    loans = loan_positions(engine, as_of, settings).filter(pl.col("customer_id") == row.id)
+    open_loans = loans.filter(~pl.col("paid_off"))
+    worst = open_loans.select(pl.col("dpd").max()).item() if open_loans.height else None
+    dpd = int(worst or 0)
+    edges = [BucketEdge(b.name, b.max_dpd) for b in settings.ledger.buckets]
+    return CustomerView(
+        external_id,
+        row.name,
+        phone_list,
+        row.email,
+        dpd,
+        bucket_for(dpd, edges),
+        loans.sort("external_id"),
+    )

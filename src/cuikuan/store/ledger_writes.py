@@ -88,7 +88,9 @@ def upsert_customers(
         f"WHERE {bulk.changed('customers', cols)}"
     )
     changed = bulk.many(sql, bulk.rows(values))
-    keyed = frame.join(keys.lookup("customers", frame.get_column("customer_id"), "customer_id"), on="customer_id")
+    keyed = frame.join(
+        keys.lookup("customers", frame.get_column("customer_id"), "customer_id"), on="customer_id"
+    )
     return changed, _replace_phones(bulk, keyed)
 
 
@@ -113,7 +115,12 @@ def _replace_phones(bulk: Bulk, frame: pl.DataFrame) -> int:
             "SELECT p.customer_id, p.e164, p.position, p.kind FROM _import_customers t "
             "CROSS JOIN customer_phones p WHERE p.customer_id = t.customer_id"
         ),
-        schema={"customer_id": pl.Int64, "e164": pl.String, "position": pl.Int64, "kind": pl.String},
+        schema={
+            "customer_id": pl.Int64,
+            "e164": pl.String,
+            "position": pl.Int64,
+            "kind": pl.String,
+        },
         orient="row",
     )
     stale = stored.join(wanted, on=["customer_id", "e164"], how="anti")
