@@ -119,7 +119,7 @@ class _progress:
         return self
 
     def __call__(self, done: int, total: int) -> None:
-        if self.quiet or total < PROGRESS_FROM_ROWS:
+        if self.quiet or total < PROGRESS_FROM_ROWS or not common.err.is_terminal:
             return
         if self.bar is None:
             self.bar = Progress(
