@@ -14,6 +14,8 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import io
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -131,25 +133,44 @@ class CsvSource:
         )
 
     def batches(self, size: int) -> Iterator[pl.DataFrame]:
+        """`size` records at a time, each parsed by Polars from its own slice of lines.
+
+        Polars' own streaming reader runs ahead of a slow consumer and would hold the whole
+        file; slicing here keeps at most one batch of text in memory. A slice is extended while
+        it holds an odd number of quote characters, so a quoted field with a line break inside
+        is never cut (its record's line number is then the line it starts on).
+        """
         names = [f"c{i}" for i in range(len(self.header))]
-        frame = pl.scan_csv(
-            self._utf8,
-            has_header=True,
-            new_columns=names,
-            separator=self.delimiter,
-            infer_schema=False,
-            row_index_name=LINE,
-            row_index_offset=2,
-            truncate_ragged_lines=False,
-            encoding="utf8",
-        )
-        try:
-            for batch in frame.collect_batches(chunk_size=size):
-                yield batch.with_columns(pl.col(LINE).cast(pl.Int64))
-        except pl.exceptions.ComputeError as exc:
-            raise InputError(
-                f"{self.path}: cannot read as CSV: {str(exc).splitlines()[0]}"
-            ) from None
+        schema = dict.fromkeys(names, pl.String)
+        with self._utf8.open("rb") as fh:
+            fh.readline()
+            line = 2
+            while True:
+                lines = list(itertools.islice(fh, size))
+                if not lines:
+                    return
+                while b"".join(lines).count(b'"') % 2 and (more := fh.readline()):
+                    lines.append(more)
+                chunk = b"".join(lines)
+                try:
+                    frame = pl.read_csv(
+                        io.BytesIO(chunk),
+                        has_header=False,
+                        new_columns=names,
+                        schema=schema,
+                        separator=self.delimiter,
+                        truncate_ragged_lines=False,
+                    )
+                except (pl.exceptions.ComputeError, pl.exceptions.ShapeError) as exc:
+                    first = str(exc).splitlines()[0]
+                    raise InputError(
+                        f"{self.path}: lines {line}-{line + len(lines) - 1}: not valid CSV: {first}"
+                    ) from None
+                frame = frame.with_row_index(LINE, offset=line).with_columns(
+                    pl.col(LINE).cast(pl.Int64)
+                )
+                line += len(lines)
+                yield frame.select(LINE, *names)
 
     def close(self) -> None:
         if self._temp is not None:
