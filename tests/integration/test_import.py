@@ -384,3 +384,16 @@ def test_a_newer_file_replaces_phones_and_updates_changed_fields(
         ).scalar_one()
     assert [tuple(p) for p in phones] == [("+8615000150000", 0), ("+8613700137000", 1)]
     assert name == "李肆"
+
+
+def test_a_repeated_instalment_with_another_amount_names_the_field(
+    engine: Engine, tmp_path: Path
+) -> None:
+    rows = [r.copy() for r in ROWS]
+    rows.append(["C1", "张三", "13800138000", "L1", "2", "2026-10-15", "1000.00", "500.00", "App"])
+    error = rejected(engine, write_csv(tmp_path / "rep.csv", HEADER, rows), batch_rows=2)
+    assert (
+        "rep.csv:6: 已还金额: instalment 'L1 #2' was given differently on line 3 (got '50000')"
+        in error.message
+    )
+    assert error.total == 1

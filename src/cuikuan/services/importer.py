@@ -30,7 +30,7 @@ from cuikuan.store import ledger_writes as writes
 from cuikuan.store.bulk import Bulk
 from cuikuan.store.schema import imports
 
-BATCH_ROWS = 200_000
+BATCH_ROWS = 100_000
 Progress = Callable[[int, int], None]
 
 
