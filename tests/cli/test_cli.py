@@ -160,3 +160,31 @@ def test_account_shows_a_customer_with_loans(workdir: Path) -> None:
         [0] + [x["dpd"] for x in view["loans"] if not x["paid_off"]]
     )
     assert "DPD" in run(["account", "C00000001"], workdir).stdout
+
+
+def test_sms_measure_prints_json_parts_and_reads_jsonl(tmp_path: Path) -> None:
+    done = run(
+        ["sms", "measure", "您好" * 40, "--signature", "【富勤金融】", "--json", "--parts"],
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["encoding"] == "UCS-2" and result["characters"] == 86 and result["segments"] == 2
+    assert result["cn_billing_units"] == 2 and "".join(result["parts"]).startswith("【富勤金融】")
+    lines = '{"text": "hello"}\n{"text": "€", "signature": "X"}\n'
+    many = subprocess.run(
+        [sys.executable, "-m", "cuikuan", "sms", "measure", "--jsonl"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert [json.loads(x)["units"] for x in many.stdout.splitlines()] == [5, 3]
+    bad = subprocess.run(
+        [sys.executable, "-m", "cuikuan", "sms", "measure", "--jsonl"],
+        input="nope\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 3 and "<stdin>:1:" in bad.stderr

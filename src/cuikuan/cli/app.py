@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from cuikuan import __version__
-from cuikuan.cli import common, ledger, setup, sim
+from cuikuan.cli import common, ledger, setup, sim, sms
 from cuikuan.errors import CuikuanError
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ def _root(
 setup.register(app)
 ledger.register(app)
 app.add_typer(sim.app, name="sim")
+app.add_typer(sms.app, name="sms")
 
 
 def main() -> None:

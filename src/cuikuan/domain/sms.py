@@ -1,0 +1,99 @@
+"""SMS length, encoding, segments and parts, exactly as a handset or SMSC counts them.
+
+    >>> m = measure("Hello {name}")
+    >>> (m.encoding, m.units, m.segments)
+    ('GSM-7', 12, 1)
+
+GSM-7 (3GPP TS 23.038 default alphabet and its extension table): 160 septets in one message,
+153 a part once concatenated; an extension character (^ { } \\ [ ~ ] | € and form feed) costs an
+escape plus itself, two septets, and the pair is never split across parts. Any other character
+makes the whole message UCS-2: 70 UTF-16 code units in one, 67 a part, and a surrogate pair (an
+emoji, say) is never split. Parts are filled greedily, as SMSCs and Twilio's segment calculator do.
+
+Chinese carriers bill by characters of signature plus body: up to 70 is one message, beyond that
+ceil(n / 67) (COMPLIANCE.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = "\f^{}\\[~]|€"
+_GSM7_COST = {c: 1 for c in GSM7_BASIC if c != "\x1b"} | {c: 2 for c in GSM7_EXTENSION}
+
+GSM7_SINGLE, GSM7_PART = 160, 153
+UCS2_SINGLE, UCS2_PART = 70, 67
+CN_SINGLE, CN_PART = 70, 67
+
+
+@dataclass(frozen=True)
+class Measurement:
+    encoding: str  # "GSM-7" or "UCS-2"
+    characters: int  # Unicode code points
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    segments: int
+    cn_billing_units: int
+    parts: tuple[str, ...]
+
+    def as_dict(self, with_parts: bool = False) -> dict[str, object]:
+        out: dict[str, object] = {
+            "encoding": self.encoding,
+            "characters": self.characters,
+            "units": self.units,
+            "segments": self.segments,
+            "cn_billing_units": self.cn_billing_units,
+        }
+        if with_parts:
+            out["parts"] = list(self.parts)
+        return out
+
+
+def is_gsm7(text: str) -> bool:
+    return all(c in _GSM7_COST for c in text)
+
+
+def _cost(char: str, gsm: bool) -> int:
+    if gsm:
+        return _GSM7_COST[char]
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def split(text: str) -> tuple[str, tuple[str, ...], int]:
+    """(encoding, parts, units): the parts a sender hands to the network, in order."""
+    gsm = is_gsm7(text)
+    single, part_limit = (GSM7_SINGLE, GSM7_PART) if gsm else (UCS2_SINGLE, UCS2_PART)
+    units = sum(_cost(c, gsm) for c in text)
+    encoding = "GSM-7" if gsm else "UCS-2"
+    if units <= single:
+        return encoding, ((text,) if text else ()), units
+    parts: list[str] = []
+    current: list[str] = []
+    used = 0
+    for char in text:
+        cost = _cost(char, gsm)
+        if used + cost > part_limit:
+            parts.append("".join(current))
+            current, used = [], 0
+        current.append(char)
+        used += cost
+    if current:
+        parts.append("".join(current))
+    return encoding, tuple(parts), units
+
+
+def cn_billing_units(text: str) -> int:
+    n = len(text)
+    if n == 0:
+        return 0
+    return 1 if n <= CN_SINGLE else -(-n // CN_PART)
+
+
+def measure(text: str, signature: str = "") -> Measurement:
+    """Measure `signature` + `text` as one message (in China the signature leads every SMS)."""
+    full = signature + text
+    encoding, parts, units = split(full)
+    return Measurement(encoding, len(full), units, len(parts), cn_billing_units(full), parts)
