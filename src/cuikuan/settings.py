@@ -41,6 +41,7 @@ class Lender(_Section):
     online_service_url: str = ""
     wechat: str = ""
     app_name: str = ""
+    payment_link: str = ""
 
 
 class Defaults(_Section):
@@ -96,6 +97,27 @@ class Database(_Section):
 
 class Policy(_Section):
     jurisdiction: Literal["cn", "us", "eu"] = "cn"
+    # Every text must carry opt-out wording; unset means the pack's default (on for us).
+    require_opt_out: bool | None = None
+    # Regulation F: a debt collector's messages say so.
+    debt_collector: bool = False
+
+    @property
+    def opt_out_required(self) -> bool:
+        return (
+            self.require_opt_out if self.require_opt_out is not None else self.jurisdiction == "us"
+        )
+
+
+class Templates(_Section):
+    dir: str = "templates"
+    locales: tuple[str, ...] = ("zh-CN", "en")
+    max_segments: int = Field(default=3, ge=1, le=10)
+    max_cn_billing_units: int = Field(default=3, ge=1, le=10)
+    # Extra banned-wording files (TOML, same form as the shipped ones), relative to this file.
+    wording_dir: str = "wording"
+    tips: bool = True
+    tips_on_tones: tuple[str, ...] = ("gentle", "neutral")
 
 
 class Bucket(_Section):
@@ -138,7 +160,13 @@ class Settings(_Section):
     database: Database = Database()
     policy: Policy = Policy()
     ledger: LedgerRules = LedgerRules()
+    templates: Templates = Templates()
     source: Path | None = Field(default=None, exclude=True)
+
+    def path(self, relative: str) -> Path:
+        """A path from the settings, relative to the settings file's folder."""
+        base = self.source.parent if self.source is not None else Path.cwd()
+        return (base / relative).resolve()
 
     @property
     def database_url(self) -> str:

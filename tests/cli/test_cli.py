@@ -188,3 +188,61 @@ def test_sms_measure_prints_json_parts_and_reads_jsonl(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 3 and "<stdin>:1:" in bad.stderr
+
+
+def test_templates_check_passes_on_the_starter_set_and_fails_on_a_bad_template(
+    tmp_path: Path,
+) -> None:
+    assert run(["init", "."], tmp_path).returncode == 0
+    assert (tmp_path / "templates" / "due_today.zh-CN.txt").exists()
+    ok = run(["templates", "check"], tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (tmp_path / "templates" / "evil.zh-CN.txt").write_text(
+        "---\nname: evil\nchannel: sms\ntone: firm\ndescription: x\n---\n{{ signature }}{{ ''.__class__.__mro__ }}\n",
+        encoding="utf-8",
+    )
+    bad = run(["templates", "check"], tmp_path)
+    assert bad.returncode == 1
+    assert "evil.zh-CN.txt:7: unsafe: " in bad.stdout
+    assert "evil.zh-CN.txt:1: missing-locale: template evil has no en version" in bad.stdout
+    assert "Traceback" not in bad.stderr
+
+
+def test_templates_check_jsonl_lints_bare_texts(tmp_path: Path) -> None:
+    lines = '{"text": "再不还款就上门催收"}\n{"text": "逾期记录将依规报送征信中心"}\n'
+    done = subprocess.run(
+        [sys.executable, "-m", "cuikuan", "templates", "check", "--jsonl"],
+        input=lines,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    results = [json.loads(x) for x in done.stdout.splitlines()]
+    assert results[0]["ok"] is False and results[0]["findings"][0]["rule"] == "banned:threat"
+    assert results[1] == {"ok": True, "findings": []}
+
+
+def test_templates_preview_for_a_sample_and_a_real_customer(workdir: Path) -> None:
+    sample = run(["templates", "preview", "due_today", "--json"], workdir)
+    assert sample.returncode == 0, sample.stderr
+    shown = json.loads(sample.stdout)
+    assert shown["text"].startswith("【富勤金融】") and shown["cn_billing_units"] == 1
+    run(["import", "ledger.csv"], workdir)
+    real = run(
+        [
+            "templates",
+            "preview",
+            "overdue_gentle",
+            "--customer",
+            "C00000001",
+            "--as-of",
+            "2026-11-29",
+            "--json",
+        ],
+        workdir,
+    )
+    assert real.returncode == 0, real.stderr
+    assert json.loads(real.stdout)["text"].startswith("【富勤金融】")
+    missing = run(["templates", "preview", "no_such_template"], workdir)
+    assert missing.returncode == 5 and "no template 'no_such_template'" in missing.stderr

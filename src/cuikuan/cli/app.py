@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
 import typer
 from rich.text import Text
 
 from cuikuan import __version__
-from cuikuan.cli import common, ledger, setup, sim, sms
+from cuikuan.cli import common, ledger, setup, sim, sms, templates
 from cuikuan.errors import CuikuanError
 
 app = typer.Typer(
@@ -46,19 +47,21 @@ setup.register(app)
 ledger.register(app)
 app.add_typer(sim.app, name="sim")
 app.add_typer(sms.app, name="sms")
+app.add_typer(templates.app, name="templates")
 
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except CuikuanError as exc:
         common.err.print(Text.assemble(("error: ", "bold red"), exc.message), soft_wrap=True)
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except click.exceptions.Abort:
         common.err.print("aborted")
         sys.exit(130)
-    except typer.Exit as exc:
+    except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except (typer.BadParameter, typer.main.click.ClickException) as exc:  # type: ignore[attr-defined]
+    except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from cuikuan.domain.dates import parse_date
 from cuikuan.domain.money import format_minor
-from cuikuan.errors import InputError
+from cuikuan.errors import ConfigError, InputError
 from cuikuan.settings import Settings, find_settings_file, load_settings
 from cuikuan.store.engine import open_database
 
@@ -42,6 +42,21 @@ def settings_from(ctx: typer.Context) -> Settings:
         obj["settings"] = load_settings(find_settings_file(path))
     settings: Settings = obj["settings"]
     return settings
+
+
+def settings_or_default(ctx: typer.Context) -> Settings:
+    """The user's settings; the shipped defaults when there is no settings file at all
+    (so `templates check` and `sms measure` work before `init`)."""
+    try:
+        return settings_from(ctx)
+    except ConfigError as exc:
+        if "run `cuikuan init`" not in exc.message:
+            raise
+    import tomllib
+
+    from cuikuan.settings import default_settings_text
+
+    return Settings.model_validate(tomllib.loads(default_settings_text()))
 
 
 def database(ctx: typer.Context) -> Engine:

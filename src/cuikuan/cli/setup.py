@@ -37,5 +37,20 @@ def init(
     settings = load_settings(path)
     if settings.source is None:  # pragma: no cover - load_settings always sets it
         raise ConfigError(f"{path}: could not be read back")
+    _copy_starter_templates(settings.path(settings.templates.dir))
     open_database(settings.database_url).dispose()
     common.out.print(f"database ready: {settings.database_url}")
+
+
+def _copy_starter_templates(folder: Path) -> None:
+    """The shipped templates, copied for the lender to edit; existing files are kept."""
+    from cuikuan.services.messages import shipped_templates_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for source in sorted(shipped_templates_dir().glob("*.txt")):
+        target = folder / source.name
+        if not target.exists():
+            target.write_text(source.read_text("utf-8"), encoding="utf-8")
+            copied += 1
+    common.out.print(f"templates in {folder} ({copied} starter templates copied)")

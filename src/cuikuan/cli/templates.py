@@ -1,0 +1,118 @@
+"""`cuikuan templates check|preview`: lint message templates, and see one rendered."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.table import Table
+
+from cuikuan.cli import common
+from cuikuan.errors import CuikuanError, InputError
+from cuikuan.services import messages
+
+app = typer.Typer(help="Message templates: lint them, preview them.", no_args_is_help=True)
+
+
+class LintFailed(CuikuanError):
+    exit_code = 1
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    jsonl: bool = typer.Option(
+        False,
+        "--jsonl",
+        help='Lint bare texts instead: {"text": ..., "locale": ...} per line on stdin.',
+    ),
+    pack: str | None = typer.Option(
+        None, "--pack", help="Jurisdiction pack for --jsonl: cn, us or eu (default: the settings')."
+    ),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Lint every template: syntax, unknown fields, unsafe access, empty output, banned wording
+    (threats, insults, impersonation, blacklists, exaggeration, new borrowing, third parties,
+    invented fees), the parts the jurisdiction requires, and length. Each finding prints as
+    file:line: rule: message; the exit code is 1 when any is an error."""
+    settings = common.settings_or_default(ctx)
+    if pack not in (None, "cn", "us", "eu"):
+        raise InputError(f"--pack {pack!r}: expected cn, us or eu")
+    if jsonl:
+        _check_lines(settings, pack)
+        return
+    findings = messages.check_templates(settings)
+    if json_out:
+        common.print_json([f.__dict__ for f in findings])
+    else:
+        for f in findings:
+            common.out.print(f.render(), markup=False)
+        errors = sum(f.severity == "error" for f in findings)
+        folder = messages.templates_dir(settings)
+        common.err.print(
+            f"{folder}: {errors} errors, {len(findings) - errors} warnings", markup=False
+        )
+    if any(f.severity == "error" for f in findings):
+        raise typer.Exit(1)
+
+
+def _check_lines(settings: object, pack: str | None) -> None:
+    from cuikuan.settings import Settings
+
+    assert settings is None or isinstance(settings, Settings)
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise ValueError('expected an object with a "text" string')
+        except ValueError as exc:
+            raise InputError(f"<stdin>:{number}: {exc}") from None
+        found = messages.lint_bare_text(item["text"], settings, pack)
+        errors = [f for f in found if f.severity == "error"]
+        sys.stdout.write(
+            json.dumps(
+                {"ok": not errors, "findings": [f.as_dict() for f in found]}, ensure_ascii=False
+            )
+            + "\n"
+        )
+
+
+@app.command("preview")
+def preview(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Template name, e.g. due_today."),
+    customer: str | None = typer.Option(
+        None, "--customer", help="Render for this customer (external id) instead of a sample."
+    ),
+    as_of: str | None = common.AsOfOption,
+    locale: str | None = typer.Option(
+        None, "--locale", help="zh-CN, en, ... (default: the customer's, else the settings')."
+    ),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Render a template for a sample or a real customer; show the text, its encoding, segments
+    and Chinese billing units (tips included when they fit)."""
+    settings = common.settings_or_default(ctx)
+    engine = common.database(ctx) if customer else None
+    day = common.as_of_date(as_of, settings)
+    result = messages.preview_template(
+        settings, name, engine=engine, customer=customer, as_of=day, locale=locale
+    )
+    if json_out:
+        common.print_json(
+            {
+                "template": result.template.name,
+                "locale": result.template.locale,
+                "text": result.text,
+                **result.measurement.as_dict(),
+            }
+        )
+        return
+    common.out.print(result.text, markup=False)
+    table = Table(show_header=False)
+    for key, value in result.measurement.as_dict().items():
+        table.add_row(key, str(value))
+    common.out.print(table)

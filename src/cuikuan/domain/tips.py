@@ -1,0 +1,29 @@
+"""Customer education (seed 4.4): a short tip appended only when it costs nothing.
+
+    text = with_tip(text, tips, key="C001/2026-11-29")
+
+A tip is added only if the message keeps its number of SMS segments and Chinese billing units;
+the tip tried first rotates stably with `key`, so one borrower does not see the same one daily.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+from cuikuan.domain.sms import measure
+
+
+def with_tip(text: str, tips: Sequence[str], key: str) -> str:
+    if not tips:
+        return text
+    base = measure(text)
+    start = zlib.crc32(key.encode()) % len(tips)
+    for i in range(len(tips)):
+        tip = tips[(start + i) % len(tips)]
+        joiner = " " if tip[:1].isascii() and text[-1:].isascii() else ""
+        candidate = text + joiner + tip
+        m = measure(candidate)
+        if m.segments <= base.segments and m.cn_billing_units <= base.cn_billing_units:
+            return candidate
+    return text
