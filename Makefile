@@ -23,6 +23,9 @@ demo: install
 		--out $(DEMO_DIR)/ledger.csv --payments-out $(DEMO_DIR)/payments.csv
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan import ledger.csv payments.csv
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan portfolio --as-of 2026-11-29
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan templates check
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan account C00000026 --as-of 2026-11-29
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan templates preview overdue_gentle --customer C00000026 --as-of 2026-11-29
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -145,3 +145,25 @@ def test_check_reports_a_missing_locale_and_bad_files(tmp_path: Path) -> None:
     assert ("broken.en.txt", 7, "unknown-field") in found
     assert ("rude.zh-CN.txt", 8, "banned:third_party") in found
     assert ("rude.zh-CN.txt", 8, "banned:insult") in found
+
+
+def test_a_tip_is_added_only_when_it_costs_nothing() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from cuikuan.domain.sms import measure
+    from cuikuan.domain.tips import with_tip
+
+    tips = messages.load_tips("zh-CN")
+    short = "【富勤金融】您好，您的借款明天到期。"
+    assert with_tip(short, tips, "C1/2026-11-29") != short
+    full = "【富勤金融】" + "您" * 60
+    assert with_tip(full, tips, "C1/2026-11-29") == full
+
+    @given(st.text(max_size=200), st.text(max_size=10))
+    def never_costs_more(text: str, key: str) -> None:
+        before, after = measure(text), measure(with_tip(text, tips, key))
+        assert after.segments <= before.segments
+        assert after.cn_billing_units <= before.cn_billing_units
+
+    never_costs_more()

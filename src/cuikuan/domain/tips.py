@@ -15,7 +15,7 @@ from cuikuan.domain.sms import measure
 
 
 def with_tip(text: str, tips: Sequence[str], key: str) -> str:
-    if not tips:
+    if not tips or not text:
         return text
     base = measure(text)
     start = zlib.crc32(key.encode()) % len(tips)
