@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from itertools import pairwise
@@ -23,6 +22,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_precision, list_currencies
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cuikuan.config_files import describe, read_toml
 from cuikuan.errors import ConfigError
 
 ENV_PREFIX = "CUIKUAN_"
@@ -208,32 +208,13 @@ def find_settings_file(explicit: Path | None = None, cwd: Path | None = None) ->
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    text = _read(path)
-    try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
-        raise ConfigError(f"{path}:{line}: not valid TOML: {exc.args[0]}") from None
+    data, text = read_toml(path)
     env_fields = _apply_environment(data, os.environ if environ is None else environ)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path, text, env_fields)) from None
+        raise ConfigError(describe(exc, path, text, env_fields)) from None
     return settings.model_copy(update={"source": path.resolve()})
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text("utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: settings file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
-def _line_from_message(message: str) -> int:
-    m = re.search(r"line (\d+)", message)
-    return int(m.group(1)) if m else 1
 
 
 def _apply_environment(
@@ -256,58 +237,3 @@ def _apply_environment(
             node[path[-1]] = value
             applied[path] = name
     return applied
-
-
-def _describe(exc: ValidationError, path: Path, text: str, env: dict[tuple[str, ...], str]) -> str:
-    lines = locate_keys(text)
-    out = []
-    for err in exc.errors():
-        loc = tuple(str(p) for p in err["loc"])
-        field = ".".join(loc) or "(file)"
-        message = err["msg"].removeprefix("Value error, ")
-        if loc[:2] in env or loc in env:
-            var = env.get(loc) or env[loc[:2]]
-            out.append(f"environment {var}: {field}: {message}")
-            continue
-        line = _nearest_line(lines, loc)
-        out.append(f"{path}:{line}: {field}: {message}")
-    return "\n".join(out)
-
-
-def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int:
-    for end in range(len(loc), 0, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return 1
-
-
-_TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]+\")\s*=")
-
-
-def locate_keys(text: str) -> dict[tuple[str, ...], int]:
-    """Map each dotted key of a TOML document (array items indexed) to its line number.
-
-    tomllib keeps no positions; settings files are plain tables and arrays of tables, which a
-    line scan follows exactly.
-    """
-    found: dict[tuple[str, ...], int] = {}
-    counts: dict[tuple[str, ...], int] = {}
-    table: tuple[str, ...] = ()
-    for number, line in enumerate(text.splitlines(), start=1):
-        m = _TABLE.match(line)
-        if m:
-            name = tuple(p.strip().strip('"') for p in m.group(2).split("."))
-            if m.group(1) == "[[":
-                index = counts.get(name, 0)
-                counts[name] = index + 1
-                table = (*name, str(index))
-                found.setdefault(name, number)
-            else:
-                table = name
-            found[table] = number
-            continue
-        k = _KEY.match(line)
-        if k:
-            found[(*table, k.group(1).strip('"'))] = number
-    return found

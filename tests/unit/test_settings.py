@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from cuikuan.config_files import locate_keys
 from cuikuan.errors import ConfigError
-from cuikuan.settings import default_settings_text, load_settings, locate_keys
+from cuikuan.settings import default_settings_text, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -1,0 +1,103 @@
+"""Human-edited TOML files (settings, strategy) read with errors that name file, line and field.
+
+    data, text = read_toml(path)
+    try:
+        model = Model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, path, text))
+
+tomllib keeps no positions, so `locate_keys` finds each key's line by a scan that follows
+tables and arrays of tables exactly (the form these files use).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from cuikuan.errors import ConfigError
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    text = _read(path)
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        raise ConfigError(f"{path}:{line}: not valid TOML: {exc.args[0]}") from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text("utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: settings file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _line_from_message(message: str) -> int:
+    m = re.search(r"line (\d+)", message)
+    return int(m.group(1)) if m else 1
+
+
+def describe(
+    exc: ValidationError, path: Path, text: str, env: dict[tuple[str, ...], str] | None = None
+) -> str:
+    env = env or {}
+    lines = locate_keys(text)
+    out = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        field = ".".join(loc) or "(file)"
+        message = err["msg"].removeprefix("Value error, ")
+        if loc[:2] in env or loc in env:
+            var = env.get(loc) or env[loc[:2]]
+            out.append(f"environment {var}: {field}: {message}")
+            continue
+        line = _nearest_line(lines, loc)
+        out.append(f"{path}:{line}: {field}: {message}")
+    return "\n".join(out)
+
+
+def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+_TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]+\")\s*=")
+
+
+def locate_keys(text: str) -> dict[tuple[str, ...], int]:
+    """Map each dotted key of a TOML document (array items indexed) to its line number.
+
+    tomllib keeps no positions; settings files are plain tables and arrays of tables, which a
+    line scan follows exactly.
+    """
+    found: dict[tuple[str, ...], int] = {}
+    counts: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = _TABLE.match(line)
+        if m:
+            name = tuple(p.strip().strip('"') for p in m.group(2).split("."))
+            if m.group(1) == "[[":
+                index = counts.get(name, 0)
+                counts[name] = index + 1
+                table = (*name, str(index))
+                found.setdefault(name, number)
+            else:
+                table = name
+            found[table] = number
+            continue
+        k = _KEY.match(line)
+        if k:
+            found[(*table, k.group(1).strip('"'))] = number
+    return found
