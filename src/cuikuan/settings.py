@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import time, timedelta
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
@@ -23,6 +24,7 @@ from babel.numbers import get_currency_precision, list_currencies
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cuikuan.config_files import describe, read_toml
+from cuikuan.domain.policy import ContactPolicy, policy_for
 from cuikuan.errors import ConfigError
 
 ENV_PREFIX = "CUIKUAN_"
@@ -96,17 +98,59 @@ class Database(_Section):
 
 
 class Policy(_Section):
+    """The contact policy: a jurisdiction pack's defaults, each value overridable here."""
+
     jurisdiction: Literal["cn", "us", "eu"] = "cn"
     # Every text must carry opt-out wording; unset means the pack's default (on for us).
     require_opt_out: bool | None = None
     # Regulation F: a debt collector's messages say so.
     debt_collector: bool = False
+    window_start: str | None = None  # "HH:MM", borrower's local time
+    window_end: str | None = None
+    max_per_day: int | None = Field(default=None, ge=0)
+    max_per_7_days: int | None = Field(default=None, ge=0)
+    min_gap_hours: float | None = Field(default=None, ge=0, le=168)
+    holiday_calendar: str | None = None  # "cn", a country code such as US or GB, or "none"
+
+    @field_validator("window_start", "window_end")
+    @classmethod
+    def _clock(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", v.strip()):
+            raise ValueError(f"expected a time of day like 08:00 or 21:00, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> Policy:
+        if (
+            self.window_start
+            and self.window_end
+            and _clock(self.window_start) >= _clock(self.window_end)
+        ):
+            raise ValueError("window_start must be before window_end")
+        return self
 
     @property
     def opt_out_required(self) -> bool:
         return (
             self.require_opt_out if self.require_opt_out is not None else self.jurisdiction == "us"
         )
+
+    def contact_policy(self) -> ContactPolicy:
+        return policy_for(
+            self.jurisdiction,
+            window_start=_clock(self.window_start) if self.window_start else None,
+            window_end=_clock(self.window_end) if self.window_end else None,
+            max_per_day=self.max_per_day,
+            max_per_7_days=self.max_per_7_days,
+            min_gap=timedelta(hours=self.min_gap_hours) if self.min_gap_hours is not None else None,
+            holiday_calendar=self.holiday_calendar,
+            require_opt_out=self.opt_out_required,
+        )
+
+
+def _clock(text: str) -> time:
+    hours, minutes = text.strip().split(":")
+    return time(int(hours), int(minutes))
 
 
 class Templates(_Section):

@@ -33,7 +33,9 @@ ZONES = ["Asia/Shanghai", "America/New_York", "America/Chicago", "America/Denver
     st.integers(6, 10),
     st.integers(17, 22),
 )
-def test_no_window_lies_outside_the_local_window_of_any_candidate_zone(day: date, zones: list[str], start: int, end: int) -> None:
+def test_no_window_lies_outside_the_local_window_of_any_candidate_zone(
+    day: date, zones: list[str], start: int, end: int
+) -> None:
     policy = policy_for("cn", window_start=time(start), window_end=time(end))
     window = allowed_window(day, zones, policy)
     if window is None:
@@ -49,7 +51,10 @@ def test_no_window_lies_outside_the_local_window_of_any_candidate_zone(day: date
 
 def test_a_single_chinese_zone_gives_eight_to_nine() -> None:
     lo, hi = allowed_window(date(2026, 11, 29), ["Asia/Shanghai"], CN)  # type: ignore[misc]
-    assert (lo, hi) == (datetime(2026, 11, 29, 0, tzinfo=UTC), datetime(2026, 11, 29, 13, tzinfo=UTC))
+    assert (lo, hi) == (
+        datetime(2026, 11, 29, 0, tzinfo=UTC),
+        datetime(2026, 11, 29, 13, tzinfo=UTC),
+    )
 
 
 def test_two_zones_allow_only_the_overlap_and_far_zones_none() -> None:
@@ -72,8 +77,13 @@ def test_dst_change_days_keep_the_local_window() -> None:
 
 
 def test_zones_come_from_customer_then_phones_then_default() -> None:
-    assert candidate_zones("Europe/London", ["+8613800138000"], "Asia/Shanghai") == ["Europe/London"]
-    assert candidate_zones(None, ["+8613800138000", "+12125551234"], "Asia/Shanghai") == ["Asia/Shanghai", "America/New_York"]
+    assert candidate_zones("Europe/London", ["+8613800138000"], "Asia/Shanghai") == [
+        "Europe/London"
+    ]
+    assert candidate_zones(None, ["+8613800138000", "+12125551234"], "Asia/Shanghai") == [
+        "Asia/Shanghai",
+        "America/New_York",
+    ]
     assert candidate_zones(None, [], "Asia/Shanghai") == ["Asia/Shanghai"]
 
 
@@ -89,7 +99,9 @@ def test_caps_per_day_per_week_and_gap() -> None:
     assert "a day" in (cap_reason([at(29, 8)], at(29, 20), CN, "Asia/Shanghai") or "")
     assert "apart" in (cap_reason([at(28, 20)], at(29, 9), CN, "Asia/Shanghai") or "")
     assert cap_reason([at(28, 9)], at(29, 9), CN, "Asia/Shanghai") is None
-    assert "7 days" in (cap_reason([at(24, 9), at(26, 9), at(28, 9)], at(29, 10), CN, "Asia/Shanghai") or "")
+    assert "7 days" in (
+        cap_reason([at(24, 9), at(26, 9), at(28, 9)], at(29, 10), CN, "Asia/Shanghai") or ""
+    )
     assert cap_reason([at(20, 9), at(21, 9), at(22, 9)], at(29, 10), CN, "Asia/Shanghai") is None
 
 
@@ -123,7 +135,11 @@ def test_suppressions_from_flags_opt_outs_and_state() -> None:
     assert suppression_reasons(["deceased"], [], "sms", False) == ["deceased"]
     assert suppression_reasons([], ["sms"], "sms", False) == ["opted_out"]
     assert suppression_reasons([], ["sms"], "email", False) == []
-    assert suppression_reasons(["dispute"], [], "sms", True, promise_pending=True) == ["dispute", "promise_pending", "paid_in_full"]
+    assert suppression_reasons(["dispute"], [], "sms", True, promise_pending=True) == [
+        "dispute",
+        "promise_pending",
+        "paid_in_full",
+    ]
 
 
 @pytest.mark.parametrize("pack", ["cn", "us", "eu"])

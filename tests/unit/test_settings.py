@@ -71,3 +71,28 @@ def test_key_locator_follows_tables_and_arrays() -> None:
     found = locate_keys("[a]\nx = 1\n[[b]]\ny = 2\n[[b]]\ny = 3\n")
     assert found[("a", "x")] == 2
     assert found[("b", "1", "y")] == 6
+
+
+def test_policy_overrides_and_their_errors(tmp_path: Path) -> None:
+    text = default_settings_text().replace(
+        "debt_collector = false",
+        'debt_collector = false\nwindow_start = "09:00"\nmax_per_7_days = 2',
+    )
+    policy = load_settings(write(tmp_path, text), environ={}).policy.contact_policy()
+    assert (
+        policy.window_start.hour,
+        policy.window_end.hour,
+        policy.max_per_day,
+        policy.max_per_7_days,
+    ) == (9, 21, 1, 2)
+    bad = default_settings_text().replace(
+        "debt_collector = false", 'debt_collector = false\nwindow_end = "25:00"\nmax_per_day = -1'
+    )
+    path = write(tmp_path, bad)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    lines = bad.splitlines()
+    window_line = lines.index('window_end = "25:00"') + 1
+    cap_line = lines.index("max_per_day = -1") + 1
+    assert f":{window_line}: policy.window_end: expected a time of day" in info.value.message
+    assert f":{cap_line}: policy.max_per_day: " in info.value.message

@@ -52,7 +52,9 @@ def policy_for(pack: str, **overrides: object) -> ContactPolicy:
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
-def candidate_zones(customer_zone: str | None, phones: Iterable[str], default_zone: str) -> list[str]:
+def candidate_zones(
+    customer_zone: str | None, phones: Iterable[str], default_zone: str
+) -> list[str]:
     """The customer's own zone; else every zone their numbers may be in; else the default."""
     if customer_zone:
         return [customer_zone]
@@ -66,7 +68,9 @@ def candidate_zones(customer_zone: str | None, phones: Iterable[str], default_zo
     return zones or [default_zone]
 
 
-def allowed_window(day: date, zones: Sequence[str], policy: ContactPolicy) -> tuple[datetime, datetime] | None:
+def allowed_window(
+    day: date, zones: Sequence[str], policy: ContactPolicy
+) -> tuple[datetime, datetime] | None:
     """The UTC interval that lies inside the window on `day` in every one of `zones`."""
     earliest, latest = [], []
     for name in zones:
@@ -92,7 +96,9 @@ def inside_window(moment: datetime, zones: Sequence[str], policy: ContactPolicy)
     return True
 
 
-def cap_reason(history: Sequence[datetime], at: datetime, policy: ContactPolicy, zone: str) -> str | None:
+def cap_reason(
+    history: Sequence[datetime], at: datetime, policy: ContactPolicy, zone: str
+) -> str | None:
     """Why one more message at `at` would break a cap, or None. `history`: earlier sends (UTC)
     to this person or to any number they share, across loans and channels."""
     earlier = [h for h in history if h <= at]
@@ -108,7 +114,9 @@ def cap_reason(history: Sequence[datetime], at: datetime, policy: ContactPolicy,
     gap = at - max(earlier)
     if gap < policy.min_gap:
         hours = policy.min_gap.total_seconds() / 3600
-        return f"cap: last message {gap.total_seconds() / 3600:.1f} h ago (at least {hours:g} h apart)"
+        return (
+            f"cap: last message {gap.total_seconds() / 3600:.1f} h ago (at least {hours:g} h apart)"
+        )
     return None
 
 
@@ -123,7 +131,9 @@ def is_working_day(day: date, calendar: str) -> bool:
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:
-            raise ValueError(f"no Chinese holiday data for {day.year}; update chinesecalendar") from None
+            raise ValueError(
+                f"no Chinese holiday data for {day.year}; update chinesecalendar"
+            ) from None
     import holidays
 
     if day.weekday() >= 5:
