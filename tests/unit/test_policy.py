@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -117,7 +118,7 @@ def test_sending_whenever_the_caps_allow_never_exceeds_them(hours: list[int]) ->
         days = [s for s in sent if s.astimezone(SH).date() == moment.astimezone(SH).date()]
         week = [s for s in sent if timedelta(0) <= moment - s < timedelta(days=7)]
         assert len(days) <= CN.max_per_day and len(week) <= CN.max_per_7_days
-    assert all(b - a >= CN.min_gap for a, b in zip(sent, sent[1:], strict=False))
+    assert all(b - a >= CN.min_gap for a, b in itertools.pairwise(sent))
 
 
 def test_chinese_holidays_and_make_up_working_days() -> None:
