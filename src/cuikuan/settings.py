@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import time, timedelta
+from decimal import Decimal
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
@@ -164,6 +165,12 @@ class Templates(_Section):
     tips_on_tones: tuple[str, ...] = ("gentle", "neutral")
 
 
+class Plan(_Section):
+    strategy: str = "strategy.toml"
+    # Price of one billing unit (one SMS as the carrier counts it), for the dry run's estimate.
+    price_per_billing_unit: Decimal = Decimal("0.045")
+
+
 class Bucket(_Section):
     name: str = Field(min_length=1)
     max_dpd: int | None = Field(default=None, ge=0)
@@ -205,6 +212,7 @@ class Settings(_Section):
     policy: Policy = Policy()
     ledger: LedgerRules = LedgerRules()
     templates: Templates = Templates()
+    plan: Plan = Plan()
     source: Path | None = Field(default=None, exclude=True)
 
     def path(self, relative: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from cuikuan.errors import ConfigError, InputError
 from cuikuan.settings import Settings, find_settings_file, load_settings
 from cuikuan.store.engine import open_database
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output is read by people too (logs, CI): give tables room instead of 80 columns.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOption = typer.Option(

@@ -38,6 +38,12 @@ def init(
     if settings.source is None:  # pragma: no cover - load_settings always sets it
         raise ConfigError(f"{path}: could not be read back")
     _copy_starter_templates(settings.path(settings.templates.dir))
+    strategy = settings.path(settings.plan.strategy)
+    if not strategy.exists():
+        from cuikuan.services.strategy_file import shipped_strategy_text
+
+        strategy.write_text(shipped_strategy_text(), encoding="utf-8")
+        common.out.print(f"wrote {strategy}")
     open_database(settings.database_url).dispose()
     common.out.print(f"database ready: {settings.database_url}")
 

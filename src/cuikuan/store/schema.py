@@ -108,3 +108,48 @@ imports = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=False),
 )
+
+# Planned messages. Dispatch works only from here. One row per (customer, step, plan date):
+# the idempotency key keeps a re-run plan from adding anything.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("plan_date", Date, nullable=False),
+    Column("customer_id", ForeignKey("customers.id"), nullable=False, index=True),
+    Column("loan_id", ForeignKey("loans.id"), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("variant", Integer, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("control", Integer, nullable=False),  # 1: held back as control, never sent
+    Column("earliest_at", DateTime(timezone=True), nullable=False),
+    Column("latest_at", DateTime(timezone=True), nullable=False),
+    Column("segments", Integer, nullable=False),
+    Column("billing_units", Integer, nullable=False),
+    # planned, held, sending, sent, delivered, undelivered, failed, expired, suppressed,
+    # uncertain, cancelled
+    Column("status", String(16), nullable=False, index=True),
+    Column("reason", Text),
+    Column("trail", Text, nullable=False),  # JSON list of the rules that fired
+    Column("provider", String(32)),
+    Column("provider_id", String(128)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_outbox_recipient_sent_at", "recipient", "sent_at"),
+)
+
+# Opt-outs per customer and channel (the replies issue writes them from 退订/STOP; operators
+# can too). A row means: do not send on this channel.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("customer_id", ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

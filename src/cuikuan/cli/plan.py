@@ -1,0 +1,196 @@
+"""`cuikuan plan` and `cuikuan explain`: the day's messages, and why each borrower gets one or not."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cuikuan.cli import common
+from cuikuan.domain.strategy import Facts, ordered_steps, why_not
+from cuikuan.errors import InputError
+from cuikuan.services.planner import PlanResult, make_plan, suppressed_reasons
+
+EXPORT_COLUMNS = ["customer", "external_id", "step", "variant", "template", "channel", "control", "status", "reason",
+                  "recipient", "earliest_at", "latest_at", "segments", "billing_units", "dpd", "days_to_due", "text"]  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
+    app.command("explain")(explain)
+
+
+def plan(
+    ctx: typer.Context,
+    as_of: str | None = common.AsOfOption,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and report, write nothing."),
+    export: Path | None = typer.Option(
+        None,
+        "--export",
+        help="Write every candidate, sent or not, with the reason (.csv or .jsonl).",
+    ),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Plan the day: evaluate the strategy over the whole portfolio, apply the contact policy
+    (windows in each borrower's local time, caps per person and per number, holidays,
+    suppressions), and write the outbox. Re-running the same date adds nothing."""
+    settings = common.settings_from(ctx)
+    day = common.as_of_date(as_of, settings)
+    if export is not None and export.suffix.lower() not in (".csv", ".jsonl"):
+        raise InputError(f"--export {export}: expected a .csv or .jsonl file")
+    result = make_plan(common.database(ctx), settings, day, dry_run=dry_run)
+    if export is not None:
+        _export(result, export)
+    if json_out:
+        common.print_json({"as_of": day.isoformat(), "dry_run": dry_run, "written": result.written,
+                           "steps": result.summary.to_dicts(), "suppressed": suppressed_reasons(result.candidates).to_dicts()})  # fmt: skip
+        return
+    _print_summary(result, dry_run)
+
+
+def _export(result: PlanResult, path: Path) -> None:
+    frame = result.candidates.select(
+        [c for c in EXPORT_COLUMNS if c in result.candidates.columns]
+    ).rename({"external_id": "loan"})
+    if path.suffix.lower() == ".csv":
+        frame.write_csv(path)
+    else:
+        frame.write_ndjson(path)
+    common.err.print(f"exported {frame.height:,} candidates to {path}", markup=False)
+
+
+def _print_summary(result: PlanResult, dry_run: bool) -> None:
+    table = Table(
+        title=f"Plan for {result.as_of}" + (" (dry run: nothing written)" if dry_run else ""),
+        title_justify="left",
+    )
+    columns = [
+        "step",
+        "variant",
+        "template",
+        "candidates",
+        "control",
+        "suppressed",
+        "to_send",
+        "already_planned",
+        "segments",
+        "billing_units",
+        "estimated_cost",
+    ]
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("step", "template") else "right")
+    for row in result.summary.iter_rows(named=True):
+        table.add_row(*(str(row[c]) for c in columns))
+    common.out.print(table)
+    reasons = suppressed_reasons(result.candidates)
+    if reasons.height:
+        why = Table(title="Not sent, by reason", title_justify="left")
+        for name in ("step", "rule", "count"):
+            why.add_column(name)
+        for values in reasons.iter_rows():
+            why.add_row(*(str(v) for v in values))
+        common.out.print(why)
+    if not dry_run:
+        common.out.print(f"outbox: {result.written:,} new rows")
+
+
+def explain(
+    ctx: typer.Context,
+    customer: str = typer.Argument(..., help="The customer's external id."),
+    as_of: str | None = common.AsOfOption,
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Why a borrower gets a message on a day, or not: every step against every open loan, the
+    step chosen, each policy rule applied, and the text. Runs the plan's own engine."""
+    settings = common.settings_from(ctx)
+    day = common.as_of_date(as_of, settings)
+    result = make_plan(common.database(ctx), settings, day, dry_run=True, only_customer=customer)
+    steps = ordered_steps(result.strategy)
+    loans = []
+    for row in result.evaluated.iter_rows(named=True):
+        facts = Facts(
+            row["days_to_due"],
+            row["dpd"],
+            row["bucket"],
+            _major(row["outstanding"]),
+            frozenset(row["tags"] or []),
+            row["first_delinquency"],
+        )
+        loans.append({
+            "loan": row["external_id"], "dpd": row["dpd"], "days_to_due": row["days_to_due"], "bucket": row["bucket"],
+            "stopped": row["stopped"],
+            "steps": [{"step": s.id, "matched": row[f"m{i}"], "why_not": None if row[f"m{i}"] else why_not(s, facts)} for i, s in enumerate(steps)],
+        })  # fmt: skip
+    decision = result.candidates.to_dicts()[0] if result.candidates.height else None
+    if json_out:
+        common.print_json(
+            {
+                "customer": customer,
+                "as_of": day.isoformat(),
+                "loans": loans,
+                "decision": _decision_json(decision),
+            }
+        )
+        return
+    _print_explain(customer, day.isoformat(), loans, decision)
+
+
+def _major(minor: int) -> Decimal:
+    return Decimal(minor).scaleb(-2)
+
+
+def _decision_json(decision: dict[str, object] | None) -> dict[str, object] | None:
+    if decision is None:
+        return None
+    keep = (
+        "step",
+        "template",
+        "variant",
+        "control",
+        "status",
+        "reason",
+        "recipient",
+        "earliest_at",
+        "latest_at",
+        "text",
+        "segments",
+        "billing_units",
+    )
+    out = {k: decision.get(k) for k in keep}
+    out["trail"] = json.loads(str(decision.get("trail") or "[]"))
+    return out
+
+
+def _print_explain(
+    customer: str, day: str, loans: list[dict[str, object]], decision: dict[str, object] | None
+) -> None:
+    common.out.print(f"{customer} on {day}", markup=False)
+    if not loans:
+        common.out.print("no open loan: nothing to remind about")
+    for loan in loans:
+        common.out.print(
+            f"loan {loan['loan']}: DPD {loan['dpd']}, days to due {loan['days_to_due']}, bucket {loan['bucket']}"
+            + (" (stopped: left to people)" if loan["stopped"] else ""),
+            markup=False,
+        )
+        for step in loan["steps"]:  # type: ignore[attr-defined]
+            mark = "✓" if step["matched"] else "·"
+            common.out.print(
+                f"  {mark} {step['step']}" + ("" if step["matched"] else f": {step['why_not']}"),
+                markup=False,
+            )
+    if decision is None:
+        common.out.print("decision: no step matches, no message")
+        return
+    for line in json.loads(str(decision["trail"])):
+        common.out.print(f"- {line}", markup=False)
+    common.out.print(
+        f"decision: {decision['status']}"
+        + (f" ({decision['reason']})" if decision["reason"] else ""),
+        markup=False,
+    )
+    if decision.get("text"):
+        common.out.print(f"text: {decision['text']}", markup=False)

@@ -1,0 +1,99 @@
+"""The plan's decisions, set-at-a-time over every loan of the portfolio (Polars).
+
+    chosen = choose_steps(loans, strategy, digits)   # one row per person: step, loan, trail
+
+`loans` has one row per open loan: loan_id, customer_id, customer (external id), dpd,
+days_to_due, bucket, outstanding (minor units), tags (list), first_delinquency. The first step
+(in strategy order) that matches any of a person's loans wins; among that person's loans matching
+it, the most overdue (then the largest) is the one the message speaks of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from cuikuan.domain.strategy import (
+    Step,
+    Strategy,
+    in_control,
+    ordered_steps,
+    pick_variant,
+    step_condition,
+)
+
+NO_STEP = -1
+
+
+def match_columns(steps: Sequence[Step], digits: int) -> list[pl.Expr]:
+    """One boolean column per step, `m0`, `m1`, ...: the same expressions explain shows."""
+    return [step_condition(step, digits).alias(f"m{i}") for i, step in enumerate(steps)]
+
+
+def first_match(steps: Sequence[Step]) -> pl.Expr:
+    expr: pl.Expr = pl.lit(NO_STEP)
+    for i in reversed(range(len(steps))):
+        expr = pl.when(pl.col(f"m{i}")).then(pl.lit(i)).otherwise(expr)
+    return expr.alias("step_index")
+
+
+def stopped(strategy: Strategy, digits: int) -> pl.Expr:
+    """Accounts the strategy leaves to people (beyond `stop.after_dpd`) or too small to chase."""
+    cond = pl.col("outstanding") < int(strategy.stop.below_outstanding.scaleb(digits))
+    if strategy.stop.after_dpd is not None:
+        cond |= pl.col("dpd") > strategy.stop.after_dpd
+    return cond
+
+
+def evaluate(loans: pl.DataFrame, strategy: Strategy, digits: int) -> pl.DataFrame:
+    """Every loan with its step matches (m0..mN), the stop flag and its first matching step."""
+    steps = ordered_steps(strategy)
+    return loans.with_columns(
+        *match_columns(steps, digits), stopped(strategy, digits).alias("stopped")
+    ).with_columns(
+        pl.when(pl.col("stopped"))
+        .then(pl.lit(NO_STEP))
+        .otherwise(first_match(steps))
+        .alias("step_index")
+    )
+
+
+def choose_steps(evaluated: pl.DataFrame, strategy: Strategy) -> pl.DataFrame:
+    """One row per person with a matching step: step, loan, control flag, variant."""
+    steps = ordered_steps(strategy)
+    chosen = (
+        evaluated.filter(pl.col("step_index") != NO_STEP)
+        .sort(
+            ["customer_id", "step_index", "dpd", "outstanding"],
+            descending=[False, False, True, True],
+        )
+        .unique("customer_id", keep="first", maintain_order=True)
+    )
+    ids = [s.id for s in steps]
+    control, variant, template = [], [], []
+    for customer, index in chosen.select("customer", "step_index").iter_rows():
+        step = steps[index]
+        control.append(in_control(customer, step))
+        pick = pick_variant(customer, step)
+        variant.append(step.choices.index(pick))
+        template.append(pick.template)
+    return chosen.with_columns(
+        pl.col("step_index")
+        .replace_strict(dict(enumerate(ids)), return_dtype=pl.String)
+        .alias("step"),
+        pl.Series("control", control, dtype=pl.Boolean),
+        pl.Series("variant", variant, dtype=pl.Int64),
+        pl.Series("template", template, dtype=pl.String),
+        pl.col("step_index")
+        .replace_strict({i: s.channel for i, s in enumerate(steps)}, return_dtype=pl.String)
+        .alias("channel"),
+        pl.col("step_index")
+        .replace_strict({i: s.holidays for i, s in enumerate(steps)}, return_dtype=pl.String)
+        .alias("holidays"),
+        pl.col("step_index")
+        .replace_strict(
+            {i: s.repeat_every_days for i, s in enumerate(steps)}, return_dtype=pl.Int64
+        )
+        .alias("repeat_every_days"),
+    )
