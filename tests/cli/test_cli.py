@@ -246,3 +246,26 @@ def test_templates_preview_for_a_sample_and_a_real_customer(workdir: Path) -> No
     assert json.loads(real.stdout)["text"].startswith("【富勤金融】")
     missing = run(["templates", "preview", "no_such_template"], workdir)
     assert missing.returncode == 5 and "no template 'no_such_template'" in missing.stderr
+
+
+def test_plan_dry_run_export_then_plan_and_explain(workdir: Path) -> None:
+    run(["import", "ledger.csv"], workdir)
+    dry = run(
+        ["plan", "--as-of", "2026-11-30", "--dry-run", "--export", "plan.jsonl", "--json"], workdir
+    )
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["written"] == 0 and report["steps"]
+    exported = [
+        json.loads(x) for x in (workdir / "plan.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert exported and all("status" in x and "reason" in x for x in exported)
+    done = run(["plan", "--as-of", "2026-11-30"], workdir)
+    assert done.returncode == 0 and "outbox:" in done.stdout
+    again = run(["plan", "--as-of", "2026-11-30", "--json"], workdir)
+    assert json.loads(again.stdout)["written"] == 0
+    someone = next(x["customer"] for x in exported if x["status"] == "planned")
+    told = run(["explain", someone, "--as-of", "2026-11-30", "--json"], workdir)
+    assert told.returncode == 0, told.stderr
+    assert json.loads(told.stdout)["decision"]["step"]
+    assert run(["explain", "NOBODY"], workdir).returncode == 5

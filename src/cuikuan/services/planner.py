@@ -409,10 +409,11 @@ def _write(engine: Engine, rendered: pl.DataFrame, as_of: date, now: datetime) -
         return 0
     with engine.begin() as conn:
         insert = (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(outbox)
-        result = conn.execute(
-            insert.on_conflict_do_nothing(index_elements=["idempotency_key"]), rows
+        statement = insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(
+            outbox.c.id
         )
-    return max(result.rowcount, 0)
+        # RETURNING lists only the rows actually inserted, on both databases.
+        return len(conn.execute(statement, rows).all())
 
 
 def summarise(rendered: pl.DataFrame, settings: Settings) -> pl.DataFrame:

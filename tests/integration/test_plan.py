@@ -1,0 +1,248 @@
+"""The daily plan's promises, on a generated portfolio: windows, caps, control groups,
+idempotency, suppressions, and the strategy file's errors."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, func, insert, select, text, update
+
+from cuikuan.domain.policy import candidate_zones, inside_window
+from cuikuan.domain.strategy import in_control, ordered_steps
+from cuikuan.errors import ConfigError
+from cuikuan.services.importer import import_file
+from cuikuan.services.planner import make_plan
+from cuikuan.services.strategy_file import load_strategy
+from cuikuan.settings import Settings, default_settings_text, load_settings
+from cuikuan.sim.generator import GenerateOptions, generate
+from cuikuan.store.engine import open_database
+from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox
+from tests.helpers import RULES
+
+DAY = date(2026, 11, 30)  # a Monday
+
+
+@pytest.fixture
+def book(tmp_path: Path, db_url: str) -> tuple[Settings, Engine]:
+    (tmp_path / "cuikuan.toml").write_text(
+        default_settings_text().replace('url = "sqlite:///cuikuan.db"', f'url = "{db_url}"'),
+        encoding="utf-8",
+    )
+    settings = load_settings(tmp_path / "cuikuan.toml", environ={})
+    engine = open_database(settings.database_url)
+    ledger = tmp_path / "ledger.csv"
+    generate(GenerateOptions(400, 11, DAY, ledger))
+    import_file(engine, ledger, RULES)
+    return settings, engine
+
+
+def outbox_rows(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(outbox))]
+
+
+def test_plan_is_idempotent_and_a_dry_run_writes_nothing(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    dry = make_plan(engine, settings, DAY, dry_run=True)
+    assert dry.written == 0 and outbox_rows(engine) == []
+    first = make_plan(engine, settings, DAY)
+    assert first.written == (dry.candidates["status"].is_in(["planned", "held"])).sum() > 0
+    again = make_plan(engine, settings, DAY)
+    assert again.written == 0
+    assert len(outbox_rows(engine)) == first.written
+    assert (
+        dry.candidates.drop("trail")
+        .sort("customer")
+        .equals(first.candidates.drop("trail").sort("customer"))
+    )
+
+
+ZONES = [
+    "Asia/Shanghai",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Europe/London",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    None,
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_planned_window_lies_outside_any_candidate_zone(
+    book: tuple[Settings, Engine], seed: int
+) -> None:
+    import random
+
+    settings, engine = book
+    rng = random.Random(seed)
+    with engine.begin() as conn:
+        for cid in conn.execute(select(customers.c.id)).scalars().all():
+            conn.execute(
+                update(customers).where(customers.c.id == cid).values(timezone=rng.choice(ZONES))
+            )
+    result = make_plan(engine, settings, DAY + timedelta(days=seed))
+    policy = settings.policy.contact_policy()
+    planned = result.candidates.filter(result.candidates["status"] == "planned")
+    assert planned.height > 0
+    for row in planned.iter_rows(named=True):
+        zones = candidate_zones(row["timezone"], row["phones"], settings.defaults.timezone)
+        assert row["earliest_at"] < row["latest_at"]
+        assert inside_window(row["earliest_at"], zones, policy), row
+        assert inside_window(row["latest_at"], zones, policy), row
+
+
+def test_over_a_month_no_person_or_number_exceeds_the_caps(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    policy = settings.policy.contact_policy()
+    for offset in range(21):
+        make_plan(engine, settings, DAY + timedelta(days=offset))
+        with engine.begin() as conn:  # the sandbox "sends" each at its earliest moment
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.status == "planned")
+                .values(status="sent", sent_at=outbox.c.earliest_at)
+            )
+    sent = [r for r in outbox_rows(engine) if r["status"] == "sent"]
+    assert len(sent) > 50
+    zone = ZoneInfo(settings.defaults.timezone)
+    for key in ("customer_id", "recipient"):
+        times: dict[object, list] = defaultdict(list)
+        for r in sent:
+            moment = r["sent_at"] if r["sent_at"].tzinfo else r["sent_at"].replace(tzinfo=UTC)  # type: ignore[union-attr]
+            times[r[key]].append(moment)
+        for moments in times.values():
+            moments.sort()
+            for i, m in enumerate(moments):
+                same_day = [
+                    x for x in moments if x.astimezone(zone).date() == m.astimezone(zone).date()
+                ]
+                week = [x for x in moments[: i + 1] if m - x < timedelta(days=7)]
+                assert len(same_day) <= policy.max_per_day
+                assert len(week) <= policy.max_per_7_days
+                if i:
+                    assert m - moments[i - 1] >= policy.min_gap
+
+
+def test_a_control_group_member_never_gets_that_step(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    strategy = load_strategy(settings)
+    steps = {s.id: s for s in ordered_steps(strategy)}
+    for offset in range(5):
+        make_plan(engine, settings, DAY + timedelta(days=offset))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.step, outbox.c.control, outbox.c.status, customers.c.external_id).join(
+                customers
+            )
+        ).all()
+    assert any(r.control for r in rows)
+    for step, control, status, customer in rows:
+        assert bool(control) == in_control(customer, steps[step])
+        assert (status == "held") == bool(control)
+
+
+def test_opted_out_and_flagged_borrowers_are_suppressed(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    before = make_plan(engine, settings, DAY, dry_run=True).candidates
+    planned = before.filter(before["status"] == "planned")["customer_id"].to_list()
+    assert len(planned) >= 2
+    with engine.begin() as conn:
+        conn.execute(
+            insert(opt_outs).values(
+                customer_id=planned[0], channel="sms", source="test", created_at=DAY
+            )
+        )
+        conn.execute(
+            update(customers).where(customers.c.id == planned[1]).values(flags='["dispute"]')
+        )
+    after = {
+        r["customer_id"]: r
+        for r in make_plan(engine, settings, DAY, dry_run=True).candidates.iter_rows(named=True)
+    }
+    assert (after[planned[0]]["status"], after[planned[0]]["reason"]) == (
+        "suppressed",
+        "suppressed: opted_out",
+    )
+    assert after[planned[1]]["reason"] == "suppressed: dispute"
+
+
+def test_a_number_shared_by_two_borrowers_gets_one_message(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    first = make_plan(engine, settings, DAY, dry_run=True).candidates
+    planned = first.filter(first["status"] == "planned")["customer_id"].to_list()[:2]
+    with engine.begin() as conn:
+        shared = conn.execute(
+            select(customer_phones.c.e164).where(customer_phones.c.customer_id == planned[0])
+        ).scalar_one()
+        conn.execute(
+            update(customer_phones)
+            .where(customer_phones.c.customer_id == planned[1])
+            .values(e164=shared)
+        )
+    rows = make_plan(engine, settings, DAY, dry_run=True).candidates.filter(lambda_in(planned))
+    assert sorted(rows["status"].to_list()) == ["planned", "suppressed"]
+    assert "cap" in (rows.filter(rows["status"] == "suppressed")["reason"][0])
+
+
+def lambda_in(ids: list[int]) -> object:
+    import polars as pl
+
+    return pl.col("customer_id").is_in(ids)
+
+
+def test_explain_uses_the_plan_engine(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    plan = make_plan(engine, settings, DAY, dry_run=True).candidates
+    row = plan.filter(plan["status"] == "planned").row(0, named=True)
+    one = make_plan(
+        engine, settings, DAY, dry_run=True, only_customer=row["customer"]
+    ).candidates.row(0, named=True)
+    assert (one["step"], one["status"], one["text"], one["earliest_at"]) == (
+        row["step"],
+        row["status"],
+        row["text"],
+        row["earliest_at"],
+    )
+    assert json.loads(one["trail"])[0].startswith(f"step {row['step']} matched")
+
+
+def write_strategy(settings: Settings, body: str) -> None:
+    settings.path("strategy.toml").write_text(body, encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '[[steps]]\nid = "a"\ndpd = 1\ntemplate = "no_such"\n',
+            ":4: steps.0.template: no template 'no_such' in zh-CN",
+        ),
+        (
+            '[[steps]]\nid = "a"\npriority = 1\ndpd = 1\ntemplate = "due_today"\n[[steps]]\nid = "b"\npriority = 1\ndpd = [1, 3]\ntemplate = "due_today"\n',
+            "steps a and b overlap in order",
+        ),
+        (
+            '[[steps]]\nid = "a"\nbucket = ["M9"]\ntemplate = "due_today"\n',
+            ":3: steps.0.bucket: unknown bucket 'M9'",
+        ),
+        ('[[steps]]\nid = "a"\ndpd = [7, 1]\ntemplate = "due_today"\n', ":3: steps.0.dpd"),
+        ('[[steps]]\nid = "a"\ncontrol = 1.5\ntemplate = "due_today"\n', ":3: steps.0.control"),
+    ],
+)
+def test_a_bad_strategy_is_refused_with_file_and_line_and_nothing_is_planned(
+    book: tuple[Settings, Engine], body: str, message: str
+) -> None:
+    settings, engine = book
+    write_strategy(settings, body)
+    with pytest.raises(ConfigError) as info:
+        make_plan(engine, settings, DAY)
+    assert message in info.value.message
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1
