@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, date, timedelta
-from pathlib import Path
+from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,30 +14,11 @@ from sqlalchemy import Engine, func, insert, select, text, update
 from cuikuan.domain.policy import candidate_zones, inside_window
 from cuikuan.domain.strategy import in_control, ordered_steps
 from cuikuan.errors import ConfigError
-from cuikuan.services.importer import import_file
 from cuikuan.services.planner import make_plan
 from cuikuan.services.strategy_file import load_strategy
-from cuikuan.settings import Settings, default_settings_text, load_settings
-from cuikuan.sim.generator import GenerateOptions, generate
-from cuikuan.store.engine import open_database
+from cuikuan.settings import Settings
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox
-from tests.helpers import RULES
-
-DAY = date(2026, 11, 30)  # a Monday
-
-
-@pytest.fixture
-def book(tmp_path: Path, db_url: str) -> tuple[Settings, Engine]:
-    (tmp_path / "cuikuan.toml").write_text(
-        default_settings_text().replace('url = "sqlite:///cuikuan.db"', f'url = "{db_url}"'),
-        encoding="utf-8",
-    )
-    settings = load_settings(tmp_path / "cuikuan.toml", environ={})
-    engine = open_database(settings.database_url)
-    ledger = tmp_path / "ledger.csv"
-    generate(GenerateOptions(400, 11, DAY, ledger))
-    import_file(engine, ledger, RULES)
-    return settings, engine
+from tests.integration.conftest import DAY
 
 
 def outbox_rows(engine: Engine) -> list[dict[str, object]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -152,4 +153,19 @@ opt_outs = Table(
     Column("channel", String(16), primary_key=True),
     Column("source", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# What the sandbox gateway "sent": the embedded default channel's own record.
+sandbox_messages = Table(
+    "sandbox_messages",
+    metadata,
+    Column("provider_id", String(64), primary_key=True),
+    Column("outbox_id", Integer, nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("accepted_at", DateTime(timezone=True), nullable=False),
+    Column("receipt_due_at", DateTime(timezone=True), nullable=False),
+    Column("delivered", Boolean, nullable=False),
+    Column("receipt_sent", Boolean, nullable=False),
 )

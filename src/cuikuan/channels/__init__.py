@@ -1,0 +1,1 @@
+"""Channels: one small interface, many providers (the sandbox is the embedded default)."""

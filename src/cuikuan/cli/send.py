@@ -1,0 +1,71 @@
+"""`cuikuan send` and `cuikuan outbox`: dispatch what is due, and see where every message stands."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+from rich.table import Table
+
+from cuikuan.channels.sandbox import SandboxChannel
+from cuikuan.cli import common
+from cuikuan.dispatch.sender import outbox_counts, send_due
+from cuikuan.domain.dates import parse_datetime
+from cuikuan.errors import InputError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("send")(send)
+    app.command("outbox")(outbox)
+
+
+def _now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = parse_datetime(text)
+    except ValueError as exc:
+        raise InputError(f"--now {text!r}: {exc}") from None
+    return moment.replace(tzinfo=UTC)
+
+
+def send(
+    ctx: typer.Context,
+    now: str | None = typer.Option(
+        None, "--now", help="Act as if it were this UTC time (demos, tests); default: the clock."
+    ),
+    limit: int = typer.Option(
+        100_000, "--limit", min=1, help="At most this many messages in this run."
+    ),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Send the outbox rows whose window is open now through the sandbox gateway: each is
+    claimed, re-checked (opted out, flagged or paid since the plan? still in the window? caps
+    still hold?), sent and recorded; closed windows expire; receipts that arrived are applied."""
+    engine = common.database(ctx)
+    report = send_due(engine, common.settings_from(ctx), SandboxChannel(engine), _now(now), limit)
+    if json_out:
+        common.print_json(report.as_dict())
+        return
+    common.out.print(
+        f"sent {report.sent:,}, suppressed {sum(report.suppressed.values()):,}, expired {report.expired:,}, "
+        f"uncertain {report.uncertain:,}, failed {report.failed:,}; receipts: {report.delivered:,} delivered, "
+        f"{report.undelivered:,} undelivered"
+    )
+    for reason, count in report.suppressed.most_common():
+        common.out.print(f"  suppressed: {reason}: {count:,}", markup=False)
+
+
+def outbox(ctx: typer.Context, json_out: bool = common.JsonOption) -> None:
+    """Messages by plan date and status (planned, held, sending, sent, delivered, undelivered,
+    failed, expired, suppressed, uncertain, cancelled)."""
+    counts = outbox_counts(common.database(ctx))
+    if json_out:
+        common.print_json(counts.to_dicts())
+        return
+    table = Table()
+    for name in ("plan_date", "status", "count"):
+        table.add_column(name, justify="right" if name == "count" else "left")
+    for day, status, count in counts.iter_rows():
+        table.add_row(str(day), status, f"{count:,}")
+    common.out.print(table)

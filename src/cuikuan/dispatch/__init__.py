@@ -1,0 +1,1 @@
+"""Outbox to channel: claim, re-check just before sending, send, record; receipts after."""

@@ -1,0 +1,130 @@
+"""Dispatch: re-checks just before sending, expiry, uncertainty, receipts (sandbox gateway)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, insert, select, update
+
+from cuikuan.channels.sandbox import SandboxChannel
+from cuikuan.dispatch.sender import LEASE, send_due
+from cuikuan.services.importer import import_file
+from cuikuan.services.planner import make_plan
+from cuikuan.settings import Settings
+from cuikuan.store.schema import customers, opt_outs, outbox, sandbox_messages
+from tests.helpers import RULES, write_csv
+from tests.integration.conftest import DAY
+
+OPEN = datetime(2026, 11, 30, 3, tzinfo=UTC)  # 11:00 in Shanghai
+
+
+def planned(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [
+            dict(r._mapping)
+            for r in conn.execute(select(outbox).where(outbox.c.status == "planned"))
+        ]
+
+
+def status_of(engine: Engine, oid: object) -> tuple[str, str | None]:
+    with engine.connect() as conn:
+        row = conn.execute(select(outbox.c.status, outbox.c.reason).where(outbox.c.id == oid)).one()
+    return row.status, row.reason
+
+
+def test_sent_messages_are_recorded_and_receipts_applied(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    rows = planned(engine)
+    channel = SandboxChannel(engine, failure_share=0.2)
+    report = send_due(engine, settings, channel, OPEN)
+    assert report.sent == len(rows) > 0
+    with engine.connect() as conn:
+        texts = {r.outbox_id: r.text for r in conn.execute(select(sandbox_messages))}
+    assert {r["id"]: r["text"] for r in rows} == texts
+    later = send_due(engine, settings, channel, OPEN + timedelta(minutes=1))
+    assert later.sent == 0
+    assert later.delivered + later.undelivered == report.sent and later.undelivered > 0
+
+
+def test_an_opt_out_after_planning_stops_the_message(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    victim = planned(engine)[0]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(opt_outs).values(
+                customer_id=victim["customer_id"],
+                channel="sms",
+                source="reply 退订",
+                created_at=OPEN,
+            )
+        )
+    send_due(engine, settings, SandboxChannel(engine), OPEN)
+    assert status_of(engine, victim["id"]) == ("suppressed", "opted out since planning")
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(sandbox_messages).where(sandbox_messages.c.outbox_id == victim["id"])
+            ).first()
+            is None
+        )
+
+
+def test_a_flag_or_a_payment_after_planning_stops_the_message(
+    book: tuple[Settings, Engine], tmp_path: object
+) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    rows = [r for r in planned(engine) if r["step"].startswith("m")]  # type: ignore[union-attr]
+    flagged, payer = rows[0], rows[1]
+    with engine.begin() as conn:
+        conn.execute(
+            update(customers)
+            .where(customers.c.id == flagged["customer_id"])
+            .values(flags='["complaint"]')
+        )
+        loan = conn.execute(select(outbox.c.loan_id).where(outbox.c.id == payer["id"])).scalar_one()
+        from cuikuan.store.schema import loans
+
+        loan_ext = conn.execute(select(loans.c.external_id).where(loans.c.id == loan)).scalar_one()
+    pays = write_csv(
+        tmp_path / "pay.csv",
+        ["还款流水号", "借据号", "还款时间", "还款金额"],
+        [["PX1", loan_ext, "2026-11-30 09:00", "999999"]],
+    )  # type: ignore[operator]
+    import_file(engine, pays, RULES)
+    send_due(engine, settings, SandboxChannel(engine), OPEN)
+    assert status_of(engine, flagged["id"]) == (
+        "suppressed",
+        "suppressed since planning: complaint",
+    )
+    assert status_of(engine, payer["id"])[0] == "suppressed"
+    assert "paid" in (status_of(engine, payer["id"])[1] or "")
+
+
+def test_a_closed_window_expires_and_a_lost_hand_over_becomes_uncertain(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    rows = planned(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == rows[0]["id"])
+            .values(status="sending", updated_at=OPEN - LEASE * 2)
+        )
+    report = send_due(engine, settings, SandboxChannel(engine), OPEN + timedelta(days=1))
+    assert report.uncertain == 1 and report.expired == len(rows) - 1 and report.sent == 0
+    assert status_of(engine, rows[0]["id"])[0] == "uncertain"
+    again = send_due(engine, settings, SandboxChannel(engine), OPEN + timedelta(days=1, minutes=5))
+    assert again.sent == 0 and status_of(engine, rows[0]["id"])[0] == "uncertain"
+
+
+def test_nothing_is_sent_before_the_window_opens(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    early = datetime(2026, 11, 29, 23, tzinfo=UTC)  # 07:00 in Shanghai
+    assert send_due(engine, settings, SandboxChannel(engine), early).sent == 0
+    assert planned(engine)
