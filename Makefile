@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 DEMO_DIR ?= demo
-DEMO_ACCOUNTS ?= 5000
+DEMO_ACCOUNTS ?= 3000
+DEMO_DAYS ?= 30
 
 .PHONY: install demo test lint format bench clean
 
@@ -24,8 +25,11 @@ demo: install
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan import ledger.csv payments.csv
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan portfolio --as-of 2026-11-29
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan templates check
-	cd $(DEMO_DIR) && ../$(BIN)/cuikuan account C00000026 --as-of 2026-11-29
-	cd $(DEMO_DIR) && ../$(BIN)/cuikuan templates preview overdue_gentle --customer C00000026 --as-of 2026-11-29
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan plan --as-of 2026-11-30 --dry-run --export plan-2026-11-30.csv
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan explain C00000026 --as-of 2026-11-30
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan sim month --from 2026-11-30 --days $(DEMO_DAYS) --seed 7
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan portfolio --as-of 2026-12-30
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan outbox
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import polars as pl
 import typer
 from rich.table import Table
 
@@ -56,10 +57,21 @@ def send(
         common.out.print(f"  suppressed: {reason}: {count:,}", markup=False)
 
 
-def outbox(ctx: typer.Context, json_out: bool = common.JsonOption) -> None:
-    """Messages by plan date and status (planned, held, sending, sent, delivered, undelivered,
-    failed, expired, suppressed, uncertain, cancelled)."""
+def outbox(
+    ctx: typer.Context,
+    by_day: bool = typer.Option(False, "--by-day", help="One row per plan date and status."),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Messages by status (planned, held, sending, sent, delivered, undelivered, failed,
+    expired, suppressed, uncertain, cancelled), with --by-day per plan date."""
     counts = outbox_counts(common.database(ctx))
+    if not by_day:
+        counts = (
+            counts.group_by("status")
+            .agg(pl.col("count").sum())
+            .select(pl.lit("all").alias("plan_date"), "status", "count")
+            .sort("status")
+        )
     if json_out:
         common.print_json(counts.to_dicts())
         return

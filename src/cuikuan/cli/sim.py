@@ -52,3 +52,74 @@ def generate(
         f"{summary.customers:,} customers ({summary.delinquent_accounts:,} behind) to {out}"
         + (f", {summary.payment_rows:,} payments to {payments_out}" if payments_out else "")
     )
+
+
+@app.command("month")
+def month(
+    ctx: typer.Context,
+    start: str = typer.Option(..., "--from", help="First simulated day, e.g. 2026-11-30."),
+    days: int = typer.Option(30, "--days", min=1, max=366, help="How many days to run."),
+    seed: int = typer.Option(1, "--seed", help="Same seed, same month."),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Run the daily cycle for N simulated days on the sandbox: plan, send at 10:00 and 15:00,
+    simulated borrowers pay (more after a reminder, with tone and fatigue effects) and their
+    payments are imported; then show, per step, what was sent and the uplift over control."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from cuikuan.domain.dates import parse_date
+    from cuikuan.domain.money import currency_digits
+    from cuikuan.sim.month import run_month
+
+    settings = common.settings_from(ctx)
+    try:
+        first = parse_date(start)
+    except ValueError as exc:
+        raise InputError(f"--from {start!r}: {exc}") from None
+    engine = common.database(ctx)
+    with Progress(
+        console=common.err, transient=True, disable=json_out or not common.err.is_terminal
+    ) as bar:
+        task = bar.add_task("simulating", total=days)
+        report = run_month(
+            engine,
+            settings,
+            first,
+            days,
+            seed,
+            progress=lambda done, _: bar.update(task, completed=done),
+        )
+    digits = currency_digits(settings.defaults.currency)
+    if json_out:
+        common.print_json({"days": days, "planned": report.planned, "sent": report.sent, "payments": report.payments,
+                           "collected": common.money(report.collected, digits), "steps": report.steps.to_dicts()})  # fmt: skip
+        return
+    common.out.print(
+        f"{days} days from {first}: {report.planned:,} messages planned, {report.sent:,} sent; "
+        f"{report.payments:,} payments, {common.money(report.collected, digits)} collected"
+    )
+    table = Table(title="Per step: sent, control, paid within 3 days", title_justify="left")
+    for name in (
+        "step",
+        "variant",
+        "template",
+        "sent",
+        "control",
+        "paid_3d_sent",
+        "paid_3d_control",
+        "uplift",
+    ):
+        table.add_column(name, justify="left" if name in ("step", "template") else "right")
+    for row in report.steps.iter_rows(named=True):
+        table.add_row(
+            row["step"], str(row["variant"]), row["template"], f"{row['sent']:,}", f"{row['control']:,}",
+            _pct(row["paid_3d_sent"]), _pct(row["paid_3d_control"]), _pct(row["uplift"], sign=True),
+        )  # fmt: skip
+    common.out.print(table)
+
+
+def _pct(value: float | None, sign: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:+.1f}%" if sign else f"{value * 100:.1f}%"

@@ -269,6 +269,13 @@ def _send(
             )
 
 
+def collect_receipts(engine: Engine, channel: Channel, now: datetime) -> SendReport:
+    """Apply the receipts that have arrived, sending nothing."""
+    report = SendReport()
+    _apply_receipts(engine, channel, now, report)
+    return report
+
+
 def _apply_receipts(engine: Engine, channel: Channel, now: datetime, report: SendReport) -> None:
     receipts = channel.receipts(now)
     if not receipts:

@@ -1,0 +1,65 @@
+"""How simulated borrowers respond: whether one pays today, and how much.
+
+A made-up but sensible model so the demo's numbers mean something: borrowers pay most on the
+due date, less the later they are; a reminder delivered today lifts the chance (more for a
+first-time late payer, more for a gentle word early on and a firm one later), and each further
+message in a week lifts it less (fatigue). Every draw comes from the caller's seeded Random.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Situation:
+    dpd: int
+    days_to_due: int | None
+    first_time: bool
+    reminded_today: bool  # a reminder reached them today or in the two days before
+    tone: str | None  # of that reminder
+    messages_this_week: int
+    stubborn: bool  # some borrowers do not answer any reminder
+    forgetful: bool = False  # some pay on time only when reminded
+
+
+def base_rate(s: Situation) -> float:
+    if s.dpd == 0:
+        if s.days_to_due == 0:
+            return 0.1 if s.forgetful and not s.reminded_today else 0.55
+        return 0.06 if s.days_to_due is not None and s.days_to_due <= 3 else 0.01
+    if s.dpd <= 7:
+        return 0.09
+    if s.dpd <= 30:
+        return 0.05
+    if s.dpd <= 60:
+        return 0.03
+    return 0.01
+
+
+def uplift(s: Situation) -> float:
+    if not s.reminded_today or s.stubborn:
+        return 0.0
+    if s.dpd == 0:
+        lift = 4.0 if s.forgetful else 0.3
+    elif s.dpd <= 30:
+        gentle_first = s.tone == "gentle" and s.first_time
+        firm_repeat = s.tone == "firm" and not s.first_time
+        lift = 0.9 if gentle_first else 0.75 if firm_repeat else 0.5
+    else:
+        lift = 0.35
+    return lift * 0.6 ** max(0, s.messages_this_week - 1)
+
+
+def pays_today(s: Situation, rng: random.Random) -> bool:
+    if s.stubborn and s.dpd > 60:
+        return False
+    return rng.random() < min(0.95, base_rate(s) * (1 + uplift(s)))
+
+
+def amount_paid(due: int, rng: random.Random) -> int:
+    """Most pay what is due; some pay part of it (in whole yuan)."""
+    if rng.random() < 0.75:
+        return due
+    return max(100, (due * rng.choice((30, 50, 70)) // 100) // 100 * 100)
