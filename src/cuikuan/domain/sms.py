@@ -52,8 +52,18 @@ class Measurement:
         return out
 
 
+_GSM7_SET = frozenset(_GSM7_COST)
+_GSM7_EXTENDED = frozenset(GSM7_EXTENSION)
+
+
 def is_gsm7(text: str) -> bool:
-    return all(c in _GSM7_COST for c in text)
+    return _GSM7_SET.issuperset(text)
+
+
+def _units(text: str, gsm: bool) -> int:
+    if gsm:
+        return len(text) + sum(1 for c in text if c in _GSM7_EXTENDED)
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _cost(char: str, gsm: bool) -> int:
@@ -66,7 +76,7 @@ def split(text: str) -> tuple[str, tuple[str, ...], int]:
     """(encoding, parts, units): the parts a sender hands to the network, in order."""
     gsm = is_gsm7(text)
     single, part_limit = (GSM7_SINGLE, GSM7_PART) if gsm else (UCS2_SINGLE, UCS2_PART)
-    units = sum(_cost(c, gsm) for c in text)
+    units = _units(text, gsm)
     encoding = "GSM-7" if gsm else "UCS-2"
     if units <= single:
         return encoding, ((text,) if text else ()), units

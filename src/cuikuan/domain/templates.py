@@ -21,10 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency
 from jinja2 import (
     FunctionLoader,
     StrictUndefined,
@@ -38,7 +39,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from cuikuan.domain.money import currency_digits
+from cuikuan.domain.money import currency_digits, format_minor
 
 HEADER_KEYS = ("name", "channel", "tone", "description")
 CHANNELS = ("sms", "email")
@@ -147,21 +148,28 @@ class Money:
         return Decimal(self.minor).scaleb(-currency_digits(self.currency))
 
     def format(self, style: str = "auto") -> str:
-        digits = currency_digits(self.currency)
-        babel_locale = self.locale.replace("-", "_")
         if style == "plain":
-            return format_decimal(
-                self.value, format="#,##0." + "0" * digits if digits else "#,##0", locale="en"
-            )
+            return format_minor(self.minor, currency_digits(self.currency))
         if style == "suffix" or (
             style == "auto" and self.locale.startswith("zh") and self.currency == "CNY"
         ):
             plain = self.format("plain")
             return f"{plain}元" if self.currency == "CNY" else f"{plain} {self.currency}"
-        return str(format_currency(self.value, self.currency, locale=babel_locale))
+        return _symbol_format(self.minor, self.currency, self.locale)
 
     def __str__(self) -> str:
         return self.format()
+
+
+@lru_cache(maxsize=4096)
+def _symbol_format(minor: int, currency: str, locale: str) -> str:
+    value = Decimal(minor).scaleb(-currency_digits(currency))
+    return str(format_currency(value, currency, locale=locale.replace("-", "_")))
+
+
+@lru_cache(maxsize=4096)
+def _format_day(value: date, pattern: str, locale: str) -> str:
+    return str(format_date(value, pattern, locale=locale.replace("-", "_")))
 
 
 def _money_filter(value: object, style: str = "auto") -> str:
@@ -184,7 +192,7 @@ def _date_filter(context: Context, value: object, style: str = "short") -> str:
     pattern = patterns["zh" if locale.startswith("zh") else "en"].get(style)
     if pattern is None:
         raise TemplateError("date style must be short or long")
-    return str(format_date(value, pattern, locale=locale.replace("-", "_")))
+    return _format_day(value, pattern, locale)
 
 
 def mask(value: object, keep_start: int = 3, keep_end: int = 4) -> str:
@@ -231,6 +239,7 @@ class Renderer:
         )
         self.env.globals.clear()  # no range, cycler, joiner, lipsum, namespace: data only
         self.env.filters.update(FILTERS)
+        self._checked: set[str] = set()
 
     def _source(self, path: str) -> tuple[str, str, Callable[[], bool]] | None:
         template = self.templates.get(path)
@@ -260,7 +269,9 @@ class Renderer:
             )
 
     def render(self, template: TemplateFile, context: Mapping[str, object]) -> str:
-        self.check_fields(template)
+        if template.path not in self._checked:
+            self.check_fields(template)
+            self._checked.add(template.path)
         try:
             compiled = self.env.get_template(template.path)
             text = compiled.render(dict(context))

@@ -34,6 +34,7 @@ from cuikuan.services import messages
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
+from cuikuan.store.bulk import frame_from_rows
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox
 
 LIVE = ("planned", "sending", "sent", "delivered", "undelivered", "uncertain")
@@ -107,31 +108,33 @@ def _customers(engine: Engine, only: str | None) -> pl.DataFrame:
         opted = conn.execute(select(opt_outs.c.customer_id, opt_outs.c.channel)).all()
     if only is not None and not rows:
         raise NotFound(f"no customer {only!r} in the ledger")
-    frame = pl.DataFrame(
+    frame = frame_from_rows(
         [tuple(r) for r in rows],
-        schema={"customer_id": pl.Int64, "customer": pl.String, "name": pl.String, "email": pl.String,
+        {"customer_id": pl.Int64, "customer": pl.String, "name": pl.String, "email": pl.String,
                 "locale": pl.String, "timezone": pl.String, "tags": pl.String, "flags": pl.String, "attributes": pl.String},
-        orient="row",
     )  # fmt: skip
-    phones: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for cid, e164, kind in phone_rows:
-        phones[cid].append((e164, kind))
-    opted_by: dict[int, list[str]] = defaultdict(list)
-    for cid, channel in opted:
-        opted_by[cid].append(channel)
-    ids = frame.get_column("customer_id").to_list()
-    return frame.with_columns(
-        pl.col("tags").str.json_decode(pl.List(pl.String)),
-        pl.col("flags").str.json_decode(pl.List(pl.String)),
-        pl.Series(
-            "phones", [[p for p, _ in phones.get(i, [])] for i in ids], dtype=pl.List(pl.String)
-        ),
-        pl.Series(
-            "mobiles",
-            [[p for p, k in phones.get(i, []) if k in ("mobile", "fixed_or_mobile")] for i in ids],
-            dtype=pl.List(pl.String),
-        ),
-        pl.Series("opted_out", [opted_by.get(i, []) for i in ids], dtype=pl.List(pl.String)),
+    phone_frame = frame_from_rows(
+        [tuple(r) for r in phone_rows],
+        {"customer_id": pl.Int64, "e164": pl.String, "kind": pl.String},
+    )
+    lists = phone_frame.group_by("customer_id", maintain_order=True).agg(
+        pl.col("e164").alias("phones"),
+        pl.col("e164").filter(pl.col("kind").is_in(["mobile", "fixed_or_mobile"])).alias("mobiles"),
+    )
+    opted_frame = (
+        frame_from_rows([tuple(r) for r in opted], {"customer_id": pl.Int64, "channel": pl.String})
+        .group_by("customer_id")
+        .agg(pl.col("channel").alias("opted_out"))
+    )
+    empty = pl.lit([], dtype=pl.List(pl.String))
+    return (
+        frame.with_columns(
+            pl.col("tags").str.json_decode(pl.List(pl.String)),
+            pl.col("flags").str.json_decode(pl.List(pl.String)),
+        )
+        .join(lists, on="customer_id", how="left")
+        .join(opted_frame, on="customer_id", how="left")
+        .with_columns(pl.col("phones", "mobiles", "opted_out").fill_null(empty))
     )
 
 
@@ -151,11 +154,10 @@ def _history(engine: Engine, as_of: date, only: pl.DataFrame | None) -> pl.DataF
     ).where(outbox.c.plan_date >= since)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return pl.DataFrame(
+    return frame_from_rows(
         [(r.customer_id, r.recipient, r.step, r.plan_date, r.idempotency_key, _utc(r.sent_at or r.earliest_at), r.status, bool(r.control)) for r in rows],
-        schema={"customer_id": pl.Int64, "recipient": pl.String, "step": pl.String, "plan_date": pl.Date,
+        {"customer_id": pl.Int64, "recipient": pl.String, "step": pl.String, "plan_date": pl.Date,
                 "key": pl.String, "at": pl.Datetime("us", "UTC"), "status": pl.String, "control": pl.Boolean},
-        orient="row",
     )  # fmt: skip
 
 
@@ -233,7 +235,7 @@ def _decide(
         out.append(decision)
     schema: dict[str, pl.DataType] = {"status": pl.String(), "reason": pl.String(), "recipient": pl.String(), "earliest_at": pl.Datetime("us", "UTC"),
               "latest_at": pl.Datetime("us", "UTC"), "send_day": pl.Date(), "zones": pl.String(), "trail": pl.String()}  # fmt: skip
-    return pl.concat([ordered, pl.DataFrame(out, schema=schema, orient="row")], how="horizontal")
+    return pl.concat([ordered, frame_from_rows(out, schema)], how="horizontal")
 
 
 def _decide_one(

@@ -7,15 +7,13 @@ comparison, how dates are bound) live in this one class.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlalchemy import Connection
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from polars._typing import PolarsDataType
 
 
@@ -72,7 +70,7 @@ class Bulk:
             part = list(keys[start : start + chunk])
             query = sql.format(keys=self.placeholders(len(part)))
             rows = self.fetch(query, tuple(part))
-            parts.append(pl.DataFrame(rows, schema=schema, orient="row"))
+            parts.append(frame_from_rows(rows, schema))
         return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
 
 
@@ -84,3 +82,16 @@ def fetch_tuples(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> li
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+def frame_from_rows(
+    rows: Sequence[tuple[Any, ...]], schema: Mapping[str, PolarsDataType]
+) -> pl.DataFrame:
+    """A frame from driver rows, built column by column (Polars' row-wise path is far slower)."""
+    names = list(schema)
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    columns = list(zip(*rows, strict=True))
+    return pl.DataFrame(
+        {n: pl.Series(n, c, dtype=schema[n]) for n, c in zip(names, columns, strict=True)}
+    )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from sqlalchemy import Connection
 
-from cuikuan.store.bulk import fetch_tuples
+from cuikuan.store.bulk import fetch_tuples, frame_from_rows
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -26,7 +26,7 @@ def _frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
         else dtype
         for name, dtype in schema.items()
     }
-    frame = pl.DataFrame(rows, schema=raw, orient="row")
+    frame = frame_from_rows(rows, raw)
     if sqlite:
         casts = []
         for name, dtype in schema.items():

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import polars as pl
 
-from cuikuan.store.bulk import Bulk
+from cuikuan.store.bulk import Bulk, frame_from_rows
 
 CUSTOMER_OPTIONAL = ("email", "locale", "timezone", "tags", "flags")
 
@@ -63,7 +63,7 @@ class KeyCache:
             f"SELECT x.external_id, x.id FROM _import_keys t CROSS JOIN {table} x "
             "WHERE x.external_id = t.external_id"
         )
-        return pl.DataFrame(rows, schema={"external_id": pl.String, "key": pl.Int64}, orient="row")
+        return frame_from_rows(rows, {"external_id": pl.String, "key": pl.Int64})
 
 
 def upsert_customers(

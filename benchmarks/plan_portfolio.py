@@ -1,0 +1,148 @@
+"""Benchmark: plan one day for a whole portfolio on SQLite.
+
+    python benchmarks/plan_portfolio.py --accounts 100000 --runs 3
+
+Setup (not timed): generate the portfolio, import it once, copy the database per run. Timed:
+`make_plan` for 2026-11-30 (a Monday), writing the outbox, in a fresh process per run; peak RSS
+of that process. The floor, in the same run: read the same inputs (instalments, loans, payments,
+customers, phones) and write as many outbox rows, with no decisions at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+PLAN = """
+import json, sys, time
+from datetime import date
+from pathlib import Path
+from cuikuan.settings import load_settings
+from cuikuan.store.engine import open_database
+from cuikuan.services.planner import make_plan
+settings = load_settings(Path(sys.argv[1]))
+engine = open_database(settings.database_url)
+start = time.perf_counter()
+result = make_plan(engine, settings, date(2026, 11, 30))
+print(json.dumps({"seconds": time.perf_counter() - start, "written": result.written, "candidates": result.candidates.height}))
+"""
+
+FLOOR = """
+import json, sqlite3, sys, time
+from datetime import datetime, UTC
+start = time.perf_counter()
+db = sqlite3.connect(sys.argv[1])
+for table in ("instalments", "loans", "payments", "customers", "customer_phones"):
+    db.execute(f"SELECT * FROM {table}").fetchall()
+n = int(sys.argv[2])
+now = datetime.now(UTC).isoformat(sep=" ")
+rows = [(f"k{i}", "2026-11-30", 1, 1, "s", "t", 0, "sms", "+8613800138000", "text" * 12, 0, now, now, 1, 1, "planned", "[]", now, now) for i in range(n)]
+db.execute("DELETE FROM outbox")
+db.executemany("INSERT INTO outbox (idempotency_key, plan_date, customer_id, loan_id, step, template, variant, channel, recipient, text, control, earliest_at, latest_at, segments, billing_units, status, trail, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+db.rollback()
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
+def child(args: list[str], cwd: Path) -> tuple[dict[str, object], int]:
+    proc = subprocess.Popen(
+        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    out = proc.stdout.read() if proc.stdout else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(
+            f"{' '.join(args[:3])} failed:\n{proc.stderr.read() if proc.stderr else ''}"
+        )
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss // 1024
+
+
+def prepared(accounts: int, seed: int) -> Path:
+    """A folder with settings and an imported portfolio (built once, reused)."""
+    folder = OUT / f"book-{accounts}-{seed}"
+    if (folder / "cuikuan.db").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    run = [sys.executable, "-m", "cuikuan"]
+    subprocess.run([*run, "init", str(folder)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *run,
+            "sim",
+            "generate",
+            "--accounts",
+            str(accounts),
+            "--seed",
+            str(seed),
+            "--as-of",
+            "2026-11-29",
+            "--out",
+            "ledger.csv",
+        ],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run([*run, "import", "ledger.csv"], cwd=folder, check=True, capture_output=True)
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--accounts", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    opts = parser.parse_args()
+    results = []
+    for accounts in opts.accounts:
+        book = prepared(accounts, opts.seed)
+        plans, floors = [], []
+        for _ in range(opts.runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                work = Path(tmp)
+                for name in ("cuikuan.toml", "cuikuan.db", "strategy.toml"):
+                    shutil.copy(book / name, work / name)
+                shutil.copytree(book / "templates", work / "templates")
+                got, rss = child([sys.executable, "-c", PLAN, str(work / "cuikuan.toml")], work)
+                plans.append(
+                    (float(got["seconds"]), rss, int(got["written"]), int(got["candidates"]))
+                )  # type: ignore[arg-type]
+                floor, frss = child(
+                    [sys.executable, "-c", FLOOR, str(work / "cuikuan.db"), str(plans[-1][2])], work
+                )
+                floors.append((float(floor["seconds"]), frss))  # type: ignore[arg-type]
+        plan_med = statistics.median(p[0] for p in plans)
+        floor_med = statistics.median(f[0] for f in floors)
+        results.append({
+            "accounts": accounts,
+            "outbox_rows": plans[-1][2],
+            "candidates": plans[-1][3],
+            "plan_seconds": [round(p[0], 2) for p in plans],
+            "plan_median_seconds": round(plan_med, 2),
+            "plan_peak_rss_mib": max(p[1] for p in plans),
+            "floor_seconds": [round(f[0], 2) for f in floors],
+            "floor_median_seconds": round(floor_med, 2),
+            "ratio_to_floor": round(plan_med / floor_med, 2),
+        })  # fmt: skip
+    OUT.mkdir(exist_ok=True)
+    (OUT / "plan.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    print(f"benchmark took {time.perf_counter() - started:.0f} s", file=sys.stderr)
