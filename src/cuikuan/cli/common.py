@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,21 @@ def money(amount: int, digits: int) -> str:
 
 def print_json(data: Any) -> None:
     out.print_json(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def json_lines(required: str, optional: tuple[str, ...] = ()) -> Iterator[dict[str, str]]:
+    """Objects from standard input, one per line, each with a string `required` field (and
+    string `optional` ones, "" when absent); InputError names the line of a bad one."""
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get(required), str):
+                raise ValueError(f'expected an object with a "{required}" string')
+            for name in optional:
+                if not isinstance(item.get(name) or "", str):
+                    raise ValueError(f'"{name}" must be a string')
+        except ValueError as exc:
+            raise InputError(f"<stdin>:{number}: {exc}") from None
+        yield {required: item[required], **{n: item.get(n) or "" for n in optional}}

@@ -53,19 +53,8 @@ def measure(
 
 
 def _measure_lines(with_parts: bool) -> None:
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise ValueError('expected an object with a "text" string')
-            signature = item.get("signature") or ""
-            if not isinstance(signature, str):
-                raise ValueError('"signature" must be a string')
-        except ValueError as exc:
-            raise InputError(f"<stdin>:{number}: {exc}") from None
-        result = measure_text(item["text"], signature)
+    for item in common.json_lines("text", ("signature",)):
+        result = measure_text(item["text"], item["signature"])
         sys.stdout.write(
             json.dumps(result.as_dict(with_parts=with_parts), ensure_ascii=False) + "\n"
         )

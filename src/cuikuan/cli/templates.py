@@ -61,15 +61,7 @@ def _check_lines(settings: object, pack: str | None) -> None:
     from cuikuan.settings import Settings
 
     assert settings is None or isinstance(settings, Settings)
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise ValueError('expected an object with a "text" string')
-        except ValueError as exc:
-            raise InputError(f"<stdin>:{number}: {exc}") from None
+    for item in common.json_lines("text", ("locale",)):
         found = messages.lint_bare_text(item["text"], settings, pack)
         errors = [f for f in found if f.severity == "error"]
         sys.stdout.write(

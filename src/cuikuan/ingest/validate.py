@@ -82,11 +82,19 @@ def _safe_digits(code: str) -> int:
         return 2
 
 
-def _check_instalments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Checked:
+def _with_currency(
+    batch: pl.DataFrame, mapping: Mapping, rules: Rules
+) -> tuple[pl.DataFrame, pl.Expr, pl.Expr, pl.Expr]:
+    """The batch with its rows' currency (the default where the file has none), the source
+    column, the currency's error expression, and each row's minor-unit digits."""
     currency_src = src(mapping, "currency") if mapping.has("currency") else pl.lit(None, pl.String)
-    cur_value, cur_error = cells.currency(currency_src, rules.currency)
-    batch = batch.with_columns(cur_value.alias("currency"))
-    digits = _digits_expr(batch)
+    value, error = cells.currency(currency_src, rules.currency)
+    batch = batch.with_columns(value.alias("currency"))
+    return batch, currency_src, error, _digits_expr(batch)
+
+
+def _check_instalments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Checked:
+    batch, currency_src, cur_error, digits = _with_currency(batch, mapping, rules)
     staging = cells.Staging()
     let = staging.let_for
 
@@ -205,10 +213,7 @@ def _with_phones(
 
 
 def _check_payments(batch: pl.DataFrame, mapping: Mapping, rules: Rules) -> Checked:
-    currency_src = src(mapping, "currency") if mapping.has("currency") else pl.lit(None, pl.String)
-    cur_value, cur_error = cells.currency(currency_src, rules.currency)
-    batch = batch.with_columns(cur_value.alias("currency"))
-    digits = _digits_expr(batch)
+    batch, currency_src, cur_error, digits = _with_currency(batch, mapping, rules)
     staging = cells.Staging()
     let = staging.let_for
     paid_at = cells.local_datetime_as_utc(
