@@ -226,3 +226,13 @@ def test_a_bad_strategy_is_refused_with_file_and_line_and_nothing_is_planned(
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_a_borrower_already_late_never_gets_a_before_due_reminder(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    for offset in range(4):
+        plan = make_plan(engine, settings, DAY + timedelta(days=offset), dry_run=True).candidates
+        early = plan.filter(plan["step"].is_in(["pre_due_3d", "pre_due_1d", "due_today"]))
+        assert (early["dpd"] == 0).all()

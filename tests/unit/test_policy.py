@@ -146,3 +146,16 @@ def test_suppressions_from_flags_opt_outs_and_state() -> None:
 @pytest.mark.parametrize("pack", ["cn", "us", "eu"])
 def test_every_pack_has_the_eight_to_nine_window(pack: str) -> None:
     assert (PACKS[pack].window_start, PACKS[pack].window_end) == (time(8), time(21))
+
+
+def test_which_steps_speak_only_to_late_borrowers() -> None:
+    from cuikuan.domain.strategy import Step
+
+    def step(**kw: object) -> Step:
+        return Step.model_validate({"id": "s", "template": "t", **kw})
+
+    assert not step(days_to_due=3, dpd=0).targets_overdue
+    assert not step(days_to_due=3).targets_overdue
+    assert step(dpd=[1, 7]).targets_overdue
+    assert step(dpd={"every": 7, "from": 31, "to": 60}).targets_overdue
+    assert not step(dpd=[0, 7]).targets_overdue

@@ -12,7 +12,7 @@ from rich.table import Table
 from cuikuan.cli import common
 from cuikuan.domain.strategy import Facts, ordered_steps, why_not
 from cuikuan.errors import InputError
-from cuikuan.services.planner import PlanResult, make_plan, suppressed_reasons
+from cuikuan.services.planner import PlanResult, make_plan, planned_row, suppressed_reasons
 
 EXPORT_COLUMNS = ["customer", "external_id", "step", "variant", "template", "channel", "control", "status", "reason",
                   "recipient", "earliest_at", "latest_at", "segments", "billing_units", "dpd", "days_to_due", "text"]  # fmt: skip
@@ -125,6 +125,12 @@ def explain(
             "steps": [{"step": s.id, "matched": row[f"m{i}"], "why_not": None if row[f"m{i}"] else why_not(s, facts)} for i, s in enumerate(steps)],
         })  # fmt: skip
     decision = result.candidates.to_dicts()[0] if result.candidates.height else None
+    if decision is not None and decision["status"] == "exists":
+        # Planned earlier today: show what was written and where it stands now.
+        stored = planned_row(common.database(ctx), customer, str(decision["step"]), day)
+        if stored is not None:
+            trail = [*json.loads(stored["trail"]), f"already in the outbox: {stored['status']}"]
+            decision = {**decision, **stored, "trail": json.dumps(trail, ensure_ascii=False)}
     if json_out:
         common.print_json(
             {

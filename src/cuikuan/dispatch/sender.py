@@ -228,7 +228,7 @@ def _why_stop(
     if pos is None or pos["paid_off"]:
         return "paid in full since planning"
     step = steps.get(row["step"])
-    if step is not None and step.dpd is not None and pos["overdue_amount"] == 0:
+    if step is not None and step.targets_overdue and pos["overdue_amount"] == 0:
         return "paid since planning"
     if step is not None and step.days_to_due is not None and isinstance(step.days_to_due, int):
         due = row["plan_date"] + timedelta(days=step.days_to_due)

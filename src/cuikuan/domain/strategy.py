@@ -113,6 +113,18 @@ class Step(_Strict):
         return self
 
     @property
+    def targets_overdue(self) -> bool:
+        """Whether the step only ever speaks to borrowers already late (its DPD rule excludes 0)."""
+        rule = self.dpd
+        if rule is None:
+            return False
+        if isinstance(rule, int):
+            return rule > 0
+        if isinstance(rule, Every):
+            return rule.from_ > 0
+        return rule[0] > 0
+
+    @property
     def choices(self) -> tuple[Variant, ...]:
         return (
             self.variants if self.variants is not None else (Variant(template=self.template or ""),)

@@ -171,7 +171,7 @@ def _first_delinquency(
     positions: pl.DataFrame, history: pl.DataFrame, strategy: Strategy, as_of: date
 ) -> pl.Expr:
     """A person is a repeat delinquent when an overdue step reached them before this episode."""
-    overdue_steps = [s.id for s in strategy.steps if s.dpd is not None]
+    overdue_steps = [s.id for s in strategy.steps if s.targets_overdue]
     earlier = (
         history.filter(pl.col("step").is_in(overdue_steps))
         .group_by("customer_id")
@@ -460,3 +460,12 @@ def suppressed_reasons(rendered: pl.DataFrame) -> pl.DataFrame:
 
 def steps_of(strategy: Strategy) -> list[str]:
     return [s.id for s in ordered_steps(strategy)]
+
+
+def planned_row(engine: Engine, customer: str, step: str, day: date) -> dict[str, Any] | None:
+    """The outbox row an earlier plan wrote for this customer, step and date, if any."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(outbox).where(outbox.c.idempotency_key == idempotency_key(customer, step, day))
+        ).first()
+    return dict(row._mapping) if row is not None else None
