@@ -167,3 +167,36 @@ def test_portfolio_computation_matches_the_per_loan_rules(
             expected.next_due_amount,
             expected.paid_off,
         )
+
+
+@settings(max_examples=40)
+@given(
+    st.lists(st.tuples(schedules(), st.integers(0, 5 * 10**7)), min_size=1, max_size=6),
+    st.integers(0, 400),
+)
+def test_leaving_out_fully_paid_instalments_changes_no_position(
+    loans: list[tuple[list[Instalment], int]], offset: int
+) -> None:
+    as_of = START + timedelta(days=offset)
+    rows = [
+        (lid, i.number, i.due_date, i.amount_due, i.amount_paid)
+        for lid, (sched, _) in enumerate(loans)
+        for i in sched
+    ]
+    inst = pl.DataFrame(
+        rows, schema=["loan_id", "number", "due_date", "amount_due", "amount_paid"], orient="row"
+    )
+    extra = pl.DataFrame(
+        [(lid, e) for lid, (_, e) in enumerate(loans)], schema=["loan_id", "extra"], orient="row"
+    )
+    full = ledger_frame.loan_positions(inst.lazy(), extra.lazy(), as_of).collect().sort("loan_id")
+    open_ = (
+        ledger_frame.loan_positions(
+            inst.filter(pl.col("amount_paid") < pl.col("amount_due")).lazy(), extra.lazy(), as_of
+        )
+        .collect()
+        .sort("loan_id")
+    )
+    still_open = full.filter(pl.col("loan_id").is_in(open_["loan_id"].to_list()))
+    assert still_open.equals(open_.select(still_open.columns))
+    assert full.filter(~pl.col("loan_id").is_in(open_["loan_id"].to_list()))["paid_off"].all()

@@ -47,7 +47,9 @@ def as_of_cutoff(as_of: date, timezone: str) -> datetime:
 def loan_positions(engine: Engine, as_of: date, settings: Settings) -> pl.DataFrame:
     """Every loan's position on `as_of`, with its customer, currency and bucket."""
     with engine.connect() as conn:
-        inst = ledger_reads.instalments(conn)
+        # A fully paid instalment adds nothing to any position (allocation only moves money
+        # onto open ones), so only open instalments are read: about half the rows.
+        inst = ledger_reads.instalments(conn, open_only=True)
         loans = ledger_reads.loans(conn)
         pays = ledger_reads.payments(conn)
     cutoff = as_of_cutoff(as_of, settings.defaults.timezone)
@@ -55,8 +57,13 @@ def loan_positions(engine: Engine, as_of: date, settings: Settings) -> pl.DataFr
     edges = [BucketEdge(b.name, b.max_dpd) for b in settings.ledger.buckets]
     positions = ledger_frame.loan_positions(inst.lazy(), extra, as_of, settings.ledger.grace_days)
     return (
-        positions.join(
-            loans.lazy().select("loan_id", "customer_id", "external_id", "currency"), on="loan_id"
+        loans.lazy()
+        .select("loan_id", "customer_id", "external_id", "currency")
+        .join(positions, on="loan_id", how="left")
+        .with_columns(
+            # Loans with no open instalment are paid off.
+            pl.col("outstanding", "overdue_amount", "next_due_amount", "dpd").fill_null(0),
+            pl.col("paid_off").fill_null(True),
         )
         .with_columns(ledger_frame.bucket_expr(pl.col("dpd"), edges).alias("bucket"))
         .collect()

@@ -45,10 +45,12 @@ def _frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
 UTC_US = pl.Datetime("us", "UTC")
 
 
-def instalments(conn: Connection) -> pl.DataFrame:
+def instalments(conn: Connection, open_only: bool = False) -> pl.DataFrame:
+    """Instalments; `open_only` leaves out the fully paid ones, which change no position."""
+    where = " WHERE amount_paid < amount_due" if open_only else ""
     return _frame(
         conn,
-        "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments",
+        "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments" + where,
         {
             "loan_id": pl.Int64,
             "number": pl.Int64,
