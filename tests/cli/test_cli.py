@@ -269,3 +269,26 @@ def test_plan_dry_run_export_then_plan_and_explain(workdir: Path) -> None:
     assert told.returncode == 0, told.stderr
     assert json.loads(told.stdout)["decision"]["step"]
     assert run(["explain", "NOBODY"], workdir).returncode == 5
+
+
+def test_reply_dry_run_prints_the_reading(workdir: Path) -> None:
+    done = run(
+        [
+            "reply",
+            "13800138000",
+            "我下周一还500",
+            "--dry-run",
+            "--json",
+            "--at",
+            "2026-11-29 02:00",
+        ],
+        workdir,
+    )
+    assert done.returncode == 0, done.stderr
+    reading = json.loads(done.stdout)
+    assert (reading["intent"], reading["date"], reading["amount"]) == (
+        "promise_to_pay",
+        "2026-11-30",
+        "500",
+    )
+    assert run(["reply", "12345", "退订"], workdir).returncode == 3

@@ -236,3 +236,33 @@ def test_a_borrower_already_late_never_gets_a_before_due_reminder(
         plan = make_plan(engine, settings, DAY + timedelta(days=offset), dry_run=True).candidates
         early = plan.filter(plan["step"].is_in(["pre_due_3d", "pre_due_1d", "due_today"]))
         assert (early["dpd"] == 0).all()
+
+
+def test_a_reply_opts_the_number_out_and_the_next_plan_skips_it(
+    book: tuple[Settings, Engine],
+) -> None:
+    from datetime import UTC, datetime
+
+    from cuikuan.services.replies import receive_reply
+
+    settings, engine = book
+    plan = make_plan(engine, settings, DAY, dry_run=True).candidates
+    row = plan.filter(plan["status"] == "planned").row(0, named=True)
+    number = row["recipient"]
+    at = datetime(2026, 11, 30, 1, tzinfo=UTC)
+    tried = receive_reply(engine, settings, number, "退订", at, dry_run=True)
+    assert tried.reading.intent == "opt_out" and tried.done == []
+    assert (
+        make_plan(engine, settings, DAY, dry_run=True).candidates.filter(
+            lambda_in([row["customer_id"]])
+        )["status"][0]
+        == "planned"
+    )
+    done = receive_reply(engine, settings, number, "退订", at)
+    assert done.done and row["customer"] in done.customers
+    again = (
+        make_plan(engine, settings, DAY, dry_run=True)
+        .candidates.filter(lambda_in([row["customer_id"]]))
+        .row(0, named=True)
+    )
+    assert (again["status"], again["reason"]) == ("suppressed", "suppressed: opted_out")

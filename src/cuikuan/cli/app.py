@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from cuikuan import __version__
-from cuikuan.cli import common, ledger, plan, send, setup, sim, sms, templates
+from cuikuan.cli import common, ledger, plan, replies, send, setup, sim, sms, templates
 from cuikuan.errors import CuikuanError
 
 app = typer.Typer(
@@ -47,6 +47,7 @@ setup.register(app)
 ledger.register(app)
 plan.register(app)
 send.register(app)
+replies.register(app)
 app.add_typer(sim.app, name="sim")
 app.add_typer(sms.app, name="sms")
 app.add_typer(templates.app, name="templates")

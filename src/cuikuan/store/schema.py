@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -168,4 +169,23 @@ sandbox_messages = Table(
     Column("receipt_due_at", DateTime(timezone=True), nullable=False),
     Column("delivered", Boolean, nullable=False),
     Column("receipt_sent", Boolean, nullable=False),
+)
+
+# Replies as they came in (gateway or typed by an agent), with how they were read and what was done.
+replies = Table(
+    "replies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("sender", String(32), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("source", String(32), nullable=False),  # "manual", "sandbox", "smpp", ...
+    Column("text", Text, nullable=False),
+    Column("intent", String(32), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("promised_date", Date),
+    Column("promised_amount", Text),
+    Column("customer_ids", Text, nullable=False),  # JSON list: everyone behind the number
+    Column("action", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

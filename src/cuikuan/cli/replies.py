@@ -1,0 +1,58 @@
+"""`cuikuan reply`: record what a borrower answered (or try how a reply would be read)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from cuikuan.cli import common
+from cuikuan.domain.dates import parse_datetime
+from cuikuan.errors import InputError
+from cuikuan.services.replies import receive_reply
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reply")(reply)
+
+
+def reply(
+    ctx: typer.Context,
+    sender: str = typer.Argument(..., help="The number the reply came from, e.g. 13800138000."),
+    text: str = typer.Argument(..., help="What the borrower wrote or said."),
+    at: str | None = typer.Option(None, "--at", help="When it came in, UTC (default: now)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only print how it is read and what would be done."
+    ),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Record a reply as if a gateway had delivered it (agents type in what borrowers said on the
+    phone or WeChat): its intent (opt-out, paid, promise with date and amount, instalment, hardship,
+    dispute, wrong number, complaint, ...), confidence, and the action. Opt-outs and opt-ins take
+    effect at once for everyone behind the number; complaints, deaths and wrong numbers stop
+    automated messages. --dry-run changes nothing."""
+    settings = common.settings_from(ctx)
+    if at is None:
+        moment = datetime.now(UTC)
+    else:
+        try:
+            moment = parse_datetime(at).replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise InputError(f"--at {at!r}: {exc}") from None
+    result = receive_reply(common.database(ctx), settings, sender, text, moment, dry_run=dry_run)
+    if json_out:
+        common.print_json(result.as_dict())
+        return
+    r = result.reading
+    when = f", date {r.date}" if r.date else ""
+    amount = f", amount {r.amount}" if r.amount is not None else ""
+    common.out.print(
+        f"{result.sender}: {r.intent} ({r.confidence:.0%}{when}{amount})", markup=False
+    )
+    common.out.print(
+        f"action: {'a person reads it first' if r.needs_person else r.action}", markup=False
+    )
+    for line in result.done:
+        common.out.print(f"  {line}", markup=False)
+    if not result.customers:
+        common.out.print("no customer has this number", markup=False)

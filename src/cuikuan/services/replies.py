@@ -1,0 +1,129 @@
+"""Replies in: read them, record them, and act on the ones that change who may be contacted.
+
+    result = receive_reply(engine, settings, "+8613800138000", "退订", at=now, dry_run=False)
+
+Acting now: an opt-out stops SMS to every customer behind the number (plan and dispatch both
+check it); an opt-in restores it; a complaint, a death or a wrong number flags the customers, so
+automated messages stop. Promises, plans and agent tasks come with the rest of issue 6.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, Row, delete, insert, select, update
+
+from cuikuan.domain.phones import normalise_phone
+from cuikuan.domain.replies import Reading, Rule, classify, parse_rules
+from cuikuan.errors import InputError
+from cuikuan.settings import Settings
+from cuikuan.store.schema import customer_phones, customers, opt_outs, replies
+
+FLAG_FOR = {"complaint": "complaint", "deceased": "deceased", "wrong_number": "wrong_number"}
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    sender: str
+    reading: Reading
+    customers: list[str]
+    done: list[str]
+
+    def as_dict(self) -> dict[str, object]:
+        r = self.reading
+        return {
+            "sender": self.sender, "intent": r.intent, "confidence": r.confidence,
+            "date": r.date.isoformat() if r.date else None, "amount": str(r.amount) if r.amount is not None else None,
+            "needs_person": r.needs_person, "action": r.action, "customers": self.customers, "done": self.done,
+        }  # fmt: skip
+
+
+def reply_rules() -> list[Rule]:
+    text = resources.files("cuikuan.resources").joinpath("replies.toml").read_text("utf-8")
+    return parse_rules(tomllib.loads(text))
+
+
+def receive_reply(
+    engine: Engine,
+    settings: Settings,
+    sender: str,
+    text: str,
+    at: datetime,
+    *,
+    dry_run: bool = False,
+    source: str = "manual",
+) -> ReplyResult:
+    try:
+        e164, _ = normalise_phone(sender, settings.defaults.region)
+    except ValueError as exc:
+        raise InputError(f"{sender!r}: {exc}") from None
+    today = at.astimezone(ZoneInfo(settings.defaults.timezone)).date()
+    reading = classify(text, today, reply_rules())
+    with engine.connect() as conn:
+        people = conn.execute(
+            select(customers.c.id, customers.c.external_id, customers.c.flags)
+            .join(customer_phones, customer_phones.c.customer_id == customers.c.id)
+            .where(customer_phones.c.e164 == e164)
+        ).all()
+    ids = [p.external_id for p in people]
+    if dry_run:
+        return ReplyResult(e164, reading, ids, [])
+    done = _act(engine, reading, people, at)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(replies).values(
+                received_at=at, sender=e164, channel="sms", source=source, text=text, intent=reading.intent,
+                confidence=reading.confidence, promised_date=reading.date,
+                promised_amount=str(reading.amount) if reading.amount is not None else None,
+                customer_ids=json.dumps(ids), action="; ".join(done) or reading.action, created_at=at,
+            )
+        )  # fmt: skip
+    return ReplyResult(e164, reading, ids, done)
+
+
+def _act(
+    engine: Engine, reading: Reading, people: Sequence[Row[Any, Any, Any]], at: datetime
+) -> list[str]:
+    if reading.needs_person or not people:
+        return []
+    done = []
+    with engine.begin() as conn:
+        for person in people:
+            pid, ext, flags = person.id, person.external_id, person.flags
+            if reading.intent == "opt_out":
+                conn.execute(
+                    delete(opt_outs).where(
+                        opt_outs.c.customer_id == pid, opt_outs.c.channel == "sms"
+                    )
+                )
+                conn.execute(
+                    insert(opt_outs).values(
+                        customer_id=pid, channel="sms", source="reply", created_at=at
+                    )
+                )
+                done.append(f"{ext}: SMS opted out")
+            elif reading.intent == "opt_in":
+                conn.execute(
+                    delete(opt_outs).where(
+                        opt_outs.c.customer_id == pid, opt_outs.c.channel == "sms"
+                    )
+                )
+                done.append(f"{ext}: SMS restored")
+            elif reading.intent in FLAG_FOR:
+                current = json.loads(flags or "[]")
+                flag = FLAG_FOR[reading.intent]
+                if flag not in current:
+                    conn.execute(
+                        update(customers)
+                        .where(customers.c.id == pid)
+                        .values(flags=json.dumps([*current, flag]), updated_at=at)
+                    )
+                done.append(f"{ext}: flagged {flag}, automated messages stop")
+    return done

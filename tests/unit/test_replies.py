@@ -1,0 +1,121 @@
+"""Reading replies: every intent in both languages, dates and amounts, against labelled sets."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cuikuan.domain.replies import classify
+from cuikuan.domain.reply_dates import promised_amount, promised_date
+from cuikuan.services.replies import reply_rules
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+TODAY = date(2026, 11, 29)  # a Sunday
+RULES = reply_rules()
+
+
+def labelled(name: str) -> list[tuple[str, str, str | None]]:
+    rows = []
+    for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        rows.append((parts[0], parts[1], parts[2] if len(parts) > 2 else None))
+    return rows
+
+
+def accuracy(name: str) -> tuple[float, dict[str, float]]:
+    good, total = Counter(), Counter()
+    for intent, text, when in labelled(name):
+        reading = classify(text, TODAY, RULES)
+        total[intent] += 1
+        if reading.intent == intent and (
+            when is None or (reading.date is not None and reading.date.isoformat() == when)
+        ):
+            good[intent] += 1
+    return sum(good.values()) / sum(total.values()), {i: good[i] / total[i] for i in total}
+
+
+def test_the_labelled_set_covers_every_intent_and_is_read_right() -> None:
+    overall, per_intent = accuracy("replies.tsv")
+    assert len(labelled("replies.tsv")) >= 160
+    assert set(per_intent) == {
+        "opt_out",
+        "opt_in",
+        "help",
+        "paid",
+        "promise_to_pay",
+        "installment",
+        "hardship",
+        "dispute",
+        "wrong_number",
+        "third_party",
+        "complaint",
+        "deceased",
+        "human",
+        "other",
+    }
+    assert overall >= 0.97
+    assert min(per_intent.values()) >= 0.85
+
+
+def test_replies_never_used_for_tuning_are_mostly_read_right() -> None:
+    overall, _ = accuracy("replies_holdout.tsv")
+    assert overall >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("text", "when"),
+    [
+        ("明天还", date(2026, 11, 30)),
+        ("后天", date(2026, 12, 1)),
+        ("十五号", date(2026, 12, 15)),
+        ("28号", date(2026, 12, 28)),
+        ("29号", date(2026, 11, 29)),
+        ("下周一", date(2026, 11, 30)),
+        ("周三", date(2026, 12, 2)),
+        ("月底", date(2026, 11, 30)),
+        ("1月3日", date(2027, 1, 3)),
+        ("三天后", date(2026, 12, 2)),
+        ("on Friday", date(2026, 12, 4)),
+        ("next week", date(2026, 11, 30)),
+        ("by the 30th", date(2026, 11, 30)),
+        ("Dec 5", date(2026, 12, 5)),
+        ("5th of January", date(2027, 1, 5)),
+        ("in 3 days", date(2026, 12, 2)),
+        ("发工资后", None),
+    ],
+)
+def test_promised_dates_relative_to_the_day(text: str, when: date | None) -> None:
+    assert promised_date(text, TODAY) == when
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("还500", Decimal(500)),
+        ("500元", Decimal(500)),
+        ("¥1,234.5", Decimal("1234.5")),
+        ("pay $50 friday", Decimal(50)),
+        ("15号还", None),
+    ],
+)
+def test_promised_amounts(text: str, amount: Decimal | None) -> None:
+    assert promised_amount(text) == amount
+
+
+def test_evasions_and_scripts_do_not_matter() -> None:
+    for text in ("退 订", "退訂", "ＳＴＯＰ", "s t o p", "Stop."):
+        assert classify(text, TODAY, RULES).intent == "opt_out", text
+
+
+def test_unclear_replies_go_to_a_person() -> None:
+    mixed = classify("已经还了但金额不对", TODAY, RULES)
+    assert mixed.intent == "dispute" and mixed.needs_person
+    assert classify("好的", TODAY, RULES).needs_person
+    vague = classify("过几天还", TODAY, RULES)
+    assert vague.intent == "promise_to_pay" and vague.date is None and "ask" in vague.action
