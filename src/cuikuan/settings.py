@@ -169,6 +169,8 @@ class Plan(_Section):
     strategy: str = "strategy.toml"
     # Price of one billing unit (one SMS as the carrier counts it), for the dry run's estimate.
     price_per_billing_unit: Decimal = Decimal("0.045")
+    # A promise to pay pauses reminders until its date plus these days; then kept or broken.
+    promise_grace_days: int = Field(default=2, ge=0, le=30)
 
 
 class Bucket(_Section):

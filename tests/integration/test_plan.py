@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,10 +15,12 @@ from sqlalchemy import Engine, func, insert, select, text, update
 from cuikuan.domain.policy import candidate_zones, inside_window
 from cuikuan.domain.strategy import in_control, ordered_steps
 from cuikuan.errors import ConfigError
+from cuikuan.services.importer import import_file
 from cuikuan.services.planner import make_plan
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox
+from tests.helpers import RULES
 from tests.integration.conftest import DAY
 
 
@@ -266,3 +269,41 @@ def test_a_reply_opts_the_number_out_and_the_next_plan_skips_it(
         .row(0, named=True)
     )
     assert (again["status"], again["reason"]) == ("suppressed", "suppressed: opted_out")
+
+
+def test_a_promise_pauses_reminders_until_kept_or_broken(
+    book: tuple[Settings, Engine], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    import polars as pl
+
+    from cuikuan.services.replies import receive_reply
+    from cuikuan.store.schema import loans, promises
+
+    settings, engine = book
+    plan = make_plan(engine, settings, DAY, dry_run=True).candidates
+    late = plan.filter((pl.col("status") == "planned") & (pl.col("dpd") > 0))
+    kept_row, broken_row = late.row(0, named=True), late.row(1, named=True)
+    at = datetime(2026, 11, 30, 1, tzinfo=UTC)
+    for row in (kept_row, broken_row):
+        done = receive_reply(engine, settings, row["recipient"], "我明天还", at)
+        assert done.reading.intent == "promise_to_pay" and "promise" in done.done[0]
+    paused = make_plan(engine, settings, DAY, dry_run=True).candidates.filter(
+        lambda_in([kept_row["customer_id"], broken_row["customer_id"]])
+    )
+    assert set(paused["reason"].to_list()) == {"suppressed: promise_pending"}
+    with engine.connect() as conn:
+        loan_ext = conn.execute(
+            select(loans.c.external_id).where(loans.c.id == kept_row["loan_id"])
+        ).scalar_one()
+    pays = tmp_path / "pay.csv"
+    pays.write_text(
+        f"还款流水号,借据号,还款时间,还款金额\nPK1,{loan_ext},2026-12-01 10:00,100\n",
+        encoding="utf-8",
+    )
+    import_file(engine, pays, RULES)
+    make_plan(engine, settings, DAY + timedelta(days=4))  # settles: the grace (2 days) has passed
+    with engine.connect() as conn:
+        states = dict(conn.execute(select(promises.c.customer_id, promises.c.status)).all())
+    assert states == {kept_row["customer_id"]: "kept", broken_row["customer_id"]: "broken"}

@@ -32,6 +32,7 @@ from cuikuan.domain.tips import with_tip
 from cuikuan.errors import InputError, NotFound
 from cuikuan.services import messages
 from cuikuan.services.portfolio import loan_positions
+from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.store.bulk import frame_from_rows
@@ -67,6 +68,10 @@ def make_plan(
     positions = loan_positions(engine, as_of, settings).filter(~pl.col("paid_off"))
     positions = positions.join(people.select("customer_id", "customer", "tags"), on="customer_id")
     history = _history(engine, as_of, people if only_customer else None)
+    promised = settle(engine, settings, as_of, write=not dry_run and only_customer is None, now=now)
+    people = people.with_columns(
+        pl.col("customer_id").is_in(sorted(promised)).alias("promise_pending")
+    )
     loans = positions.with_columns(_first_delinquency(positions, history, strategy, as_of))
     evaluated = planning.evaluate(loans, strategy, digits)
     chosen = planning.choose_steps(evaluated, strategy).join(
@@ -285,7 +290,11 @@ def _decide_one(
     if key in caps.keys:
         return done("exists", "already planned for this date")
     reasons = policy.suppression_reasons(
-        row["flags"] or [], row["opted_out"] or [], channel, bool(row["paid_off"])
+        row["flags"] or [],
+        row["opted_out"] or [],
+        channel,
+        bool(row["paid_off"]),
+        promise_pending=bool(row["promise_pending"]),
     )
     if reasons:
         return done("suppressed", f"suppressed: {reasons[0]}")

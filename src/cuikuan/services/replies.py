@@ -24,7 +24,7 @@ from cuikuan.domain.phones import normalise_phone
 from cuikuan.domain.replies import Reading, Rule, classify, parse_rules
 from cuikuan.errors import InputError
 from cuikuan.settings import Settings
-from cuikuan.store.schema import customer_phones, customers, opt_outs, replies
+from cuikuan.store.schema import customer_phones, customers, opt_outs, promises, replies
 
 FLAG_FOR = {"complaint": "complaint", "deceased": "deceased", "wrong_number": "wrong_number"}
 
@@ -116,6 +116,21 @@ def _act(
                     )
                 )
                 done.append(f"{ext}: SMS restored")
+            elif (
+                reading.intent == "promise_to_pay" and reading.date is not None and len(people) == 1
+            ):
+                amount = int(reading.amount.scaleb(2)) if reading.amount is not None else None
+                conn.execute(
+                    insert(promises).values(
+                        customer_id=pid,
+                        promised_date=reading.date,
+                        amount=amount,
+                        made_at=at,
+                        source="reply",
+                        status="pending",
+                    )
+                )
+                done.append(f"{ext}: promise to pay on {reading.date}, reminders pause until then")
             elif reading.intent in FLAG_FOR:
                 current = json.loads(flags or "[]")
                 flag = FLAG_FOR[reading.intent]

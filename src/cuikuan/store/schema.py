@@ -189,3 +189,19 @@ replies = Table(
     Column("action", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Promises to pay, from replies or agents; settled as kept or broken from payments.
+promises = Table(
+    "promises",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "customer_id", ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("promised_date", Date, nullable=False),
+    Column("amount", BigInteger),
+    Column("made_at", DateTime(timezone=True), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("settled_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,66 @@
+"""Promises: recorded from replies, settled from payments, and the plan's `promise_pending`.
+
+pending = settle(engine, settings, today, write=True)   # customer ids whose promise pends
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select, update
+
+from cuikuan.domain.promises import Paid, Promise, promise_state
+from cuikuan.settings import Settings
+from cuikuan.store.schema import loans, payments, promises
+
+
+def settle(
+    engine: Engine, settings: Settings, today: date, *, write: bool, now: datetime | None = None
+) -> set[int]:
+    """Decide every pending promise on `today`; return the customers whose promise still pends.
+    With `write`, kept and broken promises are recorded as such."""
+    zone = ZoneInfo(settings.defaults.timezone)
+    grace = settings.plan.promise_grace_days
+    with engine.connect() as conn:
+        open_ = conn.execute(
+            select(
+                promises.c.id,
+                promises.c.customer_id,
+                promises.c.promised_date,
+                promises.c.amount,
+                promises.c.made_at,
+            ).where(promises.c.status == "pending")
+        ).all()
+        if not open_:
+            return set()
+        ids = sorted({p.customer_id for p in open_})
+        rows = conn.execute(
+            select(loans.c.customer_id, payments.c.paid_at, payments.c.amount)
+            .join(loans, loans.c.id == payments.c.loan_id)
+            .where(loans.c.customer_id.in_(ids))
+        ).all()
+    paid: dict[int, list[Paid]] = defaultdict(list)
+    for cid, at, amount in rows:
+        moment = at if at.tzinfo else at.replace(tzinfo=UTC)
+        paid[cid].append(Paid(moment, moment.astimezone(zone).date(), amount))
+    pending, settled = set(), []
+    for p in open_:
+        made = p.made_at if p.made_at.tzinfo else p.made_at.replace(tzinfo=UTC)
+        state = promise_state(
+            Promise(made, p.promised_date, p.amount), paid.get(p.customer_id, []), today, grace
+        )
+        if state == "pending":
+            pending.add(p.customer_id)
+        else:
+            settled.append((p.id, state))
+    if write and settled:
+        with engine.begin() as conn:
+            for pid, state in settled:
+                conn.execute(
+                    update(promises)
+                    .where(promises.c.id == pid)
+                    .values(status=state, settled_at=now or datetime.now(UTC))
+                )
+    return pending
