@@ -128,3 +128,34 @@ def test_nothing_is_sent_before_the_window_opens(book: tuple[Settings, Engine]) 
     early = datetime(2026, 11, 29, 23, tzinfo=UTC)  # 07:00 in Shanghai
     assert send_due(engine, settings, SandboxChannel(engine), early).sent == 0
     assert planned(engine)
+
+
+def test_the_timeline_shows_messages_receipts_replies_and_payments_in_order(
+    book: tuple[Settings, Engine],
+) -> None:
+    from cuikuan.services.replies import receive_reply
+    from cuikuan.services.timeline import timeline
+
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    row = planned(engine)[0]
+    channel = SandboxChannel(engine, failure_share=0.0)
+    send_due(engine, settings, channel, OPEN)
+    send_due(engine, settings, channel, OPEN + timedelta(minutes=1))
+    receive_reply(engine, settings, str(row["recipient"]), "退订", OPEN + timedelta(hours=1))
+    with engine.connect() as conn:
+        customer = conn.execute(
+            select(customers.c.external_id).where(customers.c.id == row["customer_id"])
+        ).scalar_one()
+    events = timeline(engine, settings, customer)
+    kinds = [e.kind for e in events]
+    assert (
+        kinds.index("planned")
+        < kinds.index("sent")
+        < kinds.index("delivered")
+        < kinds.index("reply")
+    )
+    assert "opt-out" in kinds
+    assert [e.at for e in events] == sorted(e.at for e in events)
+    planned_event = events[kinds.index("planned")]
+    assert planned_event.detail["trail"] and planned_event.detail["text"] == row["text"]

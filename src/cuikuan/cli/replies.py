@@ -14,6 +14,7 @@ from cuikuan.services.replies import receive_reply
 
 def register(app: typer.Typer) -> None:
     app.command("reply")(reply)
+    app.command("timeline")(timeline)
 
 
 def reply(
@@ -56,3 +57,26 @@ def reply(
         common.out.print(f"  {line}", markup=False)
     if not result.customers:
         common.out.print("no customer has this number", markup=False)
+
+
+def timeline(
+    ctx: typer.Context,
+    customer: str = typer.Argument(..., help="The customer's external id."),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Everything that happened to a borrower, in order: messages with their rule trail, receipts,
+    replies and how they were read, payments, promises, opt-outs."""
+    from rich.table import Table
+
+    from cuikuan.services.timeline import timeline as build
+
+    events = build(common.database(ctx), common.settings_from(ctx), customer)
+    if json_out:
+        common.print_json([e.as_dict() for e in events])
+        return
+    table = Table(title=f"Timeline of {customer}", title_justify="left")
+    for name in ("when (UTC)", "what", "detail"):
+        table.add_column(name)
+    for e in events:
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.kind, e.summary)
+    common.out.print(table)
