@@ -292,3 +292,16 @@ def test_reply_dry_run_prints_the_reading(workdir: Path) -> None:
         "500",
     )
     assert run(["reply", "12345", "退订"], workdir).returncode == 3
+
+
+def test_tasks_from_a_reply_are_listed_taken_and_closed(workdir: Path) -> None:
+    run(["import", "ledger.csv"], workdir)
+    number = json.loads(run(["account", "C00000002", "--json"], workdir).stdout)["phones"][0]
+    assert run(["reply", number, "我要人工客服"], workdir).returncode == 0
+    listed = json.loads(run(["tasks", "list", "--json", "--kind", "call_back"], workdir).stdout)
+    assert listed and listed[0]["customer"] == "C00000002"
+    task = str(listed[0]["id"])
+    assert run(["tasks", "take", task, "--as", "agent"], workdir).returncode == 0
+    assert run(["tasks", "note", task, "called, no answer"], workdir).returncode == 0
+    assert run(["tasks", "done", task], workdir).returncode == 0
+    assert run(["tasks", "done", "99999"], workdir).returncode == 5

@@ -307,3 +307,42 @@ def test_a_promise_pauses_reminders_until_kept_or_broken(
     with engine.connect() as conn:
         states = dict(conn.execute(select(promises.c.customer_id, promises.c.status)).all())
     assert states == {kept_row["customer_id"]: "kept", broken_row["customer_id"]: "broken"}
+
+
+def test_a_dispute_pauses_reminders_and_opens_a_task(book: tuple[Settings, Engine]) -> None:
+    from datetime import UTC, datetime
+
+    from cuikuan.services.replies import receive_reply
+    from cuikuan.services.tasks import done, list_tasks, take
+
+    settings, engine = book
+    plan = make_plan(engine, settings, DAY, dry_run=True).candidates
+    row = plan.filter(plan["status"] == "planned").row(0, named=True)
+    at = datetime(2026, 11, 30, 1, tzinfo=UTC)
+    result = receive_reply(engine, settings, row["recipient"], "金额不对，我没借这么多", at)
+    assert result.reading.intent == "dispute"
+    after = (
+        make_plan(engine, settings, DAY, dry_run=True)
+        .candidates.filter(lambda_in([row["customer_id"]]))
+        .row(0, named=True)
+    )
+    assert after["reason"] == "suppressed: paused after a reply (dispute)"
+    later = make_plan(engine, settings, DAY + timedelta(days=15), dry_run=True).candidates
+    assert "paused after a reply" not in " ".join(
+        later.filter(lambda_in([row["customer_id"]]))["reason"].fill_null("").to_list()
+    )
+    open_tasks = list_tasks(engine, "open")
+    assert (
+        open_tasks.height == 1
+        and open_tasks["kind"][0] == "dispute"
+        and open_tasks["customer"][0] == row["customer"]
+    )
+    task_id = int(open_tasks["id"][0])
+    take(engine, task_id, "agent-1", at)
+    done(engine, task_id, at, "checked the ledger", "agent-1")
+    assert (
+        list_tasks(engine, "open").height == 0
+        and list_tasks(engine, "done")["assignee"][0] == "agent-1"
+    )
+    receive_reply(engine, settings, row["recipient"], "再骚扰我就投诉", at)
+    assert list_tasks(engine, "open")["priority"][0] == 1

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from cuikuan import __version__
-from cuikuan.cli import common, ledger, plan, replies, send, setup, sim, sms, templates
+from cuikuan.cli import common, ledger, plan, replies, send, setup, sim, sms, tasks, templates
 from cuikuan.errors import CuikuanError
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ replies.register(app)
 app.add_typer(sim.app, name="sim")
 app.add_typer(sms.app, name="sms")
 app.add_typer(templates.app, name="templates")
+app.add_typer(tasks.app, name="tasks")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from cuikuan.domain import policy
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
-from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox
+from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 
 LEASE = timedelta(minutes=10)
 COUNTED = ("sending", "sent", "delivered", "undelivered", "uncertain")
@@ -138,6 +138,13 @@ def _recheck(
                 )
             )
         }
+        paused = dict(
+            conn.execute(
+                select(pauses.c.customer_id, pauses.c.reason).where(
+                    pauses.c.customer_id.in_(ids), pauses.c.until >= _local_day(now, settings)
+                )
+            ).all()
+        )
         phones: dict[int, list[str]] = {}
         for cid, e164 in conn.execute(
             select(customer_phones.c.customer_id, customer_phones.c.e164).where(
@@ -180,6 +187,8 @@ def _recheck(
     for row in sorted(rows, key=lambda r: r["earliest_at"]):
         person = people[row["customer_id"]]
         reason = _why_stop(row, person, opted, positions, steps)
+        if reason is None and row["customer_id"] in paused:
+            reason = f"paused since planning ({paused[row['customer_id']]})"
         zones = policy.candidate_zones(
             person.timezone, phones.get(row["customer_id"], []), settings.defaults.timezone
         )

@@ -36,7 +36,7 @@ from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.store.bulk import frame_from_rows
-from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox
+from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 
 LIVE = ("planned", "sending", "sent", "delivered", "undelivered", "uncertain")
 HISTORY_DAYS = 35
@@ -71,7 +71,7 @@ def make_plan(
     promised = settle(engine, settings, as_of, write=not dry_run and only_customer is None, now=now)
     people = people.with_columns(
         pl.col("customer_id").is_in(sorted(promised)).alias("promise_pending")
-    )
+    ).join(_paused(engine, as_of), on="customer_id", how="left")
     loans = positions.with_columns(_first_delinquency(positions, history, strategy, as_of))
     evaluated = planning.evaluate(loans, strategy, digits)
     chosen = planning.choose_steps(evaluated, strategy).join(
@@ -141,6 +141,18 @@ def _customers(engine: Engine, only: str | None) -> pl.DataFrame:
         .join(opted_frame, on="customer_id", how="left")
         .with_columns(pl.col("phones", "mobiles", "opted_out").fill_null(empty))
     )
+
+
+def _paused(engine: Engine, as_of: date) -> pl.DataFrame:
+    """Customers whose automated reminders are paused on `as_of`, with the latest reason."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(pauses.c.customer_id, pauses.c.reason)
+            .where(pauses.c.until >= as_of)
+            .order_by(pauses.c.created_at)
+        ).all()
+    latest = {cid: reason for cid, reason in rows}
+    return frame_from_rows(list(latest.items()), {"customer_id": pl.Int64, "paused": pl.String})
 
 
 def _history(engine: Engine, as_of: date, only: pl.DataFrame | None) -> pl.DataFrame:
@@ -298,6 +310,8 @@ def _decide_one(
     )
     if reasons:
         return done("suppressed", f"suppressed: {reasons[0]}")
+    if row["paused"]:
+        return done("suppressed", f"suppressed: paused after a reply ({row['paused']})")
     if recipient is None:
         return done(
             "suppressed", "no usable phone number" if channel == "sms" else "no e-mail address"

@@ -13,18 +13,27 @@ import json
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Row, delete, insert, select, update
 
+from cuikuan.domain.followup import followup
 from cuikuan.domain.phones import normalise_phone
 from cuikuan.domain.replies import Reading, Rule, classify, parse_rules
 from cuikuan.errors import InputError
 from cuikuan.settings import Settings
-from cuikuan.store.schema import customer_phones, customers, opt_outs, promises, replies
+from cuikuan.store.schema import (
+    customer_phones,
+    customers,
+    opt_outs,
+    pauses,
+    promises,
+    replies,
+    tasks,
+)
 
 FLAG_FOR = {"complaint": "complaint", "deceased": "deceased", "wrong_number": "wrong_number"}
 
@@ -75,17 +84,67 @@ def receive_reply(
     ids = [p.external_id for p in people]
     if dry_run:
         return ReplyResult(e164, reading, ids, [])
-    done = _act(engine, reading, people, at)
     with engine.begin() as conn:
-        conn.execute(
-            insert(replies).values(
+        reply_id = conn.execute(
+            insert(replies)
+            .values(
                 received_at=at, sender=e164, channel="sms", source=source, text=text, intent=reading.intent,
                 confidence=reading.confidence, promised_date=reading.date,
                 promised_amount=str(reading.amount) if reading.amount is not None else None,
-                customer_ids=json.dumps(ids), action="; ".join(done) or reading.action, created_at=at,
+                customer_ids=json.dumps(ids), action=reading.action, created_at=at,
             )
-        )  # fmt: skip
+            .returning(replies.c.id)
+        ).scalar_one()  # fmt: skip
+    done = _act(engine, reading, people, at)
+    done += _follow_up(engine, reading, people, at, reply_id, text, settings)
+    if done:
+        with engine.begin() as conn:
+            conn.execute(
+                update(replies).where(replies.c.id == reply_id).values(action="; ".join(done))
+            )
     return ReplyResult(e164, reading, ids, done)
+
+
+def _follow_up(
+    engine: Engine,
+    reading: Reading,
+    people: Sequence[Row[Any, Any, Any]],
+    at: datetime,
+    reply_id: int,
+    text: str,
+    settings: Settings,
+) -> list[str]:
+    """The pause and the task the reading calls for (domain.followup)."""
+    plan = followup(
+        reading.intent,
+        reading.needs_person,
+        reading.intent == "promise_to_pay" and reading.date is None,
+    )
+    done: list[str] = []
+    today = at.astimezone(ZoneInfo(settings.defaults.timezone)).date()
+    targets: list[tuple[int | None, str]] = [(p.id, p.external_id) for p in people] or [
+        (None, "unknown number")
+    ]
+    with engine.begin() as conn:
+        for pid, ext in targets:
+            if plan.pause_days and pid is not None:
+                until = today + timedelta(days=plan.pause_days)
+                conn.execute(
+                    insert(pauses).values(
+                        customer_id=pid, until=until, reason=reading.intent, created_at=at
+                    )
+                )
+                done.append(f"{ext}: reminders paused until {until} ({reading.intent})")
+            if plan.task is not None:
+                conn.execute(
+                    insert(tasks).values(
+                        customer_id=pid, kind=plan.task, priority=plan.priority, state="open", due_at=at + plan.sla,
+                        reply_id=reply_id, summary=f"{ext}: {reading.intent} reply {text!r}", notes="[]",
+                        created_at=at, updated_at=at,
+                    )
+                )  # fmt: skip
+                done.append(f"{ext}: task {plan.task} (priority {plan.priority})")
+    return done
 
 
 def _act(

@@ -205,3 +205,34 @@ promises = Table(
     Column("status", String(16), nullable=False),
     Column("settled_at", DateTime(timezone=True)),
 )
+
+# Work for people: created by replies (and later by guardrails), taken and closed by agents.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", ForeignKey("customers.id", ondelete="CASCADE"), index=True),
+    Column("kind", String(32), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("state", String(16), nullable=False, index=True),  # open, taken, done
+    Column("assignee", Text),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("reply_id", Integer),
+    Column("summary", Text, nullable=False),
+    Column("notes", Text, nullable=False),  # JSON list of {at, by, text}
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Automated reminders paused for a customer until a day, and why (hardship, dispute, ...).
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "customer_id", ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("until", Date, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

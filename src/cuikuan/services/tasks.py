@@ -1,0 +1,66 @@
+"""Agent tasks: list, take, note, close. Each carries the borrower's context for the call."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import polars as pl
+from sqlalchemy import Engine, select, update
+
+from cuikuan.errors import InputError, NotFound
+from cuikuan.store.bulk import frame_from_rows
+from cuikuan.store.schema import customers, tasks
+
+STATES = ("open", "taken", "done")
+
+
+def list_tasks(engine: Engine, state: str | None = None, kind: str | None = None) -> pl.DataFrame:
+    query = select(
+        tasks.c.id, tasks.c.priority, tasks.c.kind, tasks.c.state, tasks.c.assignee, tasks.c.due_at,
+        customers.c.external_id, customers.c.name, tasks.c.summary, tasks.c.notes,
+    ).outerjoin(customers, customers.c.id == tasks.c.customer_id)  # fmt: skip
+    if state is not None:
+        if state not in STATES:
+            raise InputError(f"--state {state!r}: expected one of {', '.join(STATES)}")
+        query = query.where(tasks.c.state == state)
+    if kind is not None:
+        query = query.where(tasks.c.kind == kind)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(tasks.c.priority, tasks.c.due_at, tasks.c.id)).all()
+    return frame_from_rows(
+        [tuple(r) for r in rows],
+        {"id": pl.Int64, "priority": pl.Int64, "kind": pl.String, "state": pl.String, "assignee": pl.String,
+         "due_at": pl.Datetime("us"), "customer": pl.String, "name": pl.String, "summary": pl.String, "notes": pl.String},
+    )  # fmt: skip
+
+
+def _change(engine: Engine, task_id: int, now: datetime, **values: object) -> None:
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(tasks.c.state, tasks.c.notes).where(tasks.c.id == task_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        note = values.pop("note", None)
+        by = values.pop("by", None)
+        if note:
+            values["notes"] = json.dumps(
+                [*json.loads(row.notes), {"at": now.isoformat(), "by": by, "text": note}],
+                ensure_ascii=False,
+            )
+        conn.execute(update(tasks).where(tasks.c.id == task_id).values(updated_at=now, **values))
+
+
+def take(engine: Engine, task_id: int, assignee: str, now: datetime) -> None:
+    _change(engine, task_id, now, state="taken", assignee=assignee)
+
+
+def done(
+    engine: Engine, task_id: int, now: datetime, note: str | None = None, by: str | None = None
+) -> None:
+    _change(engine, task_id, now, state="done", note=note, by=by)
+
+
+def add_note(engine: Engine, task_id: int, text: str, now: datetime, by: str | None = None) -> None:
+    _change(engine, task_id, now, note=text, by=by)
