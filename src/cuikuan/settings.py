@@ -171,6 +171,12 @@ class Plan(_Section):
     price_per_billing_unit: Decimal = Decimal("0.045")
     # A promise to pay pauses reminders until its date plus these days; then kept or broken.
     promise_grace_days: int = Field(default=2, ge=0, le=30)
+    # Guardrail: a template is paused when, over this many days and at least this many messages,
+    # more than these shares of its recipients opt out or complain within 3 days.
+    guardrail_window_days: int = Field(default=14, ge=1, le=90)
+    guardrail_min_messages: int = Field(default=50, ge=1)
+    guardrail_opt_out_share: float = Field(default=0.05, gt=0, le=1)
+    guardrail_complaint_share: float = Field(default=0.01, gt=0, le=1)
 
 
 class Bucket(_Section):

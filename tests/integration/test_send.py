@@ -159,3 +159,27 @@ def test_the_timeline_shows_messages_receipts_replies_and_payments_in_order(
     assert [e.at for e in events] == sorted(e.at for e in events)
     planned_event = events[kinds.index("planned")]
     assert planned_event.detail["trail"] and planned_event.detail["text"] == row["text"]
+
+
+def test_the_guardrail_pauses_a_template_that_draws_opt_outs(book: tuple[Settings, Engine]) -> None:
+    from cuikuan.services.guardrail import paused_templates, resume
+    from cuikuan.services.replies import receive_reply
+
+    settings, engine = book
+    settings = settings.model_copy(
+        update={"plan": settings.plan.model_copy(update={"guardrail_min_messages": 5})}
+    )
+    make_plan(engine, settings, DAY)
+    rows = planned(engine)
+    send_due(engine, settings, SandboxChannel(engine, failure_share=0.0), OPEN)
+    template = rows[0]["template"]
+    angry = [r for r in rows if r["template"] == template][:3]
+    for r in angry:
+        receive_reply(engine, settings, str(r["recipient"]), "退订", OPEN + timedelta(hours=2))
+    plan = make_plan(engine, settings, DAY + timedelta(days=1), now=OPEN + timedelta(days=1))
+    reason = paused_templates(engine)[str(template)]
+    assert "opt-out share" in reason
+    blocked = plan.candidates.filter(plan.candidates["template"] == template)
+    assert blocked.height > 0
+    assert all("paused by the guardrail" in r for r in blocked["reason"].to_list())
+    assert resume(engine, str(template)) and str(template) not in paused_templates(engine)

@@ -108,3 +108,31 @@ def preview(
     for key, value in result.measurement.as_dict().items():
         table.add_row(key, str(value))
     common.out.print(table)
+
+
+@app.command("paused")
+def paused(ctx: typer.Context, json_out: bool = common.JsonOption) -> None:
+    """Templates the guardrail paused (too many opt-outs or complaints after them), and why."""
+    from cuikuan.services.guardrail import paused_templates
+
+    found = paused_templates(common.database(ctx))
+    if json_out:
+        common.print_json(found)
+        return
+    for name, reason in sorted(found.items()):
+        common.out.print(f"{name}: {reason}", markup=False)
+    if not found:
+        common.out.print("no template is paused")
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context, name: str = typer.Argument(..., help="The template to send again.")
+) -> None:
+    """Resume a template the guardrail paused (after fixing its wording)."""
+    from cuikuan.errors import NotFound
+    from cuikuan.services.guardrail import resume as do_resume
+
+    if not do_resume(common.database(ctx), name):
+        raise NotFound(f"template {name!r} is not paused")
+    common.out.print(f"{name} resumed", markup=False)

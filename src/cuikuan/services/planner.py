@@ -31,6 +31,7 @@ from cuikuan.domain.templates import Renderer, TemplateFile, TemplateProblem
 from cuikuan.domain.tips import with_tip
 from cuikuan.errors import InputError, NotFound
 from cuikuan.services import messages
+from cuikuan.services.guardrail import check_templates_guardrail
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
@@ -77,7 +78,10 @@ def make_plan(
     chosen = planning.choose_steps(evaluated, strategy).join(
         people.drop("tags", "customer"), on="customer_id"
     )
-    decided = _decide(chosen, history, settings, as_of)
+    blocked = check_templates_guardrail(
+        engine, settings, now, write=not dry_run and only_customer is None
+    )
+    decided = _decide(chosen, history, settings, as_of, blocked)
     rendered = _render(decided, settings)
     result = PlanResult(as_of, rendered, evaluated, strategy)
     result.summary = summarise(rendered, settings)
@@ -239,7 +243,11 @@ def idempotency_key(customer: str, step: str, day: date) -> str:
 
 
 def _decide(
-    chosen: pl.DataFrame, history: pl.DataFrame, settings: Settings, as_of: date
+    chosen: pl.DataFrame,
+    history: pl.DataFrame,
+    settings: Settings,
+    as_of: date,
+    blocked: dict[str, str],
 ) -> pl.DataFrame:
     contact = settings.policy.contact_policy()
     caps = _caps(history)
@@ -248,11 +256,20 @@ def _decide(
     ordered = chosen.sort(["step_index", "dpd", "outstanding"], descending=[False, True, True])
     out = []
     for row in ordered.iter_rows(named=True):
-        decision = _decide_one(row, caps, contact, settings, as_of, zone_cache, window_cache)
+        if row["template"] in blocked:
+            decision = _blocked(row, blocked[row["template"]])
+        else:
+            decision = _decide_one(row, caps, contact, settings, as_of, zone_cache, window_cache)
         out.append(decision)
     schema: dict[str, pl.DataType] = {"status": pl.String(), "reason": pl.String(), "recipient": pl.String(), "earliest_at": pl.Datetime("us", "UTC"),
               "latest_at": pl.Datetime("us", "UTC"), "send_day": pl.Date(), "zones": pl.String(), "trail": pl.String()}  # fmt: skip
     return pl.concat([ordered, frame_from_rows(out, schema)], how="horizontal")
+
+
+def _blocked(row: dict[str, Any], why: str) -> tuple[object, ...]:
+    reason = f"template {row['template']} paused by the guardrail: {why}"
+    trail = [f"step {row['step']} matched loan {row['external_id']}", reason]
+    return ("suppressed", reason, None, None, None, None, "", json.dumps(trail, ensure_ascii=False))
 
 
 def _decide_one(

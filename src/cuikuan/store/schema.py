@@ -236,3 +236,12 @@ pauses = Table(
     Column("reason", String(32), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Templates the guardrail paused (too many opt-outs or complaints after them), until resumed.
+template_pauses = Table(
+    "template_pauses",
+    metadata,
+    Column("template", String(64), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
