@@ -115,7 +115,7 @@ def explain(
             row["days_to_due"],
             row["dpd"],
             row["bucket"],
-            _major(row["outstanding"]),
+            _major(row["outstanding"], row["currency"]),
             frozenset(row["tags"] or []),
             row["first_delinquency"],
         )
@@ -144,8 +144,10 @@ def explain(
     _print_explain(customer, day.isoformat(), loans, decision)
 
 
-def _major(minor: int) -> Decimal:
-    return Decimal(minor).scaleb(-2)
+def _major(minor: int, currency: str) -> Decimal:
+    from cuikuan.domain.money import currency_digits
+
+    return Decimal(minor).scaleb(-currency_digits(currency))
 
 
 def _decision_json(decision: dict[str, object] | None) -> dict[str, object] | None:
