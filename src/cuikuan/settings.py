@@ -179,6 +179,24 @@ class Plan(_Section):
     guardrail_complaint_share: float = Field(default=0.01, gt=0, le=1)
 
 
+class Channels(_Section):
+    """Which provider sends each channel (entry points in group cuikuan.channels)."""
+
+    sms: str = "sandbox"
+    email: str = "smtp"
+
+
+class Smtp(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    username: str | None = None
+    # The name of the environment variable holding the password (never the password itself).
+    password_env: str | None = "CUIKUAN_SMTP_PASSWORD"
+    from_address: str = "noreply@example.com"
+    subject: str = "还款提醒 / Payment reminder"
+
+
 class Bucket(_Section):
     name: str = Field(min_length=1)
     max_dpd: int | None = Field(default=None, ge=0)
@@ -221,6 +239,8 @@ class Settings(_Section):
     ledger: LedgerRules = LedgerRules()
     templates: Templates = Templates()
     plan: Plan = Plan()
+    channels: Channels = Channels()
+    smtp: Smtp = Smtp()
     source: Path | None = Field(default=None, exclude=True)
 
     def path(self, relative: str) -> Path:

@@ -8,7 +8,8 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from cuikuan.channels.sandbox import SandboxChannel
+from cuikuan.channels.base import Channel
+from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
 from cuikuan.dispatch.sender import outbox_counts, send_due
 from cuikuan.domain.dates import parse_datetime
@@ -40,11 +41,21 @@ def send(
     ),
     json_out: bool = common.JsonOption,
 ) -> None:
-    """Send the outbox rows whose window is open now through the sandbox gateway: each is
+    """Send the outbox rows whose window is open now through each channel's provider (settings
+    [channels]: the sandbox gateway by default, smtp for e-mail): each is
     claimed, re-checked (opted out, flagged or paid since the plan? still in the window? caps
     still hold?), sent and recorded; closed windows expire; receipts that arrived are applied."""
     engine = common.database(ctx)
-    report = send_due(engine, common.settings_from(ctx), SandboxChannel(engine), _now(now), limit)
+    settings = common.settings_from(ctx)
+    providers: dict[str, Channel] = {}
+
+    def resolve(name: str) -> Channel:
+        provider = settings.channels.email if name == "email" else settings.channels.sms
+        if provider not in providers:
+            providers[provider] = make_channel(provider, engine, settings)
+        return providers[provider]
+
+    report = send_due(engine, settings, resolve, _now(now), limit)
     if json_out:
         common.print_json(report.as_dict())
         return

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine, and_, or_, select, update
 
-from cuikuan.channels.base import Channel, OutgoingMessage, Transient
+from cuikuan.channels.base import Channel, OutgoingMessage, SendResult, Transient
 from cuikuan.domain import policy
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.strategy_file import load_strategy
@@ -49,8 +50,24 @@ class SendReport:
         }
 
 
+Resolver = Callable[[str], Channel]
+
+
+def resolver(channel: Channel | Resolver) -> Resolver:
+    """One channel for everything (tests, the sandbox), or a function from the outbox row's
+    channel ("sms", "email") to the provider that sends it."""
+    if hasattr(channel, "send"):
+        single: Channel = channel  # type: ignore[assignment]
+        return lambda _name: single
+    return channel
+
+
 def send_due(
-    engine: Engine, settings: Settings, channel: Channel, now: datetime, limit: int = 100_000
+    engine: Engine,
+    settings: Settings,
+    channel: Channel | Resolver,
+    now: datetime,
+    limit: int = 100_000,
 ) -> SendReport:
     report = SendReport()
     report.uncertain = _settle_stuck(engine, now)
@@ -247,18 +264,32 @@ def _why_stop(
 
 
 def _send(
-    engine: Engine, channel: Channel, rows: list[dict[str, Any]], now: datetime, report: SendReport
+    engine: Engine,
+    channel: Channel | Resolver,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    report: SendReport,
 ) -> None:
-    if not rows:
-        return
-    batch = [OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"]) for r in rows]
-    results = channel.send(batch, now)
+    """Hand each row to the provider of its channel, one batch per channel, and record results."""
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_channel.setdefault(r["channel"], []).append(r)
+    resolve = resolver(channel)
+    for name, group in by_channel.items():
+        provider = resolve(name)
+        batch = [OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"]) for r in group]
+        _record(engine, provider.name, provider.send(batch, now), now, report)
+
+
+def _record(
+    engine: Engine, provider: str, results: list[SendResult], now: datetime, report: SendReport
+) -> None:
     with engine.begin() as conn:
         for result in results:
             if result.error is None:
                 values: dict[str, object] = {
                     "status": "sent",
-                    "provider": channel.name,
+                    "provider": provider,
                     "provider_id": result.provider_id,
                     "sent_at": now,
                 }
@@ -278,15 +309,19 @@ def _send(
             )
 
 
-def collect_receipts(engine: Engine, channel: Channel, now: datetime) -> SendReport:
+def collect_receipts(engine: Engine, channel: Channel | Resolver, now: datetime) -> SendReport:
     """Apply the receipts that have arrived, sending nothing."""
     report = SendReport()
     _apply_receipts(engine, channel, now, report)
     return report
 
 
-def _apply_receipts(engine: Engine, channel: Channel, now: datetime, report: SendReport) -> None:
-    receipts = channel.receipts(now)
+def _apply_receipts(
+    engine: Engine, channel: Channel | Resolver, now: datetime, report: SendReport
+) -> None:
+    resolve = resolver(channel)
+    providers = {id(p): p for p in (resolve("sms"), resolve("email"))}
+    receipts = [r for p in providers.values() for r in p.receipts(now)]
     if not receipts:
         return
     with engine.begin() as conn:

@@ -1,0 +1,47 @@
+"""Channels by name, through the `cuikuan.channels` entry points; the built-in ones register the
+same way a third party's would (pyproject.toml), so the extension point is always exercised.
+
+    channel = make_channel("smtp", engine, settings)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from sqlalchemy import Engine
+
+from cuikuan.channels.base import Channel
+from cuikuan.errors import ConfigError
+from cuikuan.settings import Settings
+
+GROUP = "cuikuan.channels"
+
+
+def available() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=GROUP))
+
+
+def make_channel(name: str, engine: Engine, settings: Settings) -> Channel:
+    found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    if not found:
+        raise ConfigError(
+            f"no channel provider {name!r}; installed: {', '.join(available()) or 'none'}"
+        )
+    factory = found[0].load()
+    channel: Channel = factory(engine, settings)
+    return channel
+
+
+def sandbox(engine: Engine, settings: Settings) -> Channel:
+    from cuikuan.channels.sandbox import SandboxChannel
+
+    return SandboxChannel(engine)
+
+
+def smtp(engine: Engine, settings: Settings) -> Channel:
+    from cuikuan.channels.smtp import SmtpChannel
+
+    s = settings.smtp
+    return SmtpChannel(
+        s.host, s.port, s.from_address, s.subject, s.security, s.username, s.password_env
+    )
