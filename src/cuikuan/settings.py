@@ -197,6 +197,14 @@ class Smtp(_Section):
     subject: str = "还款提醒 / Payment reminder"
 
 
+class Twilio(_Section):
+    account_sid: str = ""
+    auth_token_env: str = "TWILIO_AUTH_TOKEN"  # the variable holding the token, never the token
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None
+
+
 class Bucket(_Section):
     name: str = Field(min_length=1)
     max_dpd: int | None = Field(default=None, ge=0)
@@ -241,6 +249,7 @@ class Settings(_Section):
     plan: Plan = Plan()
     channels: Channels = Channels()
     smtp: Smtp = Smtp()
+    twilio: Twilio = Twilio()
     source: Path | None = Field(default=None, exclude=True)
 
     def path(self, relative: str) -> Path:

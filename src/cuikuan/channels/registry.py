@@ -45,3 +45,12 @@ def smtp(engine: Engine, settings: Settings) -> Channel:
     return SmtpChannel(
         s.host, s.port, s.from_address, s.subject, s.security, s.username, s.password_env
     )
+
+
+def twilio(engine: Engine, settings: Settings) -> Channel:
+    from cuikuan.channels.twilio import TwilioChannel
+
+    t = settings.twilio
+    return TwilioChannel(
+        t.account_sid, t.auth_token_env, t.from_number, t.messaging_service_sid, t.status_callback
+    )
