@@ -10,7 +10,19 @@ import typer
 from rich.text import Text
 
 from cuikuan import __version__
-from cuikuan.cli import common, ledger, plan, replies, send, setup, sim, sms, tasks, templates
+from cuikuan.cli import (
+    common,
+    ledger,
+    listen,
+    plan,
+    replies,
+    send,
+    setup,
+    sim,
+    sms,
+    tasks,
+    templates,
+)
 from cuikuan.errors import CuikuanError
 
 app = typer.Typer(
@@ -48,6 +60,7 @@ ledger.register(app)
 plan.register(app)
 send.register(app)
 replies.register(app)
+listen.register(app)
 app.add_typer(sim.app, name="sim")
 app.add_typer(sms.app, name="sms")
 app.add_typer(templates.app, name="templates")

@@ -1,0 +1,1 @@
+"""HTTP endpoints: provider callbacks now (receipts, inbound replies); the operator UI later."""

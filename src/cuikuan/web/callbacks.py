@@ -1,0 +1,99 @@
+"""Provider callbacks over HTTP: Twilio status callbacks (receipts) and inbound messages (replies).
+
+    server = callback_server(engine, settings, ("127.0.0.1", 8080), public_url="https://lender.example")
+    server.serve_forever()
+
+Every request must carry a valid X-Twilio-Signature for the public URL it was sent to; others get
+403 and change nothing. The standard library's threading HTTP server is enough for callbacks; the
+operator web app (issue 7) will bring a framework.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+from sqlalchemy import Engine, update
+
+from cuikuan.channels.twilio import receipt_from_callback, valid_signature
+from cuikuan.errors import CuikuanError
+from cuikuan.services.replies import receive_reply
+from cuikuan.settings import Settings
+from cuikuan.store.schema import outbox
+
+ROUTES = ("/twilio/status", "/twilio/inbound")
+
+
+def apply_receipt(
+    engine: Engine, provider_id: str, delivered: bool, detail: str, now: datetime
+) -> int:
+    with engine.begin() as conn:
+        return conn.execute(
+            update(outbox)
+            .where(outbox.c.provider_id == provider_id, outbox.c.status == "sent")
+            .values(
+                status="delivered" if delivered else "undelivered",
+                reason=None if delivered else f"receipt: {detail}",
+                updated_at=now,
+            )
+        ).rowcount
+
+
+def callback_server(
+    engine: Engine, settings: Settings, address: tuple[str, int], public_url: str
+) -> ThreadingHTTPServer:
+    token = os.environ.get(settings.twilio.auth_token_env, "")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if self.path not in ROUTES:
+                self._reply(404, "no such endpoint")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            params = dict(
+                parse_qsl(self.rfile.read(length).decode("utf-8"), keep_blank_values=True)
+            )
+            url = public_url.rstrip("/") + self.path
+            if not token or not valid_signature(
+                token, url, params, self.headers.get("X-Twilio-Signature", "")
+            ):
+                self._reply(403, "bad signature")
+                return
+            now = datetime.now(UTC)
+            if self.path == "/twilio/status":
+                receipt = receipt_from_callback(params, now)
+                if receipt is not None:
+                    apply_receipt(
+                        engine, receipt.provider_id, receipt.delivered, receipt.detail, now
+                    )
+                self._reply(204, "")
+                return
+            try:
+                receive_reply(
+                    engine,
+                    settings,
+                    params.get("From", ""),
+                    params.get("Body", ""),
+                    now,
+                    source="twilio",
+                )
+            except CuikuanError as exc:
+                self._reply(422, exc.message)
+                return
+            self._reply(204, "")
+
+        def _reply(self, code: int, text: str) -> None:
+            body = text.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body:
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # callbacks carry phone numbers: keep them out of stderr
+
+    return ThreadingHTTPServer(address, Handler)
