@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
@@ -50,3 +51,34 @@ def test_a_week_of_the_daily_cycle(book: tuple[Settings, Engine]) -> None:
     # past the last simulated day (a holiday shift) may still wait.
     assert set(states) <= TERMINAL | {"planned"}, states
     assert all((p if p.tzinfo else p.replace(tzinfo=ZoneInfo("UTC"))) >= end for p in pending)
+
+
+def test_the_same_seed_gives_the_same_month(tmp_path: Path) -> None:
+    from cuikuan.services.importer import import_file
+    from cuikuan.settings import default_settings_text, load_settings
+    from cuikuan.sim.generator import GenerateOptions, generate
+    from cuikuan.store.engine import open_database
+    from tests.helpers import RULES
+
+    ledger = tmp_path / "ledger.csv"
+    generate(GenerateOptions(300, 5, DAY, ledger))
+    reports = []
+    for run in ("a", "b"):
+        folder = tmp_path / run
+        folder.mkdir()
+        (folder / "cuikuan.toml").write_text(default_settings_text(), encoding="utf-8")
+        settings = load_settings(folder / "cuikuan.toml", environ={})
+        engine = open_database(settings.database_url)
+        import_file(engine, ledger, RULES)
+        report = run_month(engine, settings, DAY, 5, seed=9)
+        reports.append(
+            (
+                report.planned,
+                report.sent,
+                report.payments,
+                report.collected,
+                report.steps.to_dicts(),
+            )
+        )
+        engine.dispose()
+    assert reports[0] == reports[1]

@@ -65,8 +65,8 @@ def choose_steps(evaluated: pl.DataFrame, strategy: Strategy) -> pl.DataFrame:
     chosen = (
         evaluated.filter(pl.col("step_index") != NO_STEP)
         .sort(
-            ["customer_id", "step_index", "dpd", "outstanding"],
-            descending=[False, False, True, True],
+            ["customer_id", "step_index", "dpd", "outstanding", "loan_id"],
+            descending=[False, False, True, True, False],
         )
         .unique("customer_id", keep="first", maintain_order=True)
     )

@@ -253,7 +253,10 @@ def _decide(
     caps = _caps(history)
     zone_cache: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
     window_cache: dict[tuple[date, tuple[str, ...]], tuple[datetime, datetime] | None] = {}
-    ordered = chosen.sort(["step_index", "dpd", "outstanding"], descending=[False, True, True])
+    # Most urgent first; ties broken by customer so every run decides the same way.
+    ordered = chosen.sort(
+        ["step_index", "dpd", "outstanding", "customer_id"], descending=[False, True, True, False]
+    )
     out = []
     for row in ordered.iter_rows(named=True):
         if row["template"] in blocked:

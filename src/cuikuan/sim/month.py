@@ -95,7 +95,8 @@ def _borrowers_pay(
     folder: Path,
     rules: Rules,
 ) -> tuple[int, int]:
-    positions = loan_positions(engine, day, settings).filter(~pl.col("paid_off"))
+    # In loan order: the random draws must land on the same borrowers in every run.
+    positions = loan_positions(engine, day, settings).filter(~pl.col("paid_off")).sort("loan_id")
     with engine.connect() as conn:
         # A reminder delivered today or in the two days before still works on the borrower.
         reached = {
