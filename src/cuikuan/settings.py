@@ -112,6 +112,7 @@ class Policy(_Section):
     max_per_7_days: int | None = Field(default=None, ge=0)
     min_gap_hours: float | None = Field(default=None, ge=0, le=168)
     holiday_calendar: str | None = None  # "cn", a country code such as US or GB, or "none"
+    opt_out_confirmation: bool | None = None  # one confirmation after an opt-out (pack default)
 
     @field_validator("window_start", "window_end")
     @classmethod
@@ -129,6 +130,16 @@ class Policy(_Section):
         ):
             raise ValueError("window_start must be before window_end")
         return self
+
+    @property
+    def confirms_opt_out(self) -> bool:
+        """One confirmation after an opt-out: allowed in the us pack (FCC 24-18); elsewhere off
+        unless configured (cn: after a refusal, nothing more on that channel)."""
+        return (
+            self.opt_out_confirmation
+            if self.opt_out_confirmation is not None
+            else self.jurisdiction == "us"
+        )
 
     @property
     def opt_out_required(self) -> bool:

@@ -183,3 +183,41 @@ def test_the_guardrail_pauses_a_template_that_draws_opt_outs(book: tuple[Setting
     assert blocked.height > 0
     assert all("paused by the guardrail" in r for r in blocked["reason"].to_list())
     assert resume(engine, str(template)) and str(template) not in paused_templates(engine)
+
+
+def test_one_opt_out_confirmation_where_the_pack_allows_it(book: tuple[Settings, Engine]) -> None:
+    from cuikuan.services.replies import receive_reply
+
+    settings, engine = book
+    settings = settings.model_copy(
+        update={"policy": settings.policy.model_copy(update={"opt_out_confirmation": True})}
+    )
+    make_plan(engine, settings, DAY)
+    row = planned(engine)[0]
+    first = receive_reply(engine, settings, str(row["recipient"]), "STOP", OPEN)
+    assert any("confirmation queued" in d for d in first.done)
+    again = receive_reply(
+        engine, settings, str(row["recipient"]), "退订", OPEN + timedelta(minutes=5)
+    )
+    assert any("already confirmed today" in d for d in again.done)
+    report = send_due(engine, settings, SandboxChannel(engine), OPEN + timedelta(minutes=10))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.step, outbox.c.status, outbox.c.text).where(
+                outbox.c.customer_id == row["customer_id"]
+            )
+        ).all()
+    by_step = {r.step: r for r in rows}
+    assert by_step["optout_confirmation"].status == "sent"
+    assert by_step[str(row["step"])].status == "suppressed"  # the reminder itself stops
+    assert "已退订" in by_step["optout_confirmation"].text and report.sent >= 1
+
+
+def test_no_confirmation_in_the_cn_pack_by_default(book: tuple[Settings, Engine]) -> None:
+    from cuikuan.services.replies import receive_reply
+
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    row = planned(engine)[0]
+    result = receive_reply(engine, settings, str(row["recipient"]), "退订", OPEN)
+    assert not any("confirmation" in d for d in result.done)

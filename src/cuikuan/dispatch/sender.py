@@ -24,6 +24,7 @@ from sqlalchemy import Engine, and_, or_, select, update
 
 from cuikuan.channels.base import Channel, OutgoingMessage, SendResult, Transient
 from cuikuan.domain import policy
+from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
@@ -211,7 +212,7 @@ def _recheck(
         )
         if reason is None and not policy.inside_window(now, zones, contact):
             reason = "outside the contact window at send time"
-        if reason is None:
+        if reason is None and row["step"] != OPT_OUT_CONFIRMATION:
             earlier = sorted(
                 sent_by.get(("c", row["customer_id"]), [])
                 + sent_by.get(("n", row["recipient"]), [])
@@ -243,6 +244,12 @@ def _why_stop(
     positions: dict[int, dict[str, Any]],
     steps: dict[str, Any],
 ) -> str | None:
+    if row["step"] == OPT_OUT_CONFIRMATION:
+        # The one message allowed after an opt-out; only a flag (deceased, complaint...) stops it.
+        flagged = policy.suppression_reasons(
+            json.loads(person.flags or "[]"), [], row["channel"], False
+        )
+        return f"suppressed since planning: {flagged[0]}" if flagged else None
     if (row["customer_id"], row["channel"]) in opted:
         return "opted out since planning"
     reasons = policy.suppression_reasons(

@@ -31,6 +31,9 @@ FOLLOW_UPS: dict[str, FollowUp] = {
     "deceased": FollowUp(0, "deceased", 1, timedelta(hours=8)),
     "human": FollowUp(0, "call_back", 2, timedelta(hours=4)),
 }
+# The one message allowed after an opt-out (where the pack allows it): a plain confirmation.
+OPT_OUT_CONFIRMATION = "optout_confirmation"
+
 ASK_DATE = FollowUp(0, "ask_date", 3, timedelta(days=1))
 READ_REPLY = FollowUp(0, "read_reply", 3, timedelta(days=1))
 NOTHING = FollowUp(0, None)

@@ -24,6 +24,7 @@ from cuikuan.domain.followup import followup
 from cuikuan.domain.phones import normalise_phone
 from cuikuan.domain.replies import Reading, Rule, classify, parse_rules
 from cuikuan.errors import InputError
+from cuikuan.services.confirmations import queue_confirmation
 from cuikuan.settings import Settings
 from cuikuan.store.schema import (
     customer_phones,
@@ -95,7 +96,7 @@ def receive_reply(
             )
             .returning(replies.c.id)
         ).scalar_one()  # fmt: skip
-    done = _act(engine, reading, people, at)
+    done = _act(engine, reading, people, at, settings, e164)
     done += _follow_up(engine, reading, people, at, reply_id, text, settings)
     if done:
         with engine.begin() as conn:
@@ -148,7 +149,12 @@ def _follow_up(
 
 
 def _act(
-    engine: Engine, reading: Reading, people: Sequence[Row[Any, Any, Any]], at: datetime
+    engine: Engine,
+    reading: Reading,
+    people: Sequence[Row[Any, Any, Any]],
+    at: datetime,
+    settings: Settings,
+    sender: str,
 ) -> list[str]:
     if reading.needs_person or not people:
         return []
@@ -168,6 +174,13 @@ def _act(
                     )
                 )
                 done.append(f"{ext}: SMS opted out")
+                if settings.policy.confirms_opt_out:
+                    why_not = queue_confirmation(conn, settings, pid, sender, at)
+                    done.append(
+                        f"{ext}: confirmation queued"
+                        if why_not is None
+                        else f"{ext}: no confirmation ({why_not})"
+                    )
             elif reading.intent == "opt_in":
                 conn.execute(
                     delete(opt_outs).where(
