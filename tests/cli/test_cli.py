@@ -305,3 +305,17 @@ def test_tasks_from_a_reply_are_listed_taken_and_closed(workdir: Path) -> None:
     assert run(["tasks", "note", task, "called, no answer"], workdir).returncode == 0
     assert run(["tasks", "done", task], workdir).returncode == 0
     assert run(["tasks", "done", "99999"], workdir).returncode == 5
+
+
+def test_plans_create_and_list(workdir: Path) -> None:
+    run(["import", "ledger.csv"], workdir)
+    bad = run(
+        ["plans", "create", "L000000001", "--schedule", "tomorrow:5", "--by", "agent"], workdir
+    )
+    assert bad.returncode == 3 and "expected DATE:AMOUNT" in bad.stderr
+    missing = run(
+        ["plans", "create", "NOLOAN", "--schedule", "2030-01-05:500", "--by", "agent"], workdir
+    )
+    assert missing.returncode == 5
+    listed = run(["plans", "list", "--json"], workdir)
+    assert listed.returncode == 0 and isinstance(json.loads(listed.stdout), list)

@@ -346,3 +346,51 @@ def test_a_dispute_pauses_reminders_and_opens_a_task(book: tuple[Settings, Engin
     )
     receive_reply(engine, settings, row["recipient"], "再骚扰我就投诉", at)
     assert list_tasks(engine, "open")["priority"][0] == 1
+
+
+def test_an_instalment_plan_holds_reminders_until_it_is_broken(
+    book: tuple[Settings, Engine], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    import polars as pl
+
+    from cuikuan.errors import InputError
+    from cuikuan.services.arrangements import agree, describe
+
+    settings, engine = book
+    plan = make_plan(engine, settings, DAY, dry_run=True).candidates
+    row = plan.filter((pl.col("status") == "planned") & (pl.col("dpd") > 0)).row(0, named=True)
+    overdue = Decimal(row["overdue_amount"]).scaleb(-2)
+    now = datetime(2026, 11, 30, 2, tzinfo=UTC)
+    with pytest.raises(InputError, match="do not cover"):
+        agree(
+            engine,
+            settings,
+            row["external_id"],
+            [(DAY + timedelta(days=5), overdue - 1)],
+            "agent",
+            now,
+        )
+    half = (overdue / 2).quantize(Decimal("0.01"))
+    agree(
+        engine,
+        settings,
+        row["external_id"],
+        [(DAY + timedelta(days=5), half), (DAY + timedelta(days=20), overdue - half)],
+        "agent",
+        now,
+    )
+    held = (
+        make_plan(engine, settings, DAY, dry_run=True)
+        .candidates.filter(lambda_in([row["customer_id"]]))
+        .row(0, named=True)
+    )
+    assert held["reason"] == "suppressed: plan_current"
+    make_plan(engine, settings, DAY + timedelta(days=8))  # the first agreed payment was missed
+    assert describe(engine)[0]["status"] == "broken"
+    resumed = make_plan(engine, settings, DAY + timedelta(days=8), dry_run=True).candidates.filter(
+        lambda_in([row["customer_id"]])
+    )
+    assert "plan_current" not in " ".join(resumed["reason"].fill_null("").to_list())

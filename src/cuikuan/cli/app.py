@@ -11,6 +11,7 @@ from rich.text import Text
 
 from cuikuan import __version__
 from cuikuan.cli import (
+    arrangements,
     common,
     ledger,
     listen,
@@ -65,6 +66,7 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(sms.app, name="sms")
 app.add_typer(templates.app, name="templates")
 app.add_typer(tasks.app, name="tasks")
+app.add_typer(arrangements.app, name="plans")
 
 
 def main() -> None:

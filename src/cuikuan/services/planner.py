@@ -31,6 +31,7 @@ from cuikuan.domain.templates import Renderer, TemplateFile, TemplateProblem
 from cuikuan.domain.tips import with_tip
 from cuikuan.errors import InputError, NotFound
 from cuikuan.services import messages
+from cuikuan.services.arrangements import settle_arrangements
 from cuikuan.services.guardrail import check_templates_guardrail
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
@@ -70,8 +71,12 @@ def make_plan(
     positions = positions.join(people.select("customer_id", "customer", "tags"), on="customer_id")
     history = _history(engine, as_of, people if only_customer else None)
     promised = settle(engine, settings, as_of, write=not dry_run and only_customer is None, now=now)
+    on_plan = settle_arrangements(
+        engine, settings, as_of, write=not dry_run and only_customer is None, now=now
+    )
     people = people.with_columns(
-        pl.col("customer_id").is_in(sorted(promised)).alias("promise_pending")
+        pl.col("customer_id").is_in(sorted(promised)).alias("promise_pending"),
+        pl.col("customer_id").is_in(sorted(on_plan)).alias("plan_current"),
     ).join(_paused(engine, as_of), on="customer_id", how="left")
     loans = positions.with_columns(_first_delinquency(positions, history, strategy, as_of))
     evaluated = planning.evaluate(loans, strategy, digits)
@@ -327,6 +332,7 @@ def _decide_one(
         channel,
         bool(row["paid_off"]),
         promise_pending=bool(row["promise_pending"]),
+        plan_current=bool(row["plan_current"]),
     )
     if reasons:
         return done("suppressed", f"suppressed: {reasons[0]}")

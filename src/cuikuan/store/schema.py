@@ -245,3 +245,16 @@ template_pauses = Table(
     Column("reason", Text, nullable=False),
     Column("since", DateTime(timezone=True), nullable=False),
 )
+
+# Instalment plans agreed with a borrower for one loan, and their agreed payments.
+arrangements = Table(
+    "arrangements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("loan_id", ForeignKey("loans.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("agreed_at", DateTime(timezone=True), nullable=False),
+    Column("agreed_by", Text, nullable=False),
+    Column("schedule", Text, nullable=False),  # JSON [{"due": "2026-12-05", "amount": 50000}, ...]
+    Column("status", String(16), nullable=False),  # current, kept, broken
+    Column("settled_at", DateTime(timezone=True)),
+)
