@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -29,6 +29,7 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
+from cuikuan.store.times import as_utc
 
 LEASE = timedelta(minutes=10)
 COUNTED = ("sending", "sent", "delivered", "undelivered", "uncertain")
@@ -199,7 +200,7 @@ def _recheck(
     for h in history:
         if h.id in claimed_ids and h.status == "sending":
             continue
-        moment = _utc(h.sent_at or h.updated_at)
+        moment = as_utc(h.sent_at or h.updated_at)
         sent_by.setdefault(("c", h.customer_id), []).append(moment)
         sent_by.setdefault(("n", h.recipient), []).append(moment)
     for row in sorted(rows, key=lambda r: r["earliest_at"]):
@@ -347,10 +348,6 @@ def _apply_receipts(
                 report.delivered += 1
             else:
                 report.undelivered += 1
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _local_day(now: datetime, settings: Settings) -> date:

@@ -19,6 +19,7 @@ from cuikuan.errors import InputError, NotFound
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.settings import Settings
 from cuikuan.store.schema import arrangements, loans, payments
+from cuikuan.store.times import as_utc
 
 
 def agree(
@@ -93,11 +94,11 @@ def settle_arrangements(
         ).all() if current else []  # fmt: skip
     keep, changes = set(), []
     for plan in current:
-        agreed_at = plan.agreed_at if plan.agreed_at.tzinfo else plan.agreed_at.replace(tzinfo=UTC)
+        agreed_at = as_utc(plan.agreed_at)
         paid = sum(
             amount for lid, at, amount in paid_rows
-            if lid == plan.loan_id and (at if at.tzinfo else at.replace(tzinfo=UTC)) >= agreed_at
-            and (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone).date() <= today
+            if lid == plan.loan_id and as_utc(at) >= agreed_at
+            and as_utc(at).astimezone(zone).date() <= today
         )  # fmt: skip
         schedule = [
             Agreed(date.fromisoformat(a["due"]), int(a["amount"]))

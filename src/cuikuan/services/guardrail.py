@@ -11,19 +11,16 @@ with enough messages to mean something) the template is paused until an operator
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, select
 
 from cuikuan.settings import Settings
 from cuikuan.store.schema import outbox, replies, template_pauses
+from cuikuan.store.times import as_utc
 
 SENT = ("sent", "delivered", "undelivered")
 REPLY_WINDOW = timedelta(days=3)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def paused_templates(engine: Engine) -> dict[str, str]:
@@ -52,12 +49,12 @@ def check_templates_guardrail(
         ).all()
     by_number: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for sender, at, intent in answers:
-        by_number[sender].append((_utc(at), intent))
+        by_number[sender].append((as_utc(at), intent))
     messages: Counter[str] = Counter()
     reactions: dict[str, Counter[str]] = defaultdict(Counter)
     for template, recipient, at in sent:
         messages[template] += 1
-        sent_at = _utc(at)
+        sent_at = as_utc(at)
         for when, intent in by_number.get(recipient, []):
             if sent_at <= when <= sent_at + REPLY_WINDOW:
                 reactions[template][intent] += 1

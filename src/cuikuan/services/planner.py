@@ -39,6 +39,7 @@ from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.store.bulk import frame_from_rows
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
+from cuikuan.store.times import as_utc
 
 LIVE = ("planned", "sending", "sent", "delivered", "undelivered", "uncertain")
 HISTORY_DAYS = 35
@@ -181,16 +182,10 @@ def _history(engine: Engine, as_of: date, only: pl.DataFrame | None) -> pl.DataF
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return frame_from_rows(
-        [(r.customer_id, r.recipient, r.step, r.plan_date, r.idempotency_key, _utc(r.sent_at or r.earliest_at), r.status, bool(r.control)) for r in rows],
+        [(r.customer_id, r.recipient, r.step, r.plan_date, r.idempotency_key, as_utc(r.sent_at or r.earliest_at), r.status, bool(r.control)) for r in rows],
         {"customer_id": pl.Int64, "recipient": pl.String, "step": pl.String, "plan_date": pl.Date,
                 "key": pl.String, "at": pl.Datetime("us", "UTC"), "status": pl.String, "control": pl.Boolean},
     )  # fmt: skip
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _first_delinquency(

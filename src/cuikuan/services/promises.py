@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select, update
 from cuikuan.domain.promises import Paid, Promise, promise_state
 from cuikuan.settings import Settings
 from cuikuan.store.schema import loans, payments, promises
+from cuikuan.store.times import as_utc
 
 
 def settle(
@@ -43,11 +44,11 @@ def settle(
         ).all()
     paid: dict[int, list[Paid]] = defaultdict(list)
     for cid, at, amount in rows:
-        moment = at if at.tzinfo else at.replace(tzinfo=UTC)
+        moment = as_utc(at)
         paid[cid].append(Paid(moment, moment.astimezone(zone).date(), amount))
     pending, settled = set(), []
     for p in open_:
-        made = p.made_at if p.made_at.tzinfo else p.made_at.replace(tzinfo=UTC)
+        made = as_utc(p.made_at)
         state = promise_state(
             Promise(made, p.promised_date, p.amount), paid.get(p.customer_id, []), today, grace
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine, select
 
@@ -25,6 +25,7 @@ from cuikuan.store.schema import (
     promises,
     replies,
 )
+from cuikuan.store.times import as_utc
 
 SETTLED = (
     "sent",
@@ -52,10 +53,6 @@ class Event:
             "summary": self.summary,
             **self.detail,
         }
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def timeline(engine: Engine, settings: Settings, customer: str) -> list[Event]:
@@ -87,13 +84,16 @@ def timeline(engine: Engine, settings: Settings, customer: str) -> list[Event]:
             if m.control:
                 events.append(
                     Event(
-                        _utc(m.created_at), "held", f"{what} held back as control", {"trail": trail}
+                        as_utc(m.created_at),
+                        "held",
+                        f"{what} held back as control",
+                        {"trail": trail},
                     )
                 )
                 continue
             events.append(
                 Event(
-                    _utc(m.created_at),
+                    as_utc(m.created_at),
                     "planned",
                     f"{what} to {m.recipient}",
                     {"text": m.text, "trail": trail},
@@ -101,12 +101,14 @@ def timeline(engine: Engine, settings: Settings, customer: str) -> list[Event]:
             )
             if m.sent_at is not None:
                 events.append(
-                    Event(_utc(m.sent_at), "sent", f"{what} via {m.provider} ({m.provider_id})", {})
+                    Event(
+                        as_utc(m.sent_at), "sent", f"{what} via {m.provider} ({m.provider_id})", {}
+                    )
                 )
             if m.status in SETTLED and m.status != "sent":
                 events.append(
                     Event(
-                        _utc(m.updated_at),
+                        as_utc(m.updated_at),
                         m.status,
                         f"{what}: {m.status}" + (f" ({m.reason})" if m.reason else ""),
                         {},
@@ -116,7 +118,7 @@ def timeline(engine: Engine, settings: Settings, customer: str) -> list[Event]:
             digits = 2 if loan_ccy.get(p.loan_id) != "JPY" else 0
             events.append(
                 Event(
-                    _utc(p.paid_at),
+                    as_utc(p.paid_at),
                     "payment",
                     f"{format_minor(p.amount, digits)} on {loan_ext[p.loan_id]} ({p.external_id})",
                     {},
@@ -125,7 +127,7 @@ def timeline(engine: Engine, settings: Settings, customer: str) -> list[Event]:
         for r in conn.execute(select(replies).where(replies.c.sender.in_(numbers))).all():
             events.append(
                 Event(
-                    _utc(r.received_at),
+                    as_utc(r.received_at),
                     "reply",
                     f"{r.text!r} read as {r.intent} ({r.confidence:.0%}): {r.action}",
                     {"text": r.text, "intent": r.intent},
@@ -133,17 +135,17 @@ def timeline(engine: Engine, settings: Settings, customer: str) -> list[Event]:
             )
         for o in conn.execute(select(opt_outs).where(opt_outs.c.customer_id == cid)).all():
             events.append(
-                Event(_utc(o.created_at), "opt-out", f"{o.channel} opted out ({o.source})", {})
+                Event(as_utc(o.created_at), "opt-out", f"{o.channel} opted out ({o.source})", {})
             )
         for p in conn.execute(select(promises).where(promises.c.customer_id == cid)).all():
             amount = f" {format_minor(p.amount, 2)}" if p.amount is not None else ""
             events.append(
-                Event(_utc(p.made_at), "promise", f"promised{amount} by {p.promised_date}", {})
+                Event(as_utc(p.made_at), "promise", f"promised{amount} by {p.promised_date}", {})
             )
             if p.settled_at is not None:
                 events.append(
                     Event(
-                        _utc(p.settled_at),
+                        as_utc(p.settled_at),
                         f"promise {p.status}",
                         f"promise of {p.promised_date} {p.status}",
                         {},
