@@ -7,11 +7,11 @@ not escalated; a missed agreed payment breaks the plan and the strategy resumes.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select
 
 from cuikuan.domain.arrangements import Agreed, next_agreed, plan_state, validate_schedule
 from cuikuan.domain.money import currency_digits
@@ -19,6 +19,7 @@ from cuikuan.errors import InputError, NotFound
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.settings import Settings
 from cuikuan.store.schema import arrangements, loans, payments
+from cuikuan.store.settlements import record_settlements
 from cuikuan.store.times import as_utc
 
 
@@ -109,14 +110,8 @@ def settle_arrangements(
             keep.add(plan.customer_id)
         else:
             changes.append((plan.id, state))
-    if write and changes:
-        with engine.begin() as conn:
-            for pid, state in changes:
-                conn.execute(
-                    update(arrangements)
-                    .where(arrangements.c.id == pid)
-                    .values(status=state, settled_at=now or datetime.now(UTC))
-                )
+    if write:
+        record_settlements(engine, arrangements, changes, now)
     return keep
 
 

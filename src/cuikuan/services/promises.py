@@ -6,14 +6,15 @@ pending = settle(engine, settings, today, write=True)   # customer ids whose pro
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from cuikuan.domain.promises import Paid, Promise, promise_state
 from cuikuan.settings import Settings
 from cuikuan.store.schema import loans, payments, promises
+from cuikuan.store.settlements import record_settlements
 from cuikuan.store.times import as_utc
 
 
@@ -56,12 +57,6 @@ def settle(
             pending.add(p.customer_id)
         else:
             settled.append((p.id, state))
-    if write and settled:
-        with engine.begin() as conn:
-            for pid, state in settled:
-                conn.execute(
-                    update(promises)
-                    .where(promises.c.id == pid)
-                    .values(status=state, settled_at=now or datetime.now(UTC))
-                )
+    if write:
+        record_settlements(engine, promises, settled, now)
     return pending
