@@ -15,7 +15,13 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
+
+# Polars warms up on its first call and this VM's two cores are shared with the xdist workers:
+# timing deadlines would fail examples for slowness, not for being wrong.
+hypothesis_settings.register_profile("cuikuan", deadline=None)
+hypothesis_settings.load_profile("cuikuan")
 
 PG_URL = os.environ.get(
     "CUIKUAN_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
