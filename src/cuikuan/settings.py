@@ -197,6 +197,26 @@ class Channels(_Section):
     email: str = "smtp"
 
 
+class Smpp(_Section):
+    """An SMPP 3.4 transceiver bind to a carrier, an aggregator or `cuikuan smsc`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=2775, ge=1, le=65535)
+    system_id: str = "cuikuan"
+    # The name of the environment variable holding the password (never the password itself).
+    password_env: str = "CUIKUAN_SMPP_PASSWORD"
+    system_type: str = ""
+    source_addr: str = "1069"  # sender id: a short code, a long number or an alphanumeric name
+    source_ton: int = Field(default=5, ge=0, le=6)  # 5 alphanumeric, 1 international, 3 network
+    source_npi: int = Field(default=0, ge=0, le=18)
+    window: int = Field(default=64, ge=1, le=1024)  # submits in flight before waiting for answers
+    tps: float = Field(default=200.0, gt=0)  # the rate the carrier agreed
+    enquire_link_seconds: float = Field(default=30.0, gt=0)
+    response_timeout_seconds: float = Field(default=10.0, gt=0)
+    udh_reference_bits: Literal[8, 16] = 8
+    registered_delivery: bool = True  # ask for delivery receipts
+
+
 class Smtp(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
@@ -260,6 +280,7 @@ class Settings(_Section):
     plan: Plan = Plan()
     channels: Channels = Channels()
     smtp: Smtp = Smtp()
+    smpp: Smpp = Smpp()
     twilio: Twilio = Twilio()
     source: Path | None = Field(default=None, exclude=True)
 

@@ -41,6 +41,7 @@ def post(base: str, path: str, form: dict[str, str], sign: bool = True) -> httpx
 
 
 def test_a_signed_status_callback_records_the_receipt(server: tuple[str, Settings, Engine]) -> None:
+    from cuikuan.dispatch.receipts import record_parts
     from cuikuan.services.planner import make_plan
 
     base, settings, engine = server
@@ -54,6 +55,7 @@ def test_a_signed_status_callback_records_the_receipt(server: tuple[str, Setting
             .where(outbox.c.id == oid)
             .values(status="sent", provider="twilio", provider_id="SMabc")
         )
+        record_parts(conn, "twilio", [(oid, ("SMabc",))])
     assert (
         post(
             base,

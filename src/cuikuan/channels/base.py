@@ -3,7 +3,10 @@
     results = channel.send([OutgoingMessage(outbox_id=1, recipient="+86...", text="...")])
     receipts = channel.receipts(now)
 
-ProviderError > Transient (retry) | Permanent (fail the message) | Auth (stop the channel).
+ProviderError > Transient (retry) | Permanent (fail the message) | Auth (stop the channel)
+              | Uncertain (handed over, fate unknown: never resent automatically).
+
+A channel that can also receive (SMPP binds) has `replies(now) -> list[Inbound]`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class AuthError(ProviderError):
     pass
 
 
+class Uncertain(ProviderError):
+    pass
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     outbox_id: int
@@ -42,6 +49,8 @@ class SendResult:
     outbox_id: int
     provider_id: str | None
     error: ProviderError | None = None
+    # Every id the provider gave, one per part of a concatenated SMS (receipts come per part).
+    part_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,21 @@ class Receipt:
     delivered: bool
     at: datetime
     detail: str = ""
+    expired: bool = False
+
+    @property
+    def outcome(self) -> str:
+        return "delivered" if self.delivered else "expired" if self.expired else "undelivered"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message a borrower sent us (mobile originated), stored raw for the replies pipeline."""
+
+    sender: str
+    recipient: str
+    text: str
+    at: datetime
 
 
 class Channel(Protocol):

@@ -54,3 +54,31 @@ def twilio(engine: Engine, settings: Settings) -> Channel:
     return TwilioChannel(
         t.account_sid, t.auth_token_env, t.from_number, t.messaging_service_sid, t.status_callback
     )
+
+
+def smpp(engine: Engine, settings: Settings) -> Channel:
+    import os
+
+    from cuikuan.channels.smpp.channel import SmppChannel
+    from cuikuan.channels.smpp.session import SessionConfig
+
+    s = settings.smpp
+    config = SessionConfig(
+        host=s.host,
+        port=s.port,
+        system_id=s.system_id,
+        password=os.environ.get(s.password_env, ""),
+        system_type=s.system_type,
+        window=s.window,
+        tps=s.tps,
+        enquire_link_interval=s.enquire_link_seconds,
+        response_timeout=s.response_timeout_seconds,
+    )
+    return SmppChannel(
+        config,
+        source_addr=s.source_addr,
+        source_ton=s.source_ton,
+        source_npi=s.source_npi,
+        registered_delivery=1 if s.registered_delivery else 0,
+        reference_bits=s.udh_reference_bits,
+    )

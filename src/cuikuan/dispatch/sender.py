@@ -2,12 +2,17 @@
 
     report = send_due(engine, settings, channel, now)
 
-For every planned row whose window is open at `now`: claim it (planned -> sending, one row at a
-time, so two senders never take the same row), then re-check what may have changed since the
+For every planned row whose window is open at `now`: claim it (planned -> claimed in one
+statement; on PostgreSQL with SKIP LOCKED, so several dispatchers never take the same row), then
+re-check what may have changed since the
 plan: opted out since? flagged since? paid since? caps still hold (messages sent meanwhile to the
 person or their number)? A row that fails a re-check becomes `suppressed` with the reason; a row
-whose window closed unsent becomes `expired`; a row left `sending` beyond the lease (a sender
-died between handing it over and recording it) becomes `uncertain` and is never resent.
+whose window closed unsent becomes `expired`. Rows go to the channel in chunks: a chunk is
+marked `sending` (committed) just before it is handed over and recorded just after, so a
+dispatcher killed at any moment leaves at most one chunk `sending`; after the lease those become
+`uncertain` and are never resent, while rows still only `claimed` go back to `planned`.
+Transient failures are retried with growing delays, up to a limit and only inside the window;
+an auth or config failure stops that channel for the run and its rows wait, untouched.
 """
 
 from __future__ import annotations
@@ -20,9 +25,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, or_, select, update
 
-from cuikuan.channels.base import Channel, OutgoingMessage, SendResult, Transient
+from cuikuan.channels.base import (
+    AuthError,
+    Channel,
+    OutgoingMessage,
+    SendResult,
+    Transient,
+    Uncertain,
+)
+from cuikuan.dispatch.receipts import record_parts, record_receipts
 from cuikuan.domain import policy
 from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
 from cuikuan.services.portfolio import loan_positions
@@ -32,7 +45,10 @@ from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, p
 from cuikuan.store.times import as_utc
 
 LEASE = timedelta(minutes=10)
-COUNTED = ("sending", "sent", "delivered", "undelivered", "uncertain")
+COUNTED = ("claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
+CHUNK = 1000
+MAX_ATTEMPTS = 5
+RETRY_DELAY = timedelta(seconds=30)
 
 
 @dataclass
@@ -43,6 +59,10 @@ class SendReport:
     failed: int = 0
     delivered: int = 0
     undelivered: int = 0
+    receipt_expired: int = 0
+    retried: int = 0
+    released: int = 0
+    stopped_channels: dict[str, str] = field(default_factory=dict)
     suppressed: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, object]:
@@ -72,7 +92,7 @@ def send_due(
     limit: int = 100_000,
 ) -> SendReport:
     report = SendReport()
-    report.uncertain = _settle_stuck(engine, now)
+    report.uncertain, report.released = _settle_stuck(engine, now)
     report.expired = _expire(engine, now)
     claimed = _claim(engine, now, limit)
     if claimed:
@@ -82,9 +102,11 @@ def send_due(
     return report
 
 
-def _settle_stuck(engine: Engine, now: datetime) -> int:
+def _settle_stuck(engine: Engine, now: datetime) -> tuple[int, int]:
+    """(uncertain, released): rows handed over but never recorded, and rows claimed by a
+    dispatcher that died before handing them over (safe to plan again)."""
     with engine.begin() as conn:
-        return conn.execute(
+        uncertain = conn.execute(
             update(outbox)
             .where(outbox.c.status == "sending", outbox.c.updated_at < now - LEASE)
             .values(
@@ -93,6 +115,12 @@ def _settle_stuck(engine: Engine, now: datetime) -> int:
                 updated_at=now,
             )
         ).rowcount
+        released = conn.execute(
+            update(outbox)
+            .where(outbox.c.status == "claimed", outbox.c.updated_at < now - LEASE)
+            .values(status="planned", reason="claim lapsed before hand-over", updated_at=now)
+        ).rowcount
+    return uncertain, released
 
 
 def _expire(engine: Engine, now: datetime) -> int:
@@ -109,25 +137,24 @@ def _expire(engine: Engine, now: datetime) -> int:
 
 
 def _claim(engine: Engine, now: datetime, limit: int) -> list[dict[str, Any]]:
+    due = (
+        select(outbox.c.id)
+        .where(outbox.c.status == "planned", outbox.c.earliest_at <= now, outbox.c.latest_at >= now)
+        .order_by(outbox.c.earliest_at, outbox.c.id)
+        .limit(limit)
+    )
+    if engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
     with engine.begin() as conn:
-        due = conn.execute(
-            select(outbox)
-            .where(
-                outbox.c.status == "planned", outbox.c.earliest_at <= now, outbox.c.latest_at >= now
-            )
-            .order_by(outbox.c.earliest_at, outbox.c.id)
-            .limit(limit)
+        rows = conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == "planned")
+            .values(status="claimed", updated_at=now)
+            .returning(*outbox.c)
         ).all()
-        claimed = []
-        for row in due:
-            taken = conn.execute(
-                update(outbox)
-                .where(outbox.c.id == row.id, outbox.c.status == "planned")
-                .values(status="sending", updated_at=now)
-            ).rowcount
-            if taken == 1:
-                claimed.append(dict(row._mapping))
-    return claimed
+    return sorted(
+        (dict(r._mapping) for r in rows), key=lambda r: (as_utc(r["earliest_at"]), r["id"])
+    )
 
 
 def _recheck(
@@ -198,12 +225,12 @@ def _recheck(
     claimed_ids = {r["id"] for r in rows}
     sent_by: dict[object, list[datetime]] = {}
     for h in history:
-        if h.id in claimed_ids and h.status == "sending":
+        if h.id in claimed_ids:
             continue
         moment = as_utc(h.sent_at or h.updated_at)
         sent_by.setdefault(("c", h.customer_id), []).append(moment)
         sent_by.setdefault(("n", h.recipient), []).append(moment)
-    for row in sorted(rows, key=lambda r: r["earliest_at"]):
+    for row in rows:
         person = people[row["customer_id"]]
         reason = _why_stop(row, person, opted, positions, steps)
         if reason is None and row["customer_id"] in paused:
@@ -278,43 +305,123 @@ def _send(
     now: datetime,
     report: SendReport,
 ) -> None:
-    """Hand each row to the provider of its channel, one batch per channel, and record results."""
+    """Hand rows to the provider of their channel chunk by chunk, recording each chunk."""
     by_channel: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_channel.setdefault(r["channel"], []).append(r)
     resolve = resolver(channel)
     for name, group in by_channel.items():
         provider = resolve(name)
-        batch = [OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"]) for r in group]
-        _record(engine, provider.name, provider.send(batch, now), now, report)
+        for start in range(0, len(group), CHUNK):
+            chunk = group[start : start + CHUNK]
+            if provider.name in report.stopped_channels:
+                _release(
+                    engine, [r["id"] for r in chunk], report.stopped_channels[provider.name], now
+                )
+                continue
+            _mark_sending(engine, [r["id"] for r in chunk], now)
+            batch = [
+                OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"]) for r in chunk
+            ]
+            results = provider.send(batch, now)
+            _record(engine, provider.name, results, {r["id"]: r for r in chunk}, now, report)
+
+
+def _mark_sending(engine: Engine, ids: list[int], now: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids), outbox.c.status == "claimed")
+            .values(status="sending", updated_at=now)
+        )
+
+
+def _release(engine: Engine, ids: list[int], why: str, now: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids), outbox.c.status.in_(("claimed", "sending")))
+            .values(status="planned", reason=f"channel stopped: {why}", updated_at=now)
+        )
 
 
 def _record(
-    engine: Engine, provider: str, results: list[SendResult], now: datetime, report: SendReport
+    engine: Engine,
+    provider: str,
+    results: list[SendResult],
+    rows: dict[int, dict[str, Any]],
+    now: datetime,
+    report: SendReport,
 ) -> None:
+    updates: list[dict[str, Any]] = []
+    parts: list[tuple[int, tuple[str, ...]]] = []
+    for result in results:
+        row = rows[result.outbox_id]
+        values = _outcome(result, row, provider, now, report)
+        updates.append({"oid": result.outbox_id, **values})
+        if result.error is None:
+            parts.append((result.outbox_id, result.part_ids or (str(result.provider_id),)))
     with engine.begin() as conn:
-        for result in results:
-            if result.error is None:
-                values: dict[str, object] = {
-                    "status": "sent",
-                    "provider": provider,
-                    "provider_id": result.provider_id,
-                    "sent_at": now,
-                }
-                report.sent += 1
-            elif isinstance(result.error, Transient):
-                values = {"status": "planned", "reason": f"retry: {result.error}"}
-            else:
-                values = {
-                    "status": "failed",
-                    "reason": f"{type(result.error).__name__}: {result.error}",
-                }
-                report.failed += 1
+        for keys, group in _by_keys(updates).items():
             conn.execute(
                 update(outbox)
-                .where(outbox.c.id == result.outbox_id)
-                .values(updated_at=now, **values)
+                .where(outbox.c.id == bindparam("oid"))
+                .values({k: bindparam(f"v_{k}") for k in keys}),
+                [{"oid": u["oid"], **{f"v_{k}": u[k] for k in keys}} for u in group],
             )
+        record_parts(conn, provider, parts)
+
+
+def _outcome(
+    result: SendResult, row: dict[str, Any], provider: str, now: datetime, report: SendReport
+) -> dict[str, Any]:
+    error = result.error
+    if error is None:
+        report.sent += 1
+        return {
+            "status": "sent",
+            "provider": provider,
+            "provider_id": result.provider_id,
+            "sent_at": now,
+            "updated_at": now,
+            "reason": None,
+        }
+    if isinstance(error, Uncertain):
+        report.uncertain += 1
+        return {"status": "uncertain", "reason": f"uncertain: {error}", "updated_at": now}
+    if isinstance(error, AuthError):
+        report.stopped_channels[provider] = str(error)
+        return {"status": "planned", "reason": f"channel stopped: {error}", "updated_at": now}
+    attempts = int(row.get("attempts") or 0) + 1
+    retry_at = now + RETRY_DELAY * 2 ** (attempts - 1)
+    if (
+        isinstance(error, Transient)
+        and attempts < MAX_ATTEMPTS
+        and retry_at < as_utc(row["latest_at"])
+    ):
+        report.retried += 1
+        return {
+            "status": "planned",
+            "reason": f"retry {attempts}: {error}",
+            "attempts": attempts,
+            "earliest_at": max(as_utc(row["earliest_at"]), retry_at),
+            "updated_at": now,
+        }
+    report.failed += 1
+    gave_up = " (gave up retrying)" if isinstance(error, Transient) else ""
+    return {
+        "status": "failed",
+        "reason": f"{type(error).__name__}: {error}{gave_up}",
+        "attempts": attempts,
+        "updated_at": now,
+    }
+
+
+def _by_keys(updates: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for u in updates:
+        groups.setdefault(tuple(sorted(k for k in u if k != "oid")), []).append(u)
+    return groups
 
 
 def collect_receipts(engine: Engine, channel: Channel | Resolver, now: datetime) -> SendReport:
@@ -328,26 +435,12 @@ def _apply_receipts(
     engine: Engine, channel: Channel | Resolver, now: datetime, report: SendReport
 ) -> None:
     resolve = resolver(channel)
-    providers = {id(p): p for p in (resolve("sms"), resolve("email"))}
-    receipts = [r for p in providers.values() for r in p.receipts(now)]
-    if not receipts:
-        return
-    with engine.begin() as conn:
-        for receipt in receipts:
-            status = "delivered" if receipt.delivered else "undelivered"
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.provider_id == receipt.provider_id, outbox.c.status == "sent")
-                .values(
-                    status=status,
-                    reason=None if receipt.delivered else f"receipt: {receipt.detail}",
-                    updated_at=now,
-                )
-            )
-            if receipt.delivered:
-                report.delivered += 1
-            else:
-                report.undelivered += 1
+    providers = {p.name: p for p in (resolve("sms"), resolve("email"))}
+    for name, provider in providers.items():
+        moved = record_receipts(engine, name, provider.receipts(now), now)
+        report.delivered += moved["delivered"]
+        report.undelivered += moved["undelivered"]
+        report.receipt_expired += moved["expired"]
 
 
 def _local_day(now: datetime, settings: Settings) -> date:

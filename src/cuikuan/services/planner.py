@@ -41,7 +41,7 @@ from cuikuan.store.bulk import frame_from_rows
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 from cuikuan.store.times import as_utc
 
-LIVE = ("planned", "sending", "sent", "delivered", "undelivered", "uncertain")
+LIVE = ("planned", "claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
 HISTORY_DAYS = 35
 
 

@@ -132,8 +132,8 @@ outbox = Table(
     Column("latest_at", DateTime(timezone=True), nullable=False),
     Column("segments", Integer, nullable=False),
     Column("billing_units", Integer, nullable=False),
-    # planned, held, sending, sent, delivered, undelivered, failed, expired, suppressed,
-    # uncertain, cancelled
+    # planned, held, claimed (taken by a dispatcher, not yet handed over), sending (being handed
+    # over), sent, delivered, undelivered, failed, expired, suppressed, uncertain, cancelled
     Column("status", String(16), nullable=False, index=True),
     Column("reason", Text),
     Column("trail", Text, nullable=False),  # JSON list of the rules that fired
@@ -142,7 +142,36 @@ outbox = Table(
     Column("sent_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Transient failures so far; dispatch gives up at the configured limit.
+    Column("attempts", Integer, nullable=False, server_default="0"),
     Index("ix_outbox_recipient_sent_at", "recipient", "sent_at"),
+)
+
+# The provider's id of every part a message went out as: receipts come per part (SMPP) and are
+# matched here. `state` is that part's final outcome once its receipt has come.
+message_parts = Table(
+    "message_parts",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("provider_id", String(128), primary_key=True),  # canonical: lower case, no leading 0
+    Column("outbox_id", ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("part", Integer, nullable=False),
+    Column("state", String(16)),
+)
+
+# Every final delivery receipt as it came, matched to its message when it can be (a receipt may
+# come before its submit is recorded, or from another process; it is matched later).
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("provider_id", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),  # delivered, undelivered, expired
+    Column("detail", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("outbox_id", Integer, index=True),  # NULL until matched
+    Index("ix_receipts_provider_id", "provider", "provider_id"),
 )
 
 # Opt-outs per customer and channel (the replies issue writes them from 退订/STOP; operators

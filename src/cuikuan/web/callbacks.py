@@ -15,30 +15,15 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from cuikuan.channels.twilio import receipt_from_callback, valid_signature
+from cuikuan.dispatch.receipts import record_receipts
 from cuikuan.errors import CuikuanError
 from cuikuan.services.replies import receive_reply
 from cuikuan.settings import Settings
-from cuikuan.store.schema import outbox
 
 ROUTES = ("/twilio/status", "/twilio/inbound")
-
-
-def apply_receipt(
-    engine: Engine, provider_id: str, delivered: bool, detail: str, now: datetime
-) -> int:
-    with engine.begin() as conn:
-        return conn.execute(
-            update(outbox)
-            .where(outbox.c.provider_id == provider_id, outbox.c.status == "sent")
-            .values(
-                status="delivered" if delivered else "undelivered",
-                reason=None if delivered else f"receipt: {detail}",
-                updated_at=now,
-            )
-        ).rowcount
 
 
 def callback_server(
@@ -65,9 +50,7 @@ def callback_server(
             if self.path == "/twilio/status":
                 receipt = receipt_from_callback(params, now)
                 if receipt is not None:
-                    apply_receipt(
-                        engine, receipt.provider_id, receipt.delivered, receipt.detail, now
-                    )
+                    record_receipts(engine, "twilio", [receipt], now)
                 self._reply(204, "")
                 return
             try:

@@ -1,0 +1,112 @@
+"""Delivery receipts in deliver_sm, read the tolerant way SMSCs require.
+
+    r = parse_receipt(sm)   # ReceiptInfo(message_id="1a2b", state="DELIVRD", ...) or None
+
+The id and state come from the receipted_message_id and message_state TLVs when present, else
+from the SMPP 3.4 appendix B text ("id:.. sub:.. dlvr:.. submit date:.. done date:.. stat:..
+err:.. text:.."), whose fields we find by name in any order and case; dates may carry seconds
+or not. `id_candidates` gives every spelling of an id (hex or decimal, case, leading zeros),
+because some SMSCs answer submit_sm in hex and report receipts in decimal, or the reverse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from cuikuan.channels.smpp import pdu
+
+FINAL = {
+    "DELIVRD": "delivered",
+    "DELIVERED": "delivered",
+    "UNDELIV": "undelivered",
+    "UNDELIVERABLE": "undelivered",
+    "REJECTD": "undelivered",
+    "REJECTED": "undelivered",
+    "DELETED": "undelivered",
+    "UNKNOWN": "undelivered",
+    "EXPIRED": "expired",
+}
+_STATE_TLV = {
+    1: "ENROUTE",
+    2: "DELIVRD",
+    3: "EXPIRED",
+    4: "DELETED",
+    5: "UNDELIV",
+    6: "ACCEPTD",
+    7: "UNKNOWN",
+    8: "REJECTD",
+}
+_FIELD = re.compile(r"(?i)\b(id|sub|dlvr|submit date|done date|stat|err)\s*:\s*(\S+(?: \S+)?)")
+_DATE = re.compile(r"^\d{10}(\d{2})?$")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+@dataclass(frozen=True)
+class ReceiptInfo:
+    message_id: str
+    state: str  # upper case SMPP state name: DELIVRD, UNDELIV, EXPIRED, ...
+    error: str = ""
+    done_at: datetime | None = None
+
+    @property
+    def outcome(self) -> str | None:
+        """delivered, undelivered or expired; None for an intermediate state (ENROUTE...)."""
+        return FINAL.get(self.state)
+
+
+def is_receipt(sm: pdu.ShortMessage) -> bool:
+    return bool(sm.esm_class & pdu.ESM_RECEIPT_MASK) or pdu.TLV_RECEIPTED_MESSAGE_ID in sm.tlvs
+
+
+def parse_receipt(sm: pdu.ShortMessage) -> ReceiptInfo | None:
+    fields = _fields(sm.short_message.decode("latin-1"))
+    message_id = fields.get("id", "")
+    state = fields.get("stat", "").upper()
+    if pdu.TLV_RECEIPTED_MESSAGE_ID in sm.tlvs:
+        message_id = sm.tlvs[pdu.TLV_RECEIPTED_MESSAGE_ID].rstrip(b"\0").decode("latin-1")
+    if sm.tlvs.get(pdu.TLV_MESSAGE_STATE):
+        state = _STATE_TLV.get(sm.tlvs[pdu.TLV_MESSAGE_STATE][0], state or "UNKNOWN")
+    if not message_id or not state:
+        return None
+    return ReceiptInfo(message_id, state, fields.get("err", ""), _date(fields.get("done date")))
+
+
+def _fields(text: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in _FIELD.findall(text):
+        key = name.lower()
+        # Only the dates may hold a space ("done date:2611291200"); elsewhere take the first word.
+        found.setdefault(key, value if key.endswith("date") else value.split(" ")[0])
+    return {k: v.split(" ")[0] for k, v in found.items()}
+
+
+def _date(text: str | None) -> datetime | None:
+    if not text or not _DATE.match(text):
+        return None
+    fmt = "%y%m%d%H%M%S" if len(text) == 12 else "%y%m%d%H%M"
+    try:
+        return datetime.strptime(text, fmt)
+    except ValueError:
+        return None
+
+
+def canonical_id(message_id: str) -> str:
+    """Hex-looking ids in lower case without leading zeros; any other id exactly as given
+    (HTTP providers' ids, like Twilio's SM..., are case-sensitive)."""
+    text = message_id.strip()
+    if not _HEX.fullmatch(text):
+        return text
+    return text.lower().lstrip("0") or "0"
+
+
+def id_candidates(message_id: str) -> set[str]:
+    """Canonical spellings the SMSC may have meant: as given, read as decimal and as hex."""
+    raw = message_id.strip()
+    found = {canonical_id(raw)}
+    if raw.isdigit():
+        found.add(canonical_id(format(int(raw), "x")))
+    if _HEX.fullmatch(raw) and len(raw) <= 32:
+        found.add(canonical_id(str(int(raw, 16))))
+    return found

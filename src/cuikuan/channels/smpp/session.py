@@ -1,0 +1,285 @@
+"""One SMPP transceiver session on asyncio: bind, windowed requests, keep-alive, inbound PDUs.
+
+    client = SmppClient(config, on_deliver)
+    asyncio.create_task(client.run())          # binds, keeps the bind, reconnects with backoff
+    outcome = await client.submit(sm_body)     # Accepted(id) | Refused(status) | raises
+
+Requests are matched to responses by sequence number in a dict, so the cost per message does not
+grow with the traffic. At most `window` submits are in flight. A throttling answer (0x58, 0x14)
+pauses every submitter for a growing interval and the same PDU is sent again; any other error
+status fails that message only and the session stays up. deliver_sm is acknowledged at once,
+before it is handed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cuikuan.channels.smpp import pdu
+
+log = logging.getLogger(__name__)
+AUTH_STATUSES = {pdu.ESME_RINVPASWD, pdu.ESME_RINVSYSID, pdu.ESME_RBINDFAIL}
+THROTTLE_STATUSES = {pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL}
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = "cuikuan"
+    password: str = ""
+    system_type: str = ""
+    window: int = 64
+    tps: float = 5000.0
+    enquire_link_interval: float = 30.0
+    response_timeout: float = 10.0
+    connect_timeout: float = 5.0
+    max_backoff: float = 30.0
+    max_throttle_retries: int = 12
+
+
+class NotConnected(Exception):
+    """Nothing was written: safe to try again later."""
+
+
+class ConnectionLost(Exception):
+    """The request was written but no answer came: the peer may or may not have it."""
+
+
+class BindRefused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"bind refused with status 0x{status:08X}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    message_id: str
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, on_pdu: Callable[[pdu.Pdu], None], on_lost: Callable[[], None]) -> None:
+        self.framer = pdu.Framer()
+        self.transport: asyncio.Transport | None = None
+        self.on_pdu, self.on_lost = on_pdu, on_lost
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            pdus = self.framer.feed(data)
+        except pdu.PduError as exc:
+            log.warning("SMPP stream broken (%s); closing the session", exc)
+            if self.transport:
+                self.transport.close()
+            return
+        for p in pdus:
+            self.on_pdu(p)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.on_lost()
+
+
+class RateLimiter:
+    """Spaces requests to `rate` a second, allowing a burst of a tenth of a second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.burst = max(1.0, rate / 10) * self.interval
+        self.next_free = 0.0
+
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        slot = max(now - self.burst, self.next_free)
+        self.next_free = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class SmppClient:
+    def __init__(
+        self,
+        config: SessionConfig,
+        on_deliver: Callable[[pdu.ShortMessage], None],
+    ) -> None:
+        self.config = config
+        self.on_deliver = on_deliver
+        self._proto: _Protocol | None = None
+        self._pending: dict[int, asyncio.Future[pdu.Pdu]] = {}
+        self._seq = 0
+        self._bound = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._window = asyncio.Semaphore(config.window)
+        self._limiter = RateLimiter(config.tps)
+        self._throttled_until = 0.0
+        self._throttle_backoff = 0.05
+        self._stopping = False
+        self.auth_error: BindRefused | None = None
+        self.binds = 0
+
+    # -- the connection -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Keep a bound session until `stop`; reconnect with exponential backoff."""
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                await self._connect_and_bind()
+                backoff = 0.2
+                keepalive = asyncio.create_task(self._keepalive())
+                await self._closed.wait()
+                keepalive.cancel()
+            except BindRefused as exc:
+                if exc.status in AUTH_STATUSES:
+                    self.auth_error = exc
+                    log.error("SMPP %s; the channel stops until its settings are fixed", exc)
+                    self._bound.set()  # wake the waiters so they see the error
+                    return
+                log.warning("SMPP %s; retrying", exc)
+            except (OSError, TimeoutError, ConnectionLost, NotConnected) as exc:
+                log.warning(
+                    "SMPP connection to %s:%s failed: %s", self.config.host, self.config.port, exc
+                )
+            if self._stopping:
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.config.max_backoff)
+
+    async def _connect_and_bind(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._closed.clear()
+        self._bound.clear()
+        _, proto = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _Protocol(self._on_pdu, self._on_lost), self.config.host, self.config.port
+            ),
+            self.config.connect_timeout,
+        )
+        self._proto = proto
+        body = pdu.bind_body(self.config.system_id, self.config.password, self.config.system_type)
+        answer = await self._request(pdu.BIND_TRANSCEIVER, body)
+        if answer.status != pdu.ESME_ROK:
+            self._close()
+            raise BindRefused(answer.status)
+        self.binds += 1
+        self._bound.set()
+
+    async def wait_bound(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._bound.wait(), timeout)
+        except TimeoutError:
+            raise NotConnected("no SMPP session within the connect timeout") from None
+        if self.auth_error is not None:
+            raise self.auth_error
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._proto is not None and self._proto.transport is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._request(pdu.UNBIND, b""), 2.0)
+        self._close()
+
+    def _close(self) -> None:
+        if self._proto is not None and self._proto.transport is not None:
+            self._proto.transport.close()
+
+    def _on_lost(self) -> None:
+        self._bound.clear()
+        self._closed.set()
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(
+                    ConnectionLost("the SMPP session closed with the request in flight")
+                )
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.enquire_link_interval)
+            try:
+                await self._request(pdu.ENQUIRE_LINK, b"")
+            except (ConnectionLost, NotConnected, TimeoutError):
+                self._close()
+                return
+
+    # -- requests and inbound PDUs ------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        self._seq = self._seq + 1 if self._seq < 0x7FFFFFFF else 1
+        return self._seq
+
+    async def _request(self, command_id: int, body: bytes) -> pdu.Pdu:
+        proto = self._proto
+        if proto is None or proto.transport is None or proto.transport.is_closing():
+            raise NotConnected("no SMPP session")
+        seq = self._next_seq()
+        fut: asyncio.Future[pdu.Pdu] = asyncio.get_running_loop().create_future()
+        self._pending[seq] = fut
+        proto.transport.write(pdu.encode(command_id, seq, body))
+        try:
+            return await asyncio.wait_for(fut, self.config.response_timeout)
+        except TimeoutError:
+            self._pending.pop(seq, None)
+            self._close()  # a silent peer: start a fresh session
+            raise ConnectionLost("no answer within the response timeout") from None
+
+    def _on_pdu(self, p: pdu.Pdu) -> None:
+        if p.is_response:
+            fut = self._pending.pop(p.sequence, None)
+            if fut is not None and not fut.done():
+                fut.set_result(p)
+            return
+        transport = self._proto.transport if self._proto else None
+        if transport is None:
+            return
+        if p.command_id == pdu.DELIVER_SM:
+            transport.write(pdu.encode(pdu.DELIVER_SM_RESP, p.sequence, b"\0"))
+            try:
+                self.on_deliver(pdu.decode_sm(p.body))
+            except Exception:  # a bad inbound PDU must not take the session down
+                log.exception("could not handle a deliver_sm")
+        elif p.command_id == pdu.ENQUIRE_LINK:
+            transport.write(pdu.encode(pdu.ENQUIRE_LINK_RESP, p.sequence))
+        elif p.command_id == pdu.UNBIND:
+            transport.write(pdu.encode(pdu.UNBIND_RESP, p.sequence))
+            transport.close()
+        else:
+            transport.write(pdu.encode(pdu.GENERIC_NACK, p.sequence, status=pdu.ESME_RINVCMDID))
+
+    async def submit(self, body: bytes) -> Answer:
+        """Submit one part. Returns the final answer (accepted, or refused with a status that is
+        not throttling); raises NotConnected when nothing was written and ConnectionLost when
+        the part was written but its fate is unknown."""
+        loop = asyncio.get_running_loop()
+        throttled = 0
+        while True:
+            if not self._bound.is_set() or self.auth_error is not None:
+                await self.wait_bound(self.config.connect_timeout)
+            wait = self._throttled_until - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._limiter.acquire()
+            try:
+                async with self._window:
+                    resp = await self._request(pdu.SUBMIT_SM, body)
+            except NotConnected:
+                # Nothing was written: wait for the next bind (raises if none comes in time).
+                self._bound.clear()
+                await self.wait_bound(self.config.connect_timeout)
+                continue
+            if resp.status in THROTTLE_STATUSES and throttled < self.config.max_throttle_retries:
+                throttled += 1
+                self._throttled_until = loop.time() + self._throttle_backoff
+                self._throttle_backoff = min(self._throttle_backoff * 2, 2.0)
+                continue
+            if resp.status == pdu.ESME_ROK:
+                self._throttle_backoff = 0.05
+            return Answer(resp.status, pdu.decode_cstr(resp.body))

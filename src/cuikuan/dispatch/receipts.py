@@ -1,0 +1,160 @@
+"""Delivery receipts: stored as they come, matched to message parts, rolled up to the message.
+
+    counts = record_receipts(engine, "smpp", channel.receipts(now), now)
+
+A receipt that matches no part yet (its submit not recorded yet, or recorded by another
+process) stays unmatched and is tried again on every later call for a day. A message is
+delivered when every part is, undelivered as soon as one part is, expired when every part has
+an outcome and one expired.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+
+from cuikuan.channels.base import Receipt
+from cuikuan.channels.smpp.receipts import canonical_id, id_candidates
+from cuikuan.store.schema import message_parts, outbox, receipts
+
+RETRY_UNMATCHED = timedelta(days=1)
+_CHUNK = 500
+
+
+def record_parts(
+    conn: Connection, provider: str, rows: Sequence[tuple[int, Sequence[str]]]
+) -> None:
+    """Remember every part id of the messages just accepted: [(outbox_id, part_ids), ...].
+    A provider that reuses an id (an SMSC restarted its counter) overwrites the old part."""
+    values = [
+        {"provider": provider, "provider_id": canonical_id(pid), "outbox_id": oid, "part": i}
+        for oid, ids in rows
+        for i, pid in enumerate(ids, start=1)
+    ]
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        conn.execute(
+            delete(message_parts).where(
+                message_parts.c.provider == provider,
+                message_parts.c.provider_id.in_([v["provider_id"] for v in chunk]),
+            )
+        )
+        conn.execute(insert(message_parts), chunk)
+
+
+def record_receipts(
+    engine: Engine, provider: str, incoming: Iterable[Receipt], now: datetime
+) -> Counter[str]:
+    """Store the receipts, match what can be matched; returns messages moved, by new status."""
+    rows = [
+        {
+            "provider": provider,
+            "provider_id": r.provider_id,
+            "outcome": r.outcome,
+            "detail": r.detail,
+            "received_at": r.at,
+        }
+        for r in incoming
+    ]
+    with engine.begin() as conn:
+        if rows:
+            conn.execute(insert(receipts), rows)
+        return _match(conn, now)
+
+
+def _match(conn: Connection, now: datetime) -> Counter[str]:
+    waiting = conn.execute(
+        select(receipts.c.id, receipts.c.provider, receipts.c.provider_id, receipts.c.outcome)
+        .where(receipts.c.outbox_id.is_(None), receipts.c.received_at >= now - RETRY_UNMATCHED)
+        .order_by(receipts.c.id)
+    ).all()
+    if not waiting:
+        return Counter()
+    wanted: dict[str, set[str]] = {}
+    for w in waiting:
+        wanted.setdefault(w.provider, set()).update(id_candidates(w.provider_id))
+    parts: dict[tuple[str, str], tuple[int, int]] = {}
+    for provider, ids in wanted.items():
+        id_list = sorted(ids)
+        for start in range(0, len(id_list), _CHUNK):
+            for p in conn.execute(
+                select(
+                    message_parts.c.provider_id, message_parts.c.outbox_id, message_parts.c.part
+                ).where(
+                    message_parts.c.provider == provider,
+                    message_parts.c.provider_id.in_(id_list[start : start + _CHUNK]),
+                )
+            ):
+                parts[(provider, p.provider_id)] = (p.outbox_id, p.part)
+    matched, part_states = [], []
+    for w in waiting:
+        exact = canonical_id(w.provider_id)
+        # The id as given first; another spelling (hex for decimal) only when that finds nothing.
+        keys = [exact, *sorted(id_candidates(w.provider_id) - {exact})]
+        hit = next(((k, parts[(w.provider, k)]) for k in keys if (w.provider, k) in parts), None)
+        if hit is None:
+            continue
+        key, (oid, _part) = hit
+        matched.append({"rid": w.id, "oid": oid})
+        part_states.append({"prov": w.provider, "pid": key, "st": w.outcome})
+    if not matched:
+        return Counter()
+    conn.execute(
+        update(receipts)
+        .where(receipts.c.id == bindparam("rid"))
+        .values(outbox_id=bindparam("oid")),
+        matched,
+    )
+    conn.execute(
+        update(message_parts)
+        .where(
+            message_parts.c.provider == bindparam("prov"),
+            message_parts.c.provider_id == bindparam("pid"),
+        )
+        .values(state=bindparam("st")),
+        part_states,
+    )
+    return _roll_up(conn, sorted({m["oid"] for m in matched}), now)
+
+
+def _roll_up(conn: Connection, outbox_ids: list[int], now: datetime) -> Counter[str]:
+    states: dict[int, list[str | None]] = {}
+    for start in range(0, len(outbox_ids), _CHUNK):
+        for oid, state in conn.execute(
+            select(message_parts.c.outbox_id, message_parts.c.state).where(
+                message_parts.c.outbox_id.in_(outbox_ids[start : start + _CHUNK])
+            )
+        ):
+            states.setdefault(oid, []).append(state)
+    moves: dict[str, list[dict[str, object]]] = {}
+    for oid, found in states.items():
+        status = message_status(found)
+        if status is not None:
+            moves.setdefault(status, []).append({"oid": oid})
+    counts: Counter[str] = Counter()
+    for status, ids in moves.items():
+        result = conn.execute(
+            update(outbox)
+            .where(outbox.c.id == bindparam("oid"), outbox.c.status == "sent")
+            .values(
+                status=status,
+                reason=None if status == "delivered" else f"receipt: {status}",
+                updated_at=now,
+            ),
+            ids,
+        )
+        counts[status] += max(result.rowcount, 0)
+    return counts
+
+
+def message_status(part_states: Sequence[str | None]) -> str | None:
+    if "undelivered" in part_states:
+        return "undelivered"
+    if not part_states or None in part_states:
+        return None
+    if all(s == "delivered" for s in part_states):
+        return "delivered"
+    return "expired"

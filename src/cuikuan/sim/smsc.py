@@ -1,0 +1,361 @@
+"""A local SMSC on loopback that speaks real SMPP 3.4, for users without a carrier account and for
+the test suite.
+
+    smsc = Smsc(SmscConfig(port=2775, log_path=Path("smsc.jsonl")))
+    await smsc.serve()
+
+It accepts binds, answers submit_sm with a message id, sends delivery receipts as deliver_sm,
+and injects mobile-originated messages on request (a line of JSON on the control port). Its PDUs
+are read and written with smpplib, a different implementation from cuikuan's own client, so a
+misreading of the protocol cannot hide in both.
+
+Destinations choose their fate by their last four digits, so tests and demos can reach every
+path on purpose:
+
+    ...0058  ESME_RTHROTTLED (0x58) the first two times, then accepted
+    ...0014  ESME_RMSGQFUL (0x14) once, then accepted
+    ...0011  ESME_RINVDSTADR (0x0B): refused
+    ...0401  vendor-specific status 0x401: refused
+    ...0000  accepted, receipt UNDELIV
+    ...0003  accepted, receipt EXPIRED
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import struct
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from smpplib import gsm as sgsm
+from smpplib import smpp as ssmpp
+
+log = logging.getLogger(__name__)
+FATES: dict[str, tuple[str, int | str]] = {
+    "0058": ("throttle", 2),
+    "0014": ("queuefull", 1),
+    "0011": ("refuse", 0x0B),
+    "0401": ("refuse", 0x401),
+    "0000": ("receipt", "UNDELIV"),
+    "0003": ("receipt", "EXPIRED"),
+}
+_STATE_CODE = {"DELIVRD": 2, "EXPIRED": 3, "UNDELIV": 5}
+
+
+class _NoSequence:
+    """smpplib numbers PDUs through a client; we always pass the sequence ourselves."""
+
+    sequence = 0
+
+    def next_sequence(self) -> int:
+        return 0
+
+
+_CLIENT = _NoSequence()
+
+
+@dataclass
+class SmscConfig:
+    host: str = "127.0.0.1"
+    port: int = 2775
+    control_port: int | None = None
+    system_id: str | None = None  # None: any system id and password bind
+    password: str | None = None
+    receipt_delay: float = 0.0
+    receipt_ids: str = "hex"  # how receipts spell the id: "hex" (as submitted) or "decimal"
+    receipt_seconds: bool = True  # dates as YYMMDDhhmmss, else YYMMDDhhmm
+    receipt_lowercase: bool = False  # stat:delivrd
+    receipt_tlvs: bool = True
+    max_tps: float | None = None  # beyond this, answer ESME_RTHROTTLED
+    drop_after: int | None = None  # close the connection, unanswered, on this many-th submit
+    log_path: Path | None = None
+
+
+@dataclass
+class Session:
+    writer: asyncio.StreamWriter
+    system_id: str = ""
+    seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def write(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+
+class Smsc:
+    def __init__(self, config: SmscConfig) -> None:
+        self.config = config
+        # Ids start from the clock so a restarted SMSC does not hand out the same ones again.
+        self.ids = itertools.count(int(time.time() * 1000) << 8)
+        self.sessions: list[Session] = []
+        self.stats: Counter[str] = Counter()
+        self.seen: Counter[bytes] = Counter()
+        self.received: list[dict[str, Any]] = []
+        self._log: TextIO | None = None
+        self._window_start = time.monotonic()
+        self._window_count = 0
+        self._dropped = False
+        self._servers: list[asyncio.base_events.Server] = []
+
+    async def serve(self) -> None:
+        await self.start()
+        await asyncio.gather(*(s.serve_forever() for s in self._servers))
+
+    async def start(self) -> None:
+        if self.config.log_path:
+            self._log = self.config.log_path.open("a", encoding="utf-8")
+        self._servers.append(
+            await asyncio.start_server(self._session, self.config.host, self.config.port)
+        )
+        if self.config.control_port is not None:
+            self._servers.append(
+                await asyncio.start_server(
+                    self._control, self.config.host, self.config.control_port
+                )
+            )
+        asyncio.get_running_loop().create_task(self._flush_log())
+
+    @property
+    def port(self) -> int:
+        port: int = self._servers[0].sockets[0].getsockname()[1]
+        return port
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for s in self.sessions:
+            s.writer.close()
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    async def _flush_log(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            if self._log:
+                self._log.flush()
+
+    # -- SMPP sessions --------------------------------------------------------------------
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = Session(writer)
+        self.sessions.append(session)
+        try:
+            while True:
+                header = await reader.readexactly(4)
+                (length,) = struct.unpack(">L", header)
+                data = header + await reader.readexactly(length - 4)
+                try:
+                    keep = self._handle(session, data)
+                except Exception:  # a PDU we cannot read must not end everyone's session
+                    log.exception("SMSC could not handle a PDU")
+                    session.write(
+                        _resp("generic_nack", struct.unpack(">L", data[12:16])[0], status=0x08)
+                    )
+                    keep = True
+                if not keep:
+                    break
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.sessions.remove(session)
+            writer.close()
+
+    def _handle(self, session: Session, data: bytes) -> bool:
+        command_id = struct.unpack(">L", data[4:8])[0]
+        sequence = struct.unpack(">L", data[12:16])[0]
+        if command_id & 0x80000000:
+            self.stats["responses"] += 1  # deliver_sm_resp, enquire_link_resp: nothing to do
+            return True
+        p = ssmpp.parse_pdu(data, client=_CLIENT, allow_unknown_opt_params=True)
+        name = p.command
+        if name in ("bind_transceiver", "bind_transmitter", "bind_receiver"):
+            return self._bind(session, p, name, sequence)
+        if name == "submit_sm":
+            return self._submit(session, p, sequence)
+        if name == "enquire_link":
+            session.write(_resp("enquire_link_resp", sequence))
+        elif name == "unbind":
+            session.write(_resp("unbind_resp", sequence))
+            return False
+        else:
+            session.write(_resp("generic_nack", sequence, status=0x03))
+        return True
+
+    def _bind(self, session: Session, p: Any, name: str, sequence: int) -> bool:
+        system_id = _text(p.system_id)
+        ok = self.config.system_id is None or (
+            system_id == self.config.system_id and _text(p.password) == self.config.password
+        )
+        status = 0 if ok else (0x0F if system_id != self.config.system_id else 0x0E)
+        session.write(_resp(name + "_resp", sequence, status=status, system_id="cuikuan-smsc"))
+        session.system_id = system_id
+        self.stats["binds" if ok else "binds_refused"] += 1
+        return ok
+
+    def _submit(self, session: Session, p: Any, sequence: int) -> bool:
+        self.stats["submits"] += 1
+        drop_at = self.config.drop_after
+        if drop_at is not None and not self._dropped and self.stats["submits"] >= drop_at:
+            # The SMSC takes this one but the answer never leaves: the client cannot know.
+            self._dropped = True
+            self._accept(p, self._next_id())
+            return False
+        destination = _text(p.destination_addr)
+        fate = FATES.get(destination[-4:])
+        if self._over_rate() or self._throttled(fate, p):
+            self.stats["throttled"] += 1
+            session.write(_resp("submit_sm_resp", sequence, status=0x58))
+            return True
+        if fate and fate[0] == "refuse":
+            self.stats["refused"] += 1
+            session.write(_resp("submit_sm_resp", sequence, status=int(fate[1])))
+            return True
+        message_id = self._next_id()
+        session.write(_resp("submit_sm_resp", sequence, message_id=message_id))
+        self._accept(p, message_id)
+        if int(p.registered_delivery or 0) & 0x01:
+            state = str(fate[1]) if fate and fate[0] == "receipt" else "DELIVRD"
+            loop = asyncio.get_running_loop()
+            if self.config.receipt_delay > 0:
+                loop.call_later(
+                    self.config.receipt_delay, self._receipt, session, p, message_id, state
+                )
+            else:
+                self._receipt(session, p, message_id, state)
+        return True
+
+    def _throttled(self, fate: tuple[str, int | str] | None, p: Any) -> bool:
+        if not fate or fate[0] not in ("throttle", "queuefull"):
+            return False
+        key = _raw(p.destination_addr) + _raw(p.short_message)
+        self.seen[key] += 1
+        return self.seen[key] <= int(str(fate[1]))
+
+    def _over_rate(self) -> bool:
+        if self.config.max_tps is None:
+            return False
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        return self._window_count > self.config.max_tps
+
+    def _next_id(self) -> str:
+        return format(next(self.ids), "x")
+
+    def _accept(self, p: Any, message_id: str) -> None:
+        record = {
+            "id": message_id,
+            "source": _text(p.source_addr),
+            "destination": _text(p.destination_addr),
+            "esm_class": int(p.esm_class or 0),
+            "data_coding": int(p.data_coding or 0),
+            "short_message": _raw(p.short_message).hex(),
+            "at": datetime.now(UTC).isoformat(),
+        }
+        self.stats["accepted"] += 1
+        self.received.append(record)
+        if self._log:
+            self._log.write(json.dumps(record) + "\n")
+
+    def _receipt(self, session: Session, p: Any, message_id: str, state: str) -> None:
+        now = datetime.now(UTC)
+        stamp = now.strftime("%y%m%d%H%M%S" if self.config.receipt_seconds else "%y%m%d%H%M")
+        shown_id = str(int(message_id, 16)) if self.config.receipt_ids == "decimal" else message_id
+        shown_state = state.lower() if self.config.receipt_lowercase else state
+        text = (
+            f"id:{shown_id} sub:001 dlvr:{'001' if state == 'DELIVRD' else '000'} "
+            f"submit date:{stamp} done date:{stamp} stat:{shown_state} "
+            f"err:{'000' if state == 'DELIVRD' else '001'} text:"
+        )
+        extra: dict[str, Any] = {}
+        if self.config.receipt_tlvs:
+            extra = {"receipted_message_id": shown_id, "message_state": _STATE_CODE[state]}
+        data = _make(
+            "deliver_sm",
+            next(session.seq),
+            source_addr=_text(p.destination_addr),
+            destination_addr=_text(p.source_addr),
+            esm_class=0x04,  # SMSC delivery receipt (smpplib names only the acks)
+            short_message=text.encode(),
+            **extra,
+        )
+        session.write(data)
+        self.stats["receipts"] += 1
+
+    # -- mobile-originated messages -------------------------------------------------------
+
+    def inject(self, sender: str, recipient: str, text: str) -> int:
+        """Send a borrower's message to every bound session; long ones in concatenated parts."""
+        parts, encoding, esm_class = sgsm.make_parts(text)
+        for session in list(self.sessions):
+            for part in parts:
+                data = _make(
+                    "deliver_sm",
+                    next(session.seq),
+                    source_addr_ton=1,
+                    source_addr_npi=1,
+                    source_addr=sender.lstrip("+"),
+                    destination_addr=recipient,
+                    esm_class=esm_class,
+                    data_coding=encoding,
+                    short_message=part,
+                )
+                session.write(data)
+        self.stats["mo"] += 1
+        return len(parts)
+
+    async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One JSON request a line: {"cmd": "mo", "from": "+86...", "to": "1069", "text": "..."}
+        or {"cmd": "stats"}; one JSON answer a line."""
+        with contextlib.suppress(ConnectionError):
+            while line := await reader.readline():
+                try:
+                    request = json.loads(line)
+                    if request.get("cmd") == "mo":
+                        parts = self.inject(request["from"], request.get("to", ""), request["text"])
+                        answer: dict[str, Any] = {
+                            "ok": True,
+                            "parts": parts,
+                            "sessions": len(self.sessions),
+                        }
+                    elif request.get("cmd") == "stats":
+                        answer = {"ok": True, **self.stats, "sessions": len(self.sessions)}
+                    else:
+                        answer = {"ok": False, "error": "cmd must be mo or stats"}
+                except (ValueError, KeyError) as exc:
+                    answer = {"ok": False, "error": str(exc)}
+                writer.write((json.dumps(answer) + "\n").encode())
+                await writer.drain()
+        writer.close()
+
+
+def _resp(name: str, sequence: int, status: int = 0, **fields: Any) -> bytes:
+    return _make(name, sequence, status=status, **fields)
+
+
+def _make(name: str, sequence: int, **fields: Any) -> bytes:
+    pdu = ssmpp.make_pdu(name, client=_CLIENT, **fields)
+    pdu.sequence = sequence  # smpplib ignores a sequence keyword once its client has one
+    data: bytes = pdu.generate()
+    return data
+
+
+def _raw(value: Any) -> bytes:
+    if value is None:
+        return b""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _text(value: Any) -> str:
+    return _raw(value).decode("latin-1")
