@@ -195,6 +195,13 @@ class Channels(_Section):
 
     sms: str = "sandbox"
     email: str = "smtp"
+    # Messages handed to a provider per recorded batch: a dispatcher killed mid-batch leaves at
+    # most this many `uncertain` (never resent); smaller is safer, larger is faster.
+    batch: int = Field(default=500, ge=1, le=100_000)
+    # Transient failures (throttling that would not stop, a gateway down) are retried this many
+    # times, waiting retry_seconds, then twice as long each time, and never past the window.
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_seconds: int = Field(default=30, ge=1)
 
 
 class Smpp(_Section):

@@ -78,7 +78,9 @@ class Inbound:
 
 class Channel(Protocol):
     name: str
-    max_tps: float
+
+    @property
+    def max_tps(self) -> float: ...
 
     def send(self, batch: list[OutgoingMessage], now: datetime) -> list[SendResult]: ...
 

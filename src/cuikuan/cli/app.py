@@ -15,12 +15,14 @@ from cuikuan.cli import (
     common,
     ledger,
     listen,
+    outbox,
     plan,
     replies,
     send,
     setup,
     sim,
     sms,
+    smsc,
     tasks,
     templates,
 )
@@ -62,6 +64,8 @@ plan.register(app)
 send.register(app)
 replies.register(app)
 listen.register(app)
+smsc.register(app)
+app.add_typer(outbox.app, name="outbox")
 app.add_typer(sim.app, name="sim")
 app.add_typer(sms.app, name="sms")
 app.add_typer(templates.app, name="templates")

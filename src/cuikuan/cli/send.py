@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
-import polars as pl
 import typer
-from rich.table import Table
+from sqlalchemy import Engine
 
 from cuikuan.channels.base import Channel
 from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
-from cuikuan.dispatch.sender import outbox_counts, send_due
+from cuikuan.dispatch.listener import drain
+from cuikuan.dispatch.sender import SendReport, send_due
 from cuikuan.domain.dates import parse_datetime
 from cuikuan.errors import InputError
+from cuikuan.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
     app.command("send")(send)
-    app.command("outbox")(outbox)
 
 
 def _now(text: str | None) -> datetime:
@@ -39,6 +40,12 @@ def send(
     limit: int = typer.Option(
         100_000, "--limit", min=1, help="At most this many messages in this run."
     ),
+    wait_receipts: float = typer.Option(
+        0.0,
+        "--wait-receipts",
+        min=0,
+        help="Keep the channels open this many seconds for receipts (SMPP pushes them).",
+    ),
     json_out: bool = common.JsonOption,
 ) -> None:
     """Send the outbox rows whose window is open now through each channel's provider (settings
@@ -55,7 +62,15 @@ def send(
             providers[provider] = make_channel(provider, engine, settings)
         return providers[provider]
 
-    report = send_due(engine, settings, resolve, _now(now), limit)
+    moment = _now(now)
+    try:
+        report = send_due(engine, settings, resolve, moment, limit)
+        _wait_for_receipts(engine, settings, providers, report, moment, wait_receipts)
+    finally:
+        for provider in providers.values():
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()
     if json_out:
         common.print_json(report.as_dict())
         return
@@ -68,27 +83,24 @@ def send(
         common.out.print(f"  suppressed: {reason}: {count:,}", markup=False)
 
 
-def outbox(
-    ctx: typer.Context,
-    by_day: bool = typer.Option(False, "--by-day", help="One row per plan date and status."),
-    json_out: bool = common.JsonOption,
+def _wait_for_receipts(
+    engine: Engine,
+    settings: Settings,
+    providers: dict[str, Channel],
+    report: SendReport,
+    now: datetime,
+    seconds: float,
 ) -> None:
-    """Messages by status (planned, held, sending, sent, delivered, undelivered, failed,
-    expired, suppressed, uncertain, cancelled), with --by-day per plan date."""
-    counts = outbox_counts(common.database(ctx))
-    if not by_day:
-        counts = (
-            counts.group_by("status")
-            .agg(pl.col("count").sum())
-            .select(pl.lit("all").alias("plan_date"), "status", "count")
-            .sort("status")
-        )
-    if json_out:
-        common.print_json(counts.to_dicts())
-        return
-    table = Table()
-    for name in ("plan_date", "status", "count"):
-        table.add_column(name, justify="right" if name == "count" else "left")
-    for day, status, count in counts.iter_rows():
-        table.add_row(str(day), status, f"{count:,}")
-    common.out.print(table)
+    deadline = time.monotonic() + seconds
+    pushing = [p for p in providers.values() if hasattr(p, "replies")]
+    while (
+        pushing
+        and time.monotonic() < deadline
+        and report.sent > (report.delivered + report.undelivered + report.receipt_expired)
+    ):
+        time.sleep(0.1)
+        for provider in pushing:
+            heard = drain(engine, settings, provider, now)
+            report.delivered += heard.receipts["delivered"]
+            report.undelivered += heard.receipts["undelivered"]
+            report.receipt_expired += heard.receipts["expired"]

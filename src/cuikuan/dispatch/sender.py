@@ -40,15 +40,12 @@ from cuikuan.domain import policy
 from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.strategy_file import load_strategy
-from cuikuan.settings import Settings
+from cuikuan.settings import Channels, Settings
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 from cuikuan.store.times import as_utc
 
 LEASE = timedelta(minutes=10)
 COUNTED = ("claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
-CHUNK = 1000
-MAX_ATTEMPTS = 5
-RETRY_DELAY = timedelta(seconds=30)
 
 
 @dataclass
@@ -97,7 +94,7 @@ def send_due(
     claimed = _claim(engine, now, limit)
     if claimed:
         keep = _recheck(engine, settings, claimed, now, report)
-        _send(engine, channel, keep, now, report)
+        _send(engine, channel, keep, now, report, settings.channels)
     _apply_receipts(engine, channel, now, report)
     return report
 
@@ -304,6 +301,7 @@ def _send(
     rows: list[dict[str, Any]],
     now: datetime,
     report: SendReport,
+    rules: Channels,
 ) -> None:
     """Hand rows to the provider of their channel chunk by chunk, recording each chunk."""
     by_channel: dict[str, list[dict[str, Any]]] = {}
@@ -312,8 +310,8 @@ def _send(
     resolve = resolver(channel)
     for name, group in by_channel.items():
         provider = resolve(name)
-        for start in range(0, len(group), CHUNK):
-            chunk = group[start : start + CHUNK]
+        for start in range(0, len(group), rules.batch):
+            chunk = group[start : start + rules.batch]
             if provider.name in report.stopped_channels:
                 _release(
                     engine, [r["id"] for r in chunk], report.stopped_channels[provider.name], now
@@ -324,7 +322,7 @@ def _send(
                 OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"]) for r in chunk
             ]
             results = provider.send(batch, now)
-            _record(engine, provider.name, results, {r["id"]: r for r in chunk}, now, report)
+            _record(engine, provider.name, results, {r["id"]: r for r in chunk}, now, report, rules)
 
 
 def _mark_sending(engine: Engine, ids: list[int], now: datetime) -> None:
@@ -352,12 +350,13 @@ def _record(
     rows: dict[int, dict[str, Any]],
     now: datetime,
     report: SendReport,
+    rules: Channels,
 ) -> None:
     updates: list[dict[str, Any]] = []
     parts: list[tuple[int, tuple[str, ...]]] = []
     for result in results:
         row = rows[result.outbox_id]
-        values = _outcome(result, row, provider, now, report)
+        values = _outcome(result, row, provider, now, report, rules)
         updates.append({"oid": result.outbox_id, **values})
         if result.error is None:
             parts.append((result.outbox_id, result.part_ids or (str(result.provider_id),)))
@@ -373,7 +372,12 @@ def _record(
 
 
 def _outcome(
-    result: SendResult, row: dict[str, Any], provider: str, now: datetime, report: SendReport
+    result: SendResult,
+    row: dict[str, Any],
+    provider: str,
+    now: datetime,
+    report: SendReport,
+    rules: Channels,
 ) -> dict[str, Any]:
     error = result.error
     if error is None:
@@ -393,10 +397,10 @@ def _outcome(
         report.stopped_channels[provider] = str(error)
         return {"status": "planned", "reason": f"channel stopped: {error}", "updated_at": now}
     attempts = int(row.get("attempts") or 0) + 1
-    retry_at = now + RETRY_DELAY * 2 ** (attempts - 1)
+    retry_at = now + timedelta(seconds=rules.retry_seconds * 2 ** (attempts - 1))
     if (
         isinstance(error, Transient)
-        and attempts < MAX_ATTEMPTS
+        and attempts < rules.max_attempts
         and retry_at < as_utc(row["latest_at"])
     ):
         report.retried += 1

@@ -104,9 +104,11 @@ class Smsc:
         self._window_count = 0
         self._dropped = False
         self._servers: list[asyncio.base_events.Server] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def serve(self) -> None:
-        await self.start()
+        if not self._servers:
+            await self.start()
         await asyncio.gather(*(s.serve_forever() for s in self._servers))
 
     async def start(self) -> None:
@@ -121,7 +123,7 @@ class Smsc:
                     self._control, self.config.host, self.config.control_port
                 )
             )
-        asyncio.get_running_loop().create_task(self._flush_log())
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_log())
 
     @property
     def port(self) -> int:
@@ -129,6 +131,8 @@ class Smsc:
         return port
 
     async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
         for server in self._servers:
             server.close()
         for s in self.sessions:

@@ -79,6 +79,7 @@ class SmppChannel:
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
     _client: SmppClient | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _receipts: deque[Receipt] = field(default_factory=deque, init=False, repr=False)
     _replies: deque[Inbound] = field(default_factory=deque, init=False, repr=False)
     _refs: itertools.count[int] = field(
@@ -104,8 +105,9 @@ class SmppChannel:
         def run() -> None:
             asyncio.set_event_loop(loop)
             self._client = SmppClient(self.config, on_deliver)
+            self._task = loop.create_task(self._client.run())
             loop.call_soon(ready.set)
-            loop.run_until_complete(self._client.run())
+            loop.run_forever()
 
         self._loop = loop
         self._thread = threading.Thread(target=run, name=f"smpp-{self.name}", daemon=True)
@@ -115,12 +117,18 @@ class SmppChannel:
     def close(self) -> None:
         if self._thread is None or self._loop is None or self._client is None:
             return
-        fut = asyncio.run_coroutine_threadsafe(self._client.stop(), self._loop)
+        loop = self._loop
+        fut = asyncio.run_coroutine_threadsafe(self._client.stop(), loop)
         try:
             fut.result(5)
+            if self._task is not None:
+                asyncio.run_coroutine_threadsafe(
+                    asyncio.wait([self._task], timeout=2), loop
+                ).result(3)
         finally:
+            loop.call_soon_threadsafe(loop.stop)
             self._thread.join(5)
-            self._loop.close()
+            loop.close()
             self._thread = None
 
     def wait_bound(self, timeout: float = 10.0) -> bool:

@@ -38,7 +38,7 @@ _STATE_TLV = {
     7: "UNKNOWN",
     8: "REJECTD",
 }
-_FIELD = re.compile(r"(?i)\b(id|sub|dlvr|submit date|done date|stat|err)\s*:\s*(\S+(?: \S+)?)")
+_KEY = re.compile(r"(?i)\b(id|sub|dlvr|submit[ _]date|done[ _]date|stat|err|text)\s*:")
 _DATE = re.compile(r"^\d{10}(\d{2})?$")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -74,12 +74,15 @@ def parse_receipt(sm: pdu.ShortMessage) -> ReceiptInfo | None:
 
 
 def _fields(text: str) -> dict[str, str]:
+    """Each known key's value: the first word between it and the next key."""
+    keys = list(_KEY.finditer(text))
     found: dict[str, str] = {}
-    for name, value in _FIELD.findall(text):
-        key = name.lower()
-        # Only the dates may hold a space ("done date:2611291200"); elsewhere take the first word.
-        found.setdefault(key, value if key.endswith("date") else value.split(" ")[0])
-    return {k: v.split(" ")[0] for k, v in found.items()}
+    for i, key in enumerate(keys):
+        following = keys[i + 1] if i + 1 < len(keys) else None
+        value = text[key.end() : following.start() if following else len(text)].strip()
+        name = key.group(1).lower().replace("_", " ")
+        found.setdefault(name, value.split(" ")[0] if value and name != "text" else value)
+    return found
 
 
 def _date(text: str | None) -> datetime | None:

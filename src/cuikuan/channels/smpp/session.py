@@ -148,6 +148,9 @@ class SmppClient:
                 log.warning(
                     "SMPP connection to %s:%s failed: %s", self.config.host, self.config.port, exc
                 )
+            except Exception:  # whatever went wrong, the session must come back
+                log.exception("SMPP session failed; reconnecting")
+                self._close()
             if self._stopping:
                 return
             await asyncio.sleep(backoff)
@@ -173,10 +176,17 @@ class SmppClient:
         self._bound.set()
 
     async def wait_bound(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._bound.wait(), timeout)
-        except TimeoutError:
-            raise NotConnected("no SMPP session within the connect timeout") from None
+        """Return once bound; raise the bind refusal, or NotConnected after `timeout`.
+        Re-checks every 0.1 s: an event set and cleared again before a waiter first runs
+        (bind refused, then the connection closes) must not leave it waiting out the timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.auth_error is None and not self._bound.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise NotConnected("no SMPP session within the connect timeout")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._bound.wait(), min(remaining, 0.1))
         if self.auth_error is not None:
             raise self.auth_error
 
@@ -192,7 +202,8 @@ class SmppClient:
             self._proto.transport.close()
 
     def _on_lost(self) -> None:
-        self._bound.clear()
+        if self.auth_error is None:
+            self._bound.clear()
         self._closed.set()
         pending, self._pending = self._pending, {}
         for fut in pending.values():

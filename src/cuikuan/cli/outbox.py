@@ -1,0 +1,90 @@
+"""`cuikuan outbox`: where every message stands; `outbox resolve`: settle uncertain ones by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from cuikuan.cli import common
+from cuikuan.dispatch.sender import outbox_counts
+from cuikuan.services.outbox import OUTCOMES, messages_in, resolve_uncertain
+
+app = typer.Typer(
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help="Messages by status; `outbox resolve` settles the uncertain ones.",
+)
+
+
+@app.callback()
+def outbox(
+    ctx: typer.Context,
+    by_day: bool = typer.Option(False, "--by-day", help="One row per plan date and status."),
+    status: str | None = typer.Option(
+        None, "--status", help="List the messages in this status (e.g. uncertain, failed)."
+    ),
+    limit: int = typer.Option(200, "--limit", min=1, help="At most this many with --status."),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Messages by status (planned, held, claimed, sending, sent, delivered, undelivered,
+    failed, expired, suppressed, uncertain, cancelled), with --by-day per plan date; with
+    --status, the messages themselves (id, customer, number, step, reason)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    engine = common.database(ctx)
+    if status is not None:
+        rows = messages_in(engine, status, limit)
+        if json_out:
+            common.print_json(rows)
+            return
+        table = Table()
+        columns = ("id", "customer", "recipient", "step", "plan_date", "reason", "updated_at")
+        for name in columns:
+            table.add_column(name)
+        for r in rows:
+            table.add_row(*(str(r[c] or "") for c in columns))
+        common.out.print(table)
+        common.out.print(f"{len(rows):,} {status} message(s) shown", markup=False)
+        return
+    counts = outbox_counts(engine)
+    if not by_day:
+        counts = (
+            counts.group_by("status")
+            .agg(pl.col("count").sum())
+            .select(pl.lit("all").alias("plan_date"), "status", "count")
+            .sort("status")
+        )
+    if json_out:
+        common.print_json(counts.to_dicts())
+        return
+    table = Table()
+    for name in ("plan_date", "status", "count"):
+        table.add_column(name, justify="right" if name == "count" else "left")
+    for day, state, count in counts.iter_rows():
+        table.add_row(str(day), state, f"{count:,}")
+    common.out.print(table)
+
+
+@app.command("resolve")
+def resolve(
+    ctx: typer.Context,
+    ids: list[int] = typer.Argument(..., help="Outbox ids (see `outbox --status uncertain`)."),
+    outcome: str = typer.Option(
+        ...,
+        "--as",
+        help="sent (the carrier has it), not_sent (mark failed, never retried) or resend "
+        "(plan it again; it goes out if its window is still open).",
+    ),
+    by: str = typer.Option(..., "--by", help="Who checked with the carrier (kept in the reason)."),
+) -> None:
+    """Settle uncertain messages, after checking with the carrier: cuikuan never resends an
+    uncertain message on its own, because the borrower may already have it."""
+    if outcome not in OUTCOMES:
+        from cuikuan.errors import InputError
+
+        raise InputError(f"--as must be one of {', '.join(OUTCOMES)} (got {outcome!r})")
+    done = resolve_uncertain(common.database(ctx), ids, outcome, by, datetime.now(UTC))
+    common.out.print(f"resolved {done} message(s) as {outcome}", markup=False)

@@ -1,0 +1,71 @@
+"""The outbox for operators: messages in a state, and resolving the uncertain ones by hand.
+
+    rows = messages_in(engine, "uncertain")
+    resolve_uncertain(engine, [12, 13], "not_sent", by="li", now=now)
+
+An uncertain message was handed to a gateway but its fate was never recorded (the dispatcher
+died, or the session dropped before the answer). Only a person who checked with the carrier
+decides: `sent` (it went; it counts for the caps), `not_sent` (failed, never retried), or
+`resend` (planned again; it goes out if its window is still open).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from cuikuan.errors import InputError, NotFound
+from cuikuan.store.schema import customers, outbox
+
+OUTCOMES = {"sent": "sent", "not_sent": "failed", "resend": "planned"}
+
+
+def messages_in(engine: Engine, status: str, limit: int = 200) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                outbox.c.id,
+                customers.c.external_id.label("customer"),
+                outbox.c.recipient,
+                outbox.c.step,
+                outbox.c.plan_date,
+                outbox.c.status,
+                outbox.c.reason,
+                outbox.c.provider_id,
+                outbox.c.updated_at,
+            )
+            .join(customers, customers.c.id == outbox.c.customer_id)
+            .where(outbox.c.status == status)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def resolve_uncertain(engine: Engine, ids: list[int], outcome: str, by: str, now: datetime) -> int:
+    if outcome not in OUTCOMES:
+        raise InputError(f"outcome must be one of {', '.join(OUTCOMES)} (got {outcome!r})")
+    with engine.begin() as conn:
+        found = dict(
+            conn.execute(select(outbox.c.id, outbox.c.status).where(outbox.c.id.in_(ids))).all()
+        )
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound(f"no outbox message {', '.join(map(str, missing))}")
+        wrong = [f"{i} is {found[i]}" for i in ids if found[i] != "uncertain"]
+        if wrong:
+            raise InputError(f"only uncertain messages can be resolved: {'; '.join(wrong)}")
+        values: dict[str, Any] = {
+            "status": OUTCOMES[outcome],
+            "reason": f"resolved by {by}: {outcome.replace('_', ' ')}",
+            "updated_at": now,
+        }
+        if outcome == "sent":
+            values["sent_at"] = now
+        return conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids), outbox.c.status == "uncertain")
+            .values(**values)
+        ).rowcount

@@ -1,0 +1,209 @@
+"""SMPP PDUs, text coding, concatenation and receipts, checked against smpplib where it can be."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from smpplib import smpp as ssmpp
+
+from cuikuan.channels.smpp import coding, pdu
+from cuikuan.channels.smpp.receipts import canonical_id, id_candidates, parse_receipt
+from cuikuan.dispatch.receipts import message_status
+from cuikuan.domain.sms import GSM7_BASIC, GSM7_EXTENSION, measure
+
+
+class _Seq:
+    sequence = 0
+
+    def next_sequence(self) -> int:
+        return 0
+
+
+def test_our_submit_sm_reads_the_same_in_smpplib() -> None:
+    sm = pdu.ShortMessage(
+        source_addr="1069",
+        source_addr_ton=5,
+        destination_addr="8613800138000",
+        short_message="您好".encode("utf-16-be"),
+        data_coding=8,
+        esm_class=0,
+        registered_delivery=1,
+    )
+    frame = pdu.encode(pdu.SUBMIT_SM, 42, pdu.sm_body(sm))
+    theirs = ssmpp.parse_pdu(frame, client=_Seq(), allow_unknown_opt_params=True)
+    assert theirs.command == "submit_sm" and theirs.sequence == 42
+    assert theirs.destination_addr == b"8613800138000" and theirs.source_addr == b"1069"
+    assert theirs.short_message.decode("utf-16-be") == "您好"
+    assert (theirs.data_coding, theirs.registered_delivery, theirs.source_addr_ton) == (8, 1, 5)
+
+
+def test_smpplib_deliver_sm_with_tlvs_reads_the_same_here() -> None:
+    theirs = ssmpp.make_pdu(
+        "deliver_sm",
+        client=_Seq(),
+        source_addr="8613800138000",
+        destination_addr="1069",
+        esm_class=4,
+        short_message=b"id:1a2b sub:001 dlvr:001 submit date:2611291200 done date:2611291201 "
+        b"stat:DELIVRD err:000 text:",
+        receipted_message_id="1a2b",
+        message_state=2,
+    )
+    theirs.sequence = 7
+    frames = pdu.Framer().feed(theirs.generate())
+    assert len(frames) == 1 and frames[0].command_id == pdu.DELIVER_SM
+    sm = pdu.decode_sm(frames[0].body)
+    assert sm.source_addr == "8613800138000" and sm.esm_class == 4
+    assert sm.tlvs[pdu.TLV_RECEIPTED_MESSAGE_ID].rstrip(b"\0") == b"1a2b"
+    info = parse_receipt(sm)
+    assert info is not None and (info.message_id, info.outcome) == ("1a2b", "delivered")
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=20), st.randoms())
+def test_the_framer_cuts_any_chunking_of_a_stream_into_the_same_pdus(
+    seqs: list[int], rnd: random.Random
+) -> None:
+    frames = [pdu.encode(pdu.SUBMIT_SM_RESP, s, f"{s:x}".encode() + b"\0") for s in seqs]
+    stream = b"".join(frames)
+    cuts = sorted(rnd.sample(range(1, len(stream)), min(len(stream) - 1, rnd.randint(0, 30))))
+    framer = pdu.Framer()
+    got = []
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        got += framer.feed(stream[a:b])
+    assert [p.sequence for p in got] == seqs
+    assert [pdu.decode_cstr(p.body) for p in got] == [f"{s:x}" for s in seqs]
+
+
+def test_an_impossible_length_is_a_broken_stream() -> None:
+    with pytest.raises(pdu.PduError):
+        pdu.Framer().feed(struct.pack(">IIII", 8, 4, 0, 1))
+
+
+def test_a_short_body_decodes_without_failing() -> None:
+    sm = pdu.decode_sm(b"\x00\x01\x01123\x00")
+    assert sm.source_addr == "123" and sm.destination_addr == "" and sm.short_message == b""
+
+
+TEXT = st.text(
+    alphabet=st.sampled_from(
+        list(GSM7_BASIC.replace("\x1b", "")) + list(GSM7_EXTENSION) + list("您好还款账单😀€")
+    ),
+    max_size=700,
+)
+
+
+@given(TEXT, st.integers(0, 65535), st.sampled_from([8, 16]), st.randoms())
+def test_parts_reassemble_exactly_in_any_order_and_match_the_measured_segments(
+    text: str, ref: int, bits: int, rnd: random.Random
+) -> None:
+    parts = coding.encode_parts(text, ref, bits)
+    assert len(parts) == max(1, measure(text).segments)
+    for p in parts:
+        limit = 140 if p.data_coding == coding.DC_UCS2 else 160
+        udh = p.octets[0] + 1 if p.esm_class & pdu.ESM_UDHI else 0
+        assert len(p.octets) - udh <= limit
+    shuffled = parts[:]
+    rnd.shuffle(shuffled)
+    shuffled.append(shuffled[0])  # a duplicate part changes nothing
+    joiner = coding.Reassembler()
+    out = [
+        joiner.add(
+            pdu.ShortMessage(
+                source_addr="8613800138000",
+                short_message=p.octets,
+                esm_class=p.esm_class,
+                data_coding=p.data_coding,
+            )
+        )
+        for p in shuffled
+    ]
+    done = [t for t in out if t is not None]
+    assert done[0] == text
+
+
+def test_sar_tlvs_and_a_lost_part_released_as_incomplete() -> None:
+    joiner = coding.Reassembler(timeout=60)
+
+    def part(seq: int, text: str, total: int = 2) -> pdu.ShortMessage:
+        return pdu.ShortMessage(
+            source_addr="86138",
+            short_message=text.encode("utf-16-be"),
+            data_coding=8,
+            tlvs={
+                pdu.TLV_SAR_MSG_REF_NUM: b"\x01\x02",
+                pdu.TLV_SAR_TOTAL_SEGMENTS: bytes((total,)),
+                pdu.TLV_SAR_SEGMENT_SEQNUM: bytes((seq,)),
+            },
+        )
+
+    assert joiner.add(part(2, "十五号还"), now=0) is None
+    assert joiner.add(part(1, "我"), now=0) == "我十五号还"
+    assert joiner.add(part(1, "分期", total=3), now=0) is None
+    assert joiner.expired(now=30) == []
+    assert joiner.expired(now=61) == [("86138", "分期 […incomplete]")]
+
+
+def test_gsm7_round_trip_keeps_extension_characters() -> None:
+    text = "Pay {now} [€5] ~ ^ | \\"
+    assert coding.gsm7_decode(coding.gsm7_encode(text)) == text
+    assert coding.decode(0x0F, "你好".encode("gb18030")) == "你好"
+
+
+def sm_text(text: bytes, **tlvs: bytes) -> pdu.ShortMessage:
+    return pdu.ShortMessage(
+        short_message=text, esm_class=4, tlvs={int(k[1:], 16): v for k, v in tlvs.items()}
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "tlvs", "expected"),
+    [
+        (
+            b"id:1A2B sub:001 dlvr:001 submit date:2611291200 done date:2611291201 stat:DELIVRD err:000 text:x",
+            {},
+            ("1A2B", "DELIVRD", "delivered"),
+        ),
+        (
+            b"id:6699 sub:001 dlvr:000 submit date:261129120001 done date:261129120105 stat:undeliv err:034",
+            {},
+            ("6699", "UNDELIV", "undelivered"),
+        ),
+        (b"ID:77 STAT:expired ERR:0", {}, ("77", "EXPIRED", "expired")),
+        (b"stat:ENROUTE id:5", {}, ("5", "ENROUTE", None)),
+        (b"", {"x001E": b"abc\0", "x0427": b"\x05"}, ("abc", "UNDELIV", "undelivered")),
+        (
+            b"id:1 stat:DELIVRD",
+            {"x001E": b"ff01\0", "x0427": b"\x02"},
+            ("ff01", "DELIVRD", "delivered"),
+        ),
+    ],
+)
+def test_receipts_are_read_tolerantly(
+    text: bytes, tlvs: dict[str, bytes], expected: tuple[str, str, str | None]
+) -> None:
+    info = parse_receipt(sm_text(text, **tlvs))
+    assert info is not None
+    assert (info.message_id, info.state, info.outcome) == expected
+
+
+def test_receipt_dates_with_and_without_seconds() -> None:
+    a = parse_receipt(sm_text(b"id:1 done date:2611291201 stat:DELIVRD"))
+    b = parse_receipt(sm_text(b"id:1 done date:261129120159 stat:DELIVRD"))
+    assert a is not None and b is not None and a.done_at is not None and b.done_at is not None
+    assert (a.done_at.minute, b.done_at.second) == (1, 59)
+
+
+def test_ids_in_hex_or_decimal() -> None:
+    assert canonical_id("000ABC") == "abc" and canonical_id("SMabc") == "SMabc"
+    assert "abc" in id_candidates("2748") and "2748" in id_candidates("ABC")
+
+
+def test_a_message_is_delivered_only_when_every_part_is() -> None:
+    assert message_status(["delivered", None]) is None
+    assert message_status(["delivered", "delivered"]) == "delivered"
+    assert message_status([None, "undelivered"]) == "undelivered"
+    assert message_status(["delivered", "expired"]) == "expired"
