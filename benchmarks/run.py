@@ -8,5 +8,5 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("import_ledger.py", "plan_portfolio.py"):
+for script in ("import_ledger.py", "plan_portfolio.py", "smpp_dispatch.py"):
     subprocess.run([sys.executable, str(HERE / script)], check=True)

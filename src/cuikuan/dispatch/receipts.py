@@ -73,22 +73,13 @@ def _match(conn: Connection, now: datetime) -> Counter[str]:
     ).all()
     if not waiting:
         return Counter()
-    wanted: dict[str, set[str]] = {}
-    for w in waiting:
-        wanted.setdefault(w.provider, set()).update(id_candidates(w.provider_id))
-    parts: dict[tuple[str, str], tuple[int, int]] = {}
-    for provider, ids in wanted.items():
-        id_list = sorted(ids)
-        for start in range(0, len(id_list), _CHUNK):
-            for p in conn.execute(
-                select(
-                    message_parts.c.provider_id, message_parts.c.outbox_id, message_parts.c.part
-                ).where(
-                    message_parts.c.provider == provider,
-                    message_parts.c.provider_id.in_(id_list[start : start + _CHUNK]),
-                )
-            ):
-                parts[(provider, p.provider_id)] = (p.outbox_id, p.part)
+    # Exact spellings first; the other readings (hex for decimal...) only for what is left.
+    parts = _parts(conn, {(w.provider, canonical_id(w.provider_id)) for w in waiting})
+    missing = [w for w in waiting if (w.provider, canonical_id(w.provider_id)) not in parts]
+    if missing:
+        parts |= _parts(
+            conn, {(w.provider, c) for w in missing for c in id_candidates(w.provider_id)}
+        )
     matched, part_states = [], []
     for w in waiting:
         exact = canonical_id(w.provider_id)
@@ -118,6 +109,26 @@ def _match(conn: Connection, now: datetime) -> Counter[str]:
         part_states,
     )
     return _roll_up(conn, sorted({m["oid"] for m in matched}), now)
+
+
+def _parts(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
+    by_provider: dict[str, list[str]] = {}
+    for provider, pid in keys:
+        by_provider.setdefault(provider, []).append(pid)
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    for provider, ids in by_provider.items():
+        ids.sort()
+        for start in range(0, len(ids), _CHUNK):
+            for p in conn.execute(
+                select(
+                    message_parts.c.provider_id, message_parts.c.outbox_id, message_parts.c.part
+                ).where(
+                    message_parts.c.provider == provider,
+                    message_parts.c.provider_id.in_(ids[start : start + _CHUNK]),
+                )
+            ):
+                found[(provider, p.provider_id)] = (p.outbox_id, p.part)
+    return found
 
 
 def _roll_up(conn: Connection, outbox_ids: list[int], now: datetime) -> Counter[str]:

@@ -227,14 +227,13 @@ def _recheck(
         moment = as_utc(h.sent_at or h.updated_at)
         sent_by.setdefault(("c", h.customer_id), []).append(moment)
         sent_by.setdefault(("n", h.recipient), []).append(moment)
+    zone_cache = policy.ZoneCache(settings.defaults.timezone)
     for row in rows:
         person = people[row["customer_id"]]
         reason = _why_stop(row, person, opted, positions, steps)
         if reason is None and row["customer_id"] in paused:
             reason = f"paused since planning ({paused[row['customer_id']]})"
-        zones = policy.candidate_zones(
-            person.timezone, phones.get(row["customer_id"], []), settings.defaults.timezone
-        )
+        zones = zone_cache.zones(person.timezone, phones.get(row["customer_id"], []))
         if reason is None and not policy.inside_window(now, zones, contact):
             reason = "outside the contact window at send time"
         if reason is None and row["step"] != OPT_OUT_CONFIRMATION:
@@ -253,12 +252,12 @@ def _recheck(
         keep.append(row)
     if stop:
         with engine.begin() as conn:
-            for oid, reason in stop:
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == oid)
-                    .values(status="suppressed", reason=reason, updated_at=now)
-                )
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == bindparam("oid"))
+                .values(status="suppressed", reason=bindparam("why"), updated_at=now),
+                [{"oid": oid, "why": reason} for oid, reason in stop],
+            )
     return keep
 
 

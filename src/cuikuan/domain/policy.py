@@ -68,6 +68,23 @@ def candidate_zones(
     return zones or [default_zone]
 
 
+class ZoneCache:
+    """`candidate_zones` remembered by the customer's zone and the first digits of each number
+    ("+86138", "+12125"): the time-zone tables go by prefix, and parsing every number of a
+    large batch is the slow part."""
+
+    def __init__(self, default_zone: str) -> None:
+        self.default_zone = default_zone
+        self._known: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
+
+    def zones(self, customer_zone: str | None, phones: Sequence[str]) -> list[str]:
+        key = (customer_zone, tuple(p[:6] for p in phones))
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = candidate_zones(customer_zone, phones, self.default_zone)
+        return found
+
+
 def allowed_window(
     day: date, zones: Sequence[str], policy: ContactPolicy
 ) -> tuple[datetime, datetime] | None:

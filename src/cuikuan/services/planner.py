@@ -251,7 +251,7 @@ def _decide(
 ) -> pl.DataFrame:
     contact = settings.policy.contact_policy()
     caps = _caps(history)
-    zone_cache: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
+    zone_cache = policy.ZoneCache(settings.defaults.timezone)
     window_cache: dict[tuple[date, tuple[str, ...]], tuple[datetime, datetime] | None] = {}
     # Most urgent first; ties broken by customer so every run decides the same way.
     ordered = chosen.sort(
@@ -281,7 +281,7 @@ def _decide_one(
     contact: policy.ContactPolicy,
     settings: Settings,
     as_of: date,
-    zone_cache: dict[tuple[str | None, tuple[str, ...]], list[str]],
+    zone_cache: policy.ZoneCache,
     window_cache: dict[tuple[date, tuple[str, ...]], tuple[datetime, datetime] | None],
 ) -> tuple[object, ...]:
     cid = int(row["customer_id"])
@@ -291,12 +291,7 @@ def _decide_one(
     ]
     phones = list(row["phones"] or [])
     recipient = (list(row["mobiles"] or [])[:1] or [None])[0] if channel == "sms" else row["email"]
-    zkey = (row["timezone"], tuple(p[:6] for p in phones))
-    if zkey not in zone_cache:
-        zone_cache[zkey] = policy.candidate_zones(
-            row["timezone"], phones, settings.defaults.timezone
-        )
-    zones = zone_cache[zkey]
+    zones = zone_cache.zones(row["timezone"], phones)
 
     def done(
         status: str,
