@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cuikuan.config_files import describe, read_toml
 from cuikuan.domain.policy import ContactPolicy, policy_for
+from cuikuan.domain.routing import RouteRule
 from cuikuan.errors import ConfigError
 
 ENV_PREFIX = "CUIKUAN_"
@@ -190,11 +191,32 @@ class Plan(_Section):
     guardrail_complaint_share: float = Field(default=0.01, gt=0, le=1)
 
 
+class Route(_Section):
+    """Send matching messages through `provider` (then `fallback` if it is down or refuses)."""
+
+    provider: str = Field(min_length=1)
+    channel: Literal["sms", "email"] = "sms"
+    countries: tuple[str, ...] = ()  # regions of the recipient's number, e.g. ["HK", "MO"]
+    prefixes: tuple[str, ...] = ()  # E.164 prefixes, e.g. ["+852", "+86170"]
+    steps: tuple[str, ...] = ()  # strategy step ids
+    fallback: str | None = None
+
+    def rule(self) -> RouteRule:
+        return RouteRule(
+            self.provider, self.channel, self.countries, self.prefixes, self.steps, self.fallback
+        )
+
+
 class Channels(_Section):
     """Which provider sends each channel (entry points in group cuikuan.channels)."""
 
     sms: str = "sandbox"
     email: str = "smtp"
+    # Tried when the first provider is down, stopped or refuses a message (never when its fate
+    # is uncertain: that one might have been sent).
+    sms_fallback: str | None = None
+    email_fallback: str | None = None
+    routes: tuple[Route, ...] = ()
     # Messages handed to a provider per recorded batch: a dispatcher killed mid-batch leaves at
     # most this many `uncertain` (never resent); smaller is safer, larger is faster.
     batch: int = Field(default=500, ge=1, le=100_000)
@@ -202,6 +224,8 @@ class Channels(_Section):
     # times, waiting retry_seconds, then twice as long each time, and never past the window.
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_seconds: int = Field(default=30, ge=1)
+    # The variable holding the token that unsigned provider pushes must carry (?token=...).
+    callback_token_env: str = "CUIKUAN_CALLBACK_TOKEN"
 
 
 class Smpp(_Section):
@@ -241,6 +265,34 @@ class Twilio(_Section):
     from_number: str | None = None
     messaging_service_sid: str | None = None
     status_callback: str | None = None
+
+
+class ProviderTemplateSetting(_Section):
+    code: str = Field(min_length=1)  # the template code or id registered at the provider
+    text: str = Field(min_length=1)  # its registered text: ${name} (Aliyun) or {1} (Tencent)
+
+
+class Aliyun(_Section):
+    access_key_id: str = ""
+    # The name of the environment variable holding the AccessKey secret, never the secret.
+    secret_env: str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+    sign_name: str = ""
+    region: str = "cn-hangzhou"
+    endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    tps: float = Field(default=50.0, gt=0)
+    # cuikuan template name -> the provider template it is registered as.
+    templates: dict[str, ProviderTemplateSetting] = {}
+
+
+class Tencent(_Section):
+    secret_id: str = ""
+    secret_env: str = "TENCENTCLOUD_SECRET_KEY"
+    app_id: str = ""  # SmsSdkAppId
+    sign_name: str = ""
+    region: str = "ap-guangzhou"
+    endpoint: str = "https://sms.tencentcloudapi.com/"
+    tps: float = Field(default=50.0, gt=0)
+    templates: dict[str, ProviderTemplateSetting] = {}
 
 
 class Bucket(_Section):
@@ -288,6 +340,8 @@ class Settings(_Section):
     channels: Channels = Channels()
     smtp: Smtp = Smtp()
     smpp: Smpp = Smpp()
+    aliyun: Aliyun = Aliyun()
+    tencent: Tencent = Tencent()
     twilio: Twilio = Twilio()
     source: Path | None = Field(default=None, exclude=True)
 

@@ -129,7 +129,8 @@ def test_send_routes_email_rows_to_the_smtp_provider(
 
     sandbox = SandboxChannel(engine)
     smtp = channel(port)
-    report = send_due(engine, settings, lambda name: smtp if name == "email" else sandbox, NOW)
+    # The resolver maps provider names ([channels] email = "smtp", sms = "sandbox").
+    report = send_due(engine, settings, lambda name: smtp if name == "smtp" else sandbox, NOW)
     assert report.sent == 1
     with engine.connect() as conn:
         row = conn.execute(

@@ -42,6 +42,7 @@ class OutgoingMessage:
     channel: str
     recipient: str
     text: str
+    template: str = ""  # the cuikuan template: template-based providers map it to their code
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,36 @@ def smpp(engine: Engine, settings: Settings) -> Channel:
         registered_delivery=1 if s.registered_delivery else 0,
         reference_bits=s.udh_reference_bits,
     )
+
+
+def aliyun(engine: Engine, settings: Settings) -> Channel:
+    from cuikuan.channels.aliyun import AliyunChannel
+    from cuikuan.channels.provider_templates import ProviderTemplate
+
+    a = settings.aliyun
+    return AliyunChannel(
+        a.access_key_id,
+        a.sign_name,
+        {k: ProviderTemplate(t.code, t.text) for k, t in a.templates.items()},
+        secret_env=a.secret_env,
+        region=a.region,
+        base_url=a.endpoint,
+        max_tps=a.tps,
+    )
+
+
+def tencent(engine: Engine, settings: Settings) -> Channel:
+    from cuikuan.channels.provider_templates import ProviderTemplate
+    from cuikuan.channels.tencent import TencentChannel
+
+    t = settings.tencent
+    return TencentChannel(
+        t.secret_id,
+        t.app_id,
+        t.sign_name,
+        {k: ProviderTemplate(v.code, v.text) for k, v in t.templates.items()},
+        secret_env=t.secret_env,
+        region=t.region,
+        base_url=t.endpoint,
+        max_tps=t.tps,
+    )

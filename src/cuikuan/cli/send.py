@@ -57,10 +57,9 @@ def send(
     providers: dict[str, Channel] = {}
 
     def resolve(name: str) -> Channel:
-        provider = settings.channels.email if name == "email" else settings.channels.sms
-        if provider not in providers:
-            providers[provider] = make_channel(provider, engine, settings)
-        return providers[provider]
+        if name not in providers:
+            providers[name] = make_channel(name, engine, settings)
+        return providers[name]
 
     moment = _now(now)
     try:

@@ -36,7 +36,7 @@ from cuikuan.channels.base import (
     Uncertain,
 )
 from cuikuan.dispatch.receipts import record_parts, record_receipts
-from cuikuan.domain import policy
+from cuikuan.domain import policy, routing
 from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.strategy_file import load_strategy
@@ -72,13 +72,41 @@ class SendReport:
 Resolver = Callable[[str], Channel]
 
 
-def resolver(channel: Channel | Resolver) -> Resolver:
-    """One channel for everything (tests, the sandbox), or a function from the outbox row's
-    channel ("sms", "email") to the provider that sends it."""
-    if hasattr(channel, "send"):
-        single: Channel = channel  # type: ignore[assignment]
-        return lambda _name: single
-    return channel
+class Providers:
+    """Provider objects by name. Given one Channel, it sends everything and routing is off
+    (tests, the simulated month); given a Resolver (provider name -> Channel, as the CLI does),
+    every row is routed by [channels] (default, routes, fallback) and providers are made once."""
+
+    def __init__(self, channel: Channel | Resolver, rules: Channels) -> None:
+        self.single: Channel | None = channel if hasattr(channel, "send") else None  # type: ignore[assignment]
+        self.make: Resolver | None = None if self.single else channel  # type: ignore[assignment]
+        self.rules = rules
+        self.route_rules = [r.rule() for r in rules.routes]
+        self.made: dict[str, Channel] = {}
+
+    def get(self, name: str) -> Channel:
+        if self.single is not None:
+            return self.single
+        if name not in self.made:
+            assert self.make is not None
+            self.made[name] = self.make(name)
+        return self.made[name]
+
+    def route(self, row: dict[str, Any]) -> tuple[str, ...]:
+        if self.single is not None:
+            return (self.single.name,)
+        defaults = {"sms": self.rules.sms, "email": self.rules.email}
+        fallbacks = {"sms": self.rules.sms_fallback, "email": self.rules.email_fallback}
+        return routing.providers_for(
+            row["channel"], row["recipient"], row["step"], self.route_rules, defaults, fallbacks
+        )
+
+    def listening(self) -> list[Channel]:
+        """Providers whose receipts to collect: those used in this run, and the SMS default."""
+        if self.single is not None:
+            return [self.single]
+        self.get(self.rules.sms)
+        return list(self.made.values())
 
 
 def send_due(
@@ -89,13 +117,14 @@ def send_due(
     limit: int = 100_000,
 ) -> SendReport:
     report = SendReport()
+    providers = Providers(channel, settings.channels)
     report.uncertain, report.released = _settle_stuck(engine, now)
     report.expired = _expire(engine, now)
     claimed = _claim(engine, now, limit)
     if claimed:
         keep = _recheck(engine, settings, claimed, now, report)
-        _send(engine, channel, keep, now, report, settings.channels)
-    _apply_receipts(engine, channel, now, report)
+        _send(engine, providers, keep, now, report, settings.channels)
+    _apply_receipts(engine, providers, now, report)
     return report
 
 
@@ -296,32 +325,66 @@ def _why_stop(
 
 def _send(
     engine: Engine,
-    channel: Channel | Resolver,
+    providers: Providers,
     rows: list[dict[str, Any]],
     now: datetime,
     report: SendReport,
     rules: Channels,
 ) -> None:
-    """Hand rows to the provider of their channel chunk by chunk, recording each chunk."""
-    by_channel: dict[str, list[dict[str, Any]]] = {}
+    """Hand rows to the provider their route names, chunk by chunk, recording each chunk; rows
+    the first provider could not take (down, stopped, refused) go to the route's fallback."""
+    by_route: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for r in rows:
-        by_channel.setdefault(r["channel"], []).append(r)
-    resolve = resolver(channel)
-    for name, group in by_channel.items():
-        provider = resolve(name)
+        by_route.setdefault(providers.route(r), []).append(r)
+    for route, group in by_route.items():
         for start in range(0, len(group), rules.batch):
             chunk = group[start : start + rules.batch]
-            if provider.name in report.stopped_channels:
-                _release(
-                    engine, [r["id"] for r in chunk], report.stopped_channels[provider.name], now
-                )
-                continue
             _mark_sending(engine, [r["id"] for r in chunk], now)
-            batch = [
-                OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"]) for r in chunk
-            ]
-            results = provider.send(batch, now)
-            _record(engine, provider.name, results, {r["id"]: r for r in chunk}, now, report, rules)
+            _hand_over(engine, providers, route, chunk, now, report, rules)
+
+
+def _hand_over(
+    engine: Engine,
+    providers: Providers,
+    route: tuple[str, ...],
+    chunk: list[dict[str, Any]],
+    now: datetime,
+    report: SendReport,
+    rules: Channels,
+) -> None:
+    pending = chunk
+    for position, name in enumerate(route):
+        provider = providers.get(name)
+        last = position == len(route) - 1
+        if provider.name in report.stopped_channels:
+            if last:
+                why = report.stopped_channels[provider.name]
+                _release(engine, [r["id"] for r in pending], why, now)
+            continue
+        batch = [
+            OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"], r["template"])
+            for r in pending
+        ]
+        results = provider.send(batch, now)
+        if not last:
+            # Down, stopped or refused: the next provider may take it. Uncertain: never.
+            retry = {res.outbox_id for res in results if _may_fall_back(res)}
+            refused = [res.error for res in results if isinstance(res.error, AuthError)]
+            if refused:
+                report.stopped_channels[provider.name] = str(refused[0])
+            results = [res for res in results if res.outbox_id not in retry]
+            _record(
+                engine, provider.name, results, {r["id"]: r for r in pending}, now, report, rules
+            )
+            pending = [r for r in pending if r["id"] in retry]
+            if not pending:
+                return
+            continue
+        _record(engine, provider.name, results, {r["id"]: r for r in pending}, now, report, rules)
+
+
+def _may_fall_back(result: SendResult) -> bool:
+    return result.error is not None and not isinstance(result.error, Uncertain)
 
 
 def _mark_sending(engine: Engine, ids: list[int], now: datetime) -> None:
@@ -430,17 +493,15 @@ def _by_keys(updates: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[s
 def collect_receipts(engine: Engine, channel: Channel | Resolver, now: datetime) -> SendReport:
     """Apply the receipts that have arrived, sending nothing."""
     report = SendReport()
-    _apply_receipts(engine, channel, now, report)
+    _apply_receipts(engine, Providers(channel, Channels()), now, report)
     return report
 
 
 def _apply_receipts(
-    engine: Engine, channel: Channel | Resolver, now: datetime, report: SendReport
+    engine: Engine, providers: Providers, now: datetime, report: SendReport
 ) -> None:
-    resolve = resolver(channel)
-    providers = {p.name: p for p in (resolve("sms"), resolve("email"))}
-    for name, provider in providers.items():
-        moved = record_receipts(engine, name, provider.receipts(now), now)
+    for provider in providers.listening():
+        moved = record_receipts(engine, provider.name, provider.receipts(now), now)
         report.delivered += moved["delivered"]
         report.undelivered += moved["undelivered"]
         report.receipt_expired += moved["expired"]

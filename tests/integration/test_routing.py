@@ -1,0 +1,119 @@
+"""Routing: a provider per message by country, prefix or step, and the fallback when the first
+is down or refuses; never a second provider for a message whose fate is uncertain."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import Engine, select
+
+from cuikuan.channels.base import Channel
+from cuikuan.channels.sandbox import SandboxChannel
+from cuikuan.channels.smpp.channel import SmppChannel
+from cuikuan.channels.smpp.session import SessionConfig
+from cuikuan.dispatch.sender import send_due
+from cuikuan.domain.routing import RouteRule, providers_for
+from cuikuan.services.planner import make_plan
+from cuikuan.settings import Channels, Route, Settings
+from cuikuan.store.schema import outbox
+from tests.integration.conftest import DAY
+from tests.integration.test_smpp import OPEN
+from tests.smsc_helpers import running_smsc
+
+DEFAULTS = {"sms": "smpp", "email": "smtp"}
+
+
+def test_the_first_matching_rule_decides_and_the_default_takes_the_rest() -> None:
+    rules = [
+        RouteRule("twilio", countries=("HK",), fallback="smpp"),
+        RouteRule("aliyun", steps=("m3_plus",)),
+        RouteRule("tencent", prefixes=("+86170",)),
+    ]
+    assert providers_for("sms", "+85261234567", "m1", rules, DEFAULTS, {}) == ("twilio", "smpp")
+    assert providers_for("sms", "+8613800138000", "m3_plus", rules, DEFAULTS, {}) == ("aliyun",)
+    assert providers_for("sms", "+8617012345678", "m1", rules, DEFAULTS, {}) == ("tencent",)
+    assert providers_for("sms", "+8613800138000", "m1", rules, DEFAULTS, {"sms": "aliyun"}) == (
+        "smpp",
+        "aliyun",
+    )
+    assert providers_for("email", "a@b.example", "m1", rules, DEFAULTS, {}) == ("smtp",)
+
+
+def with_channels(settings: Settings, **values: object) -> Settings:
+    return settings.model_copy(update={"channels": Channels(**values)})  # type: ignore[arg-type]
+
+
+def providers_used(engine: Engine) -> Counter[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        return Counter(
+            (r.status, r.provider)
+            for r in conn.execute(
+                select(outbox.c.status, outbox.c.provider).where(outbox.c.control == 0)
+            )
+        )
+
+
+def test_a_step_route_sends_through_its_own_provider(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    with engine.connect() as conn:
+        steps = Counter(conn.execute(select(outbox.c.step).where(outbox.c.control == 0)).scalars())
+    step = steps.most_common(1)[0][0]
+    main, special = SandboxChannel(engine), SandboxChannel(engine, name="sandbox_b")
+    made = {"sandbox": main, "sandbox_b": special}
+    routed = with_channels(settings, routes=(Route(provider="sandbox_b", steps=(step,)),))
+    report = send_due(engine, routed, lambda name: made[name], OPEN)
+    used = providers_used(engine)
+    assert used[("sent", "sandbox_b")] == steps[step]
+    assert used[("sent", "sandbox")] == report.sent - steps[step]
+
+
+def test_a_provider_that_is_down_hands_its_messages_to_the_fallback(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    down = SmppChannel(SessionConfig(port=1, connect_timeout=0.3))
+    made: dict[str, Channel] = {"smpp": down, "sandbox": SandboxChannel(engine)}
+    routed = with_channels(settings, sms="smpp", sms_fallback="sandbox")
+    try:
+        report = send_due(engine, routed, lambda name: made[name], OPEN)
+    finally:
+        down.close()
+    assert report.sent > 0 and report.retried == 0
+    assert set(providers_used(engine)) <= {("sent", "sandbox"), ("held", None)}
+
+
+def test_a_refused_message_goes_to_the_fallback_and_the_rest_stay_with_the_first(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    with engine.begin() as conn:
+        first = (
+            conn.execute(
+                select(outbox.c.id).where(outbox.c.status == "planned").order_by(outbox.c.id)
+            )
+            .scalars()
+            .first()
+        )
+        # The test SMSC refuses numbers ending in 0011 (ESME_RINVDSTADR).
+        conn.execute(outbox.update().where(outbox.c.id == first).values(recipient="+8613900000011"))
+    with running_smsc() as smsc:
+        smpp = smsc.channel()
+        made: dict[str, Channel] = {"smpp": smpp, "sandbox": SandboxChannel(engine)}
+        routed = with_channels(settings, sms="smpp", sms_fallback="sandbox")
+        try:
+            send_due(engine, routed, lambda name: made[name], OPEN)
+        finally:
+            smpp.close()
+    with engine.connect() as conn:
+        by_id = dict(
+            conn.execute(
+                select(outbox.c.id, outbox.c.provider).where(
+                    outbox.c.status.in_(("sent", "delivered"))
+                )
+            ).all()
+        )
+    assert by_id.pop(first) == "sandbox"
+    assert set(by_id.values()) == {"smpp"}
