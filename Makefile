@@ -6,6 +6,8 @@ BIN    := $(VENV)/bin
 DEMO_DIR ?= demo
 DEMO_ACCOUNTS ?= 3000
 DEMO_DAYS ?= 30
+# `make demo DEMO_SMS=smpp` sends the month over real SMPP to a local simulator instead.
+DEMO_SMS ?= sandbox
 
 .PHONY: install demo test lint format bench clean
 
@@ -27,7 +29,8 @@ demo: install
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan templates check
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan plan --as-of 2026-11-30 --dry-run --export plan-2026-11-30.csv
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan explain C00000026 --as-of 2026-11-30
-	cd $(DEMO_DIR) && ../$(BIN)/cuikuan sim month --from 2026-11-30 --days $(DEMO_DAYS) --seed 7
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan sim month --from 2026-11-30 --days $(DEMO_DAYS) --seed 7 \
+		$(if $(filter smpp,$(DEMO_SMS)),--smpp,)
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan portfolio --as-of 2026-12-30
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan outbox
 

@@ -5,7 +5,6 @@ helper."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from typing import Any
 
 from cuikuan.channels.smpp.channel import SmppChannel
 from cuikuan.channels.smpp.session import SessionConfig
-from cuikuan.sim.smsc import Smsc, SmscConfig
+from cuikuan.sim.smsc import Smsc, SmscConfig, smsc_in_thread
 
 
 class RunningSmsc:
@@ -38,25 +37,8 @@ class RunningSmsc:
 
 @contextmanager
 def running_smsc(**options: Any) -> Iterator[RunningSmsc]:
-    loop = asyncio.new_event_loop()
-    smsc = Smsc(SmscConfig(port=0, **options))
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(smsc.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(5)
-    try:
+    with smsc_in_thread(SmscConfig(port=0, **options)) as (smsc, loop):
         yield RunningSmsc(smsc, loop)
-    finally:
-        asyncio.run_coroutine_threadsafe(smsc.stop(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 def received_messages(records: list[dict[str, Any]]) -> dict[str, list[str]]:

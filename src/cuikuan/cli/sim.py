@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import typer
 
+from cuikuan.channels.base import Channel
 from cuikuan.cli import common
 from cuikuan.errors import InputError
 from cuikuan.sim.generator import GenerateOptions
@@ -60,9 +63,15 @@ def month(
     start: str = typer.Option(..., "--from", help="First simulated day, e.g. 2026-11-30."),
     days: int = typer.Option(30, "--days", min=1, max=366, help="How many days to run."),
     seed: int = typer.Option(1, "--seed", help="Same seed, same month."),
+    smpp: bool = typer.Option(
+        False,
+        "--smpp",
+        help="Send over real SMPP to a simulator started on a free loopback port "
+        "(receipts included) instead of the sandbox.",
+    ),
     json_out: bool = common.JsonOption,
 ) -> None:
-    """Run the daily cycle for N simulated days on the sandbox: plan, send at 10:00 and 15:00,
+    """Run the daily cycle for N simulated days on the sandbox (or --smpp): plan, send at 10:00 and 15:00,
     simulated borrowers pay (more after a reminder, with tone and fatigue effects) and their
     payments are imported; then show, per step, what was sent and the uplift over control."""
     from rich.progress import Progress
@@ -78,9 +87,13 @@ def month(
     except ValueError as exc:
         raise InputError(f"--from {start!r}: {exc}") from None
     engine = common.database(ctx)
-    with Progress(
-        console=common.err, transient=True, disable=json_out or not common.err.is_terminal
-    ) as bar:
+    with contextlib.ExitStack() as stack:
+        channel = stack.enter_context(_local_smpp()) if smpp else None
+        bar = stack.enter_context(
+            Progress(
+                console=common.err, transient=True, disable=json_out or not common.err.is_terminal
+            )
+        )
         task = bar.add_task("simulating", total=days)
         report = run_month(
             engine,
@@ -89,6 +102,7 @@ def month(
             days,
             seed,
             progress=lambda done, _: bar.update(task, completed=done),
+            channel=channel,
         )
     digits = currency_digits(settings.defaults.currency)
     if json_out:
@@ -123,3 +137,24 @@ def _pct(value: float | None, sign: bool = False) -> str:
     if value is None:
         return "-"
     return f"{value * 100:+.1f}%" if sign else f"{value * 100:.1f}%"
+
+
+@contextlib.contextmanager
+def _local_smpp() -> Iterator[Channel]:
+    from cuikuan.channels.smpp.channel import SmppChannel
+    from cuikuan.channels.smpp.session import SessionConfig
+    from cuikuan.sim.smsc import SmscConfig, smsc_in_thread
+
+    with smsc_in_thread(SmscConfig(port=0)) as (smsc, _loop):
+        channel = SmppChannel(SessionConfig(port=smsc.port, tps=5000), source_addr="1069")
+        common.err.print(f"SMPP: sending to a local SMSC on 127.0.0.1:{smsc.port}", markup=False)
+        try:
+            yield channel
+        finally:
+            channel.close()
+            stats = smsc.stats
+            common.err.print(
+                f"SMPP: the SMSC accepted {stats['accepted']:,} parts, refused {stats['refused']:,}, "
+                f"throttled {stats['throttled']:,}, sent {stats['receipts']:,} receipts",
+                markup=False,
+            )

@@ -55,7 +55,7 @@ def record_receipts(
             "provider_id": r.provider_id,
             "outcome": r.outcome,
             "detail": r.detail,
-            "received_at": r.at,
+            "received_at": now,  # the dispatcher's clock, which a simulation sets
         }
         for r in incoming
     ]

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from sqlalchemy import Engine, select
 
+from cuikuan.channels.base import Channel
 from cuikuan.channels.sandbox import SandboxChannel
 from cuikuan.dispatch.sender import collect_receipts, send_due
 from cuikuan.ingest.validate import Rules
@@ -52,10 +53,13 @@ def run_month(
     days: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    channel: Channel | None = None,
 ) -> MonthReport:
+    """`channel`: the sandbox unless given (`sim month --smpp` hands in an SMPP channel bound
+    to a local SMSC)."""
     rng = random.Random(seed)
     zone = ZoneInfo(settings.defaults.timezone)
-    channel = SandboxChannel(engine)
+    channel = channel or SandboxChannel(engine)
     tones = {t.name: t.tone for t in load_templates(templates_dir(settings))[0]}
     rules = Rules(settings.defaults.region, settings.defaults.timezone, settings.defaults.currency)
     stubborn: dict[int, bool] = {}

@@ -28,8 +28,10 @@ import itertools
 import json
 import logging
 import struct
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -342,6 +344,31 @@ class Smsc:
                 writer.write((json.dumps(answer) + "\n").encode())
                 await writer.drain()
         writer.close()
+
+
+@contextlib.contextmanager
+def smsc_in_thread(config: SmscConfig) -> Iterator[tuple[Smsc, asyncio.AbstractEventLoop]]:
+    """A running SMSC on its own event loop in a background thread (tests, `sim month --smpp`)."""
+    loop = asyncio.new_event_loop()
+    smsc = Smsc(config)
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(smsc.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="smsc", daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield smsc, loop
+    finally:
+        asyncio.run_coroutine_threadsafe(smsc.stop(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
 
 
 def _resp(name: str, sequence: int, status: int = 0, **fields: Any) -> bytes:
