@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -348,7 +348,7 @@ def test_a_dispute_pauses_reminders_and_opens_a_task(book: tuple[Settings, Engin
     assert list_tasks(engine, "open")["priority"][0] == 1
 
 
-def test_an_instalment_plan_holds_reminders_until_it_is_broken(
+def test_an_instalment_plan_sets_the_reminder_dates_until_it_is_broken(
     book: tuple[Settings, Engine], tmp_path: Path
 ) -> None:
     from datetime import UTC, datetime
@@ -378,19 +378,30 @@ def test_an_instalment_plan_holds_reminders_until_it_is_broken(
         engine,
         settings,
         row["external_id"],
-        [(DAY + timedelta(days=5), half), (DAY + timedelta(days=20), overdue - half)],
+        [(DAY + timedelta(days=3), half), (DAY + timedelta(days=20), overdue - half)],
         "agent",
         now,
     )
-    held = (
-        make_plan(engine, settings, DAY, dry_run=True)
-        .candidates.filter(lambda_in([row["customer_id"]]))
-        .row(0, named=True)
+
+    def candidate(day: date) -> dict[str, object] | None:
+        found = make_plan(engine, settings, day, dry_run=True).candidates.filter(
+            lambda_in([row["customer_id"]])
+        )
+        return found.row(0, named=True) if found.height else None
+
+    # The plan's first date is three days away: the pre-due reminder, for the agreed amount.
+    before = candidate(DAY)
+    assert before is not None and before["step"] == "pre_due_3d" and before["dpd"] == 0
+    assert before["status"] == "planned" and str(before["next_due_amount"]) == str(
+        int(half.scaleb(2))
     )
-    assert held["reason"] == "suppressed: plan_current"
-    make_plan(engine, settings, DAY + timedelta(days=8))  # the first agreed payment was missed
+    assert "instalment plan" in str(before["trail"])
+    assert f"{half:,.2f}" in str(before["text"])
+    # Between the plan's dates the loan is not overdue, so no escalating step matches.
+    assert candidate(DAY + timedelta(days=1)) is None
+    assert candidate(DAY + timedelta(days=3))["step"] == "due_today"  # type: ignore[index]
+    make_plan(engine, settings, DAY + timedelta(days=6))  # the first agreed payment was missed
     assert describe(engine)[0]["status"] == "broken"
-    resumed = make_plan(engine, settings, DAY + timedelta(days=8), dry_run=True).candidates.filter(
-        lambda_in([row["customer_id"]])
-    )
-    assert "plan_current" not in " ".join(resumed["reason"].fill_null("").to_list())
+    # The original schedule is back, overdue and all: the overdue steps find the loan again.
+    resumed = [candidate(DAY + timedelta(days=d)) for d in range(6, 16)]
+    assert any(r is not None and int(str(r["dpd"])) > 0 for r in resumed)

@@ -29,7 +29,8 @@ def create(
     by: str = typer.Option(..., "--by", help="The agent who agreed it."),
 ) -> None:
     """Agree a plan for a loan: amounts and dates that together cover the overdue amount. While it
-    is kept the loan gets no strategy reminders; a missed payment breaks it and they resume."""
+    is kept, reminders follow the plan (due dates and amounts are the agreed ones) and the loan
+    is not escalated; a missed payment breaks it and the original schedule resumes."""
     items = []
     for part in schedule.split(","):
         day, _, amount = part.strip().partition(":")

@@ -1,7 +1,9 @@
 """Instalment plans for a loan: agreed by an agent, kept or broken from the payments since.
 
-While a plan is current the borrower's loan gets no strategy reminder (`plan_current`) and is
-not escalated; a missed agreed payment breaks the plan and the strategy resumes.
+While a plan is current the loan is seen through the plan (`plan_view`): its next due date and
+amount are the next agreed payment's, and it is not overdue, so the strategy's pre-due and
+due-day reminders follow the plan's dates and no overdue (escalating) step matches it. A missed
+agreed payment breaks the plan and the original schedule, overdue and all, resumes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from sqlalchemy import Engine, insert, select
 
 from cuikuan.domain.arrangements import Agreed, next_agreed, plan_state, validate_schedule
@@ -66,16 +69,15 @@ def agree(
         )  # fmt: skip
 
 
-def loan_positions_filter(loan_id: int) -> object:
-    import polars as pl
-
+def loan_positions_filter(loan_id: int) -> pl.Expr:
     return pl.col("loan_id") == loan_id
 
 
 def settle_arrangements(
     engine: Engine, settings: Settings, today: date, *, write: bool, now: datetime | None = None
-) -> set[int]:
-    """Decide every current plan on `today`; return the customers whose plan is still current."""
+) -> dict[int, tuple[date, int]]:
+    """Decide every current plan on `today`; for each loan whose plan is still current, the
+    next agreed payment not yet covered: (its date, what is still owed on it)."""
     zone = ZoneInfo(settings.defaults.timezone)
     grace = settings.plan.promise_grace_days
     with engine.connect() as conn:
@@ -93,7 +95,8 @@ def settle_arrangements(
         paid_rows = conn.execute(
             select(payments.c.loan_id, payments.c.paid_at, payments.c.amount).where(payments.c.loan_id.in_([c.loan_id for c in current]))
         ).all() if current else []  # fmt: skip
-    keep, changes = set(), []
+    keep: dict[int, tuple[date, int]] = {}
+    changes = []
     for plan in current:
         agreed_at = as_utc(plan.agreed_at)
         paid = sum(
@@ -106,13 +109,46 @@ def settle_arrangements(
             for a in json.loads(plan.schedule)
         ]
         state = plan_state(schedule, paid, today, grace)
-        if state == "current":
-            keep.add(plan.customer_id)
+        upcoming = next_agreed(schedule, paid)
+        if state == "current" and upcoming is not None:
+            keep[plan.loan_id] = (upcoming[0].due, upcoming[1])
         else:
             changes.append((plan.id, state))
     if write:
         record_settlements(engine, arrangements, changes, now)
     return keep
+
+
+def plan_view(
+    positions: pl.DataFrame, current: dict[int, tuple[date, int]], today: date, first_bucket: str
+) -> pl.DataFrame:
+    """Loans on a current plan as the strategy should see them: due on the next agreed date for
+    what is owed on it, not overdue; `on_plan` marks them (explain and the trail say so)."""
+    if not current:
+        return positions.with_columns(pl.lit(False).alias("on_plan"))
+    plans = pl.DataFrame(
+        {
+            "loan_id": list(current),
+            "_due": [d for d, _ in current.values()],
+            "_owed": [o for _, o in current.values()],
+        },
+        schema={"loan_id": pl.Int64, "_due": pl.Date, "_owed": pl.Int64},
+    )
+    on = pl.col("_due").is_not_null()
+    return (
+        positions.join(plans, on="loan_id", how="left")
+        .with_columns(
+            pl.when(on).then(pl.col("_due")).otherwise(pl.col("next_due_date")).alias("next_due_date"),
+            pl.when(on).then(pl.col("_owed")).otherwise(pl.col("next_due_amount")).alias("next_due_amount"),
+            pl.when(on).then((pl.col("_due") - pl.lit(today)).dt.total_days())
+            .otherwise(pl.col("days_to_due")).alias("days_to_due"),
+            pl.when(on).then(0).otherwise(pl.col("overdue_amount")).alias("overdue_amount"),
+            pl.when(on).then(0).otherwise(pl.col("dpd")).alias("dpd"),
+            pl.when(on).then(pl.lit(first_bucket)).otherwise(pl.col("bucket")).alias("bucket"),
+            on.alias("on_plan"),
+        )
+        .drop("_due", "_owed")
+    )  # fmt: skip
 
 
 def describe(engine: Engine) -> list[dict[str, object]]:

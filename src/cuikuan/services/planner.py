@@ -31,7 +31,7 @@ from cuikuan.domain.templates import Renderer, TemplateFile, TemplateProblem
 from cuikuan.domain.tips import with_tip
 from cuikuan.errors import InputError, NotFound
 from cuikuan.services import messages
-from cuikuan.services.arrangements import settle_arrangements
+from cuikuan.services.arrangements import plan_view, settle_arrangements
 from cuikuan.services.guardrail import check_templates_guardrail
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
@@ -75,9 +75,10 @@ def make_plan(
     on_plan = settle_arrangements(
         engine, settings, as_of, write=not dry_run and only_customer is None, now=now
     )
+    # Reminders follow a current plan's dates and its loan is never escalated (arrangements).
+    positions = plan_view(positions, on_plan, as_of, settings.ledger.buckets[0].name)
     people = people.with_columns(
         pl.col("customer_id").is_in(sorted(promised)).alias("promise_pending"),
-        pl.col("customer_id").is_in(sorted(on_plan)).alias("plan_current"),
     ).join(_paused(engine, as_of), on="customer_id", how="left")
     loans = positions.with_columns(_first_delinquency(positions, history, strategy, as_of))
     evaluated = planning.evaluate(loans, strategy, digits)
@@ -289,6 +290,8 @@ def _decide_one(
     trail = [
         f"step {step} matched loan {row['external_id']} (DPD {row['dpd']}, days to due {row['days_to_due']})"
     ]
+    if row.get("on_plan"):
+        trail.append("on a current instalment plan: due dates and amounts are the plan's")
     phones = list(row["phones"] or [])
     recipient = (list(row["mobiles"] or [])[:1] or [None])[0] if channel == "sms" else row["email"]
     zones = zone_cache.zones(row["timezone"], phones)
@@ -322,7 +325,6 @@ def _decide_one(
         channel,
         bool(row["paid_off"]),
         promise_pending=bool(row["promise_pending"]),
-        plan_current=bool(row["plan_current"]),
     )
     if reasons:
         return done("suppressed", f"suppressed: {reasons[0]}")
