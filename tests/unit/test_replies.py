@@ -68,6 +68,17 @@ def test_replies_never_used_for_tuning_are_mostly_read_right() -> None:
     assert overall >= 0.8
 
 
+def test_over_300_labelled_replies_cover_every_intent_in_both_languages() -> None:
+    rows = [r for name in ("replies.tsv", "replies_holdout.tsv", "replies_fresh.tsv")
+            for r in labelled(name)]  # fmt: skip
+    assert len(rows) >= 300
+    for intent in {r[0] for r in rows}:
+        texts = [t for i, t, _ in rows if i == intent]
+        assert any(t.isascii() for t in texts) and any(not t.isascii() for t in texts), intent
+    overall, per_intent = accuracy("replies_fresh.tsv")
+    assert overall >= 0.95 and min(per_intent.values()) >= 0.85
+
+
 @pytest.mark.parametrize(
     ("text", "when"),
     [
