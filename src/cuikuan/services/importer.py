@@ -108,6 +108,11 @@ def import_file(
                     finished_at=datetime.now(UTC),
                 )
             )
+        if mapping.kind == "payments":
+            # Which messages preceded each new payment (attribution; the report reads it).
+            from cuikuan.services.attribution import record_touches
+
+            record_touches(engine)
         return result
     finally:
         source.close()

@@ -21,6 +21,7 @@ from cuikuan.store.schema import (
     loans,
     opt_outs,
     outbox,
+    payment_touches,
     payments,
     promises,
     replies,
@@ -114,14 +115,24 @@ def timeline(engine: Engine, settings: Settings, customer: str) -> list[Event]:
                         {},
                     )
                 )
-        for p in conn.execute(select(payments).where(payments.c.loan_id.in_(list(loan_ext)))).all():
+        paid = conn.execute(select(payments).where(payments.c.loan_id.in_(list(loan_ext)))).all()
+        before: dict[int, list[str]] = {}
+        for t in conn.execute(
+            select(payment_touches).where(payment_touches.c.payment_id.in_([p.id for p in paid]))
+        ):
+            kind = "held back" if t.control else "sent"
+            before.setdefault(t.payment_id, []).append(
+                f"#{t.outbox_id} ({kind} {t.hours_before:.0f} h before)"
+            )
+        for p in paid:
             digits = 2 if loan_ccy.get(p.loan_id) != "JPY" else 0
+            after = f"; after message {', '.join(before[p.id])}" if p.id in before else ""
             events.append(
                 Event(
                     as_utc(p.paid_at),
                     "payment",
-                    f"{format_minor(p.amount, digits)} on {loan_ext[p.loan_id]} ({p.external_id})",
-                    {},
+                    f"{format_minor(p.amount, digits)} on {loan_ext[p.loan_id]} ({p.external_id}){after}",
+                    {"after_messages": sorted(int(x.split()[0][1:]) for x in before.get(p.id, []))},
                 )
             )
         for r in conn.execute(select(replies).where(replies.c.sender.in_(numbers))).all():

@@ -159,6 +159,26 @@ message_parts = Table(
     Column("state", String(16)),
 )
 
+# Which messages preceded each payment: every message sent (or held back as control) to the
+# payment's customer in the window before it was paid. The report measures from here.
+payment_touches = Table(
+    "payment_touches",
+    metadata,
+    Column("payment_id", ForeignKey("payments.id", ondelete="CASCADE"), primary_key=True),
+    Column("outbox_id", ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True),
+    Column("hours_before", Float, nullable=False),
+    Column("control", Integer, nullable=False),  # 1: it was held back, never sent
+    Index("ix_payment_touches_outbox_id", "outbox_id"),
+)
+
+# Small named positions of incremental work (e.g. the last payment scanned for touches).
+markers = Table(
+    "markers",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
 # Every final delivery receipt as it came, matched to its message when it can be (a receipt may
 # come before its submit is recorded, or from another process; it is matched later).
 receipts = Table(
