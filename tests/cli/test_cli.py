@@ -319,3 +319,24 @@ def test_plans_create_and_list(workdir: Path) -> None:
     assert missing.returncode == 5
     listed = run(["plans", "list", "--json"], workdir)
     assert listed.returncode == 0 and isinstance(json.loads(listed.stdout), list)
+
+
+def test_importing_a_payment_marks_the_promise_it_keeps(workdir: Path, tmp_path: Path) -> None:
+    import sqlite3
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    assert run(["init", "."], tmp_path).returncode == 0
+    assert run(["import", str(workdir / "ledger.csv")], tmp_path).returncode == 0
+    account = json.loads(run(["account", "C00000003", "--json"], tmp_path).stdout)
+    assert run(["reply", account["phones"][0], "明天还"], tmp_path).returncode == 0
+    paid_at = datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(minutes=5)
+    (tmp_path / "paid.csv").write_text(
+        "还款流水号,借据号,还款时间,还款金额\n"
+        f"PK-1,{account['loans'][0]['loan']},{paid_at:%Y-%m-%d %H:%M:%S},100.00\n",
+        encoding="utf-8",
+    )
+    db = sqlite3.connect(tmp_path / "cuikuan.db")
+    assert db.execute("SELECT status FROM promises").fetchall() == [("pending",)]
+    assert run(["import", "paid.csv"], tmp_path).returncode == 0
+    assert db.execute("SELECT status FROM promises").fetchall() == [("kept",)]

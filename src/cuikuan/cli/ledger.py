@@ -10,6 +10,7 @@ import polars as pl
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from cuikuan.cli import common
 from cuikuan.domain.columns import HeaderError, parse_overrides
@@ -20,6 +21,7 @@ from cuikuan.ingest.validate import Rules
 from cuikuan.services.importer import ImportResult, import_file
 from cuikuan.services.portfolio import Portfolio, customer_view
 from cuikuan.services.portfolio import portfolio as build_portfolio
+from cuikuan.settings import Settings
 
 PROGRESS_FROM_ROWS = 50_000
 
@@ -84,6 +86,8 @@ def import_(
         results.append(result)
         if not json_out:
             _print_result(result)
+    if any(r.kind == "payments" for r in results):
+        _promises_kept(engine, settings)
     if json_out:
         common.print_json([r.as_dict() for r in results])
 
@@ -281,3 +285,14 @@ def account(
             common.money(row["next_due_amount"], digits),
         )
     common.out.print(table)
+
+
+def _promises_kept(engine: Engine, settings: Settings) -> None:
+    """Payments just arrived: mark the promises they keep (the plan decides broken ones)."""
+    from zoneinfo import ZoneInfo
+
+    from cuikuan.services.promises import settle
+
+    now = datetime.now(UTC)
+    today = now.astimezone(ZoneInfo(settings.defaults.timezone)).date()
+    settle(engine, settings, today, write=True, now=now, kept_only=True)

@@ -19,10 +19,17 @@ from cuikuan.store.times import as_utc
 
 
 def settle(
-    engine: Engine, settings: Settings, today: date, *, write: bool, now: datetime | None = None
+    engine: Engine,
+    settings: Settings,
+    today: date,
+    *,
+    write: bool,
+    now: datetime | None = None,
+    kept_only: bool = False,
 ) -> set[int]:
     """Decide every pending promise on `today`; return the customers whose promise still pends.
-    With `write`, kept and broken promises are recorded as such."""
+    With `write`, kept and broken promises are recorded as such; with `kept_only` (right after a
+    payments import) only the kept ones, since breaking one is the plan's decision for its day."""
     zone = ZoneInfo(settings.defaults.timezone)
     grace = settings.plan.promise_grace_days
     with engine.connect() as conn:
@@ -53,7 +60,7 @@ def settle(
         state = promise_state(
             Promise(made, p.promised_date, p.amount), paid.get(p.customer_id, []), today, grace
         )
-        if state == "pending":
+        if state == "pending" or (kept_only and state == "broken"):
             pending.add(p.customer_id)
         else:
             settled.append((p.id, state))
