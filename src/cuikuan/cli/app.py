@@ -18,6 +18,7 @@ from cuikuan.cli import (
     outbox,
     plan,
     replies,
+    report,
     send,
     setup,
     sim,
@@ -65,6 +66,7 @@ send.register(app)
 replies.register(app)
 listen.register(app)
 smsc.register(app)
+report.register(app)
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(sim.app, name="sim")
 app.add_typer(sms.app, name="sms")

@@ -1,0 +1,144 @@
+"""The report as one self-contained HTML file: tables and inline SVG charts, no script, no
+external file, so it opens offline and can be mailed as it is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment, select_autoescape
+from markupsafe import Markup
+
+from cuikuan.domain.money import format_minor
+from cuikuan.services.report import Report
+from cuikuan.web import charts
+
+PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>催款 cuikuan — 效果报告 report {{ r.start }} – {{ r.end }}</title>
+<style>
+body{font-family:{{ font }};margin:24px;color:#111;max-width:1100px}
+h1{font-size:22px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:right} th{background:#f4f6f8}
+td:first-child,th:first-child{text-align:left}
+.better{color:#2e8b57;font-weight:bold}.worse{color:#c0392b;font-weight:bold}.unknown{color:#d68910}
+.note{color:#555;font-size:12px} figure{margin:12px 0}
+</style></head><body>
+<h1>效果报告 What the messages recovered · {{ r.start }} – {{ r.end }}</h1>
+<p class="note">币种 currency {{ r.currency }} · 付款窗口 pay window {{ r.window_days }} 天/days ·
+生成 generated {{ generated }}. {% for n in r.notes %}{{ n }}. {% endfor %}</p>
+
+<h2>漏斗 Funnel</h2>
+<figure>{{ funnel }}</figure>
+
+<h2>对照组提升 Uplift against the control group</h2>
+<figure>{{ forest }}</figure>
+<table><tr><th>step</th><th>treated</th><th>control</th><th>pay rate treated</th><th>pay rate control</th>
+<th>difference [95% interval]</th><th>verdict</th><th>recovered / member, difference [95%]</th><th>verdict</th></tr>
+{% for u in r.uplift %}<tr><td>{{ u.step }}</td><td>{{ u.pay_rate.n_treated }}</td><td>{{ u.pay_rate.n_control }}</td>
+<td>{{ pct(u.pay_rate.treated) }}</td><td>{{ pct(u.pay_rate.control) }}</td>
+<td>{{ pp(u.pay_rate.difference) }} [{{ pp(u.pay_rate.low) }}, {{ pp(u.pay_rate.high) }}]</td>
+<td class="{{ cls(u.pay_rate.verdict) }}">{{ u.pay_rate.verdict }}</td>
+<td>{{ money(u.recovered_per_member.difference) }} [{{ money(u.recovered_per_member.low) }}, {{ money(u.recovered_per_member.high) }}]</td>
+<td class="{{ cls(u.recovered_per_member.verdict) }}">{{ u.recovered_per_member.verdict }}</td></tr>
+{% else %}<tr><td colspan="9">没有数据 no data</td></tr>{% endfor %}</table>
+{% if r.variants %}<h2>冠军/挑战者 Variants (challenger against champion)</h2>
+<table><tr><th>step</th><th>challenger</th><th>template</th><th>difference [95%]</th><th>verdict</th></tr>
+{% for v in r.variants %}<tr><td>{{ v.step }}</td><td>{{ v.challenger }} vs {{ v.champion }}</td><td>{{ v.template }}</td>
+<td>{{ pp(v.pay_rate.difference) }} [{{ pp(v.pay_rate.low) }}, {{ pp(v.pay_rate.high) }}]</td>
+<td class="{{ cls(v.pay_rate.verdict) }}">{{ v.pay_rate.verdict }}</td></tr>{% endfor %}</table>{% endif %}
+
+<h2>按步骤归因 Attribution per step, template and variant</h2>
+<table><tr>{% for c in step_columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in steps %}<tr>{% for c in step_columns %}<td>{{ row[c] }}</td>{% endfor %}</tr>
+{% else %}<tr><td colspan="{{ step_columns|length }}">没有数据 no data</td></tr>{% endfor %}</table>
+
+<h2>迁徙率 Roll rates</h2>
+{% for m in r.roll_rates %}<figure>{{ matrices[loop.index0] }}</figure>
+<p class="note">{{ m.from_date }} → {{ m.to_date }}: share of the loans in each bucket at the start that are in each bucket at the end.</p>
+{% else %}<p class="note">没有数据 no data (the range needs two dates)</p>{% endfor %}
+<p>治愈率 Cure rate: {{ cure }} · 承诺兑现率 Promise kept rate: {{ kept }}</p>
+
+<h2>送达率 Delivery per channel and gateway</h2>
+<table><tr><th>channel</th><th>gateway</th><th>sent</th><th>delivered</th><th>undelivered</th><th>expired</th><th>awaiting</th><th>delivery rate</th></tr>
+{% for d in delivery %}<tr><td>{{ d.channel }}</td><td>{{ d.provider }}</td><td>{{ d.sent }}</td><td>{{ d.delivered }}</td>
+<td>{{ d.undelivered }}</td><td>{{ d.expired }}</td><td>{{ d.awaiting }}</td><td>{{ pct(d.delivery_rate) }}</td></tr>
+{% else %}<tr><td colspan="8">没有数据 no data</td></tr>{% endfor %}</table>
+
+<h2>退订与投诉 Opt-outs and complaints per template</h2>
+<table><tr><th>template</th><th>sent</th><th>opted out</th><th>complained</th><th>opt-out rate</th><th>complaint rate</th></tr>
+{% for t in templates %}<tr><td>{{ t.template }}</td><td>{{ t.sent }}</td><td>{{ t.opted_out }}</td><td>{{ t.complained }}</td>
+<td>{{ pct(t.opt_out_rate) }}</td><td>{{ pct(t.complaint_rate) }}</td></tr>
+{% else %}<tr><td colspan="6">没有数据 no data</td></tr>{% endfor %}</table>
+
+<h2>每日量 Daily volumes</h2>
+<figure>{{ daily_sent }}</figure>
+<figure>{{ daily_collected }}</figure>
+</body></html>
+"""
+
+
+def render_html(report: Report, generated: datetime) -> str:
+    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    digits = report.digits
+
+    def money(minor: float) -> str:
+        if minor in (float("inf"), float("-inf")):
+            return "∞" if minor > 0 else "-∞"
+        return format_minor(round(minor), digits)
+
+    totals = {k: int(report.steps[k].sum()) if k in report.steps.columns else 0
+              for k in ("planned", "control", "sent", "delivered", "replied", "paid_7d")}  # fmt: skip
+    funnel = charts.bars(
+        [("计划 planned", totals["planned"]), ("对照 held back", totals["control"]),
+         ("发送 sent", totals["sent"]), ("送达 delivered", totals["delivered"]),
+         ("回复 replied", totals["replied"]), ("7天内还款 paid in 7 days", totals["paid_7d"])],
+        "漏斗 Funnel: messages",
+    )  # fmt: skip
+    forest = charts.intervals(
+        [(u["step"], u["pay_rate"]["difference"], u["pay_rate"]["low"], u["pay_rate"]["high"],
+          u["pay_rate"]["verdict"]) for u in report.uplift],
+        f"还款率提升 Pay-rate uplift within {report.window_days} days (treated − control)",
+    )  # fmt: skip
+    matrices = [
+        Markup(charts.matrix([r["from"] for r in m["rows"]], m["columns"],
+                             [[r[c] for c in m["columns"]] for r in m["rows"]],
+                             f"迁徙率 Roll rates {m['from_date']} → {m['to_date']}"))
+        for m in report.roll_rates
+    ]  # fmt: skip
+    days = [str(d)[5:] for d in report.daily["day"]] if report.daily.height else []
+    step_columns = [c for c in report.steps.columns if c != "billing_units"]
+    steps: list[dict[str, Any]] = report.steps.to_dicts()
+    for row in steps:
+        for key in ("recovered", "cost"):
+            if key in row:
+                row[key] = money(row[key])
+        if row.get("cost_per_1000_recovered") is not None:
+            row["cost_per_1000_recovered"] = f"{row['cost_per_1000_recovered']:.2f}"
+    cure = report.cure.get("cure_rate")
+    kept = report.promises.get("kept_rate")
+    return env.from_string(PAGE).render(
+        r=report,
+        font=Markup(charts.FONT),
+        generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
+        funnel=Markup(funnel),
+        forest=Markup(forest),
+        matrices=matrices,
+        steps=steps,
+        step_columns=step_columns,
+        delivery=report.delivery.to_dicts(),
+        templates=report.templates.to_dicts(),
+        daily_sent=Markup(charts.columns(days, [float(x) for x in report.daily["sent"]] if days else [],
+                                         "每日发送 Messages sent per day")),
+        daily_collected=Markup(charts.columns(
+            days, [x / 10**digits for x in report.daily["collected"]] if days else [],
+            f"每日回款 Collected per day ({report.currency})", charts.GREEN)),
+        cure="—" if cure is None else f"{cure * 100:.1f}% ({report.cure['cured']}/{report.cure['overdue_at_start']})",
+        kept="—" if kept is None else f"{kept * 100:.1f}% ({report.promises['kept']}/{report.promises['kept'] + report.promises['broken']})",
+        pct=lambda v: "—" if v is None else f"{v * 100:.1f}%",
+        pp=lambda v: "—" if abs(v) == float("inf") else f"{v * 100:+.1f} pp",
+        money=money,
+        cls=lambda v: {"better": "better", "worse": "worse"}.get(v, "unknown"),
+    )  # fmt: skip
