@@ -340,3 +340,21 @@ def test_importing_a_payment_marks_the_promise_it_keeps(workdir: Path, tmp_path:
     assert db.execute("SELECT status FROM promises").fetchall() == [("pending",)]
     assert run(["import", "paid.csv"], tmp_path).returncode == 0
     assert db.execute("SELECT status FROM promises").fetchall() == [("kept",)]
+
+
+def test_report_prints_json_writes_html_and_refuses_a_backwards_range(
+    workdir: Path, tmp_path: Path
+) -> None:
+    run(["import", "ledger.csv"], workdir)
+    run(["plan", "--as-of", "2026-11-30"], workdir)
+    done = run(
+        ["report", "--from", "2026-11-30", "--to", "2026-12-01", "--json",
+         "--html", str(tmp_path / "r.html")],
+        workdir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert {"steps", "uplift", "roll_rates", "delivery", "daily"} <= set(data)
+    assert "效果报告" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    backwards = run(["report", "--from", "2026-12-05", "--to", "2026-12-01"], workdir)
+    assert backwards.returncode == 3 and "after" in backwards.stderr
