@@ -17,8 +17,8 @@ from tests.helpers import RULES
 DAY = date(2026, 11, 30)  # a Monday
 
 
-@pytest.fixture
-def book(tmp_path: Path, db_url: str) -> tuple[Settings, Engine]:
+def build_book(tmp_path: Path, db_url: str, accounts: int, seed: int) -> tuple[Settings, Engine]:
+    """Settings pointing at `db_url` and a generated ledger of `accounts` imported into it."""
     (tmp_path / "cuikuan.toml").write_text(
         default_settings_text().replace('url = "sqlite:///cuikuan.db"', f'url = "{db_url}"'),
         encoding="utf-8",
@@ -26,6 +26,11 @@ def book(tmp_path: Path, db_url: str) -> tuple[Settings, Engine]:
     settings = load_settings(tmp_path / "cuikuan.toml", environ={})
     engine = open_database(settings.database_url)
     ledger = tmp_path / "ledger.csv"
-    generate(GenerateOptions(400, 11, DAY, ledger))
+    generate(GenerateOptions(accounts, seed, DAY, ledger))
     import_file(engine, ledger, RULES)
     return settings, engine
+
+
+@pytest.fixture
+def book(tmp_path: Path, db_url: str) -> tuple[Settings, Engine]:
+    return build_book(tmp_path, db_url, 400, 11)

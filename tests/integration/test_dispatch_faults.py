@@ -17,14 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from cuikuan.services.importer import import_file
 from cuikuan.services.planner import make_plan
-from cuikuan.settings import Settings, default_settings_text, load_settings
-from cuikuan.sim.generator import GenerateOptions, generate
-from cuikuan.store.engine import open_database
+from cuikuan.settings import Settings
 from cuikuan.store.schema import outbox
-from tests.helpers import RULES
-from tests.integration.conftest import DAY
+from tests.integration.conftest import DAY, build_book
 from tests.integration.test_smpp import OPEN
 from tests.smsc_helpers import received_messages, running_smsc
 
@@ -88,15 +84,7 @@ def check_exactly_once(engine: Engine, records: list[dict[str, Any]]) -> None:
 @pytest.fixture
 def big_book(tmp_path: Path, db_url: str) -> tuple[Settings, Engine]:
     """3,000 accounts: about 170 messages on DAY, enough for kills to land mid-batch."""
-    (tmp_path / "cuikuan.toml").write_text(
-        default_settings_text().replace('url = "sqlite:///cuikuan.db"', f'url = "{db_url}"'),
-        encoding="utf-8",
-    )
-    settings = load_settings(tmp_path / "cuikuan.toml", environ={})
-    engine = open_database(settings.database_url)
-    generate(GenerateOptions(3000, 5, DAY, tmp_path / "ledger.csv"))
-    import_file(engine, tmp_path / "ledger.csv", RULES)
-    return settings, engine
+    return build_book(tmp_path, db_url, 3000, 5)
 
 
 def test_sigkill_at_random_moments_never_sends_twice(
