@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cuikuan.domain.sms import GSM7_BASIC, GSM7_EXTENSION, is_gsm7, measure, split
+from cuikuan.domain.sms import GSM7_BASIC, GSM7_EXTENSION, is_gsm7, measure, segments, split
 
 GSM_CHARS = GSM7_BASIC.replace("\x1b", "") + GSM7_EXTENSION
 
@@ -97,3 +97,8 @@ def test_parts_rejoin_to_the_text_and_fit_their_limits(text: str) -> None:
 def test_encoding_is_gsm7_exactly_when_every_character_is_in_the_alphabet(text: str) -> None:
     assert (measure(text).encoding == "GSM-7") == all(c in GSM_CHARS for c in text)
     assert is_gsm7(text) == all(c in GSM_CHARS for c in text)
+
+
+@given(texts)
+def test_the_quick_segment_count_equals_the_parts_counted_one_by_one(text: str) -> None:
+    assert segments(text) == len(split(text)[1])

@@ -95,6 +95,22 @@ def split(text: str) -> tuple[str, tuple[str, ...], int]:
     return encoding, tuple(parts), units
 
 
+def segments(text: str) -> int:
+    """len(split(text)[1]), without building the parts when every character costs one unit
+    (no GSM-7 extension character, no UCS-2 surrogate pair): then greedy filling is a division."""
+    if not text:
+        return 0
+    gsm = is_gsm7(text)
+    units = _units(text, gsm)
+    single, part_limit = (GSM7_SINGLE, GSM7_PART) if gsm else (UCS2_SINGLE, UCS2_PART)
+    if units <= single:
+        return 1
+    uniform = _GSM7_EXTENDED.isdisjoint(text) if gsm else units == len(text)
+    if uniform:
+        return -(-units // part_limit)
+    return len(split(text)[1])
+
+
 def cn_billing_units(text: str) -> int:
     n = len(text)
     if n == 0:

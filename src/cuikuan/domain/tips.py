@@ -11,19 +11,18 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
-from cuikuan.domain.sms import measure
+from cuikuan.domain.sms import cn_billing_units, segments
 
 
 def with_tip(text: str, tips: Sequence[str], key: str) -> str:
     if not tips or not text:
         return text
-    base = measure(text)
+    base_segments, base_units = segments(text), cn_billing_units(text)
     start = zlib.crc32(key.encode()) % len(tips)
     for i in range(len(tips)):
         tip = tips[(start + i) % len(tips)]
         joiner = " " if tip[:1].isascii() and text[-1:].isascii() else ""
         candidate = text + joiner + tip
-        m = measure(candidate)
-        if m.segments <= base.segments and m.cn_billing_units <= base.cn_billing_units:
+        if segments(candidate) <= base_segments and cn_billing_units(candidate) <= base_units:
             return candidate
     return text

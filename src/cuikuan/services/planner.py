@@ -19,13 +19,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cuikuan.domain import planning, policy
+from cuikuan.domain import planning, policy, sms
 from cuikuan.domain.message_context import Borrower, LoanFacts, build_context
 from cuikuan.domain.money import currency_digits
-from cuikuan.domain.sms import measure
 from cuikuan.domain.strategy import Strategy, ordered_steps
 from cuikuan.domain.templates import Renderer, TemplateFile, TemplateProblem
 from cuikuan.domain.tips import with_tip
@@ -37,7 +36,7 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
-from cuikuan.store.bulk import frame_from_rows
+from cuikuan.store.bulk import arrow_frame, frame_from_rows
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 from cuikuan.store.times import as_utc
 
@@ -100,6 +99,11 @@ def make_plan(
 # --- reading ------------------------------------------------------------------------------
 
 
+def _sql(conn: Connection, statement: Select[Any]) -> str:
+    """A parameter-free statement as the database's own SQL text (for the Arrow reader)."""
+    return str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+
+
 def _customers(engine: Engine, only: str | None) -> pl.DataFrame:
     query = select(
         customers.c.id,
@@ -114,25 +118,28 @@ def _customers(engine: Engine, only: str | None) -> pl.DataFrame:
     )
     if only is not None:
         query = query.where(customers.c.external_id == only)
+    person_schema = {"customer_id": pl.Int64, "customer": pl.String, "name": pl.String, "email": pl.String,
+                     "locale": pl.String, "timezone": pl.String, "tags": pl.String, "flags": pl.String,
+                     "attributes": pl.String}  # fmt: skip
+    phone_schema = {"customer_id": pl.Int64, "e164": pl.String, "kind": pl.String}
+    phones_sql = select(
+        customer_phones.c.customer_id, customer_phones.c.e164, customer_phones.c.kind
+    ).order_by(customer_phones.c.customer_id, customer_phones.c.position)
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-        phone_rows = conn.execute(
-            select(
-                customer_phones.c.customer_id, customer_phones.c.e164, customer_phones.c.kind
-            ).order_by(customer_phones.c.customer_id, customer_phones.c.position)
-        ).all()
+        fast = None if only is not None else arrow_frame(conn, _sql(conn, query), person_schema)
+        if fast is not None:
+            frame = fast
+            phone_frame = arrow_frame(conn, _sql(conn, phones_sql), phone_schema)
+            assert phone_frame is not None
+        else:
+            rows = conn.execute(query).all()
+            frame = frame_from_rows([tuple(r) for r in rows], person_schema)
+            phone_frame = frame_from_rows(
+                [tuple(r) for r in conn.execute(phones_sql).all()], phone_schema
+            )
         opted = conn.execute(select(opt_outs.c.customer_id, opt_outs.c.channel)).all()
-    if only is not None and not rows:
+    if only is not None and frame.is_empty():
         raise NotFound(f"no customer {only!r} in the ledger")
-    frame = frame_from_rows(
-        [tuple(r) for r in rows],
-        {"customer_id": pl.Int64, "customer": pl.String, "name": pl.String, "email": pl.String,
-                "locale": pl.String, "timezone": pl.String, "tags": pl.String, "flags": pl.String, "attributes": pl.String},
-    )  # fmt: skip
-    phone_frame = frame_from_rows(
-        [tuple(r) for r in phone_rows],
-        {"customer_id": pl.Int64, "e164": pl.String, "kind": pl.String},
-    )
     lists = phone_frame.group_by("customer_id", maintain_order=True).agg(
         pl.col("e164").alias("phones"),
         pl.col("e164").filter(pl.col("kind").is_in(["mobile", "fixed_or_mobile"])).alias("mobiles"),
@@ -411,10 +418,9 @@ def _render(decided: pl.DataFrame, settings: Settings) -> pl.DataFrame:
             raise InputError(str(exc)) from None
         if settings.templates.tips and template.tone in settings.templates.tips_on_tones:
             text = with_tip(text, tips.get(locale, []), f"{row['customer']}/{row['send_day']}")
-        m = measure(text)
         texts.append(text)
-        segments.append(m.segments)
-        units.append(m.cn_billing_units)
+        segments.append(sms.segments(text))
+        units.append(sms.cn_billing_units(text))
     return decided.with_columns(
         pl.Series("text", texts, dtype=pl.String),
         pl.Series("segments", segments, dtype=pl.Int64),

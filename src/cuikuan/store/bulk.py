@@ -95,3 +95,55 @@ def frame_from_rows(
     return pl.DataFrame(
         {n: pl.Series(n, c, dtype=schema[n]) for n, c in zip(names, columns, strict=True)}
     )
+
+
+def _adbc_target(conn: Connection) -> str | None:
+    """The URI ADBC connects to, or None when this database has no ADBC path."""
+    url = conn.engine.url
+    # Never for SQLite: ADBC brings its own copy of the SQLite library, and two copies in one
+    # process break each other's POSIX locks on the same WAL database (seen here: the other
+    # copy read stale pages, then failed with a disk I/O error). PostgreSQL is a separate server.
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return None
+
+
+def arrow_frame(
+    conn: Connection, sql: str, schema: Mapping[str, PolarsDataType]
+) -> pl.DataFrame | None:
+    """`sql` read through ADBC as Arrow and typed to `schema` (names by position), or None when
+    ADBC is not available for this database (the caller then reads through the DB-API)."""
+    target = _adbc_target(conn)
+    if target is None:
+        return None
+    try:
+        import adbc_driver_postgresql.dbapi as driver
+    except ImportError:
+        return None
+    with driver.connect(target) as adbc, adbc.cursor() as cursor:
+        cursor.execute(sql)
+        got = pl.from_arrow(cursor.fetch_arrow())
+    frame = got.struct.unnest() if isinstance(got, pl.Series) else got
+    names = list(schema)
+    frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
+    if frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    casts = []
+    for name, dtype in schema.items():
+        have = frame.schema[name]
+        if have == dtype:
+            continue
+        if dtype == pl.Date and have == pl.String:
+            casts.append(pl.col(name).str.to_date("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime) and have == pl.String:
+            casts.append(
+                pl.col(name)
+                .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+                .dt.replace_time_zone("UTC")
+            )
+        elif isinstance(dtype, pl.Datetime) and isinstance(have, pl.Datetime):
+            casts.append(pl.col(name).dt.cast_time_unit("us").dt.convert_time_zone("UTC"))
+        else:
+            # A column ADBC saw only NULLs in (typed as it guessed), or a narrower integer.
+            casts.append(pl.col(name).cast(dtype))
+    return frame.with_columns(casts) if casts else frame

@@ -1,4 +1,10 @@
-"""The ledger as Polars frames, typed the same on SQLite and PostgreSQL (set-at-a-time reads)."""
+"""The ledger as Polars frames, typed the same on SQLite and PostgreSQL (set-at-a-time reads).
+
+On PostgreSQL, large reads go through ADBC: the rows arrive as Arrow columns, not a Python tuple
+per row. SQLite stays on the DB-API (see `bulk.arrow_frame` for why). ADBC reads on its own
+connection, outside the caller's transaction: only for reads that need no uncommitted writes
+of the caller (the plan and the report read committed data).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from sqlalchemy import Connection
 
-from cuikuan.store.bulk import fetch_tuples, frame_from_rows
+from cuikuan.store.bulk import arrow_frame, fetch_tuples, frame_from_rows
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -17,6 +23,9 @@ if TYPE_CHECKING:
 
 
 def _frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
+    fast = arrow_frame(conn, sql, schema)
+    if fast is not None:
+        return fast
     rows = fetch_tuples(conn, sql)
     sqlite = conn.dialect.name == "sqlite"
     # SQLite hands back dates and times as the text SQLAlchemy stored; parse them after.
@@ -26,7 +35,10 @@ def _frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
         else dtype
         for name, dtype in schema.items()
     }
-    frame = frame_from_rows(rows, raw)
+    return _typed(frame_from_rows(rows, raw), schema, sqlite)
+
+
+def _typed(frame: pl.DataFrame, schema: Schema, sqlite: bool) -> pl.DataFrame:
     if sqlite:
         casts = []
         for name, dtype in schema.items():
