@@ -358,3 +358,63 @@ def test_report_prints_json_writes_html_and_refuses_a_backwards_range(
     assert "效果报告" in (tmp_path / "r.html").read_text(encoding="utf-8")
     backwards = run(["report", "--from", "2026-12-05", "--to", "2026-12-01"], workdir)
     assert backwards.returncode == 3 and "after" in backwards.stderr
+
+
+def test_the_smpp_path_as_a_user_runs_it(workdir: Path, tmp_path: Path) -> None:
+    """cuikuan smsc in one process; send and listen in others; a reply injected with smsc-mo
+    opts the number out."""
+    import socket
+    import sqlite3
+    import time
+
+    def free() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    port, control = free(), free()
+    env = {"CUIKUAN_CHANNELS__SMS": "smpp", "CUIKUAN_SMPP__PORT": str(port)}
+    assert run(["init", "."], tmp_path).returncode == 0
+    assert run(["import", str(workdir / "ledger.csv")], tmp_path).returncode == 0
+    assert run(["plan", "--as-of", "2026-11-30"], tmp_path).returncode == 0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CUIKUAN_")}
+    smsc = subprocess.Popen(
+        [sys.executable, "-m", "cuikuan", "smsc", "--port", str(port), "--control-port", str(control)],
+        cwd=tmp_path, env=clean, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert smsc.stdout is not None and json.loads(smsc.stdout.readline())["smpp"][1] == port
+        sent = run(["send", "--now", "2026-11-30T03:00:00", "--wait-receipts", "5", "--json"],
+                   tmp_path, env)  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        report = json.loads(sent.stdout)
+        assert report["sent"] > 0 and report["delivered"] + report["undelivered"] == report["sent"]
+        db = sqlite3.connect(tmp_path / "cuikuan.db")
+        number, cid = db.execute(
+            "SELECT recipient, customer_id FROM outbox WHERE status = 'delivered' LIMIT 1"
+        ).fetchone()
+        listen = subprocess.Popen(
+            [sys.executable, "-m", "cuikuan", "listen", "--seconds", "6"],
+            cwd=tmp_path, env=clean | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(2.5)
+        mo = run(["smsc-mo", number, "退订", "--control", f"127.0.0.1:{control}"], tmp_path)
+        assert mo.returncode == 0 and "1 bound session" in mo.stdout, mo.stderr
+        _, err = listen.communicate(timeout=30)
+        assert listen.returncode == 0, err
+        assert "opt_out" in err
+        assert db.execute(
+            "SELECT channel FROM opt_outs WHERE customer_id = ?", (cid,)
+        ).fetchall() == [("sms",)]
+        counts = json.loads(run(["outbox", "--json"], tmp_path).stdout)
+        assert {c["status"] for c in counts} <= {
+            "delivered",
+            "undelivered",
+            "held",
+            "planned",
+            "expired",
+            "suppressed",
+        }
+    finally:
+        smsc.terminate()
+        smsc.wait(10)
