@@ -161,3 +161,4 @@ def test_every_channel_keeps_the_contract(kind: str, tmp_path: Path) -> None:
         receipts = channel.receipts(NOW)
         assert isinstance(receipts, list) and all(isinstance(r, Receipt) for r in receipts)
         assert channel.name and channel.max_tps > 0
+        assert channel.encodings and channel.max_parts >= 0

@@ -117,3 +117,55 @@ def test_a_refused_message_goes_to_the_fallback_and_the_rest_stay_with_the_first
         )
     assert by_id.pop(first) == "sandbox"
     assert set(by_id.values()) == {"smpp"}
+
+
+def test_a_message_beyond_a_providers_limits_goes_to_the_fallback_or_fails(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    with engine.begin() as conn:
+        ids = (
+            conn.execute(
+                select(outbox.c.id).where(outbox.c.status == "planned").order_by(outbox.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        # Twelve parts of Chinese: beyond a provider that takes at most ten.
+        conn.execute(
+            outbox.update().where(outbox.c.id == ids[0]).values(text="催" * 800, segments=12)
+        )
+    short = SandboxChannel(engine, name="short", max_parts=10)
+    long = SandboxChannel(engine, name="long")
+    made: dict[str, Channel] = {"short": short, "long": long}
+    send_due(
+        engine, with_channels(settings, sms="short", sms_fallback="long"), lambda n: made[n], OPEN
+    )
+    with engine.connect() as conn:
+        provider = dict(
+            conn.execute(select(outbox.c.id, outbox.c.provider).where(outbox.c.id.in_(ids))).all()
+        )
+    assert provider[ids[0]] == "long" and provider[ids[1]] == "short"
+
+
+def test_without_a_fallback_a_too_long_message_fails_with_the_reason(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    with engine.begin() as conn:
+        first = (
+            conn.execute(
+                select(outbox.c.id).where(outbox.c.status == "planned").order_by(outbox.c.id)
+            )
+            .scalars()
+            .first()
+        )
+        conn.execute(outbox.update().where(outbox.c.id == first).values(segments=12))
+    send_due(engine, settings, SandboxChannel(engine, max_parts=10), OPEN)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(outbox.c.status, outbox.c.reason).where(outbox.c.id == first)
+        ).one()
+    assert row.status == "failed" and "too long for sandbox: 12 parts, at most 10" in row.reason

@@ -30,6 +30,7 @@ from urllib.parse import quote
 import httpx
 
 from cuikuan.channels.base import (
+    BOTH,
     AuthError,
     OutgoingMessage,
     Permanent,
@@ -84,6 +85,8 @@ class AliyunChannel:
     timeout: float = 15.0
     name: str = "aliyun"
     max_tps: float = 50.0
+    max_parts: int = 8  # long SMS up to 500 characters with the signature
+    encodings: tuple[str, ...] = BOTH
     receipt_after: timedelta = timedelta(seconds=30)
     _pending: list[tuple[str, str, datetime]] = field(default_factory=list, repr=False)
     _pacer: Pacer | None = field(default=None, repr=False)

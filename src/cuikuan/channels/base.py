@@ -77,11 +77,24 @@ class Inbound:
     at: datetime
 
 
+BOTH = ("GSM-7", "UCS-2")
+
+
 class Channel(Protocol):
+    """Declared limits: `max_tps` (requests a second it is paced to), `encodings` it can carry,
+    `max_parts` per SMS (0: not an SMS channel). Dispatch never hands a channel a message beyond
+    them; the route's fallback may take it instead."""
+
     name: str
 
     @property
     def max_tps(self) -> float: ...
+
+    @property
+    def max_parts(self) -> int: ...
+
+    @property
+    def encodings(self) -> tuple[str, ...]: ...
 
     def send(self, batch: list[OutgoingMessage], now: datetime) -> list[SendResult]: ...
 

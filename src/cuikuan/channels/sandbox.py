@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
 
-from cuikuan.channels.base import OutgoingMessage, Receipt, SendResult
+from cuikuan.channels.base import BOTH, OutgoingMessage, Receipt, SendResult
 from cuikuan.store.schema import sandbox_messages
 
 
@@ -24,6 +24,8 @@ class SandboxChannel:
     receipt_delay: timedelta = timedelta(seconds=20)
     name: str = "sandbox"
     max_tps: float = 1000.0
+    max_parts: int = 255
+    encodings: tuple[str, ...] = BOTH
 
     def send(self, batch: list[OutgoingMessage], now: datetime) -> list[SendResult]:
         results = []

@@ -38,6 +38,8 @@ class SmtpChannel:
     timeout: float = 20.0
     name: str = "smtp"
     max_tps: float = 20.0
+    max_parts: int = 0  # e-mail: no SMS parts
+    encodings: tuple[str, ...] = ("UTF-8",)
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "ssl":

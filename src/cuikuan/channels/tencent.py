@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from cuikuan.channels.base import (
+    BOTH,
     AuthError,
     OutgoingMessage,
     Permanent,
@@ -89,6 +90,8 @@ class TencentChannel:
     timeout: float = 15.0
     name: str = "tencent"
     max_tps: float = 50.0
+    max_parts: int = 8  # long SMS up to 500 characters with the signature
+    encodings: tuple[str, ...] = BOTH
     pull_receipts: bool = True
     _pacer: Pacer | None = field(default=None, repr=False)
 

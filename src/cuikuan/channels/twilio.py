@@ -21,6 +21,7 @@ from datetime import datetime
 import httpx
 
 from cuikuan.channels.base import (
+    BOTH,
     AuthError,
     OutgoingMessage,
     Permanent,
@@ -46,6 +47,8 @@ class TwilioChannel:
     timeout: float = 15.0
     name: str = "twilio"
     max_tps: float = 10.0
+    max_parts: int = 10  # Twilio's advice: at most 10 segments (1,600 characters)
+    encodings: tuple[str, ...] = BOTH
 
     def _token(self) -> str:
         return os.environ.get(self.auth_token_env, "")

@@ -31,6 +31,7 @@ from cuikuan.channels.base import (
     AuthError,
     Channel,
     OutgoingMessage,
+    Permanent,
     SendResult,
     Transient,
     Uncertain,
@@ -38,6 +39,7 @@ from cuikuan.channels.base import (
 from cuikuan.dispatch.receipts import record_parts, record_receipts
 from cuikuan.domain import policy, routing
 from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
+from cuikuan.domain.sms import is_gsm7
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Channels, Settings
@@ -358,14 +360,17 @@ def _hand_over(
         last = position == len(route) - 1
         if provider.name in report.stopped_channels:
             if last:
-                why = report.stopped_channels[provider.name]
-                _release(engine, [r["id"] for r in pending], why, now)
+                stopped = report.stopped_channels[provider.name]
+                _release(engine, [r["id"] for r in pending], stopped, now)
             continue
+        beyond = {r["id"]: why for r in pending if (why := _beyond_limits(r, provider))}
         batch = [
             OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"], r["template"])
             for r in pending
+            if r["id"] not in beyond
         ]
-        results = provider.send(batch, now)
+        results = provider.send(batch, now) if batch else []
+        results += [SendResult(oid, None, Permanent(why)) for oid, why in beyond.items()]
         if not last:
             # Down, stopped or refused: the next provider may take it. Uncertain: never.
             retry = {res.outbox_id for res in results if _may_fall_back(res)}
@@ -381,6 +386,19 @@ def _hand_over(
                 return
             continue
         _record(engine, provider.name, results, {r["id"]: r for r in pending}, now, report, rules)
+
+
+def _beyond_limits(row: dict[str, Any], provider: Channel) -> str | None:
+    """Why this provider cannot carry the message (its declared limits), or None."""
+    if row["channel"] != "sms" or provider.max_parts <= 0:
+        return None
+    parts = int(row["segments"] or 0)
+    if parts > provider.max_parts:
+        return f"too long for {provider.name}: {parts} parts, at most {provider.max_parts}"
+    encoding = "GSM-7" if is_gsm7(row["text"]) else "UCS-2"
+    if encoding not in provider.encodings:
+        return f"{provider.name} cannot carry {encoding} text"
+    return None
 
 
 def _may_fall_back(result: SendResult) -> bool:

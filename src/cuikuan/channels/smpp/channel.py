@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from cuikuan.channels.base import (
+    BOTH,
     AuthError,
     Inbound,
     OutgoingMessage,
@@ -76,6 +77,8 @@ class SmppChannel:
     reference_bits: int = 8
     name: str = "smpp"
     send_timeout: float = 300.0
+    max_parts: int = 255  # what an 8-bit UDH can number
+    encodings: tuple[str, ...] = BOTH
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
     _client: SmppClient | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
