@@ -36,7 +36,7 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
-from cuikuan.store.bulk import arrow_frame, frame_from_rows
+from cuikuan.store.bulk import arrow_frame, frame_from_rows, sqlite_json_frame
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 from cuikuan.store.times import as_utc
 
@@ -104,6 +104,13 @@ def _sql(conn: Connection, statement: Select[Any]) -> str:
     return str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
 
 
+def _columns(conn: Connection, sql: str, schema: dict[str, Any]) -> pl.DataFrame | None:
+    """A large read straight into columns (Arrow on PostgreSQL, SQLite's JSON rows), if any."""
+    if conn.dialect.name == "sqlite":
+        return sqlite_json_frame(conn, sql, schema)
+    return arrow_frame(conn, sql, schema)
+
+
 def _customers(engine: Engine, only: str | None) -> pl.DataFrame:
     query = select(
         customers.c.id,
@@ -126,10 +133,10 @@ def _customers(engine: Engine, only: str | None) -> pl.DataFrame:
         customer_phones.c.customer_id, customer_phones.c.e164, customer_phones.c.kind
     ).order_by(customer_phones.c.customer_id, customer_phones.c.position)
     with engine.connect() as conn:
-        fast = None if only is not None else arrow_frame(conn, _sql(conn, query), person_schema)
+        fast = None if only is not None else _columns(conn, _sql(conn, query), person_schema)
         if fast is not None:
             frame = fast
-            phone_frame = arrow_frame(conn, _sql(conn, phones_sql), phone_schema)
+            phone_frame = _columns(conn, _sql(conn, phones_sql), phone_schema)
             assert phone_frame is not None
         else:
             rows = conn.execute(query).all()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from sqlalchemy import Connection
 
-from cuikuan.store.bulk import arrow_frame, fetch_tuples, frame_from_rows
+from cuikuan.store.bulk import arrow_frame, fetch_tuples, frame_from_rows, sqlite_json_frame
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -26,8 +26,10 @@ def _frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
     fast = arrow_frame(conn, sql, schema)
     if fast is not None:
         return fast
-    rows = fetch_tuples(conn, sql)
     sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        return _typed(sqlite_json_frame(conn, sql, schema), schema, sqlite)
+    rows = fetch_tuples(conn, sql)
     # SQLite hands back dates and times as the text SQLAlchemy stored; parse them after.
     raw: Schema = {
         name: pl.String
