@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from cuikuan.channels.sandbox import SandboxChannel
@@ -221,3 +222,19 @@ def test_no_confirmation_in_the_cn_pack_by_default(book: tuple[Settings, Engine]
     row = planned(engine)[0]
     result = receive_reply(engine, settings, str(row["recipient"]), "退订", OPEN)
     assert not any("confirmation" in d for d in result.done)
+
+
+def test_dispatch_works_in_rounds_and_sends_each_row_once(
+    book: tuple[Settings, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cuikuan.dispatch import sender
+
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    rows = planned(engine)
+    monkeypatch.setattr(sender, "ROUND", 7)  # several rounds for a small book
+    report = send_due(engine, settings, SandboxChannel(engine, failure_share=0.0), OPEN)
+    assert report.sent + sum(report.suppressed.values()) == len(rows) > 7
+    with engine.connect() as conn:
+        handed = conn.execute(select(sandbox_messages.c.outbox_id)).scalars().all()
+    assert len(handed) == len(set(handed)) == report.sent

@@ -48,6 +48,7 @@ from cuikuan.store.times import as_utc
 
 LEASE = timedelta(minutes=10)
 COUNTED = ("claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
+ROUND = 5_000
 
 
 @dataclass
@@ -122,8 +123,14 @@ def send_due(
     providers = Providers(channel, settings.channels)
     report.uncertain, report.released = _settle_stuck(engine, now)
     report.expired = _expire(engine, now)
-    claimed = _claim(engine, now, limit)
-    if claimed:
+    remaining = limit
+    # In rounds: every IN list of the re-check stays far below the databases' bound-variable
+    # limits (SQLite's 32,766), and a crash leaves fewer rows claimed.
+    while remaining > 0:
+        claimed = _claim(engine, now, min(ROUND, remaining))
+        if not claimed:
+            break
+        remaining -= len(claimed)
         keep = _recheck(engine, settings, claimed, now, report)
         _send(engine, providers, keep, now, report, settings.channels)
     _apply_receipts(engine, providers, now, report)
@@ -407,20 +414,25 @@ def _may_fall_back(result: SendResult) -> bool:
 
 def _mark_sending(engine: Engine, ids: list[int], now: datetime) -> None:
     with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.status == "claimed")
-            .values(status="sending", updated_at=now)
-        )
+        for start in range(0, len(ids), ROUND):
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids[start : start + ROUND]), outbox.c.status == "claimed")
+                .values(status="sending", updated_at=now)
+            )
 
 
 def _release(engine: Engine, ids: list[int], why: str, now: datetime) -> None:
     with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.status.in_(("claimed", "sending")))
-            .values(status="planned", reason=f"channel stopped: {why}", updated_at=now)
-        )
+        for start in range(0, len(ids), ROUND):
+            conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id.in_(ids[start : start + ROUND]),
+                    outbox.c.status.in_(("claimed", "sending")),
+                )
+                .values(status="planned", reason=f"channel stopped: {why}", updated_at=now)
+            )
 
 
 def _record(

@@ -25,6 +25,7 @@ from cuikuan.store.times import as_utc
 WINDOW = timedelta(days=7)
 MARKER = "payment_touches"
 LEFT = ("sent", "delivered", "undelivered")
+CHUNK = 5_000  # ids per IN list, far below SQLite's 32,766 bound variables
 
 
 def record_touches(engine: Engine) -> int:
@@ -45,20 +46,23 @@ def record_touches(engine: Engine) -> int:
         )
         lo = pays["paid_at"].min() - WINDOW  # type: ignore[operator]
         hi = pays["paid_at"].max()
-        sent = conn.execute(
-            select(
-                outbox.c.id,
-                outbox.c.customer_id,
-                outbox.c.sent_at,
-                outbox.c.earliest_at,
-                outbox.c.status,
-            ).where(
-                outbox.c.customer_id.in_(sorted(set(pays["customer_id"].to_list()))),
-                outbox.c.status.in_((*LEFT, "held")),
-                func.coalesce(outbox.c.sent_at, outbox.c.earliest_at) >= lo,
-                func.coalesce(outbox.c.sent_at, outbox.c.earliest_at) <= hi,
-            )
-        ).all()
+        people = sorted(set(pays["customer_id"].to_list()))
+        sent: list[Any] = []
+        for start in range(0, len(people), CHUNK):
+            sent += conn.execute(
+                select(
+                    outbox.c.id,
+                    outbox.c.customer_id,
+                    outbox.c.sent_at,
+                    outbox.c.earliest_at,
+                    outbox.c.status,
+                ).where(
+                    outbox.c.customer_id.in_(people[start : start + CHUNK]),
+                    outbox.c.status.in_((*LEFT, "held")),
+                    func.coalesce(outbox.c.sent_at, outbox.c.earliest_at) >= lo,
+                    func.coalesce(outbox.c.sent_at, outbox.c.earliest_at) <= hi,
+                )
+            ).all()
         touches = _touches(pays, sent)
         if touches:
             conn.execute(insert(payment_touches), touches)

@@ -45,11 +45,15 @@ def settle(
         if not open_:
             return set()
         ids = sorted({p.customer_id for p in open_})
-        rows = conn.execute(
-            select(loans.c.customer_id, payments.c.paid_at, payments.c.amount)
-            .join(loans, loans.c.id == payments.c.loan_id)
-            .where(loans.c.customer_id.in_(ids))
-        ).all()
+        rows = [
+            r
+            for start in range(0, len(ids), 5_000)
+            for r in conn.execute(
+                select(loans.c.customer_id, payments.c.paid_at, payments.c.amount)
+                .join(loans, loans.c.id == payments.c.loan_id)
+                .where(loans.c.customer_id.in_(ids[start : start + 5_000]))
+            ).all()
+        ]
     paid: dict[int, list[Paid]] = defaultdict(list)
     for cid, at, amount in rows:
         moment = as_utc(at)
