@@ -107,11 +107,13 @@ def month(
     digits = currency_digits(settings.defaults.currency)
     if json_out:
         common.print_json({"days": days, "planned": report.planned, "sent": report.sent, "payments": report.payments,
-                           "collected": common.money(report.collected, digits), "steps": report.steps.to_dicts()})  # fmt: skip
+                           "collected": common.money(report.collected, digits), "replies": report.replies,
+                           "steps": report.steps.to_dicts()})  # fmt: skip
         return
     common.out.print(
         f"{days} days from {first}: {report.planned:,} messages planned, {report.sent:,} sent; "
-        f"{report.payments:,} payments, {common.money(report.collected, digits)} collected"
+        f"{report.payments:,} payments, {common.money(report.collected, digits)} collected; "
+        f"{report.replies:,} borrower replies"
     )
     table = Table(title="Per step: sent, control, paid within 3 days", title_justify="left")
     for name in (

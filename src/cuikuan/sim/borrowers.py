@@ -1,9 +1,11 @@
-"""How simulated borrowers respond: whether one pays today, and how much.
+"""How simulated borrowers respond: whether one pays today, how much, and what they write back.
 
 A made-up but sensible model so the demo's numbers mean something: borrowers pay most on the
 due date, less the later they are; a reminder delivered today lifts the chance (more for a
 first-time late payer, more for a gentle word early on and a firm one later), and each further
-message in a week lifts it less (fatigue). Every draw comes from the caller's seeded Random.
+message in a week lifts it less (fatigue). A few write back after a reminder: "paid" when
+they did, a promise or a plea when late, and the more messages they got this week the likelier
+an opt-out or a complaint. Every draw comes from the caller's seeded Random.
 """
 
 from __future__ import annotations
@@ -63,3 +65,32 @@ def amount_paid(due: int, rng: random.Random) -> int:
     if rng.random() < 0.75:
         return due
     return max(100, (due * rng.choice((30, 50, 70)) // 100) // 100 * 100)
+
+
+PROMISES = ("明天还", "后天还", "15号还", "月底还", "发工资就还", "I will pay tomorrow")
+
+
+def reply_today(s: Situation, paid: bool, rng: random.Random) -> str | None:
+    """What a borrower reached by a reminder writes back today, if anything."""
+    if not s.reminded_today:
+        return None
+    draw = rng.random()
+    if paid:
+        return rng.choice(("已还", "已经还款了", "I paid yesterday")) if draw < 0.08 else None
+    fatigue = max(1, s.messages_this_week)
+    firm = 1.5 if s.tone in ("firm", "late") else 1.0
+    chances = (
+        (0.002 * fatigue * firm, "退订"),
+        (0.0004 * fatigue * firm, "再发就投诉"),
+        (0.002, "打错了"),
+        (0.06 if s.dpd > 0 else 0.01, rng.choice(PROMISES)),
+        (0.015 if s.dpd > 0 else 0.0, "能分期吗"),
+        (0.01 if s.dpd > 0 else 0.0, "最近没钱"),
+        (0.01, "好的"),
+    )
+    edge = 0.0
+    for chance, text in chances:
+        edge += chance
+        if draw < edge:
+            return text
+    return None

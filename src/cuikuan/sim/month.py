@@ -3,8 +3,9 @@
     report = run_month(engine, settings, start=date(2026, 11, 30), days=30, seed=7)
 
 Each simulated day: plan the day; send at 10:00 and 15:00 lender time through the sandbox
-(receipts arrive); borrowers respond (sim.borrowers) and their payments arrive as the lender's
-payments file, imported like any other. The clock is the simulation's, so a month runs in
+(receipts arrive); borrowers respond (sim.borrowers): some write back (read and acted on like
+any reply: opt-outs, promises, tasks), and their payments arrive as the lender's payments file,
+imported like any other. The clock is the simulation's, so a month runs in
 seconds, and every promise of plan and send holds as it would on real days.
 """
 
@@ -29,8 +30,9 @@ from cuikuan.services.importer import import_file
 from cuikuan.services.messages import load_templates, templates_dir
 from cuikuan.services.planner import make_plan
 from cuikuan.services.portfolio import loan_positions
+from cuikuan.services.replies import receive_reply
 from cuikuan.settings import Settings
-from cuikuan.sim.borrowers import Situation, amount_paid, pays_today
+from cuikuan.sim.borrowers import Situation, amount_paid, pays_today, reply_today
 from cuikuan.store.schema import loans, outbox
 
 SEND_HOURS = (10, 15)
@@ -43,6 +45,7 @@ class MonthReport:
     sent: int = 0
     payments: int = 0
     collected: int = 0  # minor units
+    replies: int = 0
     steps: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
@@ -58,6 +61,7 @@ def run_month(
     """`channel`: the sandbox unless given (`sim month --smpp` hands in an SMPP channel bound
     to a local SMSC)."""
     rng = random.Random(seed)
+    talk = random.Random(seed * 7919 + 1)  # replies draw apart, so payments draw as before
     zone = ZoneInfo(settings.defaults.timezone)
     channel = channel or SandboxChannel(engine)
     tones = {t.name: t.tone for t in load_templates(templates_dir(settings))[0]}
@@ -73,10 +77,11 @@ def run_month(
             for hour in SEND_HOURS:
                 report.sent += send_due(engine, settings, channel, _at(day, hour, zone)).sent
             paid = _borrowers_pay(
-                engine, settings, day, rng, tones, stubborn, forgetful, Path(tmp), rules
+                engine, settings, day, rng, tones, stubborn, forgetful, Path(tmp), rules, talk
             )
             report.payments += paid[0]
             report.collected += paid[1]
+            report.replies += paid[2]
             if progress:
                 progress(offset + 1, days)
         collect_receipts(engine, channel, _at(start + timedelta(days=days), 0, zone))
@@ -98,15 +103,16 @@ def _borrowers_pay(
     forgetful: dict[int, bool],
     folder: Path,
     rules: Rules,
-) -> tuple[int, int]:
+    talk: random.Random,
+) -> tuple[int, int, int]:
     # In loan order: the random draws must land on the same borrowers in every run.
     positions = loan_positions(engine, day, settings).filter(~pl.col("paid_off")).sort("loan_id")
     with engine.connect() as conn:
         # A reminder delivered today or in the two days before still works on the borrower.
         reached = {
-            r.loan_id: r.template
+            r.loan_id: (r.template, r.recipient)
             for r in conn.execute(
-                select(outbox.c.loan_id, outbox.c.template)
+                select(outbox.c.loan_id, outbox.c.template, outbox.c.recipient)
                 .where(
                     outbox.c.plan_date > day - timedelta(days=3),
                     outbox.c.plan_date <= day,
@@ -125,13 +131,14 @@ def _borrowers_pay(
             recent[cid] = recent.get(cid, 0) + 1
         loan_ids = dict(conn.execute(select(loans.c.id, loans.c.external_id)).all())
     rows: list[tuple[str, str, str, str]] = []
+    said: list[tuple[str, str]] = []
     for row in positions.iter_rows(named=True):
         if row["dpd"] == 0 and (row["days_to_due"] is None or row["days_to_due"] > 3):
             continue
         lid = row["loan_id"]
         stubborn.setdefault(lid, rng.random() < 0.25)
         forgetful.setdefault(lid, rng.random() < 0.3)
-        template = reached.get(lid)
+        template, number = reached.get(lid, (None, None))
         situation = Situation(
             dpd=row["dpd"],
             days_to_due=row["days_to_due"],
@@ -142,7 +149,11 @@ def _borrowers_pay(
             stubborn=stubborn[lid],
             forgetful=forgetful[lid],
         )
-        if not pays_today(situation, rng):
+        paying = pays_today(situation, rng)
+        text = reply_today(situation, paying, talk)
+        if text is not None and number is not None:
+            said.append((number, text))
+        if not paying:
             continue
         due = row["overdue_amount"] if row["dpd"] > 0 else row["next_due_amount"]
         amount = amount_paid(due, rng)
@@ -155,14 +166,18 @@ def _borrowers_pay(
                 f"{amount // 100}.{amount % 100:02d}",
             )
         )
+    zone = ZoneInfo(settings.defaults.timezone)
+    for number, text in said:
+        at = datetime.combine(day, time(19, talk.randrange(60)), tzinfo=zone).astimezone(UTC)
+        receive_reply(engine, settings, number, text, at, source="sim")
     if not rows:
-        return 0, 0
+        return 0, 0, len(said)
     path = folder / f"payments-{day:%Y%m%d}.csv"
     pl.DataFrame(
         rows, schema=["payment_id", "loan_id", "paid_at", "amount"], orient="row"
     ).write_csv(path)
     import_file(engine, path, rules)
-    return len(rows), sum(int(r[3].replace(".", "")) for r in rows)
+    return len(rows), sum(int(r[3].replace(".", "")) for r in rows), len(said)
 
 
 def step_results(engine: Engine, settings: Settings, start: date, end: date) -> pl.DataFrame:
