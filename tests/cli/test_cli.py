@@ -418,3 +418,22 @@ def test_the_smpp_path_as_a_user_runs_it(workdir: Path, tmp_path: Path) -> None:
     finally:
         smsc.terminate()
         smsc.wait(10)
+
+
+def test_send_every_keeps_dispatching_until_sigterm(workdir: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    assert run(["init", "."], tmp_path).returncode == 0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CUIKUAN_")}
+    loop = subprocess.Popen(
+        [sys.executable, "-m", "cuikuan", "send", "--every", "1"],
+        cwd=tmp_path, env=clean, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(4)
+    loop.send_signal(signal.SIGTERM)
+    _, err = loop.communicate(timeout=30)
+    assert loop.returncode == 0, err
+    rounds = [line for line in err.splitlines() if " sent " in line]
+    assert len(rounds) >= 2 and err.strip().endswith("stopped")
+    assert run(["send", "--every", "5", "--now", "2026-11-30T03:00:00"], tmp_path).returncode == 3

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import typer
@@ -46,12 +49,21 @@ def send(
         min=0,
         help="Keep the channels open this many seconds for receipts (SMPP pushes them).",
     ),
+    every: float | None = typer.Option(
+        None,
+        "--every",
+        min=1,
+        help="Keep running: dispatch again every this many seconds, holding the channels open "
+        "(SMPP receipts and replies keep arriving) until Ctrl-C or SIGTERM; the round in "
+        "progress finishes first.",
+    ),
     json_out: bool = common.JsonOption,
 ) -> None:
     """Send the outbox rows whose window is open now through each channel's provider (settings
-    [channels]: the sandbox gateway by default, smtp for e-mail): each is
+    [channels]: the sandbox gateway by default; routes and fallbacks as configured): each is
     claimed, re-checked (opted out, flagged or paid since the plan? still in the window? caps
-    still hold?), sent and recorded; closed windows expire; receipts that arrived are applied."""
+    still hold?), sent and recorded; closed windows expire; receipts that arrived are applied.
+    Several `send` processes may run at once on PostgreSQL: none sends a row another took."""
     engine = common.database(ctx)
     settings = common.settings_from(ctx)
     providers: dict[str, Channel] = {}
@@ -61,6 +73,11 @@ def send(
             providers[name] = make_channel(name, engine, settings)
         return providers[name]
 
+    if every is not None:
+        if now is not None:
+            raise InputError("--every runs on the clock; leave out --now")
+        _dispatch_loop(engine, settings, resolve, providers, every, limit)
+        return
     moment = _now(now)
     try:
         report = send_due(engine, settings, resolve, moment, limit)
@@ -80,6 +97,44 @@ def send(
     )
     for reason, count in report.suppressed.most_common():
         common.out.print(f"  suppressed: {reason}: {count:,}", markup=False)
+
+
+def _dispatch_loop(
+    engine: Engine,
+    settings: Settings,
+    resolve: Callable[[str], Channel],
+    providers: dict[str, Channel],
+    every: float,
+    limit: int,
+) -> None:
+    """Dispatch rounds on the clock until asked to stop; between rounds, listen."""
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while not stop.is_set():
+            report = send_due(engine, settings, resolve, datetime.now(UTC), limit)
+            common.err.print(
+                f"{datetime.now(UTC):%H:%M:%S} sent {report.sent:,}, suppressed "
+                f"{sum(report.suppressed.values()):,}, expired {report.expired:,}, failed "
+                f"{report.failed:,}, uncertain {report.uncertain:,}; receipts "
+                f"{report.delivered + report.undelivered + report.receipt_expired:,}",
+                markup=False,
+            )
+            deadline = time.monotonic() + every
+            while not stop.is_set() and time.monotonic() < deadline:
+                stop.wait(0.5)
+                for provider in [p for p in providers.values() if hasattr(p, "replies")]:
+                    drain(engine, settings, provider, datetime.now(UTC))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for provider in providers.values():
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()
+    common.err.print("stopped", markup=False)
 
 
 def _wait_for_receipts(
