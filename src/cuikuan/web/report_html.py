@@ -3,6 +3,7 @@ external file, so it opens offline and can be mailed as it is."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,8 @@ h1{font-size:22px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #dd
 table{border-collapse:collapse;font-size:12px;margin:8px 0}
 th,td{border:1px solid #ddd;padding:3px 6px;text-align:right} th{background:#f4f6f8}
 td:first-child,th:first-child{text-align:left}
+td.intents{text-align:left;font-size:11px;min-width:220px}
+.wide{overflow-x:auto}
 .better{color:#2e8b57;font-weight:bold}.worse{color:#c0392b;font-weight:bold}.unknown{color:#d68910}
 .note{color:#555;font-size:12px} figure{margin:12px 0}
 </style></head><body>
@@ -51,9 +54,9 @@ td:first-child,th:first-child{text-align:left}
 <td class="{{ cls(v.pay_rate.verdict) }}">{{ v.pay_rate.verdict }}</td></tr>{% endfor %}</table>{% endif %}
 
 <h2>按步骤归因 Attribution per step, template and variant</h2>
-<table><tr>{% for c in step_columns %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for row in steps %}<tr>{% for c in step_columns %}<td>{{ row[c] }}</td>{% endfor %}</tr>
-{% else %}<tr><td colspan="{{ step_columns|length }}">没有数据 no data</td></tr>{% endfor %}</table>
+<div class="wide"><table><tr>{% for c in step_columns %}<th>{{ c.replace("_", " ") }}</th>{% endfor %}</tr>
+{% for row in steps %}<tr>{% for c in step_columns %}<td{% if c == "by_intent" %} class="intents"{% endif %}>{{ row[c] }}</td>{% endfor %}</tr>
+{% else %}<tr><td colspan="{{ step_columns|length }}">没有数据 no data</td></tr>{% endfor %}</table></div>
 
 <h2>迁徙率 Roll rates</h2>
 {% for m in r.roll_rates %}<figure>{{ matrices[loop.index0] }}</figure>
@@ -115,6 +118,11 @@ def render_html(report: Report, generated: datetime) -> str:
         for key in ("recovered", "cost"):
             if key in row:
                 row[key] = money(row[key])
+        if "by_intent" in row:
+            counts = json.loads(row["by_intent"] or "{}")
+            row["by_intent"] = ", ".join(
+                f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
+            )
         if row.get("cost_per_1000_recovered") is not None:
             row["cost_per_1000_recovered"] = f"{row['cost_per_1000_recovered']:.2f}"
     cure = report.cure.get("cure_rate")
