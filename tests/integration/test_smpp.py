@@ -245,3 +245,17 @@ def test_a_reply_over_smpp_opts_the_number_out_and_the_next_plan_skips_it(
     after = make_plan(engine, settings, DAY, dry_run=True).candidates
     again = after.filter(after["customer_id"] == row["customer_id"]).row(0, named=True)
     assert (again["status"], again["reason"]) == ("suppressed", "suppressed: opted_out")
+
+
+def test_receipts_sent_as_data_sm_are_read_and_answered() -> None:
+    with running_smsc(data_sm=True) as smsc:
+        channel = smsc.channel()
+        try:
+            results = channel.send(messages(5), NOW)
+            got: list[object] = []
+            wait_for(lambda: bool(got.extend(channel.receipts(NOW))) or len(got) >= 5)
+            answered = smsc.smsc.stats["responses"]
+        finally:
+            channel.close()
+    assert {r.provider_id for r in got} >= {r.provider_id for r in results}  # type: ignore[attr-defined]
+    assert answered >= 5  # every data_sm got its data_sm_resp

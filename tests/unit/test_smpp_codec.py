@@ -207,3 +207,33 @@ def test_a_message_is_delivered_only_when_every_part_is() -> None:
     assert message_status(["delivered", "delivered"]) == "delivered"
     assert message_status([None, "undelivered"]) == "undelivered"
     assert message_status(["delivered", "expired"]) == "expired"
+
+
+def test_receipts_and_replies_in_data_sm_read_like_deliver_sm() -> None:
+    theirs = ssmpp.make_pdu(
+        "data_sm",
+        client=_Seq(),
+        source_addr="8613800138000",
+        destination_addr="1069",
+        esm_class=4,
+        receipted_message_id="abc",
+        message_state=5,
+        message_payload=b"id:abc stat:UNDELIV",
+    )
+    theirs.sequence = 9
+    frame = pdu.Framer().feed(theirs.generate())[0]
+    assert frame.command_id == pdu.DATA_SM
+    sm = pdu.decode_data_sm(frame.body)
+    info = parse_receipt(sm)
+    assert info is not None and (info.message_id, info.outcome) == ("abc", "undelivered")
+    reply = ssmpp.make_pdu(
+        "data_sm",
+        client=_Seq(),
+        source_addr="8613800138000",
+        destination_addr="1069",
+        data_coding=8,
+        message_payload="退订".encode("utf-16-be"),
+    )
+    reply.sequence = 10
+    mo = pdu.decode_data_sm(pdu.Framer().feed(reply.generate())[0].body)
+    assert coding.Reassembler().add(mo) == "退订"

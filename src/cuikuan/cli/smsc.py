@@ -44,6 +44,9 @@ def smsc(
     ),
     lowercase: bool = typer.Option(False, "--lowercase", help="Receipt states in lower case."),
     no_tlvs: bool = typer.Option(False, "--no-tlvs", help="Receipts as text only, no TLVs."),
+    data_sm: bool = typer.Option(
+        False, "--data-sm", help="Send receipts as data_sm (message_payload), not deliver_sm."
+    ),
     max_tps: float | None = typer.Option(
         None, "--max-tps", help="Answer ESME_RTHROTTLED beyond this many submits a second."
     ),
@@ -72,6 +75,7 @@ def smsc(
         receipt_seconds=not no_seconds,
         receipt_lowercase=lowercase,
         receipt_tlvs=not no_tlvs,
+        data_sm=data_sm,
         max_tps=max_tps,
         drop_after=drop_after,
         log_path=log,

@@ -76,6 +76,7 @@ class SmscConfig:
     receipt_seconds: bool = True  # dates as YYMMDDhhmmss, else YYMMDDhhmm
     receipt_lowercase: bool = False  # stat:delivrd
     receipt_tlvs: bool = True
+    data_sm: bool = False  # receipts as data_sm (message_payload) instead of deliver_sm
     max_tps: float | None = None  # beyond this, answer ESME_RTHROTTLED
     drop_after: int | None = None  # close the connection, unanswered, on this many-th submit
     log_path: Path | None = None
@@ -287,13 +288,14 @@ class Smsc:
         extra: dict[str, Any] = {}
         if self.config.receipt_tlvs:
             extra = {"receipted_message_id": shown_id, "message_state": _STATE_CODE[state]}
+        body = {"message_payload" if self.config.data_sm else "short_message": text.encode()}
         data = _make(
-            "deliver_sm",
+            "data_sm" if self.config.data_sm else "deliver_sm",
             next(session.seq),
             source_addr=_text(p.destination_addr),
             destination_addr=_text(p.source_addr),
             esm_class=0x04,  # SMSC delivery receipt (smpplib names only the acks)
-            short_message=text.encode(),
+            **body,
             **extra,
         )
         session.write(data)

@@ -23,6 +23,8 @@ UNBIND = 0x00000006
 UNBIND_RESP = 0x80000006
 ENQUIRE_LINK = 0x00000015
 ENQUIRE_LINK_RESP = 0x80000015
+DATA_SM = 0x00000103
+DATA_SM_RESP = 0x80000103
 RESPONSE_BIT = 0x80000000
 
 ESME_ROK = 0x00
@@ -183,6 +185,21 @@ def decode_sm(body: bytes) -> ShortMessage:
     sm.tlvs = r.tlvs()
     if not sm.short_message and TLV_MESSAGE_PAYLOAD in sm.tlvs:
         sm.short_message = sm.tlvs[TLV_MESSAGE_PAYLOAD]
+    return sm
+
+
+def decode_data_sm(body: bytes) -> ShortMessage:
+    """data_sm, which some SMSCs use for receipts and replies: the same addresses, no
+    short_message (the text is the message_payload TLV)."""
+    r = _Reader(body)
+    sm = ShortMessage(service_type=r.cstr())
+    sm.source_addr_ton, sm.source_addr_npi = r.byte(), r.byte()
+    sm.source_addr = r.cstr()
+    sm.dest_addr_ton, sm.dest_addr_npi = r.byte(), r.byte()
+    sm.destination_addr = r.cstr()
+    sm.esm_class, sm.registered_delivery, sm.data_coding = r.byte(), r.byte(), r.byte()
+    sm.tlvs = r.tlvs()
+    sm.short_message = sm.tlvs.get(TLV_MESSAGE_PAYLOAD, b"")
     return sm
 
 

@@ -251,12 +251,14 @@ class SmppClient:
         transport = self._proto.transport if self._proto else None
         if transport is None:
             return
-        if p.command_id == pdu.DELIVER_SM:
-            transport.write(pdu.encode(pdu.DELIVER_SM_RESP, p.sequence, b"\0"))
+        if p.command_id in (pdu.DELIVER_SM, pdu.DATA_SM):
+            data_sm = p.command_id == pdu.DATA_SM
+            answer = pdu.DATA_SM_RESP if data_sm else pdu.DELIVER_SM_RESP
+            transport.write(pdu.encode(answer, p.sequence, b"\0"))
             try:
-                self.on_deliver(pdu.decode_sm(p.body))
+                self.on_deliver(pdu.decode_data_sm(p.body) if data_sm else pdu.decode_sm(p.body))
             except Exception:  # a bad inbound PDU must not take the session down
-                log.exception("could not handle a deliver_sm")
+                log.exception("could not handle an inbound message")
         elif p.command_id == pdu.ENQUIRE_LINK:
             transport.write(pdu.encode(pdu.ENQUIRE_LINK_RESP, p.sequence))
         elif p.command_id == pdu.UNBIND:
