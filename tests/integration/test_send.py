@@ -238,3 +238,43 @@ def test_dispatch_works_in_rounds_and_sends_each_row_once(
     with engine.connect() as conn:
         handed = conn.execute(select(sandbox_messages.c.outbox_id)).scalars().all()
     assert len(handed) == len(set(handed)) == report.sent
+
+
+def test_a_claim_that_lapses_before_hand_over_is_planned_again_not_uncertain(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    rows = planned(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == rows[0]["id"])
+            .values(status="claimed", updated_at=OPEN - LEASE * 2)
+        )
+    report = send_due(engine, settings, SandboxChannel(engine, failure_share=0.0), OPEN)
+    assert report.released == 1 and report.uncertain == 0
+    assert status_of(engine, rows[0]["id"])[0] in ("sent", "suppressed")
+
+
+def test_an_operator_resolves_uncertain_messages(book: tuple[Settings, Engine]) -> None:
+    from cuikuan.errors import InputError, NotFound
+    from cuikuan.services.outbox import messages_in, resolve_uncertain
+
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    a, b, c = (r["id"] for r in planned(engine)[:3])
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id.in_([a, b])).values(status="uncertain"))
+    assert {m["id"] for m in messages_in(engine, "uncertain")} == {a, b}
+    with pytest.raises(InputError, match="only uncertain"):
+        resolve_uncertain(engine, [a, c], "sent", "li", OPEN)
+    with pytest.raises(NotFound):
+        resolve_uncertain(engine, [999_999], "sent", "li", OPEN)
+    assert resolve_uncertain(engine, [a], "not_sent", "li", OPEN) == 1
+    assert resolve_uncertain(engine, [b], "resend", "li", OPEN) == 1
+    assert status_of(engine, a) == ("failed", "resolved by li: not sent")
+    assert status_of(engine, b) == ("planned", "resolved by li: resend")
+    report = send_due(engine, settings, SandboxChannel(engine, failure_share=0.0), OPEN)
+    assert status_of(engine, b)[0] in ("sent", "suppressed") and status_of(engine, a)[0] == "failed"
+    assert report.sent >= 1
