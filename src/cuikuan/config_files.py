@@ -52,7 +52,7 @@ def describe(
     lines = locate_keys(text)
     out = []
     for err in exc.errors():
-        loc = tuple(str(p) for p in err["loc"])
+        loc = _untagged(tuple(str(p) for p in err["loc"]), lines)
         field = ".".join(loc) or "(file)"
         message = err["msg"].removeprefix("Value error, ")
         if loc[:2] in env or loc in env:
@@ -62,6 +62,18 @@ def describe(
         line = _nearest_line(lines, loc)
         out.append(f"{path}:{line}: {field}: {message}")
     return "\n".join(out)
+
+
+def _untagged(loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> tuple[str, ...]:
+    """Drop the tag pydantic puts in the path of a tagged union ([providers.x] kind = "smpp"
+    reports providers.x.smpp.port), when the path without it is a key of the file."""
+    if loc in lines:
+        return loc
+    for i in range(1, len(loc) - 1):
+        shorter = loc[:i] + loc[i + 1 :]
+        if shorter in lines:
+            return shorter
+    return loc
 
 
 def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int:

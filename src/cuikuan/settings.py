@@ -16,7 +16,7 @@ from decimal import Decimal
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -295,6 +295,43 @@ class Tencent(_Section):
     templates: dict[str, ProviderTemplateSetting] = {}
 
 
+class SandboxProvider(_Section):
+    kind: Literal["sandbox"]
+    failure_share: float = Field(default=0.03, ge=0, le=1)
+
+
+class SmppProvider(Smpp):
+    kind: Literal["smpp"]
+
+
+class SmtpProvider(Smtp):
+    kind: Literal["smtp"]
+
+
+class TwilioProvider(Twilio):
+    kind: Literal["twilio"]
+
+
+class AliyunProvider(Aliyun):
+    kind: Literal["aliyun"]
+
+
+class TencentProvider(Tencent):
+    kind: Literal["tencent"]
+
+
+# A named provider: its kind and that kind's own settings, e.g. two SMPP carriers at once.
+Provider = Annotated[
+    SandboxProvider
+    | SmppProvider
+    | SmtpProvider
+    | TwilioProvider
+    | AliyunProvider
+    | TencentProvider,
+    Field(discriminator="kind"),
+]
+
+
 class Bucket(_Section):
     name: str = Field(min_length=1)
     max_dpd: int | None = Field(default=None, ge=0)
@@ -342,6 +379,7 @@ class Settings(_Section):
     smpp: Smpp = Smpp()
     aliyun: Aliyun = Aliyun()
     tencent: Tencent = Tencent()
+    providers: dict[str, Provider] = {}
     twilio: Twilio = Twilio()
     source: Path | None = Field(default=None, exclude=True)
 

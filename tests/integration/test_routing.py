@@ -169,3 +169,49 @@ def test_without_a_fallback_a_too_long_message_fails_with_the_reason(
             select(outbox.c.status, outbox.c.reason).where(outbox.c.id == first)
         ).one()
     assert row.status == "failed" and "too long for sandbox: 12 parts, at most 10" in row.reason
+
+
+def test_two_named_smpp_carriers_routed_by_number_prefix(book: tuple[Settings, Engine]) -> None:
+    from cuikuan.channels.registry import make_channel
+    from cuikuan.settings import SmppProvider
+    from tests.smsc_helpers import received_messages
+
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    with engine.connect() as conn:
+        numbers = (
+            conn.execute(select(outbox.c.recipient).where(outbox.c.status == "planned"))
+            .scalars()
+            .all()
+        )
+    prefix = Counter(n[:6] for n in numbers).most_common(1)[0][0]
+    with running_smsc() as cmcc, running_smsc() as unicom:
+        routed = settings.model_copy(
+            update={
+                "providers": {
+                    "cmcc": SmppProvider(kind="smpp", port=cmcc.port, tps=10_000),
+                    "unicom": SmppProvider(kind="smpp", port=unicom.port, tps=10_000),
+                },
+                "channels": Channels(
+                    sms="unicom", routes=(Route(provider="cmcc", prefixes=(prefix,)),)
+                ),
+            }
+        )
+        made: dict[str, Channel] = {}
+
+        def resolve(name: str) -> Channel:
+            made.setdefault(name, make_channel(name, engine, routed))
+            return made[name]
+
+        try:
+            report = send_due(engine, routed, resolve, OPEN)
+        finally:
+            for channel in made.values():
+                channel.close()  # type: ignore[attr-defined]
+        to_cmcc = received_messages(list(cmcc.smsc.received))
+        to_unicom = received_messages(list(unicom.smsc.received))
+    assert report.sent > 0 and to_cmcc and to_unicom
+    assert all(n.startswith(prefix.lstrip("+")) for n in to_cmcc)
+    assert not any(n.startswith(prefix.lstrip("+")) for n in to_unicom)
+    assert set(providers_used(engine)) <= {("delivered", "cmcc"), ("delivered", "unicom"),
+                                           ("sent", "cmcc"), ("sent", "unicom"), ("held", None)}  # fmt: skip

@@ -96,3 +96,16 @@ def test_policy_overrides_and_their_errors(tmp_path: Path) -> None:
     cap_line = lines.index("max_per_day = -1") + 1
     assert f":{window_line}: policy.window_end: expected a time of day" in info.value.message
     assert f":{cap_line}: policy.max_per_day: " in info.value.message
+
+
+def test_a_named_provider_is_checked_by_its_kind_and_located(tmp_path: Path) -> None:
+    good = default_settings_text() + '\n[providers.cmcc]\nkind = "smpp"\nport = 2776\n'
+    settings = load_settings(write(tmp_path, good), environ={})
+    assert settings.providers["cmcc"].kind == "smpp"
+    bad = default_settings_text() + '\n[providers.cmcc]\nkind = "smpp"\nport = "x"\n'
+    lines = bad.count("\n")
+    with pytest.raises(ConfigError, match=rf"cuikuan.toml:{lines}: providers\.cmcc\.port: "):
+        load_settings(write(tmp_path, bad), environ={})
+    unknown = default_settings_text() + '\n[providers.x]\nkind = "pigeon"\n'
+    with pytest.raises(ConfigError, match=r"providers\.x"):
+        load_settings(write(tmp_path, unknown), environ={})

@@ -1,18 +1,23 @@
-"""Channels by name, through the `cuikuan.channels` entry points; the built-in ones register the
-same way a third party's would (pyproject.toml), so the extension point is always exercised.
+"""Channels by name: a named provider from the settings (`[providers.NAME] kind = "smpp"` ...,
+so a lender can bind to two carriers at once), or else a kind through the `cuikuan.channels`
+entry points, configured by its own section ([smpp], [aliyun] ...). The built-in kinds register
+the same way a third party's would (pyproject.toml), so the extension point is always exercised.
 
-    channel = make_channel("smtp", engine, settings)
+    channel = make_channel("cmcc", engine, settings)     # [providers.cmcc], kind smpp
+    channel = make_channel("smtp", engine, settings)     # the smtp kind, [smtp]
 """
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import entry_points
+from typing import Any
 
 from sqlalchemy import Engine
 
 from cuikuan.channels.base import Channel
 from cuikuan.errors import ConfigError
-from cuikuan.settings import Settings
+from cuikuan.settings import Aliyun, Settings, Smpp, Smtp, Tencent, Twilio
 
 GROUP = "cuikuan.channels"
 
@@ -22,47 +27,52 @@ def available() -> list[str]:
 
 
 def make_channel(name: str, engine: Engine, settings: Settings) -> Channel:
+    declared = settings.providers.get(name)
+    if declared is not None:
+        channel: Channel = BUILDERS[declared.kind](engine, declared)
+        channel.name = name  # parts and receipts are kept per provider name
+        return channel
     found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not found:
+        named = ", ".join(sorted(settings.providers)) or "none"
         raise ConfigError(
-            f"no channel provider {name!r}; installed: {', '.join(available()) or 'none'}"
+            f"no channel provider {name!r}; named in [providers]: {named}; "
+            f"installed kinds: {', '.join(available()) or 'none'}"
         )
     factory = found[0].load()
-    channel: Channel = factory(engine, settings)
-    return channel
+    made: Channel = factory(engine, settings)
+    return made
 
 
-def sandbox(engine: Engine, settings: Settings) -> Channel:
+# --- the built-in kinds: one builder each, from its settings section ------------------------
+
+
+def build_sandbox(engine: Engine, section: Any) -> Channel:
     from cuikuan.channels.sandbox import SandboxChannel
 
-    return SandboxChannel(engine)
+    return SandboxChannel(engine, failure_share=getattr(section, "failure_share", 0.03))
 
 
-def smtp(engine: Engine, settings: Settings) -> Channel:
+def build_smtp(engine: Engine, s: Smtp) -> Channel:
     from cuikuan.channels.smtp import SmtpChannel
 
-    s = settings.smtp
     return SmtpChannel(
         s.host, s.port, s.from_address, s.subject, s.security, s.username, s.password_env
     )
 
 
-def twilio(engine: Engine, settings: Settings) -> Channel:
+def build_twilio(engine: Engine, t: Twilio) -> Channel:
     from cuikuan.channels.twilio import TwilioChannel
 
-    t = settings.twilio
     return TwilioChannel(
         t.account_sid, t.auth_token_env, t.from_number, t.messaging_service_sid, t.status_callback
     )
 
 
-def smpp(engine: Engine, settings: Settings) -> Channel:
-    import os
-
+def build_smpp(engine: Engine, s: Smpp) -> Channel:
     from cuikuan.channels.smpp.channel import SmppChannel
     from cuikuan.channels.smpp.session import SessionConfig
 
-    s = settings.smpp
     config = SessionConfig(
         host=s.host,
         port=s.port,
@@ -84,11 +94,10 @@ def smpp(engine: Engine, settings: Settings) -> Channel:
     )
 
 
-def aliyun(engine: Engine, settings: Settings) -> Channel:
+def build_aliyun(engine: Engine, a: Aliyun) -> Channel:
     from cuikuan.channels.aliyun import AliyunChannel
     from cuikuan.channels.provider_templates import ProviderTemplate
 
-    a = settings.aliyun
     return AliyunChannel(
         a.access_key_id,
         a.sign_name,
@@ -100,11 +109,10 @@ def aliyun(engine: Engine, settings: Settings) -> Channel:
     )
 
 
-def tencent(engine: Engine, settings: Settings) -> Channel:
+def build_tencent(engine: Engine, t: Tencent) -> Channel:
     from cuikuan.channels.provider_templates import ProviderTemplate
     from cuikuan.channels.tencent import TencentChannel
 
-    t = settings.tencent
     return TencentChannel(
         t.secret_id,
         t.app_id,
@@ -115,3 +123,40 @@ def tencent(engine: Engine, settings: Settings) -> Channel:
         base_url=t.endpoint,
         max_tps=t.tps,
     )
+
+
+BUILDERS: dict[str, Any] = {
+    "sandbox": build_sandbox,
+    "smtp": build_smtp,
+    "twilio": build_twilio,
+    "smpp": build_smpp,
+    "aliyun": build_aliyun,
+    "tencent": build_tencent,
+}
+
+
+# --- entry points: each kind configured by its own section ------------------------------
+
+
+def sandbox(engine: Engine, settings: Settings) -> Channel:
+    return build_sandbox(engine, None)
+
+
+def smtp(engine: Engine, settings: Settings) -> Channel:
+    return build_smtp(engine, settings.smtp)
+
+
+def twilio(engine: Engine, settings: Settings) -> Channel:
+    return build_twilio(engine, settings.twilio)
+
+
+def smpp(engine: Engine, settings: Settings) -> Channel:
+    return build_smpp(engine, settings.smpp)
+
+
+def aliyun(engine: Engine, settings: Settings) -> Channel:
+    return build_aliyun(engine, settings.aliyun)
+
+
+def tencent(engine: Engine, settings: Settings) -> Channel:
+    return build_tencent(engine, settings.tencent)
