@@ -11,6 +11,7 @@ import typer
 from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
 from cuikuan.dispatch.listener import drain
+from cuikuan.settings import Settings
 from cuikuan.web.callbacks import ROUTES, callback_server
 
 
@@ -32,7 +33,8 @@ def listen(
         None, "--seconds", min=0, help="Stop after this long (default: until Ctrl-C)."
     ),
 ) -> None:
-    """Receive what comes back: with [channels] sms = "smpp", keep the SMPP bind open and record
+    """Receive what comes back: hold a bind to every SMPP provider the SMS routes use ([channels]
+    sms, sms_fallback, routes; named [providers] included) and record
     every delivery receipt and every borrower reply (read and acted on at once: 退订 opts the
     number out, a promise pauses reminders...); with --public-url, also serve the provider
     callback endpoints (/twilio/status, /twilio/inbound), every request signed."""
@@ -45,23 +47,23 @@ def listen(
         common.err.print(
             f"HTTP callbacks on http://{host}:{port}: {', '.join(ROUTES)}", markup=False
         )
-    channel = None
-    if settings.channels.sms == "smpp":
-        channel = make_channel("smpp", engine, settings)
+    channels = []
+    for name in _smpp_providers(settings):
+        channel = make_channel(name, engine, settings)
         bound = channel.wait_bound(10.0)  # type: ignore[attr-defined]
-        where = f"{settings.smpp.host}:{settings.smpp.port}"
         common.err.print(
-            f"SMPP bound to {where}" if bound else f"SMPP not bound yet to {where}; retrying",
+            f"SMPP {name}: bound" if bound else f"SMPP {name}: not bound yet; retrying",
             markup=False,
         )
-    if server is None and channel is None:
-        common.err.print("nothing to listen to: no --public-url and [channels] sms is not smpp")
+        channels.append(channel)
+    if server is None and not channels:
+        common.err.print("nothing to listen to: no --public-url and no SMPP provider in [channels]")
         raise typer.Exit(2)
     deadline = None if seconds is None else time.monotonic() + seconds
     try:
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.2)
-            if channel is not None:
+            for channel in channels:
                 heard = drain(engine, settings, channel, datetime.now(UTC))
                 for reply in heard.replies:
                     common.err.print(
@@ -73,8 +75,16 @@ def listen(
     except KeyboardInterrupt:
         pass
     finally:
-        if channel is not None:
+        for channel in channels:
             channel.close()  # type: ignore[attr-defined]
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+def _smpp_providers(settings: Settings) -> list[str]:
+    """Every provider the SMS routes can use whose kind is SMPP: those hold a bind to listen on."""
+    c = settings.channels
+    names = [c.sms, c.sms_fallback] + [n for r in c.routes for n in (r.provider, r.fallback)]
+    kinds = {n: (settings.providers[n].kind if n in settings.providers else n) for n in names if n}
+    return sorted(n for n, kind in kinds.items() if kind == "smpp")
