@@ -33,8 +33,10 @@ app = typer.Typer(
     name="cuikuan",
     help=(
         "催款 cuikuan: repayment reminders and collections messaging.\n\n"
-        "A day with cuikuan: `import` the ledger, look at the `portfolio`, then plan, send and "
-        "listen (coming). Start with `cuikuan init` in an empty folder."
+        "A day with cuikuan: `import` the ledger and the payments, look at the `portfolio`, "
+        "`plan` the day, `send` (or keep `send --every 60` running), `listen` for receipts and "
+        "replies, work the `tasks`, and read the `report`. Start with `cuikuan init` in an empty "
+        "folder; `make demo` shows a simulated month."
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -7,8 +7,8 @@
 Every Twilio request must carry a valid X-Twilio-Signature for the public URL it was sent to;
 the Aliyun and Tencent pushes, which are not signed, must carry ?token=<the value of the variable
 named by [channels] callback_token_env> in the URL configured at the provider. Others get 403
-and change nothing. The standard library's threading HTTP server is enough for callbacks; the
-operator web app (issue 7) will bring a framework.
+and change nothing. The standard library's threading HTTP server is enough for a handful of
+callback routes; an operator web app would bring a framework.
 """
 
 from __future__ import annotations
