@@ -397,3 +397,16 @@ def test_a_repeated_instalment_with_another_amount_names_the_field(
         in error.message
     )
     assert error.total == 1
+
+
+def test_an_instalment_repeated_identically_in_one_batch_is_taken_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    rows = [r.copy() for r in ROWS]
+    rows.append(rows[1].copy())  # the same instalment again, same values
+    import_file(engine, write_csv(tmp_path / "again.csv", HEADER, rows), RULES)
+    from cuikuan.store.schema import instalments
+
+    with engine.connect() as conn:
+        counted = conn.execute(select(func.count()).select_from(instalments)).scalar_one()
+    assert counted == len({(r[3], r[4]) for r in ROWS})

@@ -39,6 +39,26 @@ class Bulk:
         result = self.conn.exec_driver_sql(sql, list(rows))
         return max(result.rowcount, 0)
 
+    def copy_upsert(
+        self, staging: str, columns_sql: str, rows: Sequence[tuple[Any, ...]], upsert_sql: str
+    ) -> int:
+        """PostgreSQL: COPY the rows into a temporary staging table (made once per
+        transaction, emptied per batch), then `upsert_sql` (INSERT … SELECT … FROM staging
+        ON CONFLICT …) moves them in one statement. Several times faster than executemany."""
+        if not rows:
+            return 0
+        self.one(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({columns_sql}) ON COMMIT DROP")
+        self.one(f"TRUNCATE {staging}")
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY {staging} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        result = self.conn.exec_driver_sql(upsert_sql)
+        return max(result.rowcount, 0)
+
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         self.conn.exec_driver_sql(sql, params)
 

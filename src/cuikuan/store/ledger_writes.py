@@ -183,13 +183,21 @@ def upsert_instalments(bulk: Bulk, keys: KeyCache, frame: pl.DataFrame, with_pai
     )
     cols = ["due_date", "amount_due", *(["amount_paid"] if with_paid else [])]
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
-    sql = (
-        "INSERT INTO instalments (loan_id, number, due_date, amount_due, amount_paid) "
-        f"VALUES ({bulk.placeholders(5)}) "
+    conflict = (
         f"ON CONFLICT (loan_id, number) DO UPDATE SET {sets} "
         f"WHERE {bulk.changed('instalments', cols)}"
     )
-    return bulk.many(sql, bulk.rows(values))
+    insert = "INSERT INTO instalments (loan_id, number, due_date, amount_due, amount_paid) "
+    if not bulk.sqlite:
+        return bulk.copy_upsert(
+            "_import_instalments",
+            "loan_id bigint, number integer, due_date date, amount_due bigint, amount_paid bigint",
+            bulk.rows(values),
+            # One statement may not touch a row twice: keep one of any repeated instalment
+            # (repeats are identical by then; differing ones were refused as conflicts).
+            insert + "SELECT DISTINCT ON (loan_id, number) * FROM _import_instalments " + conflict,
+        )
+    return bulk.many(insert + f"VALUES ({bulk.placeholders(5)}) " + conflict, bulk.rows(values))
 
 
 def insert_payments(bulk: Bulk, keys: KeyCache, frame: pl.DataFrame, now: datetime) -> int:
