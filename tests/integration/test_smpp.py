@@ -259,3 +259,22 @@ def test_receipts_sent_as_data_sm_are_read_and_answered() -> None:
             channel.close()
     assert {r.provider_id for r in got} >= {r.provider_id for r in results}  # type: ignore[attr-defined]
     assert answered >= 5  # every data_sm got its data_sm_resp
+
+
+def test_keep_alive_keeps_a_quiet_session_and_a_dead_link_is_rebound() -> None:
+    with running_smsc() as smsc:
+        channel = smsc.channel(enquire_link_interval=0.2, response_timeout=0.5)
+        try:
+            assert channel.wait_bound(5)
+            wait_for(lambda: smsc.smsc.stats["enquire_links"] >= 3)
+            assert smsc.smsc.stats["binds"] == 1  # answered keep-alives keep the one bind
+        finally:
+            channel.close()
+    with running_smsc(silent_keepalive=True) as smsc:
+        channel = smsc.channel(enquire_link_interval=0.2, response_timeout=0.5)
+        try:
+            assert channel.wait_bound(5)
+            # Unanswered keep-alives close the session; the client binds again by itself.
+            wait_for(lambda: smsc.smsc.stats["binds"] >= 2, seconds=15)
+        finally:
+            channel.close()

@@ -77,6 +77,7 @@ class SmscConfig:
     receipt_lowercase: bool = False  # stat:delivrd
     receipt_tlvs: bool = True
     data_sm: bool = False  # receipts as data_sm (message_payload) instead of deliver_sm
+    silent_keepalive: bool = False  # never answer enquire_link (a half-dead link)
     max_tps: float | None = None  # beyond this, answer ESME_RTHROTTLED
     drop_after: int | None = None  # close the connection, unanswered, on this many-th submit
     log_path: Path | None = None
@@ -190,7 +191,9 @@ class Smsc:
         if name == "submit_sm":
             return self._submit(session, p, sequence)
         if name == "enquire_link":
-            session.write(_resp("enquire_link_resp", sequence))
+            self.stats["enquire_links"] += 1
+            if not self.config.silent_keepalive:
+                session.write(_resp("enquire_link_resp", sequence))
         elif name == "unbind":
             session.write(_resp("unbind_resp", sequence))
             return False
