@@ -278,3 +278,19 @@ def test_keep_alive_keeps_a_quiet_session_and_a_dead_link_is_rebound() -> None:
             wait_for(lambda: smsc.smsc.stats["binds"] >= 2, seconds=15)
         finally:
             channel.close()
+
+
+def test_the_channel_keeps_to_its_agreed_rate() -> None:
+    batch = [OutgoingMessage(i, "sms", f"+8613700{i:05d}7", f"reminder {i}") for i in range(300)]
+    with running_smsc(max_tps=260) as smsc:  # the carrier throttles above 260 a second
+        channel = smsc.channel(tps=200.0)
+        try:
+            started = time.monotonic()
+            results = channel.send(batch, NOW)
+            took = time.monotonic() - started
+        finally:
+            channel.close()
+        throttled = smsc.smsc.stats["throttled"]
+    assert all(r.error is None for r in results)
+    # 300 at 200 a second, after a burst of a tenth of a second's worth: at least ~1.4 s.
+    assert took >= 1.3 and throttled == 0
