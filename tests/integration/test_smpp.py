@@ -254,6 +254,8 @@ def test_receipts_sent_as_data_sm_are_read_and_answered() -> None:
             results = channel.send(messages(5), NOW)
             got: list[object] = []
             wait_for(lambda: bool(got.extend(channel.receipts(NOW))) or len(got) >= 5)
+            # The acknowledgements travel after the receipts are handed on: give them a moment.
+            wait_for(lambda: smsc.smsc.stats["responses"] >= 5)
             answered = smsc.smsc.stats["responses"]
         finally:
             channel.close()

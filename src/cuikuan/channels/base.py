@@ -11,6 +11,7 @@ A channel that can also receive (SMPP binds) has `replies(now) -> list[Inbound]`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -99,3 +100,16 @@ class Channel(Protocol):
     def send(self, batch: list[OutgoingMessage], now: datetime) -> list[SendResult]: ...
 
     def receipts(self, now: datetime) -> list[Receipt]: ...
+
+
+def close_all(channels: Iterable[Channel]) -> None:
+    """Close the channels that hold something open (an SMPP bind and its thread)."""
+    for channel in channels:
+        close = getattr(channel, "close", None)
+        if close is not None:
+            close()
+
+
+def pushing(channels: Iterable[Channel]) -> list[Channel]:
+    """The channels that hear receipts and replies on their own (SMPP binds)."""
+    return [c for c in channels if hasattr(c, "replies")]

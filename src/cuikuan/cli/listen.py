@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import typer
 
+from cuikuan.channels.base import close_all
 from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
 from cuikuan.dispatch.listener import drain
@@ -75,8 +76,7 @@ def listen(
     except KeyboardInterrupt:
         pass
     finally:
-        for channel in channels:
-            channel.close()  # type: ignore[attr-defined]
+        close_all(channels)
         if server is not None:
             server.shutdown()
             server.server_close()

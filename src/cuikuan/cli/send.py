@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import typer
 from sqlalchemy import Engine
 
-from cuikuan.channels.base import Channel
+from cuikuan.channels.base import Channel, close_all, pushing
 from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
 from cuikuan.dispatch.listener import drain
@@ -83,10 +83,7 @@ def send(
         report = send_due(engine, settings, resolve, moment, limit)
         _wait_for_receipts(engine, settings, providers, report, moment, wait_receipts)
     finally:
-        for provider in providers.values():
-            close = getattr(provider, "close", None)
-            if close is not None:
-                close()
+        close_all(providers.values())
     if json_out:
         common.print_json(report.as_dict())
         return
@@ -118,22 +115,18 @@ def _dispatch_loop(
             common.err.print(
                 f"{datetime.now(UTC):%H:%M:%S} sent {report.sent:,}, suppressed "
                 f"{sum(report.suppressed.values()):,}, expired {report.expired:,}, failed "
-                f"{report.failed:,}, uncertain {report.uncertain:,}; receipts "
-                f"{report.delivered + report.undelivered + report.receipt_expired:,}",
+                f"{report.failed:,}, uncertain {report.uncertain:,}; receipts {report.settled:,}",
                 markup=False,
             )
             deadline = time.monotonic() + every
             while not stop.is_set() and time.monotonic() < deadline:
                 stop.wait(0.5)
-                for provider in [p for p in providers.values() if hasattr(p, "replies")]:
+                for provider in pushing(providers.values()):
                     drain(engine, settings, provider, datetime.now(UTC))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for provider in providers.values():
-            close = getattr(provider, "close", None)
-            if close is not None:
-                close()
+        close_all(providers.values())
     common.err.print("stopped", markup=False)
 
 
@@ -146,15 +139,8 @@ def _wait_for_receipts(
     seconds: float,
 ) -> None:
     deadline = time.monotonic() + seconds
-    pushing = [p for p in providers.values() if hasattr(p, "replies")]
-    while (
-        pushing
-        and time.monotonic() < deadline
-        and report.sent > (report.delivered + report.undelivered + report.receipt_expired)
-    ):
+    listening = pushing(providers.values())
+    while listening and time.monotonic() < deadline and report.sent > report.settled:
         time.sleep(0.1)
-        for provider in pushing:
-            heard = drain(engine, settings, provider, now)
-            report.delivered += heard.receipts["delivered"]
-            report.undelivered += heard.receipts["undelivered"]
-            report.receipt_expired += heard.receipts["expired"]
+        for provider in listening:
+            report.add_receipts(drain(engine, settings, provider, now).receipts)

@@ -65,6 +65,16 @@ class SendReport:
     stopped_channels: dict[str, str] = field(default_factory=dict)
     suppressed: Counter[str] = field(default_factory=Counter)
 
+    def add_receipts(self, moved: Counter[str]) -> None:
+        """Count messages that receipts moved (record_receipts' answer)."""
+        self.delivered += moved["delivered"]
+        self.undelivered += moved["undelivered"]
+        self.receipt_expired += moved["expired"]
+
+    @property
+    def settled(self) -> int:
+        return self.delivered + self.undelivered + self.receipt_expired
+
     def as_dict(self) -> dict[str, object]:
         return {
             **{k: v for k, v in self.__dict__.items() if k != "suppressed"},
@@ -402,6 +412,8 @@ def _beyond_limits(row: dict[str, Any], provider: Channel) -> str | None:
     parts = int(row["segments"] or 0)
     if parts > provider.max_parts:
         return f"too long for {provider.name}: {parts} parts, at most {provider.max_parts}"
+    if {"GSM-7", "UCS-2"} <= set(provider.encodings):
+        return None  # the usual case: no need to look at the text
     encoding = "GSM-7" if is_gsm7(row["text"]) else "UCS-2"
     if encoding not in provider.encodings:
         return f"{provider.name} cannot carry {encoding} text"
@@ -531,10 +543,7 @@ def _apply_receipts(
     engine: Engine, providers: Providers, now: datetime, report: SendReport
 ) -> None:
     for provider in providers.listening():
-        moved = record_receipts(engine, provider.name, provider.receipts(now), now)
-        report.delivered += moved["delivered"]
-        report.undelivered += moved["undelivered"]
-        report.receipt_expired += moved["expired"]
+        report.add_receipts(record_receipts(engine, provider.name, provider.receipts(now), now))
 
 
 def _local_day(now: datetime, settings: Settings) -> date:

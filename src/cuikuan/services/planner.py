@@ -36,7 +36,8 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
-from cuikuan.store.bulk import arrow_frame, frame_from_rows, sqlite_json_frame
+from cuikuan.store.bulk import frame_from_rows
+from cuikuan.store.ledger_reads import read_frame
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 from cuikuan.store.times import as_utc
 
@@ -100,15 +101,8 @@ def make_plan(
 
 
 def _sql(conn: Connection, statement: Select[Any]) -> str:
-    """A parameter-free statement as the database's own SQL text (for the Arrow reader)."""
+    """A statement as the database's own SQL text, values inlined (for `read_frame`)."""
     return str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
-
-
-def _columns(conn: Connection, sql: str, schema: dict[str, Any]) -> pl.DataFrame | None:
-    """A large read straight into columns (Arrow on PostgreSQL, SQLite's JSON rows), if any."""
-    if conn.dialect.name == "sqlite":
-        return sqlite_json_frame(conn, sql, schema)
-    return arrow_frame(conn, sql, schema)
 
 
 def _customers(engine: Engine, only: str | None) -> pl.DataFrame:
@@ -123,27 +117,23 @@ def _customers(engine: Engine, only: str | None) -> pl.DataFrame:
         customers.c.flags,
         customers.c.attributes,
     )
+    phones_sql = select(
+        customer_phones.c.customer_id, customer_phones.c.e164, customer_phones.c.kind
+    ).order_by(customer_phones.c.customer_id, customer_phones.c.position)
     if only is not None:
         query = query.where(customers.c.external_id == only)
+        phones_sql = phones_sql.where(
+            customer_phones.c.customer_id.in_(
+                select(customers.c.id).where(customers.c.external_id == only).scalar_subquery()
+            )
+        )
     person_schema = {"customer_id": pl.Int64, "customer": pl.String, "name": pl.String, "email": pl.String,
                      "locale": pl.String, "timezone": pl.String, "tags": pl.String, "flags": pl.String,
                      "attributes": pl.String}  # fmt: skip
     phone_schema = {"customer_id": pl.Int64, "e164": pl.String, "kind": pl.String}
-    phones_sql = select(
-        customer_phones.c.customer_id, customer_phones.c.e164, customer_phones.c.kind
-    ).order_by(customer_phones.c.customer_id, customer_phones.c.position)
     with engine.connect() as conn:
-        fast = None if only is not None else _columns(conn, _sql(conn, query), person_schema)
-        if fast is not None:
-            frame = fast
-            phone_frame = _columns(conn, _sql(conn, phones_sql), phone_schema)
-            assert phone_frame is not None
-        else:
-            rows = conn.execute(query).all()
-            frame = frame_from_rows([tuple(r) for r in rows], person_schema)
-            phone_frame = frame_from_rows(
-                [tuple(r) for r in conn.execute(phones_sql).all()], phone_schema
-            )
+        frame = read_frame(conn, _sql(conn, query), person_schema)
+        phone_frame = read_frame(conn, _sql(conn, phones_sql), phone_schema)
         opted = conn.execute(select(opt_outs.c.customer_id, opt_outs.c.channel)).all()
     if only is not None and frame.is_empty():
         raise NotFound(f"no customer {only!r} in the ledger")

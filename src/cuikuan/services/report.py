@@ -32,13 +32,13 @@ from sqlalchemy import Engine, select
 
 from cuikuan.domain import uplift
 from cuikuan.domain.money import currency_digits
+from cuikuan.services.attribution import LEFT
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.settings import Settings
 from cuikuan.store.bulk import frame_from_rows
 from cuikuan.store.schema import outbox, payment_touches, payments, promises, replies
 from cuikuan.store.times import as_utc
 
-LEFT = ("sent", "delivered", "undelivered")
 REPLY_WINDOW = timedelta(days=3)
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -340,9 +340,17 @@ def _roll_rates(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     order = [b.name for b in settings.ledger.buckets] + ["paid off"]
     matrices, cured, overdue = [], 0, 0
+    positions: dict[date, pl.DataFrame] = {}
+
+    def on(day: date) -> pl.DataFrame:
+        # Each month's end is the next one's start: read every day once.
+        if day not in positions:
+            positions[day] = loan_positions(engine, day, settings)
+        return positions[day]
+
     for a, b in _month_edges(start, end):
-        before = loan_positions(engine, a, settings).filter(~pl.col("paid_off"))
-        after = loan_positions(engine, b, settings)
+        before = on(a).filter(~pl.col("paid_off"))
+        after = on(b)
         moved = before.select("loan_id", pl.col("bucket").alias("from"), pl.col("dpd").alias("dpd_from")).join(
             after.select("loan_id", pl.when(pl.col("paid_off")).then(pl.lit("paid off"))
                          .otherwise(pl.col("bucket")).alias("to"), pl.col("dpd").alias("dpd_to")),

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     Schema = Mapping[str, PolarsDataType]
 
 
-def _frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
+def read_frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
+    """`sql` (no parameters) as a frame typed to `schema`, by the fastest path the database has."""
     fast = arrow_frame(conn, sql, schema)
     if fast is not None:
         return fast
@@ -62,7 +63,7 @@ UTC_US = pl.Datetime("us", "UTC")
 def instalments(conn: Connection, open_only: bool = False) -> pl.DataFrame:
     """Instalments; `open_only` leaves out the fully paid ones, which change no position."""
     where = " WHERE amount_paid < amount_due" if open_only else ""
-    return _frame(
+    return read_frame(
         conn,
         "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments" + where,
         {
@@ -76,7 +77,7 @@ def instalments(conn: Connection, open_only: bool = False) -> pl.DataFrame:
 
 
 def loans(conn: Connection) -> pl.DataFrame:
-    return _frame(
+    return read_frame(
         conn,
         "SELECT id, customer_id, external_id, currency, paid_snapshot_at FROM loans",
         {
@@ -90,7 +91,7 @@ def loans(conn: Connection) -> pl.DataFrame:
 
 
 def payments(conn: Connection) -> pl.DataFrame:
-    return _frame(
+    return read_frame(
         conn,
         "SELECT loan_id, paid_at, amount FROM payments",
         {"loan_id": pl.Int64, "paid_at": UTC_US, "amount": pl.Int64},
