@@ -107,6 +107,10 @@ def test_a_simulated_month_renders_and_opens_in_headless_chromium(
         planned = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
     assert int(report.steps["planned"].sum()) == planned
     assert report.daily.height == 8 and int(report.daily["payments"].sum()) > 0
+    # Champion and challenger are compared on pay rate and on money recovered alike.
+    assert report.variants and all(
+        {"pay_rate", "recovered_per_member"} <= set(v) for v in report.variants
+    )
     page = render_html(report, datetime(2026, 11, 29, tzinfo=UTC))
     for heading in ("漏斗 Funnel", "对照组提升", "迁徙率 Roll rates", "送达率", "每日量"):
         assert heading in page

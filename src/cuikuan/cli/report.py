@@ -98,10 +98,11 @@ def _print(r: Report) -> None:
         )  # fmt: skip
     common.out.print(up)
     for v in r.variants:
-        p = v["pay_rate"]
+        p, m = v["pay_rate"], v["recovered_per_member"]
         common.out.print(
-            f"variant {v['challenger']} vs {v['champion']} of {v['step']}: "
-            f"{p['difference'] * 100:+.1f} pp [{p['low'] * 100:+.1f}, {p['high'] * 100:+.1f}] {p['verdict']}",
+            f"variant {v['challenger']} vs {v['champion']} of {v['step']}: pay rate "
+            f"{p['difference'] * 100:+.1f} pp [{p['low'] * 100:+.1f}, {p['high'] * 100:+.1f}] {p['verdict']}; "
+            f"recovered/member {money(m['difference'])} {m['verdict']}",
             markup=False,
         )
     for m in r.roll_rates:

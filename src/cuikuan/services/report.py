@@ -306,8 +306,12 @@ def _uplift(
                 c = uplift.compare_rates(
                     int(g["paid"].sum()), g.height, int(champion["paid"].sum()), champion.height
                 )
+                m = uplift.compare_means(
+                    [float(x) for x in g["amount"]], [float(x) for x in champion["amount"]]
+                )
                 variants.append({"step": step, "challenger": v, "champion": min(by_variant),
-                                 "template": g["template"][0], "pay_rate": c.as_dict()})  # fmt: skip
+                                 "template": g["template"][0], "pay_rate": c.as_dict(),
+                                 "recovered_per_member": m.as_dict()})  # fmt: skip
     return sorted(out, key=lambda r: str(r["step"])), variants
 
 

@@ -48,10 +48,13 @@ td.intents{text-align:left;font-size:11px;min-width:220px}
 <td class="{{ cls(u.recovered_per_member.verdict) }}">{{ u.recovered_per_member.verdict }}</td></tr>
 {% else %}<tr><td colspan="9">没有数据 no data</td></tr>{% endfor %}</table>
 {% if r.variants %}<h2>冠军/挑战者 Variants (challenger against champion)</h2>
-<table><tr><th>step</th><th>challenger</th><th>template</th><th>difference [95%]</th><th>verdict</th></tr>
+<table><tr><th>step</th><th>challenger</th><th>template</th><th>pay rate difference [95%]</th><th>verdict</th>
+<th>recovered / member, difference [95%]</th><th>verdict</th></tr>
 {% for v in r.variants %}<tr><td>{{ v.step }}</td><td>{{ v.challenger }} vs {{ v.champion }}</td><td>{{ v.template }}</td>
 <td>{{ pp(v.pay_rate.difference) }} [{{ pp(v.pay_rate.low) }}, {{ pp(v.pay_rate.high) }}]</td>
-<td class="{{ cls(v.pay_rate.verdict) }}">{{ v.pay_rate.verdict }}</td></tr>{% endfor %}</table>{% endif %}
+<td class="{{ cls(v.pay_rate.verdict) }}">{{ v.pay_rate.verdict }}</td>
+<td>{{ money(v.recovered_per_member.difference) }} [{{ money(v.recovered_per_member.low) }}, {{ money(v.recovered_per_member.high) }}]</td>
+<td class="{{ cls(v.recovered_per_member.verdict) }}">{{ v.recovered_per_member.verdict }}</td></tr>{% endfor %}</table>{% endif %}
 
 <h2>按步骤归因 Attribution per step, template and variant</h2>
 <div class="wide"><table><tr>{% for c in step_columns %}<th>{{ c.replace("_", " ") }}</th>{% endfor %}</tr>
