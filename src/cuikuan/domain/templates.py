@@ -184,12 +184,18 @@ def _money_filter(value: object, style: str = "auto") -> str:
 def _date_filter(context: Context, value: object, style: str = "short") -> str:
     if not isinstance(value, date):
         raise TemplateError(f"date expects a date, got {type(value).__name__}")
-    locale = str(context.get("locale") or "zh-CN")
-    patterns = {
-        "zh": {"short": "M月d日", "long": "y年M月d日"},
-        "en": {"short": "MMM d", "long": "MMMM d, y"},
-    }
-    pattern = patterns["zh" if locale.startswith("zh") else "en"].get(style)
+    return format_day(value, style, str(context.get("locale") or "zh-CN"))
+
+
+DATE_PATTERNS = {
+    "zh": {"short": "M月d日", "long": "y年M月d日"},
+    "en": {"short": "MMM d", "long": "MMMM d, y"},
+}
+
+
+def format_day(value: date, style: str, locale: str) -> str:
+    """The `date` filter: a day in the message's locale, short or long."""
+    pattern = DATE_PATTERNS["zh" if locale.startswith("zh") else "en"].get(style)
     if pattern is None:
         raise TemplateError("date style must be short or long")
     return _format_day(value, pattern, locale)

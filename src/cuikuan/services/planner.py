@@ -13,21 +13,21 @@ Re-running a plan for the same date adds nothing: one row per customer, step and
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Engine, Select, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from cuikuan.domain import planning, policy, sms
-from cuikuan.domain.message_context import Borrower, LoanFacts, build_context
+from cuikuan.domain import planning, sms
+from cuikuan.domain.decide import decide, idempotency_key
+from cuikuan.domain.message_context import Borrower, LenderFacts, LoanFacts, build_context
 from cuikuan.domain.money import currency_digits
+from cuikuan.domain.render_frame import NotFlat, flat_pieces, render_frame
 from cuikuan.domain.strategy import Strategy, ordered_steps
 from cuikuan.domain.templates import Renderer, TemplateFile, TemplateProblem
-from cuikuan.domain.tips import with_tip
+from cuikuan.domain.tips import with_tip_column
 from cuikuan.errors import InputError, NotFound
 from cuikuan.services import messages
 from cuikuan.services.arrangements import plan_view, settle_arrangements
@@ -36,12 +36,11 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
-from cuikuan.store.bulk import frame_from_rows
+from cuikuan.store.bulk import Bulk, frame_from_rows
 from cuikuan.store.ledger_reads import read_frame
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 from cuikuan.store.times import as_utc
 
-LIVE = ("planned", "claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
 HISTORY_DAYS = 35
 
 
@@ -88,7 +87,8 @@ def make_plan(
     blocked = check_templates_guardrail(
         engine, settings, now, write=not dry_run and only_customer is None
     )
-    decided = _decide(chosen, history, settings, as_of, blocked)
+    contact = settings.policy.contact_policy()
+    decided = decide(chosen, history, contact, settings.defaults.timezone, as_of, blocked)
     rendered = _render(decided, settings)
     result = PlanResult(as_of, rendered, evaluated, strategy)
     result.summary = summarise(rendered, settings)
@@ -214,252 +214,132 @@ def _first_delinquency(
     return (~pl.col("customer_id").is_in(repeat.to_list())).alias("first_delinquency")
 
 
-# --- deciding -----------------------------------------------------------------------------
-
-
-@dataclass
-class _Caps:
-    """What each person and each number has already received (history plus this plan)."""
-
-    by_customer: dict[int, list[datetime]]
-    by_number: dict[str, list[datetime]]
-    steps: dict[int, list[tuple[str, date]]]
-    keys: set[str]
-
-
-def _caps(history: pl.DataFrame) -> _Caps:
-    caps = _Caps(
-        defaultdict(list),
-        defaultdict(list),
-        defaultdict(list),
-        set(history.get_column("key").to_list()),
-    )
-    for cid, recipient, step, day, _, at, status, control in history.iter_rows():
-        if control or status not in LIVE or at is None:
-            continue
-        caps.by_customer[cid].append(at)
-        caps.by_number[recipient].append(at)
-        caps.steps[cid].append((step, day))
-    return caps
-
-
-def idempotency_key(customer: str, step: str, day: date) -> str:
-    return f"{customer}|{step}|{day.isoformat()}"
-
-
-def _decide(
-    chosen: pl.DataFrame,
-    history: pl.DataFrame,
-    settings: Settings,
-    as_of: date,
-    blocked: dict[str, str],
-) -> pl.DataFrame:
-    contact = settings.policy.contact_policy()
-    caps = _caps(history)
-    zone_cache = policy.ZoneCache(settings.defaults.timezone)
-    window_cache: dict[tuple[date, tuple[str, ...]], tuple[datetime, datetime] | None] = {}
-    # Most urgent first; ties broken by customer so every run decides the same way.
-    ordered = chosen.sort(
-        ["step_index", "dpd", "outstanding", "customer_id"], descending=[False, True, True, False]
-    )
-    out = []
-    for row in ordered.iter_rows(named=True):
-        if row["template"] in blocked:
-            decision = _blocked(row, blocked[row["template"]])
-        else:
-            decision = _decide_one(row, caps, contact, settings, as_of, zone_cache, window_cache)
-        out.append(decision)
-    schema: dict[str, pl.DataType] = {"status": pl.String(), "reason": pl.String(), "recipient": pl.String(), "earliest_at": pl.Datetime("us", "UTC"),
-              "latest_at": pl.Datetime("us", "UTC"), "send_day": pl.Date(), "zones": pl.String(), "trail": pl.String()}  # fmt: skip
-    return pl.concat([ordered, frame_from_rows(out, schema)], how="horizontal")
-
-
-def _blocked(row: dict[str, Any], why: str) -> tuple[object, ...]:
-    reason = f"template {row['template']} paused by the guardrail: {why}"
-    trail = [f"step {row['step']} matched loan {row['external_id']}", reason]
-    return ("suppressed", reason, None, None, None, None, "", json.dumps(trail, ensure_ascii=False))
-
-
-def _decide_one(
-    row: dict[str, Any],
-    caps: _Caps,
-    contact: policy.ContactPolicy,
-    settings: Settings,
-    as_of: date,
-    zone_cache: policy.ZoneCache,
-    window_cache: dict[tuple[date, tuple[str, ...]], tuple[datetime, datetime] | None],
-) -> tuple[object, ...]:
-    cid = int(row["customer_id"])
-    step, channel = str(row["step"]), str(row["channel"])
-    trail = [
-        f"step {step} matched loan {row['external_id']} (DPD {row['dpd']}, days to due {row['days_to_due']})"
-    ]
-    if row.get("on_plan"):
-        trail.append("on a current instalment plan: due dates and amounts are the plan's")
-    phones = list(row["phones"] or [])
-    recipient = (list(row["mobiles"] or [])[:1] or [None])[0] if channel == "sms" else row["email"]
-    zones = zone_cache.zones(row["timezone"], phones)
-
-    def done(
-        status: str,
-        reason: str | None,
-        lo: datetime | None = None,
-        hi: datetime | None = None,
-        day: date | None = None,
-    ) -> tuple[object, ...]:
-        if reason:
-            trail.append(reason)
-        return (
-            status,
-            reason,
-            recipient,
-            lo,
-            hi,
-            day,
-            ",".join(zones),
-            json.dumps(trail, ensure_ascii=False),
-        )
-
-    key = idempotency_key(str(row["customer"]), step, as_of)
-    if key in caps.keys:
-        return done("exists", "already planned for this date")
-    reasons = policy.suppression_reasons(
-        row["flags"] or [],
-        row["opted_out"] or [],
-        channel,
-        bool(row["paid_off"]),
-        promise_pending=bool(row["promise_pending"]),
-    )
-    if reasons:
-        return done("suppressed", f"suppressed: {reasons[0]}")
-    if row["paused"]:
-        return done("suppressed", f"suppressed: paused after a reply ({row['paused']})")
-    if recipient is None:
-        return done(
-            "suppressed", "no usable phone number" if channel == "sms" else "no e-mail address"
-        )
-    day = policy.apply_holidays(as_of, row["holidays"], contact.holiday_calendar)
-    if day is None:
-        return done("skipped", f"holiday: {as_of} is not a working day and the step skips holidays")
-    if day != as_of:
-        trail.append(f"holiday: moved to the next working day {day}")
-    wkey = (day, tuple(zones))
-    if wkey not in window_cache:
-        window_cache[wkey] = policy.allowed_window(day, zones, contact)
-    window = window_cache[wkey]
-    if window is None:
-        return done("suppressed", f"no contact window common to the zones {', '.join(zones)}")
-    lo, hi = window
-    trail.append(
-        f"window {lo:%Y-%m-%d %H:%M}-{hi:%H:%M} UTC ({contact.window_start:%H:%M}-{contact.window_end:%H:%M} in {', '.join(zones)})"
-    )
-    repeat = int(row["repeat_every_days"])
-    if any(s == step and (as_of - d).days < repeat for s, d in caps.steps.get(cid, [])):
-        return done("suppressed", f"step {step} repeats at most every {repeat} days")
-    if row["control"]:
-        return done("held", "control group: held back to measure the step", lo, hi, day)
-    sent = sorted(caps.by_customer.get(cid, []) + caps.by_number.get(str(recipient), []))
-    earliest = max([lo, *(s + contact.min_gap for s in sent[-1:])])
-    if earliest >= hi:
-        return done(
-            "suppressed",
-            f"cap: at least {contact.min_gap.total_seconds() / 3600:g} h between messages",
-        )
-    reason = policy.cap_reason(sent, earliest, contact, zones[0])
-    if reason:
-        return done("suppressed", reason)
-    caps.by_customer[cid].append(earliest)
-    caps.by_number[str(recipient)].append(earliest)
-    caps.steps[cid].append((step, as_of))
-    caps.keys.add(key)
-    return done("planned", None, earliest, hi, day)
-
-
 # --- rendering and writing ----------------------------------------------------------------
 
 
 def _render(decided: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """Text, segments and billing units of every message to send or hold back: per (template,
+    locale), over the column when the template is flat (render_frame), else row by row."""
     templates, problems = messages.load_templates(messages.templates_dir(settings))
     if problems:
         raise InputError("\n".join(p.render() for p in problems))
     by_key: dict[tuple[str, str], TemplateFile] = {t.key: t for t in templates}
     renderer = Renderer({t.path: t for t in templates})
     lender = messages.lender_facts(settings)
-    tips = {loc: messages.load_tips(loc) for loc in settings.templates.locales}
-    texts: list[str | None] = []
-    segments: list[int] = []
-    units: list[int] = []
-    for row in decided.iter_rows(named=True):
-        if row["status"] not in ("planned", "held"):
-            texts.append(None)
-            segments.append(0)
-            units.append(0)
-            continue
-        locale = (
-            row["locale"]
-            if (row["template"], row["locale"]) in by_key
-            else settings.defaults.locale
+    known = pl.DataFrame(
+        [{"template": name, "locale": loc} for name, loc in by_key],
+        schema={"template": pl.String, "locale": pl.String},
+    ).with_columns(pl.lit(True).alias("_known"))
+    todo = (
+        decided.with_row_index("_r")
+        .filter(pl.col("status").is_in(["planned", "held"]))
+        .join(known, on=["template", "locale"], how="left")
+        .select(
+            "_r", "template", "customer", "send_day",
+            pl.col("name"),
+            pl.when(pl.col("channel") == "sms").then(pl.col("recipient")).alias("phone"),
+            "attributes", "external_id", "currency",
+            pl.when(pl.col("_known")).then(pl.col("locale"))
+            .otherwise(pl.lit(settings.defaults.locale)).alias("locale"),
+            pl.col("overdue_amount").alias("overdue"), "outstanding",
+            pl.col("next_due_amount").alias("next_instalment"),
+            pl.col("next_due_date").alias("due_date"), "days_to_due", "dpd",
         )
-        template = by_key[(row["template"], locale)]
-        attrs = {
-            k: str(v) for k, v in json.loads(row["attributes"] or "{}").items() if v is not None
-        }
-        borrower = Borrower(
-            row["name"], row["recipient"] if row["channel"] == "sms" else None, attrs
-        )
-        facts = LoanFacts(row["external_id"], None, row["currency"], row["overdue_amount"], row["outstanding"],
-                          row["next_due_amount"], row["next_due_date"], row["days_to_due"], row["dpd"])  # fmt: skip
-        try:
-            text = renderer.render(template, build_context(borrower, facts, lender, locale))
-        except TemplateProblem as exc:
-            raise InputError(str(exc)) from None
+    )  # fmt: skip
+    parts = []
+    for (name, locale), group in todo.group_by("template", "locale", maintain_order=True):
+        template = by_key[(str(name), str(locale))]
+        texts = _render_group(renderer, template, group, lender)
         if settings.templates.tips and template.tone in settings.templates.tips_on_tones:
-            text = with_tip(text, tips.get(locale, []), f"{row['customer']}/{row['send_day']}")
-        texts.append(text)
-        segments.append(sms.segments(text))
-        units.append(sms.cn_billing_units(text))
-    return decided.with_columns(
-        pl.Series("text", texts, dtype=pl.String),
-        pl.Series("segments", segments, dtype=pl.Int64),
-        pl.Series("billing_units", units, dtype=pl.Int64),
+            keys = [f"{c}/{d}" for c, d in zip(group["customer"], group["send_day"], strict=True)]
+            texts = with_tip_column(texts, keys, messages.load_tips(str(locale)))
+        parts.append(group.select("_r").with_columns(texts.alias("text")))
+    schema = {"_r": pl.UInt32, "text": pl.String}
+    texts_frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+    measured = texts_frame.with_columns(
+        sms.segments_column(texts_frame["text"]).alias("segments"),
+        sms.cn_billing_units_expr(pl.col("text")).alias("billing_units"),
+    )
+    return (
+        decided.with_row_index("_r")
+        .join(measured, on="_r", how="left")
+        .sort("_r")
+        .drop("_r")
+        .with_columns(pl.col("segments", "billing_units").fill_null(0))
     )
 
 
-def _write(engine: Engine, rendered: pl.DataFrame, as_of: date, now: datetime) -> int:
-    rows = [
-        {
-            "idempotency_key": idempotency_key(r["customer"], r["step"], as_of),
-            "plan_date": as_of,
-            "customer_id": r["customer_id"],
-            "loan_id": r["loan_id"],
-            "step": r["step"],
-            "template": r["template"],
-            "variant": r["variant"],
-            "channel": r["channel"],
-            "recipient": r["recipient"],
-            "text": r["text"],
-            "control": int(r["control"]),
-            "earliest_at": r["earliest_at"],
-            "latest_at": r["latest_at"],
-            "segments": r["segments"],
-            "billing_units": r["billing_units"],
-            "status": r["status"],
-            "reason": r["reason"],
-            "trail": r["trail"],
-            "created_at": now,
-            "updated_at": now,
+def _render_group(
+    renderer: Renderer, template: TemplateFile, group: pl.DataFrame, lender: LenderFacts
+) -> pl.Series:
+    try:
+        pieces = flat_pieces(renderer, template)
+    except TemplateProblem as exc:
+        raise InputError(str(exc)) from None
+    if pieces is not None:
+        try:
+            return render_frame(group, pieces, lender)
+        except NotFlat:
+            pass  # some row needs Jinja (which reports what is wrong with it)
+    texts = []
+    for row in group.iter_rows(named=True):
+        attrs = {
+            k: str(v) for k, v in json.loads(row["attributes"] or "{}").items() if v is not None
         }
-        for r in rendered.filter(pl.col("status").is_in(["planned", "held"])).iter_rows(named=True)
-    ]
-    if not rows:
-        return 0
-    with engine.begin() as conn:
-        insert = (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(outbox)
-        statement = insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(
-            outbox.c.id
+        facts = LoanFacts(row["external_id"], None, row["currency"], row["overdue"], row["outstanding"],
+                          row["next_instalment"], row["due_date"], row["days_to_due"], row["dpd"])  # fmt: skip
+        context = build_context(
+            Borrower(row["name"], row["phone"], attrs), facts, lender, row["locale"]
         )
-        # RETURNING lists only the rows actually inserted, on both databases.
-        return len(conn.execute(statement, rows).all())
+        try:
+            texts.append(renderer.render(template, context))
+        except TemplateProblem as exc:
+            raise InputError(str(exc)) from None
+    return pl.Series("text", texts, dtype=pl.String)
+
+
+OUTBOX_COLUMNS = (
+    "idempotency_key", "plan_date", "customer_id", "loan_id", "step", "template", "variant",
+    "channel", "recipient", "text", "control", "earliest_at", "latest_at", "segments",
+    "billing_units", "status", "reason", "trail", "created_at", "updated_at",
+)  # fmt: skip
+OUTBOX_TYPES = (
+    "text, date, bigint, bigint, text, text, integer, text, text, text, integer, timestamptz, "
+    "timestamptz, integer, integer, text, text, text, timestamptz, timestamptz"
+)
+
+
+def _write(engine: Engine, rendered: pl.DataFrame, as_of: date, now: datetime) -> int:
+    """The planned and held rows into the outbox as plain tuples (executemany on SQLite, COPY on
+    PostgreSQL); a row whose key is already there is left alone. Returns the rows added."""
+    frame = rendered.filter(pl.col("status").is_in(["planned", "held"])).select(
+        pl.concat_str(
+            pl.col("customer"), pl.lit("|"), pl.col("step"), pl.lit(f"|{as_of.isoformat()}")
+        ).alias("idempotency_key"),
+        pl.lit(as_of).alias("plan_date"),
+        "customer_id", "loan_id", "step", "template", "variant", "channel", "recipient", "text",
+        pl.col("control").cast(pl.Int64), "earliest_at", "latest_at", "segments",
+        "billing_units", "status", "reason", "trail",
+        pl.lit(now).dt.convert_time_zone("UTC").alias("created_at"),
+        pl.lit(now).dt.convert_time_zone("UTC").alias("updated_at"),
+    )  # fmt: skip
+    if frame.is_empty():
+        return 0
+    names = ", ".join(OUTBOX_COLUMNS)
+    with engine.begin() as conn:
+        bulk = Bulk(conn)
+        rows = bulk.rows(frame)
+        if bulk.sqlite:
+            sql = f"INSERT INTO outbox ({names}) VALUES ({bulk.placeholders(len(OUTBOX_COLUMNS))}) "
+            return bulk.many(sql + "ON CONFLICT (idempotency_key) DO NOTHING", rows)
+        columns = ", ".join(f"{n} {t}" for n, t in zip(OUTBOX_COLUMNS, OUTBOX_TYPES.split(", "), strict=True))  # fmt: skip
+        return bulk.copy_upsert(
+            "_plan_outbox",
+            columns,
+            rows,
+            f"INSERT INTO outbox ({names}) SELECT {names} FROM _plan_outbox "
+            "ON CONFLICT (idempotency_key) DO NOTHING",
+        )
 
 
 def summarise(rendered: pl.DataFrame, settings: Settings) -> pl.DataFrame:
