@@ -8,5 +8,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("import_ledger.py", "plan_portfolio.py", "smpp_dispatch.py"):
-    subprocess.run([sys.executable, str(HERE / script)], check=True)
+RUNS = (
+    ["import_ledger.py"],
+    ["plan_portfolio.py"],
+    ["plan_portfolio.py", "--strategy", "busy"],
+    ["smpp_dispatch.py"],
+)
+for script, *args in RUNS:
+    subprocess.run([sys.executable, str(HERE / script), *args], check=True)

@@ -61,8 +61,13 @@ def evaluate(loans: pl.DataFrame, strategy: Strategy, digits: int) -> pl.DataFra
 
 def choose_steps(evaluated: pl.DataFrame, strategy: Strategy) -> pl.DataFrame:
     """One row per person with a matching step: step, loan, control flag, variant."""
-    steps = ordered_steps(strategy)
-    chosen = (
+    return assign(pick_loans(evaluated), strategy)
+
+
+def pick_loans(evaluated: pl.DataFrame) -> pl.DataFrame:
+    """Per person, the loan the message speaks of: the first matching step, then the most
+    overdue, then the largest."""
+    return (
         evaluated.filter(pl.col("step_index") != NO_STEP)
         .sort(
             ["customer_id", "step_index", "dpd", "outstanding", "loan_id"],
@@ -70,6 +75,12 @@ def choose_steps(evaluated: pl.DataFrame, strategy: Strategy) -> pl.DataFrame:
         )
         .unique("customer_id", keep="first", maintain_order=True)
     )
+
+
+def assign(chosen: pl.DataFrame, strategy: Strategy) -> pl.DataFrame:
+    """The picked rows (with `customer`, the external id) with step, control, variant and the
+    step's channel, template and rules."""
+    steps = ordered_steps(strategy)
     ids = [s.id for s in steps]
     control, variant, template = [], [], []
     for customer, index in chosen.select("customer", "step_index").iter_rows():

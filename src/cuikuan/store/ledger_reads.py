@@ -60,9 +60,23 @@ def _typed(frame: pl.DataFrame, schema: Schema, sqlite: bool) -> pl.DataFrame:
 UTC_US = pl.Datetime("us", "UTC")
 
 
-def instalments(conn: Connection, open_only: bool = False) -> pl.DataFrame:
-    """Instalments; `open_only` leaves out the fully paid ones, which change no position."""
-    where = " WHERE amount_paid < amount_due" if open_only else ""
+def among(conn: Connection, column: str, ids: pl.Series) -> str:
+    """SQL text: `column` is one of `ids`, inlined (so `read_frame` can take the SQL as it is)."""
+    values = ids.cast(pl.Int64).unique().sort().to_list()
+    if conn.dialect.name == "sqlite":
+        return f"{column} IN (SELECT value FROM json_each('[{','.join(map(str, values))}]'))"
+    return f"{column} = ANY('{{{','.join(map(str, values))}}}'::bigint[])"
+
+
+def instalments(
+    conn: Connection, open_only: bool = False, loan_ids: pl.Series | None = None
+) -> pl.DataFrame:
+    """Instalments; `open_only` leaves out the fully paid ones, which change no position;
+    `loan_ids` only those loans'."""
+    conditions = ["amount_paid < amount_due"] if open_only else []
+    if loan_ids is not None:
+        conditions.append(among(conn, "loan_id", loan_ids))
+    where = " WHERE " + " AND ".join(conditions) if conditions else ""
     return read_frame(
         conn,
         "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments" + where,
@@ -95,4 +109,34 @@ def payments(conn: Connection) -> pl.DataFrame:
         conn,
         "SELECT loan_id, paid_at, amount FROM payments",
         {"loan_id": pl.Int64, "paid_at": UTC_US, "amount": pl.Int64},
+    )
+
+
+def open_summary(conn: Connection, late_before: str) -> pl.DataFrame:
+    """Per loan with an open instalment, summed by the database: outstanding, the amount and
+    first due date of those due before `late_before` (ISO date), and the first one due from then
+    on as 'date number remaining' (its text orders like (due_date, number)). This is the
+    position when no payment is to be allocated on top of the instalments' paid amounts
+    (`ledger_frame.open_summary_positions` turns it into one; property-tested equal)."""
+    remaining = "(amount_due - amount_paid)"
+    if conn.dialect.name == "sqlite":
+        day, number = "due_date", "substr('000000000000' || number, -12)"
+    else:
+        day, number = "to_char(due_date, 'YYYY-MM-DD')", "lpad(number::text, 12, '0')"
+    return read_frame(
+        conn,
+        f"SELECT loan_id, CAST(sum({remaining}) AS BIGINT) AS outstanding, "
+        f"CAST(coalesce(sum(CASE WHEN due_date < '{late_before}' THEN {remaining} END), 0) "
+        "AS BIGINT) AS overdue, "
+        f"min(CASE WHEN due_date < '{late_before}' THEN due_date END) AS first_late, "
+        f"min(CASE WHEN due_date >= '{late_before}' THEN {day} || ' ' || "
+        f"{number} || ' ' || {remaining} END) AS next_key "
+        "FROM instalments WHERE amount_paid < amount_due GROUP BY loan_id",
+        {
+            "loan_id": pl.Int64,
+            "outstanding": pl.Int64,
+            "overdue_amount": pl.Int64,
+            "first_late": pl.Date,
+            "next_key": pl.String,
+        },
     )
