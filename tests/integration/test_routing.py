@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from cuikuan.channels.base import Channel
 from cuikuan.channels.sandbox import SandboxChannel
@@ -21,6 +21,12 @@ from tests.integration.test_smpp import OPEN
 from tests.smsc_helpers import running_smsc
 
 DEFAULTS = {"sms": "smpp", "email": "smtp"}
+
+
+def planned_ids(conn: Connection) -> list[int]:
+    """The planned outbox rows' ids, oldest first."""
+    query = select(outbox.c.id).where(outbox.c.status == "planned").order_by(outbox.c.id)
+    return list(conn.execute(query).scalars())
 
 
 def test_the_first_matching_rule_decides_and_the_default_takes_the_rest() -> None:
@@ -90,13 +96,7 @@ def test_a_refused_message_goes_to_the_fallback_and_the_rest_stay_with_the_first
     settings, engine = book
     make_plan(engine, settings, DAY)
     with engine.begin() as conn:
-        first = (
-            conn.execute(
-                select(outbox.c.id).where(outbox.c.status == "planned").order_by(outbox.c.id)
-            )
-            .scalars()
-            .first()
-        )
+        first = planned_ids(conn)[0]
         # The test SMSC refuses numbers ending in 0011 (ESME_RINVDSTADR).
         conn.execute(outbox.update().where(outbox.c.id == first).values(recipient="+8613900000011"))
     with running_smsc() as smsc:
@@ -125,13 +125,7 @@ def test_a_message_beyond_a_providers_limits_goes_to_the_fallback_or_fails(
     settings, engine = book
     make_plan(engine, settings, DAY)
     with engine.begin() as conn:
-        ids = (
-            conn.execute(
-                select(outbox.c.id).where(outbox.c.status == "planned").order_by(outbox.c.id)
-            )
-            .scalars()
-            .all()
-        )
+        ids = planned_ids(conn)
         # Twelve parts of Chinese: beyond a provider that takes at most ten.
         conn.execute(
             outbox.update().where(outbox.c.id == ids[0]).values(text="催" * 800, segments=12)
@@ -155,13 +149,7 @@ def test_without_a_fallback_a_too_long_message_fails_with_the_reason(
     settings, engine = book
     make_plan(engine, settings, DAY)
     with engine.begin() as conn:
-        first = (
-            conn.execute(
-                select(outbox.c.id).where(outbox.c.status == "planned").order_by(outbox.c.id)
-            )
-            .scalars()
-            .first()
-        )
+        first = planned_ids(conn)[0]
         conn.execute(outbox.update().where(outbox.c.id == first).values(segments=12))
     send_due(engine, settings, SandboxChannel(engine, max_parts=10), OPEN)
     with engine.connect() as conn:

@@ -97,8 +97,8 @@ def decide(
     """`chosen` in decision order with the SCHEMA columns added."""
     rows = ordered(chosen)
     zones = policy.ZoneCache(default_zone)
-    caps = caps_of(history)
     if row_by_row or rows.height == 0:
+        caps = caps_of(history)
         windows: dict[tuple[date, tuple[str, ...]], tuple[datetime, datetime] | None] = {}
         out = [
             blocked_row(r, blocked[r["template"]])
@@ -107,7 +107,7 @@ def decide(
             for r in rows.iter_rows(named=True)
         ]
         return pl.concat([rows, pl.DataFrame(out, schema=SCHEMA, orient="row")], how="horizontal")
-    return _decide_columns(rows, history, caps, contact, as_of, zones, blocked)
+    return _decide_columns(rows, history, contact, as_of, zones, blocked)
 
 
 # --- one row at a time (the reference, and the rows whose caps depend on order) -------------
@@ -248,7 +248,6 @@ def _per_distinct(
 def _decide_columns(
     rows: pl.DataFrame,
     history: pl.DataFrame,
-    caps: Caps,
     contact: policy.ContactPolicy,
     as_of: date,
     zone_cache: policy.ZoneCache,
@@ -384,7 +383,12 @@ def _decide_columns(
     )  # fmt: skip
     slow = w.filter(pl.col("_ordered"))
     if slow.height:
-        w = _caps_in_order(w, slow, caps, contact, as_of)
+        # Only the history of these people and numbers can count against their caps.
+        relevant = history.filter(
+            pl.col("customer_id").is_in(slow["customer_id"].implode())
+            | pl.col("recipient").is_in(slow["recipient"].implode())
+        )
+        w = _caps_in_order(w, slow, caps_of(relevant), contact, as_of)
     return _finish(w, rows, as_of)
 
 

@@ -7,6 +7,7 @@ Only data goes in (strings, numbers, dates, Money): a template has nothing to ca
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -75,6 +76,15 @@ class Plan:
     next_date: date
     next_amount: int
     instalments_left: int
+
+
+def attributes(*objects: str | None) -> dict[str, str]:
+    """Custom attributes as a template sees them: JSON objects merged (later ones win), values
+    as text, missing values left out."""
+    merged: dict[str, object] = {}
+    for text in objects:
+        merged.update(json.loads(text or "{}"))
+    return {k: str(v) for k, v in merged.items() if v is not None}
 
 
 def surname(name: str) -> str:

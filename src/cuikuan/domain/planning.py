@@ -1,9 +1,11 @@
 """The plan's decisions, set-at-a-time over every loan of the portfolio (Polars).
 
-    chosen = choose_steps(loans, strategy, digits)   # one row per person: step, loan, trail
+    evaluated = evaluate(loans, strategy, digits)     # every loan with its step matches
+    chosen = assign(pick_loans(evaluated), strategy)  # one row per person: step, loan, variant
 
-`loans` has one row per open loan: loan_id, customer_id, customer (external id), dpd,
-days_to_due, bucket, outstanding (minor units), tags (list), first_delinquency. The first step
+`loans` has one row per open loan: loan_id, customer_id, dpd, days_to_due, bucket,
+outstanding (minor units), tags (list), first_delinquency; `assign` also needs `customer` (the
+external id: control groups and variants are hashed from it). The first step
 (in strategy order) that matches any of a person's loans wins; among that person's loans matching
 it, the most overdue (then the largest) is the one the message speaks of.
 """
@@ -57,11 +59,6 @@ def evaluate(loans: pl.DataFrame, strategy: Strategy, digits: int) -> pl.DataFra
         .otherwise(first_match(steps))
         .alias("step_index")
     )
-
-
-def choose_steps(evaluated: pl.DataFrame, strategy: Strategy) -> pl.DataFrame:
-    """One row per person with a matching step: step, loan, control flag, variant."""
-    return assign(pick_loans(evaluated), strategy)
 
 
 def pick_loans(evaluated: pl.DataFrame) -> pl.DataFrame:

@@ -17,7 +17,6 @@ currency, locale, overdue, outstanding, next_instalment (minor units), due_date,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +30,7 @@ from cuikuan.domain.message_context import (
     Borrower,
     LenderFacts,
     LoanFacts,
+    attributes,
     build_context,
 )
 from cuikuan.domain.message_context import honorific as _honorific
@@ -231,18 +231,14 @@ def _vector(f: Field, lender: LenderFacts) -> pl.Expr | None:
     return None
 
 
-def _attrs(text: str | None) -> dict[str, str]:
-    return {k: str(v) for k, v in json.loads(text or "{}").items() if v is not None}
-
-
 def _honorifics(distinct: pl.DataFrame) -> list[str]:
     """Honorifics for distinct (name, attributes, locale): the gender read once per distinct
     attributes text, the honorific once per distinct (name, gender, locale)."""
     genders = {a: _gender_only(a) for a in distinct.get_column("attributes").unique().to_list()}
     done: dict[tuple[str, tuple[tuple[str, str], ...], str], str] = {}
     out = []
-    for name, attributes, locale in distinct.iter_rows():
-        gender = genders[attributes]
+    for name, attrs_text, locale in distinct.iter_rows():
+        gender = genders[attrs_text]
         key = (name, tuple(gender.items()), locale)
         if key not in done:
             done[key] = _honorific(Borrower(name, None, gender), locale)
@@ -262,7 +258,7 @@ def _text(f: Field, lender: LenderFacts, row: dict[str, Any]) -> str:
         minor = row["overdue"] if leaf == "due" and row["overdue"] else row[_column(leaf)]
         value = Money(int(minor), row["currency"], row["locale"])
     elif head == "attrs":
-        attrs = _attrs(row["attributes"])
+        attrs = attributes(row["attributes"])
         if leaf not in attrs:
             raise NotFlat(f"attribute {leaf!r} missing")
         value = attrs[leaf]
@@ -288,8 +284,8 @@ def _column(leaf: str) -> str:
     return "next_instalment" if leaf == "due" else leaf
 
 
-def _gender_only(attributes: str | None) -> dict[str, str]:
-    attrs = _attrs(attributes)
+def _gender_only(text: str | None) -> dict[str, str]:
+    attrs = attributes(text)
     return {k: attrs[k] for k in GENDER_ATTRIBUTES if k in attrs}
 
 

@@ -20,6 +20,7 @@ from cuikuan.domain.message_context import (
     Borrower,
     LenderFacts,
     LoanFacts,
+    attributes,
     build_context,
     sample_contexts,
 )
@@ -249,7 +250,6 @@ def real_context(
     engine: Engine, settings: Settings, customer: str, as_of: date
 ) -> tuple[dict[str, object], str]:
     """The context for a customer's most overdue open loan (else the next one due)."""
-    import json
 
     from sqlalchemy import select
 
@@ -272,8 +272,7 @@ def real_context(
                 loans.c.external_id == loan["external_id"]
             )
         ).one()
-    attrs = {**json.loads(attrs_json or "{}"), **json.loads(loan_attrs or "{}")}
-    attrs = {k: str(v) for k, v in attrs.items() if v is not None}
+    attrs = attributes(attrs_json, loan_attrs)
     locale = locale or settings.defaults.locale
     borrower = Borrower(view.name, view.phones[0] if view.phones else None, attrs)
     facts = LoanFacts(

@@ -12,7 +12,6 @@ Re-running a plan for the same date adds nothing: one row per customer, step and
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,7 +21,13 @@ from sqlalchemy import Connection, Engine, Select, select, text
 
 from cuikuan.domain import planning, sms
 from cuikuan.domain.decide import decide, idempotency_key
-from cuikuan.domain.message_context import Borrower, LenderFacts, LoanFacts, build_context
+from cuikuan.domain.message_context import (
+    Borrower,
+    LenderFacts,
+    LoanFacts,
+    attributes,
+    build_context,
+)
 from cuikuan.domain.money import currency_digits
 from cuikuan.domain.render_frame import NotFlat, flat_pieces, render_frame
 from cuikuan.domain.strategy import Strategy, ordered_steps
@@ -250,6 +255,7 @@ def _render(decided: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     by_key: dict[tuple[str, str], TemplateFile] = {t.key: t for t in templates}
     renderer = Renderer({t.path: t for t in templates})
     lender = messages.lender_facts(settings)
+    tips = {loc: messages.load_tips(loc) for loc in settings.templates.locales}
     known = pl.DataFrame(
         [{"template": name, "locale": loc} for name, loc in by_key],
         schema={"template": pl.String, "locale": pl.String},
@@ -276,7 +282,7 @@ def _render(decided: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         texts = _render_group(renderer, template, group, lender)
         if settings.templates.tips and template.tone in settings.templates.tips_on_tones:
             keys = [f"{c}/{d}" for c, d in zip(group["customer"], group["send_day"], strict=True)]
-            texts = with_tip_column(texts, keys, messages.load_tips(str(locale)))
+            texts = with_tip_column(texts, keys, tips.get(str(locale), []))
         parts.append(group.select("_r").with_columns(texts.alias("text")))
     schema = {"_r": pl.UInt32, "text": pl.String}
     texts_frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
@@ -307,9 +313,7 @@ def _render_group(
             pass  # some row needs Jinja (which reports what is wrong with it)
     texts = []
     for row in group.iter_rows(named=True):
-        attrs = {
-            k: str(v) for k, v in json.loads(row["attributes"] or "{}").items() if v is not None
-        }
+        attrs = attributes(row["attributes"])
         facts = LoanFacts(row["external_id"], None, row["currency"], row["overdue"], row["outstanding"],
                           row["next_instalment"], row["due_date"], row["days_to_due"], row["dpd"])  # fmt: skip
         context = build_context(

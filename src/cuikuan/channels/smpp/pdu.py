@@ -168,13 +168,19 @@ class _Reader:
         return found
 
 
-def decode_sm(body: bytes) -> ShortMessage:
-    r = _Reader(body)
+def _addressed(r: _Reader) -> ShortMessage:
+    """The service type and the two addresses that open deliver_sm, submit_sm and data_sm."""
     sm = ShortMessage(service_type=r.cstr())
     sm.source_addr_ton, sm.source_addr_npi = r.byte(), r.byte()
     sm.source_addr = r.cstr()
     sm.dest_addr_ton, sm.dest_addr_npi = r.byte(), r.byte()
     sm.destination_addr = r.cstr()
+    return sm
+
+
+def decode_sm(body: bytes) -> ShortMessage:
+    r = _Reader(body)
+    sm = _addressed(r)
     sm.esm_class, sm.protocol_id, sm.priority_flag = r.byte(), r.byte(), r.byte()
     sm.schedule_delivery_time, sm.validity_period = r.cstr(), r.cstr()
     sm.registered_delivery = r.byte()
@@ -192,11 +198,7 @@ def decode_data_sm(body: bytes) -> ShortMessage:
     """data_sm, which some SMSCs use for receipts and replies: the same addresses, no
     short_message (the text is the message_payload TLV)."""
     r = _Reader(body)
-    sm = ShortMessage(service_type=r.cstr())
-    sm.source_addr_ton, sm.source_addr_npi = r.byte(), r.byte()
-    sm.source_addr = r.cstr()
-    sm.dest_addr_ton, sm.dest_addr_npi = r.byte(), r.byte()
-    sm.destination_addr = r.cstr()
+    sm = _addressed(r)
     sm.esm_class, sm.registered_delivery, sm.data_coding = r.byte(), r.byte(), r.byte()
     sm.tlvs = r.tlvs()
     sm.short_message = sm.tlvs.get(TLV_MESSAGE_PAYLOAD, b"")
