@@ -410,3 +410,52 @@ def test_an_instalment_repeated_identically_in_one_batch_is_taken_once(
     with engine.connect() as conn:
         counted = conn.execute(select(func.count()).select_from(instalments)).scalar_one()
     assert counted == len({(r[3], r[4]) for r in ROWS})
+
+
+def test_keys_reserved_by_imports_never_meet_keys_given_elsewhere(
+    engine: Engine, ledger: Path, tmp_path: Path
+) -> None:
+    """New customers and loans are written with ids the import reserved (max(id) under the write
+    lock on SQLite, the sequence on PostgreSQL): rows inserted by other code before and after
+    must keep theirs, and every loan must still point at its own customer."""
+    import_file(engine, ledger, RULES)
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            customers.insert().values(
+                external_id="X1",
+                name="王五",
+                tags="[]",
+                flags="[]",
+                attributes="{}",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    more = [
+        ["C3", "赵六", "13700137000", "L3", "1", "2026-12-01", "500", "0", "App"],
+        ["C1", "张三", "13800138000", "L4", "1", "2026-12-01", "800", "0", "App"],
+    ]
+    import_file(engine, write_csv(tmp_path / "more.csv", HEADER, more), RULES)
+    with engine.begin() as conn:
+        conn.execute(
+            customers.insert().values(
+                external_id="X2",
+                name="钱七",
+                tags="[]",
+                flags="[]",
+                attributes="{}",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        ids = conn.execute(select(customers.c.external_id, customers.c.id)).all()
+        owners = dict(
+            conn.execute(
+                select(loans.c.external_id, customers.c.external_id).join(
+                    customers, customers.c.id == loans.c.customer_id
+                )
+            ).all()
+        )
+    assert len({i for _, i in ids}) == len(ids) == 5
+    assert owners == {"L1": "C1", "L2": "C2", "L3": "C3", "L4": "C1"}

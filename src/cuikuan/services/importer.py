@@ -174,11 +174,9 @@ def _write(
     count("phone numbers", phones)
     loans = frame.unique("loan_id", keep="first", maintain_order=True)
     count("loans", writes.upsert_loans(bulk, keys, loans, present, result.snapshot_at, now))
-    instalments = frame.unique(["loan_id", "instalment_no"], keep="first", maintain_order=True)
-    count(
-        "instalments",
-        writes.upsert_instalments(bulk, keys, instalments, mapping.has("amount_paid")),
-    )
+    # A repeated instalment is identical by now (differing repeats were refused as conflicts),
+    # and the upsert writes it once, so the rows go as they are.
+    count("instalments", writes.upsert_instalments(bulk, keys, frame, mapping.has("amount_paid")))
 
 
 def _against_ledger(bulk: Bulk, checked: Checked, mapping: Mapping) -> pl.DataFrame:

@@ -25,6 +25,7 @@ class Bulk:
         self.sqlite = conn.dialect.name == "sqlite"
         self.ph = "?" if self.sqlite else "%s"
         self.differs = "IS NOT" if self.sqlite else "IS DISTINCT FROM"
+        self._next_id: dict[str, int] = {}
 
     def placeholders(self, n: int) -> str:
         return ", ".join([self.ph] * n)
@@ -58,6 +59,32 @@ class Bulk:
             cursor.close()
         result = self.conn.exec_driver_sql(upsert_sql)
         return max(result.rowcount, 0)
+
+    def hold_write_lock(self, table: str) -> None:
+        """SQLite: take the database's write lock now (a write that changes nothing) and keep it
+        to commit, so that ids reserved from max(id) stay this transaction's. PostgreSQL reserves
+        ids from the table's sequence instead and needs no lock."""
+        if self.sqlite:
+            self.one(f"UPDATE {table} SET id = id WHERE 0")
+
+    def reserve_ids(self, table: str, n: int) -> list[int]:
+        """`n` fresh primary keys of `table` for rows this transaction will insert with their key.
+
+        SQLite: counted on from max(id) (call `hold_write_lock` first); PostgreSQL: drawn from
+        the table's sequence, so concurrent writers never receive the same key."""
+        if n <= 0:
+            return []
+        if not self.sqlite:
+            rows = self.fetch(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                (table, n),
+            )
+            return [r[0] for r in rows]
+        start = self._next_id.get(table)
+        if start is None:
+            start = self.fetch(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")[0][0]
+        self._next_id[table] = start + n
+        return list(range(start, start + n))
 
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         self.conn.exec_driver_sql(sql, params)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import polars as pl
 
-from cuikuan.store.bulk import Bulk, frame_from_rows
+from cuikuan.store.bulk import Bulk
 
 CUSTOMER_OPTIONAL = ("email", "locale", "timezone", "tags", "flags")
 
@@ -20,8 +20,8 @@ TEMP_TABLES = ("_import_keys", "_import_customers")
 
 def prepare(bulk: Bulk) -> None:
     finish(bulk)
-    bulk.one("CREATE TEMP TABLE _import_keys (external_id VARCHAR(64) PRIMARY KEY)")
     bulk.one("CREATE TEMP TABLE _import_customers (customer_id INTEGER PRIMARY KEY)")
+    bulk.hold_write_lock("customers")
 
 
 def finish(bulk: Bulk) -> None:
@@ -32,8 +32,9 @@ def finish(bulk: Bulk) -> None:
 class KeyCache:
     """External id -> database id, remembered for the length of one import.
 
-    Ids are looked up once per new external id through one join with a temporary table,
-    rather than by a subquery for every row written."""
+    Ids already in the database are read once per external id (IN-lists on the unique index);
+    new customers and loans get ids reserved up front (`Bulk.reserve_ids`) and are written with
+    them, so nothing is read back after an insert."""
 
     def __init__(self, bulk: Bulk) -> None:
         self.bulk = bulk
@@ -42,28 +43,53 @@ class KeyCache:
     def lookup(self, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
         """Columns `name` (external id) and `name`_key for every id of `ids` found in `table`."""
         wanted = ids.unique().to_frame("external_id")
+        self._learn(table, self._missing(table, wanted))
+        return self._keyed(table, wanted, name)
+
+    def assign(self, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
+        """Like `lookup`, for every id of `ids`: those not in `table` yet get fresh keys.
+
+        Column `new` tells which (the caller inserts those rows with their key)."""
+        wanted = ids.unique(maintain_order=True).to_frame("external_id")
+        missing = self._missing(table, wanted)
+        absent = self._learn(table, missing)
+        keys = self.bulk.reserve_ids(table, absent.height)
+        fresh = absent.with_columns(pl.Series("key", keys, dtype=pl.Int64))
+        self._remember(table, fresh)
+        new = fresh.get_column("external_id")
+        return self._keyed(table, wanted, name).with_columns(
+            pl.col(name).is_in(new.implode()).alias("new")
+        )
+
+    def _missing(self, table: str, wanted: pl.DataFrame) -> pl.DataFrame:
         known = self.known.get(table)
-        missing = wanted if known is None else wanted.join(known, on="external_id", how="anti")
-        if missing.height:
-            found = self._fetch(table, missing.get_column("external_id").to_list())
-            known = found if known is None else pl.concat([known, found], rechunk=False)
-            self.known[table] = known
-        assert known is not None
+        return wanted if known is None else wanted.join(known, on="external_id", how="anti")
+
+    def _learn(self, table: str, missing: pl.DataFrame) -> pl.DataFrame:
+        """Read the keys of `missing` ids from the database; returns the ids it does not hold."""
+        if not missing.height:
+            return missing
+        found = self.bulk.fetch_in(
+            f"SELECT external_id, id FROM {table} WHERE external_id IN ({{keys}})",
+            missing.get_column("external_id").to_list(),
+            {"external_id": pl.String, "key": pl.Int64},
+        )
+        self._remember(table, found)
+        return missing.join(found, on="external_id", how="anti")
+
+    def _remember(self, table: str, found: pl.DataFrame) -> None:
+        if not found.height:
+            return
+        known = self.known.get(table)
+        self.known[table] = found if known is None else pl.concat([known, found], rechunk=False)
+
+    def _keyed(self, table: str, wanted: pl.DataFrame, name: str) -> pl.DataFrame:
+        known = self.known.get(table)
+        if known is None:
+            return pl.DataFrame(schema={name: pl.String, f"{name}_key": pl.Int64})
         return wanted.join(known, on="external_id").rename(
             {"external_id": name, "key": f"{name}_key"}
         )
-
-    def _fetch(self, table: str, ids: list[str]) -> pl.DataFrame:
-        bulk = self.bulk
-        bulk.one("DELETE FROM _import_keys")
-        bulk.many(f"INSERT INTO _import_keys VALUES ({bulk.ph})", [(v,) for v in ids])
-        # CROSS JOIN makes SQLite walk the few wanted ids and probe the big table's index,
-        # instead of scanning the whole table; PostgreSQL plans it as any inner join.
-        rows = bulk.fetch(
-            f"SELECT x.external_id, x.id FROM _import_keys t CROSS JOIN {table} x "
-            "WHERE x.external_id = t.external_id"
-        )
-        return frame_from_rows(rows, {"external_id": pl.String, "key": pl.Int64})
 
 
 def upsert_customers(
@@ -73,32 +99,58 @@ def upsert_customers(
 
     Returns the customers and the phone numbers changed."""
     cols = ["name", *(c for c in CUSTOMER_OPTIONAL if c in present)]
-    values = frame.select("customer_id", *cols).with_columns(
-        pl.lit(now).alias("created_at"), pl.lit(now).alias("updated_at")
+    keyed = frame.join(
+        keys.assign("customers", frame.get_column("customer_id"), "customer_id"), on="customer_id"
     )
-    names = ", ".join(cols)
+    values = keyed.select(
+        "customer_id", *cols, pl.lit(now).alias("created_at"), pl.lit(now).alias("updated_at")
+    )
+    fillers = {c: "'[]'" for c in ("tags", "flags") if c not in cols} | {"attributes": "'{}'"}
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
-    fillers = [c for c in ("tags", "flags") if c not in cols]
-    filler_sql = "".join(f", {c}" for c in fillers)
-    filler_vals = "".join(", '[]'" for _ in fillers)
-    sql = (
-        f"INSERT INTO customers (external_id, {names}{filler_sql}, attributes, created_at, updated_at) "
-        f"VALUES ({bulk.placeholders(len(cols) + 1)}{filler_vals}, '{{}}', {bulk.ph}, {bulk.ph}) "
+    upsert = (
         f"ON CONFLICT (external_id) DO UPDATE SET {sets}, updated_at = excluded.updated_at "
         f"WHERE {bulk.changed('customers', cols)}"
     )
-    changed = bulk.many(sql, bulk.rows(values))
-    keyed = frame.join(
-        keys.lookup("customers", frame.get_column("customer_id"), "customer_id"), on="customer_id"
+    return _insert_or_upsert(
+        bulk, "customers", "external_id", keyed, values, fillers, upsert
+    ), _replace_phones(bulk, keyed)
+
+
+def _insert_or_upsert(
+    bulk: Bulk,
+    table: str,
+    key_column: str,
+    keyed: pl.DataFrame,
+    values: pl.DataFrame,
+    constants: dict[str, str],
+    upsert: str,
+) -> int:
+    """Rows new to `table` (keyed's `new`) are inserted with their reserved id; the others go
+    through `upsert` (ON CONFLICT … DO UPDATE … WHERE the values differ).
+
+    values: the external id (named as in the file) first, then the table's columns by name;
+    constants: further columns with a literal SQL value."""
+    names = [key_column, *values.columns[1:], *constants]
+    marks = [bulk.ph] * values.width + list(constants.values())
+    head = f"INSERT INTO {table} ({', '.join(names)}"
+    new = keyed.get_column("new")
+    key = keyed.get_column(f"{values.columns[0]}_key").alias("id")
+    added = bulk.many(
+        f"{head}, id) VALUES ({', '.join(marks)}, {bulk.ph})",
+        bulk.rows(values.with_columns(key).filter(new)),
     )
-    return changed, _replace_phones(bulk, keyed)
+    changed = bulk.many(
+        f"{head}) VALUES ({', '.join(marks)}) {upsert}", bulk.rows(values.filter(~new))
+    )
+    return added + changed
 
 
 def _replace_phones(bulk: Bulk, frame: pl.DataFrame) -> int:
-    """frame: customer_id_key, e164 (list), kind (list); the file's list replaces the stored one.
+    """frame: customer_id_key, new, e164 (list), kind (list); the file's list replaces the stored
+    one.
 
-    The stored numbers of these customers are read once and compared here, so only what
-    differs is written (nothing at all when a file is imported again)."""
+    The stored numbers of customers already in the ledger are read once and compared here, so
+    only what differs is written (nothing at all when a file is imported again)."""
     wanted = (
         frame.select(pl.col("customer_id_key").alias("customer_id"), "e164", "kind")
         .explode("e164", "kind")
@@ -108,7 +160,7 @@ def _replace_phones(bulk: Bulk, frame: pl.DataFrame) -> int:
     bulk.one("DELETE FROM _import_customers")
     bulk.many(
         f"INSERT INTO _import_customers VALUES ({bulk.ph})",
-        frame.select("customer_id_key").unique().rows(),
+        frame.filter(~pl.col("new")).select("customer_id_key").unique().rows(),
     )
     stored = pl.DataFrame(
         bulk.fetch(
@@ -149,27 +201,26 @@ def upsert_loans(
     """frame: loan_id, customer_id, currency, and product / attributes when the file has them."""
     cols = ["currency", *(c for c in ("product", "attributes") if c in present)]
     owners = keys.lookup("customers", frame.get_column("customer_id"), "customer_id")
-    values = (
-        frame.join(owners, on="customer_id")
-        .select("loan_id", *cols, "customer_id_key")
-        .with_columns(
-            pl.lit(snapshot_at, dtype=pl.Datetime("us", "UTC")).alias("paid_snapshot_at"),
-            pl.lit(now).alias("created_at"),
-            pl.lit(now).alias("updated_at"),
-        )
+    keyed = frame.join(owners, on="customer_id").join(
+        keys.assign("loans", frame.get_column("loan_id"), "loan_id"), on="loan_id"
     )
-    filler = "" if "attributes" in cols else ", attributes"
-    filler_val = "" if "attributes" in cols else ", '{}'"
+    values = keyed.select(
+        "loan_id",
+        *cols,
+        pl.col("customer_id_key").alias("customer_id"),
+        pl.lit(snapshot_at, dtype=pl.Datetime("us", "UTC")).alias("paid_snapshot_at"),
+        pl.lit(now).alias("created_at"),
+        pl.lit(now).alias("updated_at"),
+    )
+    constants = {} if "attributes" in cols else {"attributes": "'{}'"}
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
     changed = [*cols, "paid_snapshot_at"] if snapshot_at else cols
     snap = ", paid_snapshot_at = excluded.paid_snapshot_at" if snapshot_at else ""
-    sql = (
-        f"INSERT INTO loans (external_id, {', '.join(cols)}, customer_id, paid_snapshot_at, created_at, updated_at{filler}) "
-        f"VALUES ({bulk.placeholders(len(cols) + 5)}{filler_val}) "
+    upsert = (
         f"ON CONFLICT (external_id) DO UPDATE SET {sets}{snap}, updated_at = excluded.updated_at "
         f"WHERE {bulk.changed('loans', changed)}"
     )
-    return bulk.many(sql, bulk.rows(values))
+    return _insert_or_upsert(bulk, "loans", "external_id", keyed, values, constants, upsert)
 
 
 def upsert_instalments(bulk: Bulk, keys: KeyCache, frame: pl.DataFrame, with_paid: bool) -> int:
