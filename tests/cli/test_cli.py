@@ -437,3 +437,20 @@ def test_send_every_keeps_dispatching_until_sigterm(workdir: Path, tmp_path: Pat
     rounds = [line for line in err.splitlines() if " sent " in line]
     assert len(rounds) >= 2 and err.strip().endswith("stopped")
     assert run(["send", "--every", "5", "--now", "2026-11-30T03:00:00"], tmp_path).returncode == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["imprt", "x.csv"], "No such command 'imprt'. Did you mean 'import'?"),
+        (["import"], "Missing argument 'files'."),
+        (["sim", "generate", "--accounts", "many"], "Invalid value for '--accounts'"),
+    ],
+)
+def test_usage_mistakes_get_clicks_message_not_a_traceback(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = run(args, tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
