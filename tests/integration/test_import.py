@@ -459,3 +459,42 @@ def test_keys_reserved_by_imports_never_meet_keys_given_elsewhere(
         )
     assert len({i for _, i in ids}) == len(ids) == 5
     assert owners == {"L1": "C1", "L2": "C2", "L3": "C3", "L4": "C1"}
+
+
+def test_the_generator_writes_in_chunks_the_same_file_as_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows go out every FLUSH_LOANS loans (10 M accounts would not fit in memory otherwise);
+    chunk edges must not show in the files, in UTF-8 or GBK."""
+    from cuikuan.sim import generator
+
+    for encoding in ("utf-8", "gbk"):
+        whole = generator.generate(
+            GenerateOptions(
+                120,
+                5,
+                date(2026, 11, 29),
+                tmp_path / "a.csv",
+                tmp_path / "ap.csv",
+                encoding=encoding,
+            )
+        )
+        monkeypatch.setattr(generator, "FLUSH_LOANS", 7)
+        chunked = generator.generate(
+            GenerateOptions(
+                120,
+                5,
+                date(2026, 11, 29),
+                tmp_path / "b.csv",
+                tmp_path / "bp.csv",
+                encoding=encoding,
+            )
+        )
+        monkeypatch.undo()
+        assert (whole.instalment_rows, whole.payment_rows) == (
+            chunked.instalment_rows,
+            chunked.payment_rows,
+        )
+        assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+        assert (tmp_path / "ap.csv").read_bytes() == (tmp_path / "bp.csv").read_bytes()
+        assert (tmp_path / "a.csv").read_bytes().count(b"\n") == whole.instalment_rows + 1

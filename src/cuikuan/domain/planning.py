@@ -21,8 +21,8 @@ from cuikuan.domain.strategy import (
     Strategy,
     in_control,
     ordered_steps,
-    pick_variant,
     step_condition,
+    variant_index,
 )
 
 NO_STEP = -1
@@ -79,13 +79,15 @@ def assign(chosen: pl.DataFrame, strategy: Strategy) -> pl.DataFrame:
     step's channel, template and rules."""
     steps = ordered_steps(strategy)
     ids = [s.id for s in steps]
+    # Per step once: its choices and whether it holds anyone back (a hash per person only then).
+    per_step = [(s, [v.template for v in s.choices], s.control > 0) for s in steps]
     control, variant, template = [], [], []
     for customer, index in chosen.select("customer", "step_index").iter_rows():
-        step = steps[index]
-        control.append(in_control(customer, step))
-        pick = pick_variant(customer, step)
-        variant.append(step.choices.index(pick))
-        template.append(pick.template)
+        step, templates, holds_back = per_step[index]
+        control.append(holds_back and in_control(customer, step))
+        pick = variant_index(customer, step) if len(templates) > 1 else 0
+        variant.append(pick)
+        template.append(templates[pick])
     return chosen.with_columns(
         pl.col("step_index")
         .replace_strict(dict(enumerate(ids)), return_dtype=pl.String)

@@ -238,15 +238,22 @@ def in_control(customer: str, step: Step) -> bool:
     return step.control > 0 and stable_fraction(customer, step.id, "control") < step.control
 
 
-def pick_variant(customer: str, step: Step) -> Variant:
+def variant_index(customer: str, step: Step) -> int:
+    """Which of the step's choices the customer gets: a stable draw by account and step,
+    in proportion to the weights."""
     choices = step.choices
-    total = sum(v.weight for v in choices)
-    point = stable_fraction(customer, step.id, "variant") * total
-    for variant in choices:
+    if len(choices) == 1:
+        return 0  # what the draw would give, without a hash per person
+    point = stable_fraction(customer, step.id, "variant") * sum(v.weight for v in choices)
+    for i, variant in enumerate(choices):
         point -= variant.weight
         if point < 0:
-            return variant
-    return choices[-1]
+            return i
+    return len(choices) - 1
+
+
+def pick_variant(customer: str, step: Step) -> Variant:
+    return step.choices[variant_index(customer, step)]
 
 
 def check_buckets(strategy: Strategy, buckets: Sequence[str]) -> list[tuple[int, str]]:
