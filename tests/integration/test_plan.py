@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, insert, select, text, update
 from cuikuan.domain.policy import candidate_zones, inside_window
 from cuikuan.domain.strategy import in_control, ordered_steps
 from cuikuan.errors import ConfigError
+from cuikuan.services import planner
 from cuikuan.services.importer import import_file
 from cuikuan.services.planner import make_plan
 from cuikuan.services.strategy_file import load_strategy
@@ -29,8 +30,11 @@ def outbox_rows(engine: Engine) -> list[dict[str, object]]:
         return [dict(r._mapping) for r in conn.execute(select(outbox))]
 
 
-def test_plan_is_idempotent_and_a_dry_run_writes_nothing(book: tuple[Settings, Engine]) -> None:
+def test_plan_is_idempotent_and_a_dry_run_writes_nothing(
+    book: tuple[Settings, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings, engine = book
+    monkeypatch.setattr(planner, "WRITE_SLICE", 7)  # the outbox goes in many slices
     dry = make_plan(engine, settings, DAY, dry_run=True)
     assert dry.written == 0 and outbox_rows(engine) == []
     first = make_plan(engine, settings, DAY)

@@ -326,6 +326,7 @@ def _render_group(
     return pl.Series("text", texts, dtype=pl.String)
 
 
+WRITE_SLICE = 50_000
 OUTBOX_COLUMNS = (
     "idempotency_key", "plan_date", "customer_id", "loan_id", "step", "template", "variant",
     "channel", "recipient", "text", "control", "earliest_at", "latest_at", "segments",
@@ -355,20 +356,26 @@ def _write(engine: Engine, rendered: pl.DataFrame, as_of: date, now: datetime) -
     if frame.is_empty():
         return 0
     names = ", ".join(OUTBOX_COLUMNS)
+    written = 0
     with engine.begin() as conn:
         bulk = Bulk(conn)
-        rows = bulk.rows(frame)
-        if bulk.sqlite:
-            sql = f"INSERT INTO outbox ({names}) VALUES ({bulk.placeholders(len(OUTBOX_COLUMNS))}) "
-            return bulk.many(sql + "ON CONFLICT (idempotency_key) DO NOTHING", rows)
-        columns = ", ".join(f"{n} {t}" for n, t in zip(OUTBOX_COLUMNS, OUTBOX_TYPES.split(", "), strict=True))  # fmt: skip
-        return bulk.copy_upsert(
-            "_plan_outbox",
-            columns,
-            rows,
-            f"INSERT INTO outbox ({names}) SELECT {names} FROM _plan_outbox "
-            "ON CONFLICT (idempotency_key) DO NOTHING",
-        )
+        # In slices, one transaction: Python tuples of every row at once would be the largest
+        # thing the plan holds (about 1 KB a row).
+        for part in frame.iter_slices(WRITE_SLICE):
+            rows = bulk.rows(part)
+            if bulk.sqlite:
+                sql = f"INSERT INTO outbox ({names}) VALUES ({bulk.placeholders(len(OUTBOX_COLUMNS))}) "
+                written += bulk.many(sql + "ON CONFLICT (idempotency_key) DO NOTHING", rows)
+                continue
+            columns = ", ".join(f"{n} {t}" for n, t in zip(OUTBOX_COLUMNS, OUTBOX_TYPES.split(", "), strict=True))  # fmt: skip
+            written += bulk.copy_upsert(
+                "_plan_outbox",
+                columns,
+                rows,
+                f"INSERT INTO outbox ({names}) SELECT {names} FROM _plan_outbox "
+                "ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+    return written
 
 
 def summarise(rendered: pl.DataFrame, settings: Settings) -> pl.DataFrame:
