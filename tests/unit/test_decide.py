@@ -15,6 +15,11 @@ from cuikuan.domain import policy
 from cuikuan.domain.decide import SCHEMA, decide, idempotency_key
 
 CONTACT = policy.policy_for("cn")
+# The packs' caps, and the longest reach settings allow (a week's gap) with looser day caps.
+CONTACTS = [
+    CONTACT,
+    policy.policy_for("cn", max_per_day=2, max_per_7_days=4, min_gap=timedelta(hours=168)),
+]
 STEPS = [("pre_due", "sms", "ignore", 1), ("due", "email", "shift", 1), ("m1", "sms", "skip", 3)]
 NUMBERS = ["+8613800138000", "+8613900139000", "+14155550123", "+447700900123", "+8618612345678"]
 ZONES = [None, None, "Asia/Shanghai", "America/New_York", "Europe/London", "Asia/Kolkata"]
@@ -58,7 +63,9 @@ def person(draw: st.DrawFn, cid: int) -> dict[str, object]:
 
 
 @st.composite
-def day(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, date, dict[str, str]]:
+def day(
+    draw: st.DrawFn,
+) -> tuple[pl.DataFrame, pl.DataFrame, date, dict[str, str], policy.ContactPolicy]:
     n = draw(st.integers(1, 25))
     people = [draw(person(cid)) for cid in range(1, n + 1)]
     # 2026-10-01 is in China's National Day holiday; 2026-10-10 a make-up working Saturday.
@@ -70,7 +77,8 @@ def day(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, date, dict[str, st
     history = []
     for i in range(draw(st.integers(0, 40))):
         cid = draw(st.integers(1, n + 2))
-        back = draw(st.integers(-1, 6))
+        # Older than a week and a day counts against no cap (decide.caps_horizon); drawn too.
+        back = draw(st.integers(-1, 6)) if i % 3 else draw(st.integers(-1, 20))
         at = datetime.combine(as_of, datetime.min.time(), UTC) - timedelta(
             hours=back * 24 - draw(st.integers(0, 23))
         )
@@ -84,17 +92,18 @@ def day(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, date, dict[str, st
         })  # fmt: skip
     blocked = draw(st.sampled_from([{}, {"t_c": "complaints 3.1% over 24 h"}]))
     chosen = pl.DataFrame(people, schema=CHOSEN_SCHEMA)
-    return chosen, pl.DataFrame(history, schema=HISTORY_SCHEMA), as_of, blocked
+    contact = draw(st.sampled_from(CONTACTS))
+    return chosen, pl.DataFrame(history, schema=HISTORY_SCHEMA), as_of, blocked, contact
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(day())
 def test_columns_equal_row_by_row(
-    case: tuple[pl.DataFrame, pl.DataFrame, date, dict[str, str]],
+    case: tuple[pl.DataFrame, pl.DataFrame, date, dict[str, str], policy.ContactPolicy],
 ) -> None:
-    chosen, history, as_of, blocked = case
-    reference = decide(chosen, history, CONTACT, "Asia/Shanghai", as_of, blocked, row_by_row=True)
-    columns = decide(chosen, history, CONTACT, "Asia/Shanghai", as_of, blocked)
+    chosen, history, as_of, blocked, contact = case
+    reference = decide(chosen, history, contact, "Asia/Shanghai", as_of, blocked, row_by_row=True)
+    columns = decide(chosen, history, contact, "Asia/Shanghai", as_of, blocked)
     assert columns.columns == reference.columns
     for got, want in zip(
         columns.iter_rows(named=True), reference.iter_rows(named=True), strict=True
