@@ -11,6 +11,10 @@ Setup (not timed): generate the portfolio, import it once, copy the database per
 `make_plan` for 2026-11-30 (a Monday), writing the outbox, in a fresh process per run; peak RSS
 of that process. The floor, in the same run: read the same inputs (instalments, loans, payments,
 customers, phones) and write as many outbox rows, with no decisions at all.
+
+`--history-days K` measures a day at steady state instead of a first day: the K days before
+2026-11-30 are planned first (not timed, once, kept beside the book), so the timed plan reads
+and weighs K days of earlier messages against the caps, repeat rules and first delinquency.
 """
 
 from __future__ import annotations
@@ -28,6 +32,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
+
+HISTORY = """
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from cuikuan.settings import load_settings
+from cuikuan.store.engine import open_database
+from cuikuan.services.planner import make_plan
+settings = load_settings(Path(sys.argv[1]))
+engine = open_database(settings.database_url)
+for back in range(int(sys.argv[2]), 0, -1):
+    make_plan(engine, settings, date(2026, 11, 30) - timedelta(days=back))
+print("{}")
+"""
 
 PLAN = """
 import json, sys, time
@@ -103,6 +121,34 @@ def prepared(accounts: int, seed: int) -> Path:
     return folder
 
 
+def setup(book: Path, work: Path, strategy: str) -> None:
+    """Settings, strategy and templates of `book` in `work` (the database is the caller's)."""
+    for name in ("cuikuan.toml", "strategy.toml"):
+        shutil.copy(book / name, work / name)
+    if strategy == "busy":
+        shutil.copy(HERE / "data" / "busy_strategy.toml", work / "strategy.toml")
+    shutil.copytree(book / "templates", work / "templates")
+
+
+def with_history(book: Path, strategy: str, days: int) -> Path:
+    """The book's database, or a copy with `days` days planned before the timed day (kept)."""
+    if days == 0:
+        return book / "cuikuan.db"
+    kept = book / f"history-{strategy}-{days}.db"
+    if not kept.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            setup(book, work, strategy)
+            shutil.copy(book / "cuikuan.db", work / "cuikuan.db")
+            child([sys.executable, "-c", HISTORY, str(work / "cuikuan.toml"), str(days)], work)
+            subprocess.run(
+                [sys.executable, "-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)')", str(work / "cuikuan.db")],
+                check=True,
+            )  # fmt: skip
+            shutil.copy(work / "cuikuan.db", kept)
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,6 +158,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--strategy", choices=["shipped", "busy"], default="shipped")
     parser.add_argument(
+        "--history-days",
+        type=int,
+        default=0,
+        help="plan this many days before the timed one first (a day at steady state)",
+    )
+    parser.add_argument(
         "--no-floor",
         action="store_true",
         help="skip the floor (it holds every row in Python: 10M accounts would not fit)",
@@ -120,15 +172,13 @@ def main() -> None:
     results = []
     for accounts in opts.accounts:
         book = prepared(accounts, opts.seed)
+        database = with_history(book, opts.strategy, opts.history_days)
         plans, floors = [], []
         for _ in range(opts.runs):
             with tempfile.TemporaryDirectory() as tmp:
                 work = Path(tmp)
-                for name in ("cuikuan.toml", "cuikuan.db", "strategy.toml"):
-                    shutil.copy(book / name, work / name)
-                if opts.strategy == "busy":
-                    shutil.copy(HERE / "data" / "busy_strategy.toml", work / "strategy.toml")
-                shutil.copytree(book / "templates", work / "templates")
+                setup(book, work, opts.strategy)
+                shutil.copy(database, work / "cuikuan.db")
                 got, rss = child([sys.executable, "-c", PLAN, str(work / "cuikuan.toml")], work)
                 plans.append(
                     (float(got["seconds"]), rss, int(got["written"]), int(got["candidates"]))
@@ -144,6 +194,7 @@ def main() -> None:
         results.append({
             "accounts": accounts,
             "strategy": opts.strategy,
+            "history_days": opts.history_days,
             "outbox_rows": plans[-1][2],
             "candidates": plans[-1][3],
             "plan_seconds": [round(p[0], 2) for p in plans],
@@ -154,7 +205,9 @@ def main() -> None:
             "ratio_to_floor": round(plan_med / floor_med, 2) if floor_med else None,
         })  # fmt: skip
     OUT.mkdir(exist_ok=True)
-    (OUT / f"plan-{opts.strategy}.json").write_text(json.dumps(results, indent=2))
+    (OUT / f"plan-{opts.strategy}-h{opts.history_days}.json").write_text(
+        json.dumps(results, indent=2)
+    )
     print(json.dumps(results, indent=2))
 
 

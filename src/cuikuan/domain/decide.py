@@ -374,25 +374,32 @@ def _decide_columns(
     w = w.with_columns(status.alias("status"), reason.alias("reason"), stage.alias("_stage"))
 
     # The caps: rows still undecided. Order matters only where a number is shared by several of
-    # them or where the person or number has history; the rest are planned at the window's start.
+    # them (planning one adds to the other's count); those go row by row, most urgent first. The
+    # others depend on history alone: without recent history they are planned at the window's
+    # start, with it the caps are counted over the column (`_caps_from_history`).
     at_caps = pl.col("status").is_null()
     recent = live.filter(pl.col("at") >= caps_horizon(as_of, contact))
     talked = recent["customer_id"].cast(pl.Int64).unique()
     numbers = recent["recipient"].unique()
     w = w.with_columns(
+        (at_caps & (pl.col("recipient").count().over(pl.col("recipient"), at_caps) > 1)).alias(
+            "_ordered"
+        ),
         (
             at_caps
             & (
                 pl.col("customer_id").is_in(talked.implode())
                 | pl.col("recipient").is_in(numbers.implode())
-                | (pl.col("recipient").count().over(pl.col("recipient"), at_caps) > 1)
             )
-        ).alias("_ordered")
+        ).alias("_heard"),
     )
     w = w.with_columns(
-        pl.when(at_caps & ~pl.col("_ordered")).then(pl.lit("planned")).otherwise(pl.col("status")).alias("status"),
+        pl.when(at_caps & ~pl.col("_ordered") & ~pl.col("_heard")).then(pl.lit("planned")).otherwise(pl.col("status")).alias("status"),
         pl.col("_lo").alias("earliest_at"),
     )  # fmt: skip
+    counted = w.filter(pl.col("_heard") & ~pl.col("_ordered"))
+    if counted.height:
+        w = _caps_from_history(w, counted, recent, contact)
     slow = w.filter(pl.col("_ordered"))
     if slow.height:
         # Only the history of these people and numbers can count against their caps.
@@ -402,6 +409,77 @@ def _decide_columns(
         )
         w = _caps_in_order(w, slow, caps_of(relevant), contact, as_of)
     return _finish(w, rows, as_of)
+
+
+def _caps_from_history(
+    w: pl.DataFrame, rows: pl.DataFrame, recent: pl.DataFrame, contact: policy.ContactPolicy
+) -> pl.DataFrame:
+    """`cap_decision` over the column for rows whose caps depend on history alone (no other row
+    of the day shares their number): each row's messages are its person's and its number's,
+    each message once; the send moves past the minimum gap, then the day and week caps apply."""
+    sent = recent.select("customer_id", "recipient", "key", "at").with_row_index("_h")
+    cand = rows.select("_i", "customer_id", "recipient", "_lo", "_hi", pl.col("zones").str.split(",").list.first().alias("_zone"))  # fmt: skip
+    # One message per key, as `Caps.sent` merges: the number's record over the person's, the
+    # later record over the earlier (keys are unique in the outbox; the rule only settles ties).
+    pairs = (
+        pl.concat([
+            cand.join(sent.drop("recipient"), on="customer_id").with_columns(pl.lit(0).alias("_src")),
+            cand.join(sent.drop("customer_id"), on="recipient").with_columns(pl.lit(1).alias("_src")),
+        ])
+        .sort("_src", "_h")
+        .unique(["_i", "key"], keep="last")
+    )  # fmt: skip
+    gap = contact.min_gap
+    hours = gap.total_seconds() / 3600
+    last = pairs.group_by("_i").agg(pl.col("at").max().alias("_last"))
+    cand = cand.join(last, on="_i").with_columns(
+        pl.max_horizontal("_lo", pl.col("_last") + pl.lit(gap)).alias("_at")
+    )
+    local = {
+        z: (pl.col("at").dt.convert_time_zone(z).dt.date(), pl.col("_at").dt.convert_time_zone(z).dt.date())
+        for z in cand["_zone"].unique().to_list()
+    }  # fmt: skip
+    sent_day: pl.Expr = pl.lit(None, dtype=pl.Date)
+    send_day: pl.Expr = pl.lit(None, dtype=pl.Date)
+    for z, (sent_local, send_local) in local.items():
+        sent_day = pl.when(pl.col("_zone") == z).then(sent_local).otherwise(sent_day)
+        send_day = pl.when(pl.col("_zone") == z).then(send_local).otherwise(send_day)
+    counts = (
+        pairs.join(cand.select("_i", "_at"), on="_i")
+        .filter(pl.col("at") <= pl.col("_at"))
+        .with_columns(sent_day.alias("_sent_day"), send_day.alias("_day"))
+        .group_by("_i")
+        .agg(
+            (pl.col("_sent_day") == pl.col("_day")).sum().alias("_today"),
+            (pl.col("_at") - pl.col("at") < pl.lit(timedelta(days=7))).sum().alias("_week"),
+            pl.col("_day").first().alias("_local_day"),
+        )
+    )
+    cand = cand.join(counts, on="_i", how="left")
+    too_soon = pl.col("_at") >= pl.col("_hi")
+    full_day = pl.col("_today") >= contact.max_per_day
+    full_week = pl.col("_week") >= contact.max_per_7_days
+    decided = cand.select(
+        "_i",
+        pl.when(too_soon | full_day | full_week).then(pl.lit("suppressed")).otherwise(pl.lit("planned")).alias("_s"),
+        pl.when(too_soon).then(pl.lit(f"cap: at least {hours:g} h between messages"))
+        .when(full_day).then(pl.format(
+            "cap: {} message(s) already on {} (max {} a day)",
+            "_today", pl.col("_local_day").cast(pl.String), pl.lit(contact.max_per_day)))
+        .when(full_week).then(pl.format(
+            "cap: {} message(s) in the last 7 days (max {})", "_week", pl.lit(contact.max_per_7_days)))
+        .alias("_r"),
+        pl.when(too_soon | full_day | full_week).then(None).otherwise(pl.col("_at")).alias("_e"),
+    )  # fmt: skip
+    return (
+        w.join(decided, on="_i", how="left")
+        .with_columns(
+            pl.coalesce("_s", "status").alias("status"),
+            pl.coalesce("_r", "reason").alias("reason"),
+            pl.coalesce("_e", "earliest_at").alias("earliest_at"),
+        )
+        .drop("_s", "_r", "_e")
+    )
 
 
 def _caps_in_order(
