@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from cuikuan.frames import SortedRuns
 from cuikuan.ingest.sources import LINE
 
 FP = "_fingerprint"
@@ -56,7 +57,9 @@ class ConflictTracker:
 
     kind: str
     columns: dict[str, str]  # field -> the file's column, for messages
-    seen: dict[str, pl.DataFrame] = field(default_factory=dict)
+    # Looked up by binary search, not joined whole: a join per batch against every key seen so
+    # far made a 116 M-row import quadratic.
+    seen: dict[str, SortedRuns] = field(default_factory=dict)
 
     def check(self, frame: pl.DataFrame) -> pl.DataFrame:
         problems = []
@@ -64,13 +67,12 @@ class ConflictTracker:
             present = [v for v in entity.values if v in frame.columns]
             rows = self._rows(frame, entity, present)
             firsts = self._remembered(entity, present, rows)
-            previous = self.seen.get(name)
-            if previous is None:
-                self.seen[name] = firsts
-            else:
-                new = firsts.join(previous.select(KH), on=KH, how="anti")
-                self.seen[name] = pl.concat([previous, new], rechunk=False)
-            seen = self.seen[name]
+            runs = self.seen.setdefault(name, SortedRuns(KH))
+            earlier = runs.find(firsts.get_column(KH))
+            new = firsts.join(earlier.select(KH), on=KH, how="anti")
+            runs.add(new)
+            # The first sighting of each key of this batch: an earlier batch's, else this one's.
+            seen = pl.concat([earlier, new]) if earlier.height else new
             clashing = (
                 rows.select(LINE, KH, FP)
                 .join(seen.select(KH, FP), on=KH, suffix="__first")

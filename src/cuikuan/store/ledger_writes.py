@@ -10,6 +10,7 @@ from datetime import datetime
 
 import polars as pl
 
+from cuikuan.frames import SortedRuns
 from cuikuan.store.bulk import Bulk
 
 CUSTOMER_OPTIONAL = ("email", "locale", "timezone", "tags", "flags")
@@ -34,36 +35,38 @@ class KeyCache:
 
     Ids already in the database are read once per external id (IN-lists on the unique index);
     new customers and loans get ids reserved up front (`Bulk.reserve_ids`) and are written with
-    them, so nothing is read back after an insert."""
+    them, so nothing is read back after an insert. What is known is searched, not joined whole
+    (`SortedRuns`): 10 M accounts hold 18 M ids."""
 
     def __init__(self, bulk: Bulk) -> None:
         self.bulk = bulk
-        self.known: dict[str, pl.DataFrame] = {}
+        self.known: dict[str, SortedRuns] = {}
 
     def lookup(self, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
         """Columns `name` (external id) and `name`_key for every id of `ids` found in `table`."""
-        wanted = ids.unique().to_frame("external_id")
-        self._learn(table, self._missing(table, wanted))
+        wanted = ids.unique()
+        found = self._runs(table).find(wanted)
+        self._learn(table, wanted.to_frame("external_id").join(found, on="external_id", how="anti"))
         return self._keyed(table, wanted, name)
 
     def assign(self, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
         """Like `lookup`, for every id of `ids`: those not in `table` yet get fresh keys.
 
         Column `new` tells which (the caller inserts those rows with their key)."""
-        wanted = ids.unique(maintain_order=True).to_frame("external_id")
-        missing = self._missing(table, wanted)
+        wanted = ids.unique(maintain_order=True)
+        found = self._runs(table).find(wanted)
+        missing = wanted.to_frame("external_id").join(found, on="external_id", how="anti")
         absent = self._learn(table, missing)
         keys = self.bulk.reserve_ids(table, absent.height)
         fresh = absent.with_columns(pl.Series("key", keys, dtype=pl.Int64))
-        self._remember(table, fresh)
+        self._runs(table).add(fresh)
         new = fresh.get_column("external_id")
         return self._keyed(table, wanted, name).with_columns(
             pl.col(name).is_in(new.implode()).alias("new")
         )
 
-    def _missing(self, table: str, wanted: pl.DataFrame) -> pl.DataFrame:
-        known = self.known.get(table)
-        return wanted if known is None else wanted.join(known, on="external_id", how="anti")
+    def _runs(self, table: str) -> SortedRuns:
+        return self.known.setdefault(table, SortedRuns("external_id"))
 
     def _learn(self, table: str, missing: pl.DataFrame) -> pl.DataFrame:
         """Read the keys of `missing` ids from the database; returns the ids it does not hold."""
@@ -74,21 +77,17 @@ class KeyCache:
             missing.get_column("external_id").to_list(),
             {"external_id": pl.String, "key": pl.Int64},
         )
-        self._remember(table, found)
+        self._runs(table).add(found)
         return missing.join(found, on="external_id", how="anti")
 
-    def _remember(self, table: str, found: pl.DataFrame) -> None:
-        if not found.height:
-            return
-        known = self.known.get(table)
-        self.known[table] = found if known is None else pl.concat([known, found], rechunk=False)
-
-    def _keyed(self, table: str, wanted: pl.DataFrame, name: str) -> pl.DataFrame:
-        known = self.known.get(table)
-        if known is None:
+    def _keyed(self, table: str, wanted: pl.Series, name: str) -> pl.DataFrame:
+        found = self._runs(table).find(wanted)
+        if "key" not in found.columns:
             return pl.DataFrame(schema={name: pl.String, f"{name}_key": pl.Int64})
-        return wanted.join(known, on="external_id").rename(
-            {"external_id": name, "key": f"{name}_key"}
+        return (
+            wanted.to_frame("external_id")
+            .join(found, on="external_id", maintain_order="left")
+            .rename({"external_id": name, "key": f"{name}_key"})
         )
 
 
@@ -137,7 +136,7 @@ def _insert_or_upsert(
     key = keyed.get_column(f"{values.columns[0]}_key").alias("id")
     added = bulk.many(
         f"{head}, id) VALUES ({', '.join(marks)}, {bulk.ph})",
-        bulk.rows(values.with_columns(key).filter(new)),
+        bulk.rows(values.with_columns(key).filter(new).sort("id")),
     )
     changed = bulk.many(
         f"{head}) VALUES ({', '.join(marks)}) {upsert}", bulk.rows(values.filter(~new))
@@ -229,8 +228,12 @@ def upsert_instalments(bulk: Bulk, keys: KeyCache, frame: pl.DataFrame, with_pai
     Loan ids are resolved once per loan, not by a subquery per instalment row."""
     loan_keys = keys.lookup("loans", frame.get_column("loan_id"), "loan_id")
     paid = pl.col("amount_paid") if with_paid else pl.lit(0, dtype=pl.Int64).alias("amount_paid")
-    values = frame.join(loan_keys, on="loan_id").select(
-        "loan_id_key", "instalment_no", "due_date", "amount_due", paid
+    # In key order: the table is one B-tree on (loan, number), and appending beats inserting
+    # all over it.
+    values = (
+        frame.join(loan_keys, on="loan_id")
+        .select("loan_id_key", "instalment_no", "due_date", "amount_due", paid)
+        .sort("loan_id_key", "instalment_no")
     )
     cols = ["due_date", "amount_due", *(["amount_paid"] if with_paid else [])]
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
