@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import polars as pl
 
+# Runs stop merging at this many rows: a merge holds both inputs and the output at once, and
+# 116 M instalment keys merged into one run peaked at 14.6 GB. Past it, runs only accumulate
+# (a 116 M-row import searches about eight of them).
+MAX_RUN = 16_000_000
+
 
 class SortedRuns:
     """Rows with a unique key column, added in batches; `find` returns those with given keys."""
@@ -31,10 +36,14 @@ class SortedRuns:
         if frame.is_empty():
             return
         self.runs.append(frame.sort(self.key))
-        while len(self.runs) > 1 and self.runs[-2].height <= 2 * self.runs[-1].height:
+        while (
+            len(self.runs) > 1
+            and self.runs[-2].height <= 2 * self.runs[-1].height
+            and self.runs[-2].height + self.runs[-1].height <= MAX_RUN
+        ):
             newer = self.runs.pop()
             older = self.runs.pop()
-            self.runs.append(pl.concat([older, newer]).sort(self.key))
+            self.runs.append(older.merge_sorted(newer, self.key))
 
     def find(self, keys: pl.Series) -> pl.DataFrame:
         """The held rows whose key is one of `keys` (each once, in no particular order)."""

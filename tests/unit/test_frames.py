@@ -6,6 +6,7 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cuikuan import frames
 from cuikuan.frames import SortedRuns
 
 keys_of = st.one_of(
@@ -14,8 +15,16 @@ keys_of = st.one_of(
 )
 
 
-@given(st.lists(keys_of, max_size=12), keys_of)
-def test_finds_what_a_dict_would(batches: list[pl.Series], probe: pl.Series) -> None:
+@given(st.lists(keys_of, max_size=12), keys_of, st.sampled_from([16_000_000, 40]))
+def test_finds_what_a_dict_would(batches: list[pl.Series], probe: pl.Series, cap: int) -> None:
+    default, frames.MAX_RUN = frames.MAX_RUN, cap
+    try:
+        check(batches, probe, cap)
+    finally:
+        frames.MAX_RUN = default
+
+
+def check(batches: list[pl.Series], probe: pl.Series, cap: int) -> None:
     held: dict[object, int] = {}
     runs = SortedRuns("k")
     dtype = batches[0].dtype if batches else probe.dtype
@@ -25,8 +34,11 @@ def test_finds_what_a_dict_would(batches: list[pl.Series], probe: pl.Series) -> 
             held[k] = n
         runs.add(pl.DataFrame({"k": pl.Series(new, dtype=dtype), "n": [n] * len(new)}))
     assert runs.height == len(held)
-    # Sizes at least double down the list: O(log n) runs to search.
-    assert all(a.height > 2 * b.height for a, b in zip(runs.runs, runs.runs[1:], strict=False))
+    # Sizes at least double down the list (O(log n) runs to search), up to the cap.
+    assert all(
+        a.height > 2 * b.height or a.height + b.height > cap
+        for a, b in zip(runs.runs, runs.runs[1:], strict=False)
+    )
     if probe.dtype != dtype:
         return
     found = runs.find(probe)
