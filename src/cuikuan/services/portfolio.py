@@ -5,7 +5,6 @@ report = portfolio(engine, date(2026, 11, 29), settings)
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -55,30 +54,24 @@ def loan_positions(
     open instalment into Python is most of the time of a large plan. Both ways give the same
     positions (tested against each other)."""
     grace = settings.ledger.grace_days
-    if summed is None:
-        summed = engine.dialect.name == "sqlite"
-    late_before = (as_of - timedelta(days=grace)).isoformat()
-    with ThreadPoolExecutor(1) as pool:
-        # The database sums on its own connection while this one reads loans and payments: the
-        # sums are the longest read, and SQLite and Polars leave the GIL while they work.
-        # (Each read is its own snapshot either way: reads here do not share a transaction.)
-        sums = pool.submit(_open_summary, engine, late_before) if summed else None
-        with engine.connect() as conn:
-            loans = ledger_reads.loans(conn)
-            pays = ledger_reads.payments(conn)
-            cutoff = as_of_cutoff(as_of, settings.defaults.timezone)
-            extra = ledger_frame.countable_payments(pays.lazy(), loans.lazy(), cutoff).collect()
+    with engine.connect() as conn:
+        loans = ledger_reads.loans(conn)
+        pays = ledger_reads.payments(conn)
+        cutoff = as_of_cutoff(as_of, settings.defaults.timezone)
+        extra = ledger_frame.countable_payments(pays.lazy(), loans.lazy(), cutoff).collect()
+        if summed is None:
+            summed = conn.dialect.name == "sqlite"
+        if summed:
+            late_before = (as_of - timedelta(days=grace)).isoformat()
+            summary = ledger_reads.open_summary(conn, late_before).join(
+                extra.select("loan_id"), on="loan_id", how="anti"
+            )
             # A fully paid instalment adds nothing to any position (allocation only moves
             # money onto open ones), so only open instalments are read.
-            if sums is not None:
-                inst = ledger_reads.instalments(conn, open_only=True, loan_ids=extra["loan_id"])
-            else:
-                inst = ledger_reads.instalments(conn, open_only=True)
-        summary = (
-            sums.result().join(extra.select("loan_id"), on="loan_id", how="anti")
-            if sums is not None
-            else None
-        )
+            inst = ledger_reads.instalments(conn, open_only=True, loan_ids=extra["loan_id"])
+        else:
+            summary = None
+            inst = ledger_reads.instalments(conn, open_only=True)
     edges = [BucketEdge(b.name, b.max_dpd) for b in settings.ledger.buckets]
     positions = ledger_frame.loan_positions(inst.lazy(), extra.lazy(), as_of, grace)
     if summary is not None:
@@ -96,11 +89,6 @@ def loan_positions(
         .with_columns(ledger_frame.bucket_expr(pl.col("dpd"), edges).alias("bucket"))
         .collect()
     )
-
-
-def _open_summary(engine: Engine, late_before: str) -> pl.DataFrame:
-    with engine.connect() as conn:
-        return ledger_reads.open_summary(conn, late_before)
 
 
 def portfolio(engine: Engine, as_of: date, settings: Settings) -> Portfolio:
