@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from cuikuan.errors import ImportRejected, InputError
 from cuikuan.services.importer import import_file
@@ -412,6 +412,16 @@ def test_an_instalment_repeated_identically_in_one_batch_is_taken_once(
     assert counted == len({(r[3], r[4]) for r in ROWS})
 
 
+def add_customer(conn: Connection, external_id: str, now: datetime) -> None:
+    """A customer written by other code than the import (the table's own id)."""
+    conn.execute(
+        customers.insert().values(
+            external_id=external_id, name="王五", tags="[]", flags="[]", attributes="{}",
+            created_at=now, updated_at=now,
+        )
+    )  # fmt: skip
+
+
 def test_keys_reserved_by_imports_never_meet_keys_given_elsewhere(
     engine: Engine, ledger: Path, tmp_path: Path
 ) -> None:
@@ -421,34 +431,14 @@ def test_keys_reserved_by_imports_never_meet_keys_given_elsewhere(
     import_file(engine, ledger, RULES)
     now = datetime(2026, 11, 21, tzinfo=UTC)
     with engine.begin() as conn:
-        conn.execute(
-            customers.insert().values(
-                external_id="X1",
-                name="王五",
-                tags="[]",
-                flags="[]",
-                attributes="{}",
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        add_customer(conn, "X1", now)
     more = [
         ["C3", "赵六", "13700137000", "L3", "1", "2026-12-01", "500", "0", "App"],
         ["C1", "张三", "13800138000", "L4", "1", "2026-12-01", "800", "0", "App"],
     ]
     import_file(engine, write_csv(tmp_path / "more.csv", HEADER, more), RULES)
     with engine.begin() as conn:
-        conn.execute(
-            customers.insert().values(
-                external_id="X2",
-                name="钱七",
-                tags="[]",
-                flags="[]",
-                attributes="{}",
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        add_customer(conn, "X2", now)
         ids = conn.execute(select(customers.c.external_id, customers.c.id)).all()
         owners = dict(
             conn.execute(

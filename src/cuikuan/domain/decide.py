@@ -471,6 +471,11 @@ def _caps_from_history(
         .alias("_r"),
         pl.when(too_soon | full_day | full_week).then(None).otherwise(pl.col("_at")).alias("_e"),
     )  # fmt: skip
+    return _merge_decided(w, decided)
+
+
+def _merge_decided(w: pl.DataFrame, decided: pl.DataFrame) -> pl.DataFrame:
+    """`w` with status, reason and earliest_at taken from `decided` (_i, _s, _r, _e) where given."""
     return (
         w.join(decided, on="_i", how="left")
         .with_columns(
@@ -501,15 +506,7 @@ def _caps_in_order(
         {"_i": index, "_s": status, "_r": reason, "_e": earliest},
         schema={"_i": pl.UInt32, "_s": pl.String, "_r": pl.String, "_e": UTC_US},
     )
-    return (
-        w.join(decided, on="_i", how="left")
-        .with_columns(
-            pl.coalesce("_s", "status").alias("status"),
-            pl.coalesce("_r", "reason").alias("reason"),
-            pl.coalesce("_e", "earliest_at").alias("earliest_at"),
-        )
-        .drop("_s", "_r", "_e")
-    )
+    return _merge_decided(w, decided)
 
 
 def _finish(w: pl.DataFrame, rows: pl.DataFrame, as_of: date) -> pl.DataFrame:
