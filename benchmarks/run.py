@@ -12,6 +12,8 @@ RUNS = (
     ["import_ledger.py"],
     ["plan_portfolio.py"],
     ["plan_portfolio.py", "--strategy", "busy"],
+    # A day at steady state: two weeks of earlier plans weigh on caps and repeats.
+    ["plan_portfolio.py", "--strategy", "busy", "--history-days", "14"],
     ["smpp_dispatch.py"],
 )
 for script, *args in RUNS:
