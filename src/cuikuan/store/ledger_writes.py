@@ -16,7 +16,7 @@ from cuikuan.store.bulk import Bulk
 CUSTOMER_OPTIONAL = ("email", "locale", "timezone", "tags", "flags")
 
 
-TEMP_TABLES = ("_import_keys", "_import_customers")
+TEMP_TABLES = ("_import_customers",)
 
 
 def prepare(bulk: Bulk) -> None:
