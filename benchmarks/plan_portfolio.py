@@ -20,9 +20,11 @@ and weighs K days of earlier messages against the caps, repeat rules and first d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -141,10 +143,8 @@ def with_history(book: Path, strategy: str, days: int) -> Path:
             setup(book, work, strategy)
             shutil.copy(book / "cuikuan.db", work / "cuikuan.db")
             child([sys.executable, "-c", HISTORY, str(work / "cuikuan.toml"), str(days)], work)
-            subprocess.run(
-                [sys.executable, "-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)')", str(work / "cuikuan.db")],
-                check=True,
-            )  # fmt: skip
+            with contextlib.closing(sqlite3.connect(work / "cuikuan.db")) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one file to copy
             shutil.copy(work / "cuikuan.db", kept)
     return kept
 

@@ -458,28 +458,16 @@ def test_the_generator_writes_in_chunks_the_same_file_as_whole(
     chunk edges must not show in the files, in UTF-8 or GBK."""
     from cuikuan.sim import generator
 
+    def write(name: str, encoding: str) -> generator.GenerateSummary:
+        out, pays = tmp_path / f"{name}.csv", tmp_path / f"{name}p.csv"
+        return generator.generate(
+            GenerateOptions(120, 5, date(2026, 11, 29), out, pays, encoding=encoding)
+        )
+
     for encoding in ("utf-8", "gbk"):
-        whole = generator.generate(
-            GenerateOptions(
-                120,
-                5,
-                date(2026, 11, 29),
-                tmp_path / "a.csv",
-                tmp_path / "ap.csv",
-                encoding=encoding,
-            )
-        )
+        whole = write("a", encoding)
         monkeypatch.setattr(generator, "FLUSH_LOANS", 7)
-        chunked = generator.generate(
-            GenerateOptions(
-                120,
-                5,
-                date(2026, 11, 29),
-                tmp_path / "b.csv",
-                tmp_path / "bp.csv",
-                encoding=encoding,
-            )
-        )
+        chunked = write("b", encoding)
         monkeypatch.undo()
         assert (whole.instalment_rows, whole.payment_rows) == (
             chunked.instalment_rows,

@@ -104,18 +104,23 @@ def test_a_flag_or_a_payment_after_planning_stops_the_message(
     assert "paid" in (status_of(engine, payer["id"])[1] or "")
 
 
+def lapse(engine: Engine, row_id: int, status: str) -> None:
+    """Leave the row in `status` with its lease run out (a dispatcher that died holding it)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id)
+            .values(status=status, updated_at=OPEN - LEASE * 2)
+        )
+
+
 def test_a_closed_window_expires_and_a_lost_hand_over_becomes_uncertain(
     book: tuple[Settings, Engine],
 ) -> None:
     settings, engine = book
     make_plan(engine, settings, DAY)
     rows = planned(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == rows[0]["id"])
-            .values(status="sending", updated_at=OPEN - LEASE * 2)
-        )
+    lapse(engine, rows[0]["id"], "sending")
     report = send_due(engine, settings, SandboxChannel(engine), OPEN + timedelta(days=1))
     assert report.uncertain == 1 and report.expired == len(rows) - 1 and report.sent == 0
     assert status_of(engine, rows[0]["id"])[0] == "uncertain"
@@ -246,12 +251,7 @@ def test_a_claim_that_lapses_before_hand_over_is_planned_again_not_uncertain(
     settings, engine = book
     make_plan(engine, settings, DAY)
     rows = planned(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == rows[0]["id"])
-            .values(status="claimed", updated_at=OPEN - LEASE * 2)
-        )
+    lapse(engine, rows[0]["id"], "claimed")
     report = send_due(engine, settings, SandboxChannel(engine, failure_share=0.0), OPEN)
     assert report.released == 1 and report.uncertain == 0
     assert status_of(engine, rows[0]["id"])[0] in ("sent", "suppressed")

@@ -252,10 +252,6 @@ def variant_index(customer: str, step: Step) -> int:
     return len(choices) - 1
 
 
-def pick_variant(customer: str, step: Step) -> Variant:
-    return step.choices[variant_index(customer, step)]
-
-
 def check_buckets(strategy: Strategy, buckets: Sequence[str]) -> list[tuple[int, str]]:
     """(step index, message) for every bucket a step names that the settings do not define."""
     return [

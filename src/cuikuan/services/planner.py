@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Select, func, select, text
+from sqlalchemy import Connection, Engine, Select, func, or_, select, text
 
 from cuikuan.domain import planning, sms
 from cuikuan.domain.decide import decide, idempotency_key
@@ -202,7 +202,8 @@ def _history(engine: Engine, as_of: date, only: pl.DataFrame | None) -> pl.DataF
     """Messages that count against caps (sent, or planned and not yet settled), recent ones.
 
     At steady state this is the plan's largest read (a month of a busy book's messages), so it
-    goes through `read_frame`, not row objects."""
+    goes through `read_frame`, not row objects. With `only` (explain: one person), just what can
+    count for them: their own messages and those to their numbers and address."""
     since = as_of - timedelta(days=HISTORY_DAYS)
     query = select(
         outbox.c.customer_id,
@@ -214,6 +215,15 @@ def _history(engine: Engine, as_of: date, only: pl.DataFrame | None) -> pl.DataF
         outbox.c.status,
         outbox.c.control,
     ).where(outbox.c.plan_date >= since)
+    if only is not None:
+        addresses = only.select(pl.col("phones").explode()).to_series().drop_nulls().to_list()
+        addresses += only.get_column("email").drop_nulls().to_list()
+        query = query.where(
+            or_(
+                outbox.c.customer_id.in_(only.get_column("customer_id").to_list()),
+                outbox.c.recipient.in_(addresses),
+            )
+        )
     with engine.connect() as conn:
         frame = read_frame(conn, _sql(conn, query), {
             "customer_id": pl.Int64, "recipient": pl.String, "step": pl.String,

@@ -45,48 +45,50 @@ class KeyCache:
     def lookup(self, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
         """Columns `name` (external id) and `name`_key for every id of `ids` found in `table`."""
         wanted = ids.unique()
-        found = self._runs(table).find(wanted)
-        self._learn(table, wanted.to_frame("external_id").join(found, on="external_id", how="anti"))
-        return self._keyed(table, wanted, name)
+        known, _ = self._known(table, wanted)
+        return self._keyed(wanted, known, name)
 
     def assign(self, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
         """Like `lookup`, for every id of `ids`: those not in `table` yet get fresh keys.
 
         Column `new` tells which (the caller inserts those rows with their key)."""
         wanted = ids.unique(maintain_order=True)
-        found = self._runs(table).find(wanted)
-        missing = wanted.to_frame("external_id").join(found, on="external_id", how="anti")
-        absent = self._learn(table, missing)
+        known, absent = self._known(table, wanted)
         keys = self.bulk.reserve_ids(table, absent.height)
         fresh = absent.with_columns(pl.Series("key", keys, dtype=pl.Int64))
         self._runs(table).add(fresh)
         new = fresh.get_column("external_id")
-        return self._keyed(table, wanted, name).with_columns(
+        return self._keyed(wanted, pl.concat([known, fresh]), name).with_columns(
             pl.col(name).is_in(new.implode()).alias("new")
         )
 
     def _runs(self, table: str) -> SortedRuns:
         return self.known.setdefault(table, SortedRuns("external_id"))
 
-    def _learn(self, table: str, missing: pl.DataFrame) -> pl.DataFrame:
-        """Read the keys of `missing` ids from the database; returns the ids it does not hold."""
+    def _known(self, table: str, wanted: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(external_id, key) of the ids of `wanted` that `table` holds, remembered or read from
+        the database (IN-lists on its unique index) and then remembered; and the ids it lacks."""
+        schema = {"external_id": pl.String, "key": pl.Int64}
+        remembered = self._runs(table).find(wanted)
+        if "key" not in remembered.columns:
+            remembered = pl.DataFrame(schema=schema)
+        missing = wanted.to_frame("external_id").join(remembered, on="external_id", how="anti")
         if not missing.height:
-            return missing
-        found = self.bulk.fetch_in(
+            return remembered, missing
+        fetched = self.bulk.fetch_in(
             f"SELECT external_id, id FROM {table} WHERE external_id IN ({{keys}})",
             missing.get_column("external_id").to_list(),
-            {"external_id": pl.String, "key": pl.Int64},
+            schema,
         )
-        self._runs(table).add(found)
-        return missing.join(found, on="external_id", how="anti")
+        self._runs(table).add(fetched)
+        absent = missing.join(fetched, on="external_id", how="anti")
+        return pl.concat([remembered, fetched]), absent
 
-    def _keyed(self, table: str, wanted: pl.Series, name: str) -> pl.DataFrame:
-        found = self._runs(table).find(wanted)
-        if "key" not in found.columns:
-            return pl.DataFrame(schema={name: pl.String, f"{name}_key": pl.Int64})
+    @staticmethod
+    def _keyed(wanted: pl.Series, known: pl.DataFrame, name: str) -> pl.DataFrame:
         return (
             wanted.to_frame("external_id")
-            .join(found, on="external_id", maintain_order="left")
+            .join(known, on="external_id", maintain_order="left")
             .rename({"external_id": name, "key": f"{name}_key"})
         )
 
