@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, update
 
 from cuikuan.services.importer import import_file
 from cuikuan.services.portfolio import loan_positions
@@ -61,3 +61,34 @@ def test_summed_positions_equal_the_exact_ones(
         assert summed.select(exact.columns).equals(exact), day
         assert exact.filter(pl.col("dpd") > 0).height > 0
     assert not exact["paid_off"].all()
+
+
+def test_summed_next_instalment_follows_due_date_then_number(
+    paid_book: tuple[Settings, Engine],
+) -> None:
+    """Instalments numbered out of date order and two due the same day: the next one is the
+    earliest due, and of those the lowest number, both ways (SQLite picks it from the row that
+    holds the minimum, which must be the first in key order)."""
+    settings, engine = paid_book
+    with engine.begin() as conn:
+        loan_id = conn.execute(
+            select(instalments.c.loan_id)
+            .where(instalments.c.amount_paid == 0)
+            .group_by(instalments.c.loan_id)
+            .having(func.count() >= 4)
+            .limit(1)
+        ).scalar_one()
+        later = DAY + timedelta(days=60)
+        # number 1 due after 2 and 3, which share a day; 4 the day after that.
+        for number, due, amount in ((1, later + timedelta(days=9), 700), (2, later, 500),
+                                    (3, later, 300), (4, later + timedelta(days=1), 900)):  # fmt: skip
+            conn.execute(
+                update(instalments)
+                .where(instalments.c.loan_id == loan_id, instalments.c.number == number)
+                .values(due_date=due, amount_due=amount, amount_paid=0)
+            )
+    exact = loan_positions(engine, DAY, settings, summed=False).filter(pl.col("loan_id") == loan_id)
+    summed = loan_positions(engine, DAY, settings, summed=True).filter(pl.col("loan_id") == loan_id)
+    assert summed.select(exact.columns).equals(exact)
+    assert exact.row(0, named=True)["next_due_date"] == later
+    assert exact.row(0, named=True)["next_due_amount"] == 500

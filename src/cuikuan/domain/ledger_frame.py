@@ -84,15 +84,14 @@ def loan_positions(
 
 def open_summary_positions(summary: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     """`loan_positions` from per-loan sums (store.ledger_reads.open_summary) of loans with no
-    payment to allocate: loan_id, outstanding, overdue_amount, first_late (date) and next_key
-    ('YYYY-MM-DD number remaining' of the first instalment not late)."""
-    parts = pl.col("next_key").str.split(" ")
+    payment to allocate: loan_id, outstanding, overdue_amount, first_late, next_due_date and
+    next_due_amount (0 when nothing is due from the late line on)."""
     return summary.select(
         "loan_id",
         "outstanding",
         "overdue_amount",
-        parts.list.get(0, null_on_oob=True).str.to_date("%Y-%m-%d").alias("next_due_date"),
-        parts.list.get(2, null_on_oob=True).cast(pl.Int64).fill_null(0).alias("next_due_amount"),
+        "next_due_date",
+        "next_due_amount",
         (pl.lit(as_of) - pl.col("first_late")).dt.total_days().fill_null(0).alias("dpd"),
         (pl.col("outstanding") == 0).alias("paid_off"),
     ).with_columns(

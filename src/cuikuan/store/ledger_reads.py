@@ -113,30 +113,43 @@ def payments(conn: Connection) -> pl.DataFrame:
 
 
 def open_summary(conn: Connection, late_before: str) -> pl.DataFrame:
-    """Per loan with an open instalment, summed by the database: outstanding, the amount and
-    first due date of those due before `late_before` (ISO date), and the first one due from then
-    on as 'date number remaining' (its text orders like (due_date, number)). This is the
+    """Per loan with an open instalment, summed by the database: overdue_amount and first_late
+    over those due before `late_before` (ISO date), outstanding over all, and the first one due
+    from then on (next_due_date, next_due_amount; by due date, then number). This is the
     position when no payment is to be allocated on top of the instalments' paid amounts
-    (`ledger_frame.open_summary_positions` turns it into one; property-tested equal)."""
+    (`ledger_frame.open_summary_positions` turns it into one; tested equal)."""
     remaining = "(amount_due - amount_paid)"
-    if conn.dialect.name == "sqlite":
-        # One printf is cheaper than building the text from pieces (4.0 -> 3.3 s at 1 M loans).
-        key = f"printf('%s %012d %d', due_date, number, {remaining})"
-    else:
-        key = f"to_char(due_date, 'YYYY-MM-DD') || ' ' || lpad(number::text, 12, '0') || ' ' || {remaining}"
-    return read_frame(
+    open_ = "FROM instalments WHERE amount_paid < amount_due"
+    late = read_frame(
         conn,
-        f"SELECT loan_id, CAST(sum({remaining}) AS BIGINT) AS outstanding, "
-        f"CAST(coalesce(sum(CASE WHEN due_date < '{late_before}' THEN {remaining} END), 0) "
-        "AS BIGINT) AS overdue, "
-        f"min(CASE WHEN due_date < '{late_before}' THEN due_date END) AS first_late, "
-        f"min(CASE WHEN due_date >= '{late_before}' THEN {key} END) AS next_key "
-        "FROM instalments WHERE amount_paid < amount_due GROUP BY loan_id",
-        {
-            "loan_id": pl.Int64,
-            "outstanding": pl.Int64,
-            "overdue_amount": pl.Int64,
-            "first_late": pl.Date,
-            "next_key": pl.String,
-        },
+        f"SELECT loan_id, CAST(sum({remaining}) AS BIGINT), min(due_date) {open_} "
+        f"AND due_date < '{late_before}' GROUP BY loan_id",
+        {"loan_id": pl.Int64, "overdue_amount": pl.Int64, "first_late": pl.Date},
+    )
+    if conn.dialect.name == "sqlite":
+        # With one min() in a query, SQLite takes the other bare columns from the row holding
+        # the minimum, and on a tie from the first such row in scan order, here the primary key's
+        # (loan_id, number): so (due date, number) order. Two plain queries instead of one with
+        # a conditional text key per row: 9.7 -> 4.7 s at 1 M loans.
+        upcoming = (
+            f"SELECT loan_id, CAST(sum({remaining}) AS BIGINT), min(due_date), {remaining} "
+            f"{open_} AND due_date >= '{late_before}' GROUP BY loan_id"
+        )
+    else:
+        upcoming = (
+            f"SELECT DISTINCT ON (loan_id) loan_id, "
+            f"CAST(sum({remaining}) OVER (PARTITION BY loan_id) AS BIGINT), due_date, "
+            f"{remaining} {open_} AND due_date >= '{late_before}' ORDER BY loan_id, due_date, number"
+        )
+    coming = read_frame(
+        conn,
+        upcoming,
+        {"loan_id": pl.Int64, "_upcoming": pl.Int64, "next_due_date": pl.Date,
+         "next_due_amount": pl.Int64},
+    )  # fmt: skip
+    return (
+        late.join(coming, on="loan_id", how="full", coalesce=True)
+        .with_columns(pl.col("overdue_amount", "_upcoming", "next_due_amount").fill_null(0))
+        .with_columns((pl.col("overdue_amount") + pl.col("_upcoming")).alias("outstanding"))
+        .drop("_upcoming")
     )
