@@ -45,7 +45,7 @@ from cuikuan.services.planner import make_plan
 settings = load_settings(Path(sys.argv[1]))
 engine = open_database(settings.database_url)
 for back in range(int(sys.argv[2]), 0, -1):
-    make_plan(engine, settings, date(2026, 11, 30) - timedelta(days=back))
+    make_plan(engine, settings, date(2026, 11, 30) - timedelta(days=back), keep_candidates=False)
 print("{}")
 """
 
@@ -59,8 +59,8 @@ from cuikuan.services.planner import make_plan
 settings = load_settings(Path(sys.argv[1]))
 engine = open_database(settings.database_url)
 start = time.perf_counter()
-result = make_plan(engine, settings, date(2026, 11, 30))
-print(json.dumps({"seconds": time.perf_counter() - start, "written": result.written, "candidates": result.candidates.height}))
+result = make_plan(engine, settings, date(2026, 11, 30), keep_candidates=False)
+print(json.dumps({"seconds": time.perf_counter() - start, "written": result.written, "candidates": result.candidate_count}))
 """
 
 FLOOR = """

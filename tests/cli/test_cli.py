@@ -454,3 +454,22 @@ def test_usage_mistakes_get_clicks_message_not_a_traceback(
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_export_is_written_part_by_part_with_one_header(tmp_path: Path) -> None:
+    import polars as pl
+
+    from cuikuan.cli.plan import _Export
+
+    parts = [
+        pl.DataFrame({"customer": ["C1", "C2"], "external_id": ["L1", "L2"], "x": [1, 2]}),
+        pl.DataFrame({"customer": ["C3"], "external_id": ["L3"], "x": [3]}),
+    ]
+    for name in ("plan.csv", "plan.jsonl"):
+        with _Export(tmp_path / name) as sink:
+            for part in parts:
+                sink(part)
+        assert sink.rows == 3
+        read = pl.read_csv if name.endswith(".csv") else pl.read_ndjson
+        expected = [{"customer": f"C{n}", "loan": f"L{n}"} for n in (1, 2, 3)]
+        assert read(tmp_path / name).to_dicts() == expected

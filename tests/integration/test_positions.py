@@ -92,3 +92,17 @@ def test_summed_next_instalment_follows_due_date_then_number(
     assert summed.select(exact.columns).equals(exact)
     assert exact.row(0, named=True)["next_due_date"] == later
     assert exact.row(0, named=True)["next_due_amount"] == 500
+
+
+def test_positions_of_a_range_of_customers_are_theirs_in_the_whole_book(
+    paid_book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = paid_book
+    for summed in (False, True):
+        whole = loan_positions(engine, DAY, settings, summed=summed)
+        ids = sorted(set(whole["customer_id"].to_list()))
+        low, high = ids[len(ids) // 3], ids[2 * len(ids) // 3]
+        part = loan_positions(engine, DAY, settings, summed=summed, scope=(low, high))
+        expected = whole.filter(pl.col("customer_id").is_between(low, high, closed="left"))
+        assert part.height > 0
+        assert part.sort("loan_id").equals(expected.sort("loan_id"))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import typer
 from rich.table import Table
 
 from cuikuan.cli import common
 from cuikuan.domain.strategy import Facts, ordered_steps, why_not
 from cuikuan.errors import InputError
-from cuikuan.services.planner import PlanResult, make_plan, planned_row, suppressed_reasons
+from cuikuan.services.planner import PlanResult, make_plan, planned_row
 
 EXPORT_COLUMNS = ["customer", "external_id", "step", "variant", "template", "channel", "control", "status", "reason",
                   "recipient", "earliest_at", "latest_at", "segments", "billing_units", "dpd", "days_to_due", "text"]  # fmt: skip
@@ -41,25 +43,49 @@ def plan(
     day = common.as_of_date(as_of, settings)
     if export is not None and export.suffix.lower() not in (".csv", ".jsonl"):
         raise InputError(f"--export {export}: expected a .csv or .jsonl file")
-    result = make_plan(common.database(ctx), settings, day, dry_run=dry_run)
-    if export is not None:
-        _export(result, export)
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(_Export(export)) if export is not None else None
+        result = make_plan(
+            common.database(ctx),
+            settings,
+            day,
+            dry_run=dry_run,
+            keep_candidates=False,
+            on_rows=sink,
+        )
+    if sink is not None:
+        common.err.print(f"exported {sink.rows:,} candidates to {export}", markup=False)
     if json_out:
         common.print_json({"as_of": day.isoformat(), "dry_run": dry_run, "written": result.written,
-                           "steps": result.summary.to_dicts(), "suppressed": suppressed_reasons(result.candidates).to_dicts()})  # fmt: skip
+                           "steps": result.summary.to_dicts(), "suppressed": result.reasons.to_dicts()})  # fmt: skip
         return
     _print_summary(result, dry_run)
 
 
-def _export(result: PlanResult, path: Path) -> None:
-    frame = result.candidates.select(
-        [c for c in EXPORT_COLUMNS if c in result.candidates.columns]
-    ).rename({"external_id": "loan"})
-    if path.suffix.lower() == ".csv":
-        frame.write_csv(path)
-    else:
-        frame.write_ndjson(path)
-    common.err.print(f"exported {frame.height:,} candidates to {path}", markup=False)
+class _Export:
+    """Candidates written to a .csv or .jsonl file part by part, as the plan decides them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.csv = path.suffix.lower() == ".csv"
+        self.rows = 0
+
+    def __enter__(self) -> _Export:
+        self.file = self.path.open("wb")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def __call__(self, candidates: pl.DataFrame) -> None:
+        frame = candidates.select([c for c in EXPORT_COLUMNS if c in candidates.columns]).rename(
+            {"external_id": "loan"}
+        )
+        if self.csv:
+            frame.write_csv(self.file, include_header=self.rows == 0)
+        else:
+            frame.write_ndjson(self.file)
+        self.rows += frame.height
 
 
 def _print_summary(result: PlanResult, dry_run: bool) -> None:
@@ -85,7 +111,7 @@ def _print_summary(result: PlanResult, dry_run: bool) -> None:
     for row in result.summary.iter_rows(named=True):
         table.add_row(*(str(row[c]) for c in columns))
     common.out.print(table)
-    reasons = suppressed_reasons(result.candidates)
+    reasons = result.reasons
     if reasons.height:
         why = Table(title="Not sent, by reason", title_justify="left")
         for name in ("step", "rule", "count"):

@@ -91,6 +91,15 @@ def caps_of(history: pl.DataFrame) -> Caps:
     return caps
 
 
+def recipient_expr() -> pl.Expr:
+    """Where a row's message would go: the first mobile number for SMS, else the address."""
+    return (
+        pl.when(pl.col("channel") == "sms")
+        .then(pl.col("mobiles").list.first())
+        .otherwise(pl.col("email"))
+    )
+
+
 def ordered(chosen: pl.DataFrame) -> pl.DataFrame:
     return chosen.sort(ORDER, descending=[False, True, True, False])
 
@@ -266,10 +275,7 @@ def _decide_columns(
 ) -> pl.DataFrame:
     sep = "\x1f"
     w = rows.with_row_index("_i").with_columns(
-        pl.when(pl.col("channel") == "sms")
-        .then(pl.col("mobiles").list.first())
-        .otherwise(pl.col("email"))
-        .alias("recipient"),
+        recipient_expr().alias("recipient"),
         pl.concat_str(
             pl.col("customer"), pl.lit("|"), pl.col("step"), pl.lit(f"|{as_of.isoformat()}")
         ).alias("_key"),

@@ -12,15 +12,28 @@ Re-running a plan for the same date adds nothing: one row per customer, step and
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Select, func, or_, select, text
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Engine,
+    Select,
+    func,
+    or_,
+    select,
+    text,
+    union,
+    union_all,
+)
 
 from cuikuan.domain import planning, sms
-from cuikuan.domain.decide import decide, idempotency_key
+from cuikuan.domain.decide import decide, idempotency_key, ordered, recipient_expr
 from cuikuan.domain.message_context import (
     Borrower,
     LenderFacts,
@@ -42,20 +55,38 @@ from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.store.bulk import Bulk, frame_from_rows
-from cuikuan.store.ledger_reads import among, read_frame
+from cuikuan.store.ledger_reads import Scope, among, read_frame, scoped
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 
 HISTORY_DAYS = 35
+# Customers per part of the plan: a larger book is planned a range of customer ids at a time,
+# so memory stays that of a book this size (about 1.2 GB).
+CHUNK_CUSTOMERS = 1_000_000
 
 
 @dataclass
 class PlanResult:
     as_of: date
     candidates: pl.DataFrame  # one row per person with a matching step, with status and reason
-    evaluated: pl.DataFrame  # one row per open loan with its step matches (explain reads it)
+    evaluated: pl.DataFrame  # explain only: one row per open loan with its step matches
     strategy: Strategy
     written: int = 0
     summary: pl.DataFrame = field(default_factory=pl.DataFrame)
+    reasons: pl.DataFrame = field(default_factory=pl.DataFrame)  # suppressed_reasons
+    candidate_count: int = 0
+
+
+@dataclass(frozen=True)
+class _Day:
+    """What every part of a plan shares: the rules, the day, and what was settled first."""
+
+    settings: Settings
+    strategy: Strategy
+    as_of: date
+    promised: set[int]
+    on_plan: dict[int, tuple[date, int]]
+    blocked: dict[str, str]
+    paused: pl.DataFrame
 
 
 def make_plan(
@@ -66,65 +97,180 @@ def make_plan(
     dry_run: bool = False,
     only_customer: str | None = None,
     now: datetime | None = None,
+    keep_candidates: bool = True,
+    on_rows: Callable[[pl.DataFrame], None] | None = None,
 ) -> PlanResult:
+    """`keep_candidates=False` keeps only the counts (the CLI: a large book's rows would not
+    fit); `on_rows` is handed each part's candidates as they are decided (the export)."""
     now = now or datetime.now(UTC)
-    strategy = load_strategy(settings)
-    digits = currency_digits(settings.defaults.currency)
+    write = not dry_run and only_customer is None
+    day = _Day(
+        settings,
+        load_strategy(settings),
+        as_of,
+        settle(engine, settings, as_of, write=write, now=now),
+        # Reminders follow a current plan's dates and its loan is never escalated.
+        settle_arrangements(engine, settings, as_of, write=write, now=now),
+        check_templates_guardrail(engine, settings, now, write=write),
+        _paused(engine, as_of),
+    )
+    if only_customer is not None:
+        people = _customers(engine, only_customer)
+        evaluated, chosen = _choose(engine, day, None, people)
+        outcome = _Outcome(day, None, keep_candidates, on_rows)
+        outcome.add(_decide(chosen, _history(engine, as_of, people), day))
+        return outcome.result(evaluated)
+    with engine.begin() if write else contextlib.nullcontext() as conn:
+        outcome = _Outcome(day, (conn, now) if conn is not None else None, keep_candidates, on_rows)
+        scopes = _scopes(engine)
+        # Rows to a number or address several customers share are decided last, all together:
+        # one may take the room another would have had, whatever their part of the book.
+        shared = _shared_addresses(engine) if len(scopes) > 1 else []
+        later = []
+        for scope in scopes:
+            _, chosen = _choose(engine, day, scope, None)
+            apart = pl.col("_recipient").is_in(pl.Series(shared, dtype=pl.String).implode())
+            chosen = chosen.with_columns(recipient_expr().alias("_recipient"))
+            later.append(chosen.filter(apart).drop("_recipient"))
+            chosen = chosen.filter(~apart).drop("_recipient")
+            outcome.add(_decide(chosen, _history(engine, as_of, None, scope), day))
+        rest = pl.concat(later, how="vertical_relaxed")
+        if rest.height:
+            outcome.add(_decide(rest, _history(engine, as_of, rest), day))
+        return outcome.result(pl.DataFrame())
+
+
+def _choose(
+    engine: Engine, day: _Day, scope: Scope | None, people: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The loans of `scope` (or of `people`, explain) evaluated against the strategy, and per
+    person the step and loan picked, with what the policy needs to know of them."""
+    settings, strategy, as_of = day.settings, day.strategy, day.as_of
     # The people themselves are read for those the strategy picks (about a third on a busy
     # day); before that only tags, which few customers have, are needed to evaluate steps.
-    people = _customers(engine, only_customer) if only_customer is not None else None
-    tags = people.select("customer_id", "tags") if people is not None else _tags(engine)
+    tags = people.select("customer_id", "tags") if people is not None else _tags(engine, scope)
     positions = (
-        loan_positions(engine, as_of, settings)
+        loan_positions(engine, as_of, settings, scope=scope)
         .filter(~pl.col("paid_off"))
         .join(tags, on="customer_id", how="inner" if people is not None else "left")
         .with_columns(pl.col("tags").fill_null(pl.lit([], dtype=pl.List(pl.String))))
     )
-    history = _history(engine, as_of, people)
-    promised = settle(engine, settings, as_of, write=not dry_run and only_customer is None, now=now)
-    on_plan = settle_arrangements(
-        engine, settings, as_of, write=not dry_run and only_customer is None, now=now
-    )
-    # Reminders follow a current plan's dates and its loan is never escalated (arrangements).
-    positions = plan_view(positions, on_plan, as_of, settings.ledger.buckets[0].name)
+    if people is not None:
+        history = _history(engine, as_of, people)
+    else:
+        history = _history(engine, as_of, None, scope)
+    positions = plan_view(positions, day.on_plan, as_of, settings.ledger.buckets[0].name)
     loans = positions.with_columns(_first_delinquency(positions, history, strategy, as_of))
-    evaluated = planning.evaluate(loans, strategy, digits)
+    evaluated = planning.evaluate(loans, strategy, currency_digits(settings.defaults.currency))
     picked = planning.pick_loans(evaluated)
     if people is None:
         people = _customers(engine, None, picked.get_column("customer_id"))
     people = people.with_columns(
-        pl.col("customer_id").is_in(sorted(promised)).alias("promise_pending"),
-    ).join(_paused(engine, as_of), on="customer_id", how="left")
+        pl.col("customer_id").is_in(sorted(day.promised)).alias("promise_pending"),
+    ).join(day.paused, on="customer_id", how="left")
     chosen = planning.assign(
         picked.join(people.select("customer_id", "customer"), on="customer_id"), strategy
     ).join(people.drop("tags", "customer"), on="customer_id")
-    blocked = check_templates_guardrail(
-        engine, settings, now, write=not dry_run and only_customer is None
-    )
-    contact = settings.policy.contact_policy()
-    decided = decide(chosen, history, contact, settings.defaults.timezone, as_of, blocked)
-    rendered = _render(decided, settings)
-    result = PlanResult(as_of, rendered, evaluated, strategy)
-    result.summary = summarise(rendered, settings)
-    if not dry_run and only_customer is None:
-        result.written = _write(engine, rendered, as_of, now)
-    return result
+    return evaluated, chosen
+
+
+def _decide(chosen: pl.DataFrame, history: pl.DataFrame, day: _Day) -> pl.DataFrame:
+    contact = day.settings.policy.contact_policy()
+    zone = day.settings.defaults.timezone
+    return decide(chosen, history, contact, zone, day.as_of, day.blocked)
+
+
+class _Outcome:
+    """The decided parts of a plan: rendered, written, counted, handed on, kept if asked."""
+
+    def __init__(
+        self,
+        day: _Day,
+        writer: tuple[Connection, datetime] | None,
+        keep: bool,
+        on_rows: Callable[[pl.DataFrame], None] | None,
+    ) -> None:
+        self.day, self.writer, self.keep, self.on_rows = day, writer, keep, on_rows
+        self.parts: list[pl.DataFrame] = []
+        self.tallies: list[pl.DataFrame] = []
+        self.reasons: list[pl.DataFrame] = []
+        self.count = 0
+        self.written = 0
+
+    def add(self, decided: pl.DataFrame) -> None:
+        rendered = _render(decided, self.day.settings)
+        self.count += rendered.height
+        self.tallies.append(_tally(rendered))
+        self.reasons.append(suppressed_reasons(rendered))
+        if self.writer is not None:
+            conn, now = self.writer
+            self.written += _write(conn, rendered, self.day.as_of, now)
+        if self.on_rows is not None:
+            self.on_rows(rendered)
+        if self.keep:
+            self.parts.append(rendered)
+
+    def result(self, evaluated: pl.DataFrame) -> PlanResult:
+        # Parts are each in decision order; together, in the order one plan would have decided.
+        parts = [p for p in self.parts if p.height] or self.parts[:1]
+        candidates = ordered(pl.concat(parts)) if len(parts) > 1 else (
+            parts[0] if parts else pl.DataFrame()
+        )  # fmt: skip
+        result = PlanResult(self.day.as_of, candidates, evaluated, self.day.strategy)
+        result.written = self.written
+        result.candidate_count = self.count
+        tallies = [t for t in self.tallies if t.height]
+        result.summary = (
+            _summary(pl.concat(tallies), self.day.settings) if tallies else pl.DataFrame()
+        )
+        reasons = [r for r in self.reasons if r.height]
+        result.reasons = _sum_reasons(pl.concat(reasons)) if reasons else self.reasons[0]
+        return result
 
 
 # --- reading ------------------------------------------------------------------------------
 
 
-def _sql(conn: Connection, statement: Select[Any]) -> str:
+def _sql(conn: Connection, statement: Select[Any] | CompoundSelect[Any]) -> str:
     """A statement as the database's own SQL text, values inlined (for `read_frame`)."""
     return str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
 
 
-def _tags(engine: Engine) -> pl.DataFrame:
+def _scopes(engine: Engine) -> list[Scope | None]:
+    """The ranges of customer ids planned one at a time; [None] when the book fits in one."""
+    with engine.connect() as conn:
+        low, high = conn.execute(select(func.min(customers.c.id), func.max(customers.c.id))).one()
+    if low is None or high - low < CHUNK_CUSTOMERS:
+        return [None]
+    return [(start, start + CHUNK_CUSTOMERS) for start in range(low, high + 1, CHUNK_CUSTOMERS)]
+
+
+def _shared_addresses(engine: Engine) -> list[str]:
+    """Numbers and e-mail addresses that more than one customer has."""
+    with engine.connect() as conn:
+        numbers = conn.execute(
+            select(customer_phones.c.e164)
+            .group_by(customer_phones.c.e164)
+            .having(func.count(func.distinct(customer_phones.c.customer_id)) > 1)
+        ).scalars()
+        found = list(numbers)
+        emails = conn.execute(
+            select(customers.c.email)
+            .where(customers.c.email.is_not(None))
+            .group_by(customers.c.email)
+            .having(func.count() > 1)
+        ).scalars()
+        return found + list(emails)
+
+
+def _tags(engine: Engine, scope: Scope | None) -> pl.DataFrame:
     """customer_id and tags of the customers that have any."""
+    where = scoped("id", scope, customer=True)
     with engine.connect() as conn:
         frame = read_frame(
             conn,
-            "SELECT id, tags FROM customers WHERE tags IS NOT NULL AND tags <> '[]'",
+            "SELECT id, tags FROM customers WHERE tags IS NOT NULL AND tags <> '[]'"
+            + (f" AND {where}" if where else ""),
             {"customer_id": pl.Int64, "tags": pl.String},
         )
     return frame.with_columns(pl.col("tags").str.json_decode(pl.List(pl.String)))
@@ -162,7 +308,10 @@ def _customers(engine: Engine, only: str | None, ids: pl.Series | None = None) -
             phones_sql = phones_sql.where(text(among(conn, "customer_phones.customer_id", ids)))
         frame = read_frame(conn, _sql(conn, query), person_schema)
         phone_frame = read_frame(conn, _sql(conn, phones_sql), phone_schema)
-        opted = conn.execute(select(opt_outs.c.customer_id, opt_outs.c.channel)).all()
+        opted_sql = select(opt_outs.c.customer_id, opt_outs.c.channel)
+        if ids is not None:
+            opted_sql = opted_sql.where(text(among(conn, "opt_outs.customer_id", ids)))
+        opted = conn.execute(opted_sql).all()
     if only is not None and frame.is_empty():
         raise NotFound(f"no customer {only!r} in the ledger")
     lists = phone_frame.group_by("customer_id", maintain_order=True).agg(
@@ -198,12 +347,15 @@ def _paused(engine: Engine, as_of: date) -> pl.DataFrame:
     return frame_from_rows(list(latest.items()), {"customer_id": pl.Int64, "paused": pl.String})
 
 
-def _history(engine: Engine, as_of: date, only: pl.DataFrame | None) -> pl.DataFrame:
+def _history(
+    engine: Engine, as_of: date, only: pl.DataFrame | None, scope: Scope | None = None
+) -> pl.DataFrame:
     """Messages that count against caps (sent, or planned and not yet settled), recent ones.
 
     At steady state this is the plan's largest read (a month of a busy book's messages), so it
-    goes through `read_frame`, not row objects. With `only` (explain: one person), just what can
-    count for them: their own messages and those to their numbers and address."""
+    goes through `read_frame`, not row objects. With `only` (explain, or the rows to shared
+    numbers), just what can count for those people: their own messages and those to their
+    numbers and addresses; with `scope`, for the customers in that range."""
     since = as_of - timedelta(days=HISTORY_DAYS)
     query = select(
         outbox.c.customer_id,
@@ -211,21 +363,37 @@ def _history(engine: Engine, as_of: date, only: pl.DataFrame | None) -> pl.DataF
         outbox.c.step,
         outbox.c.plan_date,
         outbox.c.idempotency_key,
-        func.coalesce(outbox.c.sent_at, outbox.c.earliest_at),
+        func.coalesce(outbox.c.sent_at, outbox.c.earliest_at).label("at"),
         outbox.c.status,
         outbox.c.control,
     ).where(outbox.c.plan_date >= since)
-    if only is not None:
+    statement: Select[Any] | CompoundSelect[Any] = query
+    if scope is not None:
+        low, high = scope
+        theirs = (outbox.c.customer_id >= low) & (outbox.c.customer_id < high)
+        theirs_at = union(
+            select(customer_phones.c.e164).where(
+                customer_phones.c.customer_id >= low, customer_phones.c.customer_id < high
+            ),
+            select(customers.c.email).where(
+                customers.c.id >= low, customers.c.id < high, customers.c.email.is_not(None)
+            ),
+        )
+        # Two parts, so each can go by its index (customer, recipient).
+        statement = union_all(
+            query.where(theirs), query.where(~theirs, outbox.c.recipient.in_(theirs_at))
+        )
+    elif only is not None:
         addresses = only.select(pl.col("phones").explode()).to_series().drop_nulls().to_list()
         addresses += only.get_column("email").drop_nulls().to_list()
-        query = query.where(
+        statement = query.where(
             or_(
                 outbox.c.customer_id.in_(only.get_column("customer_id").to_list()),
                 outbox.c.recipient.in_(addresses),
             )
         )
     with engine.connect() as conn:
-        frame = read_frame(conn, _sql(conn, query), {
+        frame = read_frame(conn, _sql(conn, statement), {
             "customer_id": pl.Int64, "recipient": pl.String, "step": pl.String,
             "plan_date": pl.Date, "key": pl.String, "at": pl.Datetime("us", "UTC"),
             "status": pl.String, "control": pl.Int64,
@@ -349,9 +517,10 @@ OUTBOX_TYPES = (
 )
 
 
-def _write(engine: Engine, rendered: pl.DataFrame, as_of: date, now: datetime) -> int:
+def _write(conn: Connection, rendered: pl.DataFrame, as_of: date, now: datetime) -> int:
     """The planned and held rows into the outbox as plain tuples (executemany on SQLite, COPY on
-    PostgreSQL); a row whose key is already there is left alone. Returns the rows added."""
+    PostgreSQL), in the caller's transaction; a row whose key is already there is left alone.
+    Returns the rows added."""
     # In key order: the unique index (and the customer one) grow at their ends, not all over.
     frame = rendered.filter(pl.col("status").is_in(["planned", "held"])).sort("customer").select(
         pl.concat_str(
@@ -368,46 +537,54 @@ def _write(engine: Engine, rendered: pl.DataFrame, as_of: date, now: datetime) -
         return 0
     names = ", ".join(OUTBOX_COLUMNS)
     written = 0
-    with engine.begin() as conn:
-        bulk = Bulk(conn)
-        # In slices, one transaction: Python tuples of every row at once would be the largest
-        # thing the plan holds (about 1 KB a row).
-        for part in frame.iter_slices(WRITE_SLICE):
-            rows = bulk.rows(part)
-            if bulk.sqlite:
-                sql = f"INSERT INTO outbox ({names}) VALUES ({bulk.placeholders(len(OUTBOX_COLUMNS))}) "
-                written += bulk.many(sql + "ON CONFLICT (idempotency_key) DO NOTHING", rows)
-                continue
-            columns = ", ".join(f"{n} {t}" for n, t in zip(OUTBOX_COLUMNS, OUTBOX_TYPES.split(", "), strict=True))  # fmt: skip
-            written += bulk.copy_upsert(
-                "_plan_outbox",
-                columns,
-                rows,
-                f"INSERT INTO outbox ({names}) SELECT {names} FROM _plan_outbox "
-                "ON CONFLICT (idempotency_key) DO NOTHING",
-            )
+    bulk = Bulk(conn)
+    # In slices: Python tuples of every row at once would be the largest thing the plan holds
+    # (about 1 KB a row).
+    for part in frame.iter_slices(WRITE_SLICE):
+        rows = bulk.rows(part)
+        if bulk.sqlite:
+            sql = f"INSERT INTO outbox ({names}) VALUES ({bulk.placeholders(len(OUTBOX_COLUMNS))}) "
+            written += bulk.many(sql + "ON CONFLICT (idempotency_key) DO NOTHING", rows)
+            continue
+        columns = ", ".join(f"{n} {t}" for n, t in zip(OUTBOX_COLUMNS, OUTBOX_TYPES.split(", "), strict=True))  # fmt: skip
+        written += bulk.copy_upsert(
+            "_plan_outbox",
+            columns,
+            rows,
+            f"INSERT INTO outbox ({names}) SELECT {names} FROM _plan_outbox "
+            "ON CONFLICT (idempotency_key) DO NOTHING",
+        )
     return written
 
 
 def summarise(rendered: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     """Per step and variant: candidates, control, suppressed, to send, segments, estimated cost."""
-    price = settings.plan.price_per_billing_unit
+    return _summary(_tally(rendered), settings)
+
+
+def _tally(rendered: pl.DataFrame) -> pl.DataFrame:
+    """The counts of `summarise`, which add up across the parts of a plan."""
     if rendered.height == 0:
         return pl.DataFrame()
+    return rendered.group_by("step_index", "step", "variant", "template").agg(
+        pl.len().alias("candidates"),
+        (pl.col("status") == "held").sum().alias("control"),
+        pl.col("status").is_in(["suppressed", "skipped"]).sum().alias("suppressed"),
+        (pl.col("status") == "planned").sum().alias("to_send"),
+        (pl.col("status") == "exists").sum().alias("already_planned"),
+        pl.col("segments").filter(pl.col("status") == "planned").sum().alias("segments"),
+        pl.col("billing_units").filter(pl.col("status") == "planned").sum().alias("billing_units"),
+    )
+
+
+def _summary(tallies: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    if tallies.height == 0:
+        return pl.DataFrame()
+    price = settings.plan.price_per_billing_unit
+    keys = ["step_index", "step", "variant", "template"]
     return (
-        rendered.group_by("step_index", "step", "variant", "template")
-        .agg(
-            pl.len().alias("candidates"),
-            (pl.col("status") == "held").sum().alias("control"),
-            pl.col("status").is_in(["suppressed", "skipped"]).sum().alias("suppressed"),
-            (pl.col("status") == "planned").sum().alias("to_send"),
-            (pl.col("status") == "exists").sum().alias("already_planned"),
-            pl.col("segments").filter(pl.col("status") == "planned").sum().alias("segments"),
-            pl.col("billing_units")
-            .filter(pl.col("status") == "planned")
-            .sum()
-            .alias("billing_units"),
-        )
+        tallies.group_by(keys)
+        .agg(pl.exclude(keys).sum())
         .with_columns(
             (pl.col("billing_units").cast(pl.Float64) * float(price))
             .round(2)
@@ -426,6 +603,14 @@ def suppressed_reasons(rendered: pl.DataFrame) -> pl.DataFrame:
         .group_by("step", "rule")
         .agg(pl.len().alias("count"))
         .sort("step", "count", descending=[False, True])
+    )
+
+
+def _sum_reasons(reasons: pl.DataFrame) -> pl.DataFrame:
+    return (
+        reasons.group_by("step", "rule")
+        .agg(pl.col("count").sum())
+        .sort("step", "count", "rule", descending=[False, True, False])
     )
 
 

@@ -45,25 +45,31 @@ def as_of_cutoff(as_of: date, timezone: str) -> datetime:
 
 
 def loan_positions(
-    engine: Engine, as_of: date, settings: Settings, *, summed: bool | None = None
+    engine: Engine,
+    as_of: date,
+    settings: Settings,
+    *,
+    summed: bool | None = None,
+    scope: ledger_reads.Scope | None = None,
 ) -> pl.DataFrame:
     """Every loan's position on `as_of`, with its customer, currency and bucket.
 
     On SQLite (or with `summed=True`) the database sums the open instalments per loan and only
     loans with payments to allocate on top are read instalment by instalment: reading every
     open instalment into Python is most of the time of a large plan. Both ways give the same
-    positions (tested against each other)."""
+    positions (tested against each other). With `scope`, only the loans of the customers whose
+    ids are in that range."""
     grace = settings.ledger.grace_days
     with engine.connect() as conn:
-        loans = ledger_reads.loans(conn)
-        pays = ledger_reads.payments(conn)
+        loans = ledger_reads.loans(conn, scope)
+        pays = ledger_reads.payments(conn, scope)
         cutoff = as_of_cutoff(as_of, settings.defaults.timezone)
         extra = ledger_frame.countable_payments(pays.lazy(), loans.lazy(), cutoff).collect()
         if summed is None:
             summed = conn.dialect.name == "sqlite"
         if summed:
             late_before = (as_of - timedelta(days=grace)).isoformat()
-            summary = ledger_reads.open_summary(conn, late_before).join(
+            summary = ledger_reads.open_summary(conn, late_before, scope).join(
                 extra.select("loan_id"), on="loan_id", how="anti"
             )
             # A fully paid instalment adds nothing to any position (allocation only moves
@@ -71,7 +77,7 @@ def loan_positions(
             inst = ledger_reads.instalments(conn, open_only=True, loan_ids=extra["loan_id"])
         else:
             summary = None
-            inst = ledger_reads.instalments(conn, open_only=True)
+            inst = ledger_reads.instalments(conn, open_only=True, scope=scope)
     edges = [BucketEdge(b.name, b.max_dpd) for b in settings.ledger.buckets]
     positions = ledger_frame.loan_positions(inst.lazy(), extra.lazy(), as_of, grace)
     if summary is not None:

@@ -59,6 +59,25 @@ def _typed(frame: pl.DataFrame, schema: Schema, sqlite: bool) -> pl.DataFrame:
 
 UTC_US = pl.Datetime("us", "UTC")
 
+# A range of customer ids [low, high): the plan reads the book a range at a time.
+Scope = tuple[int, int]
+
+
+def scoped(column: str, scope: Scope | None, *, customer: bool = False) -> str:
+    """SQL text: `column` (a loan id, or with `customer` a customer id) is in `scope` ('' for
+    the whole book). Loans are found through their customer index, one seek each."""
+    if scope is None:
+        return ""
+    low, high = scope
+    if customer:
+        return f"{column} >= {low} AND {column} < {high}"
+    return f"{column} IN (SELECT id FROM loans WHERE customer_id >= {low} AND customer_id < {high})"
+
+
+def _where(*conditions: str) -> str:
+    kept = [c for c in conditions if c]
+    return " WHERE " + " AND ".join(kept) if kept else ""
+
 
 def among(conn: Connection, column: str, ids: pl.Series) -> str:
     """SQL text: `column` is one of `ids`, inlined (so `read_frame` can take the SQL as it is)."""
@@ -69,14 +88,18 @@ def among(conn: Connection, column: str, ids: pl.Series) -> str:
 
 
 def instalments(
-    conn: Connection, open_only: bool = False, loan_ids: pl.Series | None = None
+    conn: Connection,
+    open_only: bool = False,
+    loan_ids: pl.Series | None = None,
+    scope: Scope | None = None,
 ) -> pl.DataFrame:
     """Instalments; `open_only` leaves out the fully paid ones, which change no position;
-    `loan_ids` only those loans'."""
-    conditions = ["amount_paid < amount_due"] if open_only else []
-    if loan_ids is not None:
-        conditions.append(among(conn, "loan_id", loan_ids))
-    where = " WHERE " + " AND ".join(conditions) if conditions else ""
+    `loan_ids` only those loans'; `scope` only those of the customers in that range."""
+    where = _where(
+        "amount_paid < amount_due" if open_only else "",
+        among(conn, "loan_id", loan_ids) if loan_ids is not None else "",
+        scoped("loan_id", scope),
+    )
     return read_frame(
         conn,
         "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments" + where,
@@ -90,10 +113,11 @@ def instalments(
     )
 
 
-def loans(conn: Connection) -> pl.DataFrame:
+def loans(conn: Connection, scope: Scope | None = None) -> pl.DataFrame:
     return read_frame(
         conn,
-        "SELECT id, customer_id, external_id, currency, paid_snapshot_at FROM loans",
+        "SELECT id, customer_id, external_id, currency, paid_snapshot_at FROM loans"
+        + _where(scoped("customer_id", scope, customer=True)),
         {
             "loan_id": pl.Int64,
             "customer_id": pl.Int64,
@@ -104,22 +128,22 @@ def loans(conn: Connection) -> pl.DataFrame:
     )
 
 
-def payments(conn: Connection) -> pl.DataFrame:
+def payments(conn: Connection, scope: Scope | None = None) -> pl.DataFrame:
     return read_frame(
         conn,
-        "SELECT loan_id, paid_at, amount FROM payments",
+        "SELECT loan_id, paid_at, amount FROM payments" + _where(scoped("loan_id", scope)),
         {"loan_id": pl.Int64, "paid_at": UTC_US, "amount": pl.Int64},
     )
 
 
-def open_summary(conn: Connection, late_before: str) -> pl.DataFrame:
+def open_summary(conn: Connection, late_before: str, scope: Scope | None = None) -> pl.DataFrame:
     """Per loan with an open instalment, summed by the database: overdue_amount and first_late
     over those due before `late_before` (ISO date), outstanding over all, and the first one due
     from then on (next_due_date, next_due_amount; by due date, then number). This is the
     position when no payment is to be allocated on top of the instalments' paid amounts
     (`ledger_frame.open_summary_positions` turns it into one; tested equal)."""
     remaining = "(amount_due - amount_paid)"
-    open_ = "FROM instalments WHERE amount_paid < amount_due"
+    open_ = "FROM instalments" + _where("amount_paid < amount_due", scoped("loan_id", scope))
     late = read_frame(
         conn,
         f"SELECT loan_id, CAST(sum({remaining}) AS BIGINT), min(due_date) {open_} "
