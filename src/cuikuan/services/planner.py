@@ -8,6 +8,13 @@ The strategy is evaluated set-at-a-time (domain.planning); the contact policy th
 chosen message in order of urgency (most urgent step first, then the most overdue), so when a
 number shared by several borrowers has room for one message, the most urgent borrower gets it.
 Re-running a plan for the same date adds nothing: one row per customer, step and date.
+
+A book of more than CHUNK_CUSTOMERS customers is planned a range of customer ids at a time, so
+its memory stays that of one range. Every rule but one looks at a person alone, and a person's
+loans, history and numbers are all read with their range. The exception is a number or address
+that several customers share: planning one may use up the room of another, most urgent first.
+Those rows wait until every range is done and are then decided together, so the outcome is the
+one a single pass over the book gives (tested).
 """
 
 from __future__ import annotations
@@ -116,9 +123,9 @@ def make_plan(
     )
     if only_customer is not None:
         people = _customers(engine, only_customer)
-        evaluated, chosen = _choose(engine, day, None, people)
+        evaluated, chosen, history = _choose(engine, day, None, people)
         outcome = _Outcome(day, None, keep_candidates, on_rows)
-        outcome.add(_decide(chosen, _history(engine, as_of, people), day))
+        outcome.add(_decide(chosen, history, day))
         return outcome.result(evaluated)
     with engine.begin() if write else contextlib.nullcontext() as conn:
         outcome = _Outcome(day, (conn, now) if conn is not None else None, keep_candidates, on_rows)
@@ -128,12 +135,12 @@ def make_plan(
         shared = _shared_addresses(engine) if len(scopes) > 1 else []
         later = []
         for scope in scopes:
-            _, chosen = _choose(engine, day, scope, None)
+            _, chosen, history = _choose(engine, day, scope, None)
             apart = pl.col("_recipient").is_in(pl.Series(shared, dtype=pl.String).implode())
             chosen = chosen.with_columns(recipient_expr().alias("_recipient"))
             later.append(chosen.filter(apart).drop("_recipient"))
             chosen = chosen.filter(~apart).drop("_recipient")
-            outcome.add(_decide(chosen, _history(engine, as_of, None, scope), day))
+            outcome.add(_decide(chosen, history, day))
         rest = pl.concat(later, how="vertical_relaxed")
         if rest.height:
             outcome.add(_decide(rest, _history(engine, as_of, rest), day))
@@ -142,9 +149,10 @@ def make_plan(
 
 def _choose(
     engine: Engine, day: _Day, scope: Scope | None, people: pl.DataFrame | None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The loans of `scope` (or of `people`, explain) evaluated against the strategy, and per
-    person the step and loan picked, with what the policy needs to know of them."""
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The loans of `scope` (or of `people`, explain) evaluated against the strategy; per
+    person the step and loan picked, with what the policy needs to know of them; and the
+    history that counts for them."""
     settings, strategy, as_of = day.settings, day.strategy, day.as_of
     # The people themselves are read for those the strategy picks (about a third on a busy
     # day); before that only tags, which few customers have, are needed to evaluate steps.
@@ -171,7 +179,7 @@ def _choose(
     chosen = planning.assign(
         picked.join(people.select("customer_id", "customer"), on="customer_id"), strategy
     ).join(people.drop("tags", "customer"), on="customer_id")
-    return evaluated, chosen
+    return evaluated, chosen, history
 
 
 def _decide(chosen: pl.DataFrame, history: pl.DataFrame, day: _Day) -> pl.DataFrame:
