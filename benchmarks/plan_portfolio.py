@@ -15,6 +15,9 @@ customers, phones) and write as many outbox rows, with no decisions at all.
 `--history-days K` measures a day at steady state instead of a first day: the K days before
 2026-11-30 are planned first (not timed, once, kept beside the book), so the timed plan reads
 and weighs K days of earlier messages against the caps, repeat rules and first delinquency.
+
+`--chunk-customers N` plans N customers at a time (the planner's CHUNK_CUSTOMERS, 1,000,000 by
+default): with it a 1M book shows what a 10M book does in its parts, memory by part size.
 """
 
 from __future__ import annotations
@@ -55,12 +58,16 @@ from datetime import date
 from pathlib import Path
 from cuikuan.settings import load_settings
 from cuikuan.store.engine import open_database
+from cuikuan.services import planner
 from cuikuan.services.planner import make_plan
 settings = load_settings(Path(sys.argv[1]))
+if len(sys.argv) > 2:
+    planner.CHUNK_CUSTOMERS = int(sys.argv[2])
 engine = open_database(settings.database_url)
 start = time.perf_counter()
 result = make_plan(engine, settings, date(2026, 11, 30), keep_candidates=False)
-print(json.dumps({"seconds": time.perf_counter() - start, "written": result.written, "candidates": result.candidate_count}))
+print(json.dumps({"seconds": time.perf_counter() - start, "written": result.written, "candidates": result.candidate_count,
+                  "parts": len(planner._scopes(engine))}))
 """
 
 FLOOR = """
@@ -164,6 +171,12 @@ def main() -> None:
         help="plan this many days before the timed one first (a day at steady state)",
     )
     parser.add_argument(
+        "--chunk-customers",
+        type=int,
+        default=0,
+        help="plan this many customers at a time (default: the planner's CHUNK_CUSTOMERS)",
+    )
+    parser.add_argument(
         "--no-floor",
         action="store_true",
         help="skip the floor (it holds every row in Python: 10M accounts would not fit)",
@@ -179,9 +192,18 @@ def main() -> None:
                 work = Path(tmp)
                 setup(book, work, opts.strategy)
                 shutil.copy(database, work / "cuikuan.db")
-                got, rss = child([sys.executable, "-c", PLAN, str(work / "cuikuan.toml")], work)
+                chunk = [str(opts.chunk_customers)] if opts.chunk_customers else []
+                got, rss = child(
+                    [sys.executable, "-c", PLAN, str(work / "cuikuan.toml"), *chunk], work
+                )
                 plans.append(
-                    (float(got["seconds"]), rss, int(got["written"]), int(got["candidates"]))
+                    (
+                        float(got["seconds"]),
+                        rss,
+                        int(got["written"]),
+                        int(got["candidates"]),
+                        int(got["parts"]),
+                    )
                 )  # type: ignore[arg-type]
                 if opts.no_floor:
                     continue
@@ -196,6 +218,7 @@ def main() -> None:
             "strategy": opts.strategy,
             "history_days": opts.history_days,
             "outbox_rows": plans[-1][2],
+            "parts": plans[-1][4],
             "candidates": plans[-1][3],
             "plan_seconds": [round(p[0], 2) for p in plans],
             "plan_median_seconds": round(plan_med, 2),
@@ -205,7 +228,8 @@ def main() -> None:
             "ratio_to_floor": round(plan_med / floor_med, 2) if floor_med else None,
         })  # fmt: skip
     OUT.mkdir(exist_ok=True)
-    (OUT / f"plan-{opts.strategy}-h{opts.history_days}.json").write_text(
+    chunked = f"-c{opts.chunk_customers}" if opts.chunk_customers else ""
+    (OUT / f"plan-{opts.strategy}-h{opts.history_days}{chunked}.json").write_text(
         json.dumps(results, indent=2)
     )
     print(json.dumps(results, indent=2))
