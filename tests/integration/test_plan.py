@@ -224,6 +224,27 @@ def test_a_book_planned_in_parts_is_planned_as_one(
     assert capped > 0  # some rows to shared numbers gave way to others
 
 
+def test_a_plan_in_parts_that_fails_while_writing_writes_nothing(
+    book: tuple[Settings, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, engine = book
+    monkeypatch.setattr(planner, "CHUNK_CUSTOMERS", 50)
+    real, calls = planner._write, []
+
+    def failing(conn: object, frame: object) -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(conn, frame)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(planner, "_write", failing)
+    with pytest.raises(OSError, match="disk full"):
+        make_plan(engine, settings, DAY)
+    assert outbox_rows(engine) == []
+    monkeypatch.setattr(planner, "_write", real)
+    assert make_plan(engine, settings, DAY).written > 0
+
+
 def test_a_part_of_the_book_reads_the_history_of_its_numbers(
     book: tuple[Settings, Engine],
 ) -> None:

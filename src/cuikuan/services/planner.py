@@ -20,9 +20,11 @@ one a single pass over the book gives (tested).
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -124,12 +126,17 @@ def make_plan(
     if only_customer is not None:
         people = _customers(engine, only_customer)
         evaluated, chosen, history = _choose(engine, day, None, people)
-        outcome = _Outcome(day, None, keep_candidates, on_rows)
+        outcome = _Outcome(day, None, None, keep_candidates, on_rows)
         outcome.add(_decide(chosen, history, day))
         return outcome.result(evaluated)
-    with engine.begin() if write else contextlib.nullcontext() as conn:
-        outcome = _Outcome(day, (conn, now) if conn is not None else None, keep_candidates, on_rows)
-        scopes = _scopes(engine)
+    scopes = _scopes(engine)
+    # The parts' rows wait on disk and go into the outbox together, in one short transaction:
+    # all or nothing, and on SQLite the write lock is not held while the parts are planned.
+    spooling = write and len(scopes) > 1
+    with tempfile.TemporaryDirectory(prefix="cuikuan-plan-") if spooling else contextlib.nullcontext() as spool:  # fmt: skip
+        outcome = _Outcome(
+            day, now if write else None, Path(spool) if spool else None, keep_candidates, on_rows
+        )
         # Rows to a number or address several customers share are decided last, all together:
         # one may take the room another would have had, whatever their part of the book.
         shared = _shared_addresses(engine) if len(scopes) > 1 else []
@@ -144,6 +151,7 @@ def make_plan(
         rest = pl.concat(later, how="vertical_relaxed")
         if rest.height:
             outcome.add(_decide(rest, _history(engine, as_of, rest), day))
+        outcome.commit(engine)
         return outcome.result(pl.DataFrame())
 
 
@@ -194,11 +202,15 @@ class _Outcome:
     def __init__(
         self,
         day: _Day,
-        writer: tuple[Connection, datetime] | None,
+        now: datetime | None,
+        spool: Path | None,
         keep: bool,
         on_rows: Callable[[pl.DataFrame], None] | None,
     ) -> None:
-        self.day, self.writer, self.keep, self.on_rows = day, writer, keep, on_rows
+        """`now`: the rows are to be written (as created then); `spool`: a folder where each
+        part's rows wait until `commit` (else they wait in memory)."""
+        self.day, self.now, self.spool, self.keep, self.on_rows = day, now, spool, keep, on_rows
+        self.pending: list[pl.DataFrame | Path] = []
         self.parts: list[pl.DataFrame] = []
         self.tallies: list[pl.DataFrame] = []
         self.reasons: list[pl.DataFrame] = []
@@ -210,13 +222,27 @@ class _Outcome:
         self.count += rendered.height
         self.tallies.append(_tally(rendered))
         self.reasons.append(suppressed_reasons(rendered))
-        if self.writer is not None:
-            conn, now = self.writer
-            self.written += _write(conn, rendered, self.day.as_of, now)
+        if self.now is not None:
+            rows = _outbox_rows(rendered, self.day.as_of, self.now)
+            if self.spool is not None:
+                path = self.spool / f"part-{len(self.pending)}.parquet"
+                rows.write_parquet(path)
+                self.pending.append(path)
+            else:
+                self.pending.append(rows)
         if self.on_rows is not None:
             self.on_rows(rendered)
         if self.keep:
             self.parts.append(rendered)
+
+    def commit(self, engine: Engine) -> None:
+        """Every part's rows into the outbox, in one transaction."""
+        if not self.pending:
+            return
+        with engine.begin() as conn:
+            for item in self.pending:
+                rows = pl.read_parquet(item) if isinstance(item, Path) else item
+                self.written += _write(conn, rows)
 
     def result(self, evaluated: pl.DataFrame) -> PlanResult:
         # Parts are each in decision order; together, in the order one plan would have decided.
@@ -525,12 +551,10 @@ OUTBOX_TYPES = (
 )
 
 
-def _write(conn: Connection, rendered: pl.DataFrame, as_of: date, now: datetime) -> int:
-    """The planned and held rows into the outbox as plain tuples (executemany on SQLite, COPY on
-    PostgreSQL), in the caller's transaction; a row whose key is already there is left alone.
-    Returns the rows added."""
-    # In key order: the unique index (and the customer one) grow at their ends, not all over.
-    frame = rendered.filter(pl.col("status").is_in(["planned", "held"])).sort("customer").select(
+def _outbox_rows(rendered: pl.DataFrame, as_of: date, now: datetime) -> pl.DataFrame:
+    """The planned and held rows as outbox columns (OUTBOX_COLUMNS), in key order: the unique
+    index (and the customer one) then grow at their ends, not all over."""
+    return rendered.filter(pl.col("status").is_in(["planned", "held"])).sort("customer").select(
         pl.concat_str(
             pl.col("customer"), pl.lit("|"), pl.col("step"), pl.lit(f"|{as_of.isoformat()}")
         ).alias("idempotency_key"),
@@ -541,6 +565,12 @@ def _write(conn: Connection, rendered: pl.DataFrame, as_of: date, now: datetime)
         pl.lit(now).dt.convert_time_zone("UTC").alias("created_at"),
         pl.lit(now).dt.convert_time_zone("UTC").alias("updated_at"),
     )  # fmt: skip
+
+
+def _write(conn: Connection, frame: pl.DataFrame) -> int:
+    """Outbox rows (`_outbox_rows`) into the outbox as plain tuples (executemany on SQLite, COPY
+    on PostgreSQL), in the caller's transaction; a row whose key is already there is left
+    alone. Returns the rows added."""
     if frame.is_empty():
         return 0
     names = ", ".join(OUTBOX_COLUMNS)
