@@ -106,3 +106,5 @@ def test_positions_of_a_range_of_customers_are_theirs_in_the_whole_book(
         expected = whole.filter(pl.col("customer_id").is_between(low, high, closed="left"))
         assert part.height > 0
         assert part.sort("loan_id").equals(expected.sort("loan_id"))
+        lean = loan_positions(engine, DAY, settings, summed=summed, scope=(low, high), lean=True)
+        assert lean.sort("loan_id").equals(part.drop("external_id", "currency").sort("loan_id"))

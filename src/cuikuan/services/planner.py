@@ -63,6 +63,7 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
+from cuikuan.store import ledger_reads
 from cuikuan.store.bulk import Bulk, frame_from_rows
 from cuikuan.store.ledger_reads import Scope, among, read_frame, scoped
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
@@ -165,8 +166,10 @@ def _choose(
     # The people themselves are read for those the strategy picks (about a third on a busy
     # day); before that only tags, which few customers have, are needed to evaluate steps.
     tags = people.select("customer_id", "tags") if people is not None else _tags(engine, scope)
+    # Explain shows every loan by its id; the plan reads ids and currencies for picked loans.
+    lean = people is None
     positions = (
-        loan_positions(engine, as_of, settings, scope=scope)
+        loan_positions(engine, as_of, settings, scope=scope, lean=lean)
         .filter(~pl.col("paid_off"))
         .join(tags, on="customer_id", how="inner" if people is not None else "left")
         .with_columns(pl.col("tags").fill_null(pl.lit([], dtype=pl.List(pl.String))))
@@ -179,6 +182,10 @@ def _choose(
     loans = positions.with_columns(_first_delinquency(positions, history, strategy, as_of))
     evaluated = planning.evaluate(loans, strategy, currency_digits(settings.defaults.currency))
     picked = planning.pick_loans(evaluated)
+    if lean:
+        with engine.connect() as conn:
+            facts = ledger_reads.loan_facts(conn, picked["loan_id"])
+        picked = picked.join(facts.drop("paid_snapshot_at"), on="loan_id", how="left")
     if people is None:
         people = _customers(engine, None, picked.get_column("customer_id"))
     people = people.with_columns(

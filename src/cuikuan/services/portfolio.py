@@ -51,6 +51,7 @@ def loan_positions(
     *,
     summed: bool | None = None,
     scope: ledger_reads.Scope | None = None,
+    lean: bool = False,
 ) -> pl.DataFrame:
     """Every loan's position on `as_of`, with its customer, currency and bucket.
 
@@ -58,13 +59,14 @@ def loan_positions(
     loans with payments to allocate on top are read instalment by instalment: reading every
     open instalment into Python is most of the time of a large plan. Both ways give the same
     positions (tested against each other). With `scope`, only the loans of the customers whose
-    ids are in that range."""
+    ids are in that range; `lean` leaves out external_id and currency."""
     grace = settings.ledger.grace_days
     with engine.connect() as conn:
-        loans = ledger_reads.loans(conn, scope)
+        loans = ledger_reads.loans(conn, scope, lean=lean)
         pays = ledger_reads.payments(conn, scope)
         cutoff = as_of_cutoff(as_of, settings.defaults.timezone)
-        extra = ledger_frame.countable_payments(pays.lazy(), loans.lazy(), cutoff).collect()
+        paying = ledger_reads.loan_facts(conn, pays["loan_id"]) if lean else loans
+        extra = ledger_frame.countable_payments(pays.lazy(), paying.lazy(), cutoff).collect()
         if summed is None:
             summed = conn.dialect.name == "sqlite"
         if summed:
@@ -85,7 +87,7 @@ def loan_positions(
         positions = pl.concat([positions, summed_positions], how="diagonal")
     return (
         loans.lazy()
-        .select("loan_id", "customer_id", "external_id", "currency")
+        .select("loan_id", "customer_id", *([] if lean else ["external_id", "currency"]))
         .join(positions, on="loan_id", how="left")
         .with_columns(
             # Loans with no open instalment are paid off.

@@ -113,7 +113,16 @@ def instalments(
     )
 
 
-def loans(conn: Connection, scope: Scope | None = None) -> pl.DataFrame:
+def loans(conn: Connection, scope: Scope | None = None, *, lean: bool = False) -> pl.DataFrame:
+    """Every loan (of `scope`); `lean`: only loan_id and customer_id (the plan reads the rest
+    for the loans it picks: a third of the read's time at a million loans)."""
+    if lean:
+        return read_frame(
+            conn,
+            "SELECT id, customer_id FROM loans"
+            + _where(scoped("customer_id", scope, customer=True)),
+            {"loan_id": pl.Int64, "customer_id": pl.Int64},
+        )
     return read_frame(
         conn,
         "SELECT id, customer_id, external_id, currency, paid_snapshot_at FROM loans"
@@ -121,6 +130,21 @@ def loans(conn: Connection, scope: Scope | None = None) -> pl.DataFrame:
         {
             "loan_id": pl.Int64,
             "customer_id": pl.Int64,
+            "external_id": pl.String,
+            "currency": pl.String,
+            "paid_snapshot_at": UTC_US,
+        },
+    )
+
+
+def loan_facts(conn: Connection, loan_ids: pl.Series) -> pl.DataFrame:
+    """external_id, currency and paid_snapshot_at of these loans."""
+    return read_frame(
+        conn,
+        "SELECT id, external_id, currency, paid_snapshot_at FROM loans"
+        + _where(among(conn, "id", loan_ids)),
+        {
+            "loan_id": pl.Int64,
             "external_id": pl.String,
             "currency": pl.String,
             "paid_snapshot_at": UTC_US,
