@@ -65,7 +65,7 @@ from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.store import ledger_reads
 from cuikuan.store.bulk import Bulk, frame_from_rows
-from cuikuan.store.ledger_reads import Scope, among, read_frame, scoped
+from cuikuan.store.ledger_reads import Scope, among, read_frame, scoped, where
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 
 HISTORY_DAYS = 35
@@ -140,17 +140,16 @@ def make_plan(
         )
         # Rows to a number or address several customers share are decided last, all together:
         # one may take the room another would have had, whatever their part of the book.
-        shared = _shared_addresses(engine) if len(scopes) > 1 else []
+        shared = _shared_addresses(engine) if len(scopes) > 1 else None
         later = []
         for scope in scopes:
             _, chosen, history = _choose(engine, day, scope, None)
-            apart = pl.col("_recipient").is_in(pl.Series(shared, dtype=pl.String).implode())
-            chosen = chosen.with_columns(recipient_expr().alias("_recipient"))
-            later.append(chosen.filter(apart).drop("_recipient"))
-            chosen = chosen.filter(~apart).drop("_recipient")
+            if shared is not None:
+                chosen, held = _set_apart(chosen, shared)
+                later.append(held)
             outcome.add(_decide(chosen, history, day))
-        rest = pl.concat(later, how="vertical_relaxed")
-        if rest.height:
+        rest = pl.concat(later, how="vertical_relaxed") if later else None
+        if rest is not None and rest.height:
             outcome.add(_decide(rest, _history(engine, as_of, rest), day))
         outcome.commit(engine)
         return outcome.result(pl.DataFrame())
@@ -167,26 +166,21 @@ def _choose(
     # day); before that only tags, which few customers have, are needed to evaluate steps.
     tags = people.select("customer_id", "tags") if people is not None else _tags(engine, scope)
     # Explain shows every loan by its id; the plan reads ids and currencies for picked loans.
-    lean = people is None
     positions = (
-        loan_positions(engine, as_of, settings, scope=scope, lean=lean)
+        loan_positions(engine, as_of, settings, scope=scope, lean=people is None)
         .filter(~pl.col("paid_off"))
         .join(tags, on="customer_id", how="inner" if people is not None else "left")
         .with_columns(pl.col("tags").fill_null(pl.lit([], dtype=pl.List(pl.String))))
     )
-    if people is not None:
-        history = _history(engine, as_of, people)
-    else:
-        history = _history(engine, as_of, None, scope)
+    history = _history(engine, as_of, people, scope)
     positions = plan_view(positions, day.on_plan, as_of, settings.ledger.buckets[0].name)
     loans = positions.with_columns(_first_delinquency(positions, history, strategy, as_of))
     evaluated = planning.evaluate(loans, strategy, currency_digits(settings.defaults.currency))
     picked = planning.pick_loans(evaluated)
-    if lean:
+    if people is None:  # the plan: what it left unread for every loan, for those it picked
         with engine.connect() as conn:
             facts = ledger_reads.loan_facts(conn, picked["loan_id"])
         picked = picked.join(facts.drop("paid_snapshot_at"), on="loan_id", how="left")
-    if people is None:
         people = _customers(engine, None, picked.get_column("customer_id"))
     people = people.with_columns(
         pl.col("customer_id").is_in(sorted(day.promised)).alias("promise_pending"),
@@ -195,6 +189,12 @@ def _choose(
         picked.join(people.select("customer_id", "customer"), on="customer_id"), strategy
     ).join(people.drop("tags", "customer"), on="customer_id")
     return evaluated, chosen, history
+
+
+def _set_apart(chosen: pl.DataFrame, shared: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`chosen` split into the rows to decide now and those to a shared number or address."""
+    apart = recipient_expr().is_in(shared.implode())
+    return chosen.filter(~apart), chosen.filter(apart)
 
 
 def _decide(chosen: pl.DataFrame, history: pl.DataFrame, day: _Day) -> pl.DataFrame:
@@ -286,7 +286,7 @@ def _scopes(engine: Engine) -> list[Scope | None]:
     return [(start, start + CHUNK_CUSTOMERS) for start in range(low, high + 1, CHUNK_CUSTOMERS)]
 
 
-def _shared_addresses(engine: Engine) -> list[str]:
+def _shared_addresses(engine: Engine) -> pl.Series:
     """Numbers and e-mail addresses that more than one customer has."""
     with engine.connect() as conn:
         numbers = conn.execute(
@@ -301,17 +301,16 @@ def _shared_addresses(engine: Engine) -> list[str]:
             .group_by(customers.c.email)
             .having(func.count() > 1)
         ).scalars()
-        return found + list(emails)
+        return pl.Series(found + list(emails), dtype=pl.String)
 
 
 def _tags(engine: Engine, scope: Scope | None) -> pl.DataFrame:
     """customer_id and tags of the customers that have any."""
-    where = scoped("id", scope, customer=True)
+    condition = where("tags IS NOT NULL AND tags <> '[]'", scoped("id", scope, customer=True))
     with engine.connect() as conn:
         frame = read_frame(
             conn,
-            "SELECT id, tags FROM customers WHERE tags IS NOT NULL AND tags <> '[]'"
-            + (f" AND {where}" if where else ""),
+            "SELECT id, tags FROM customers" + condition,
             {"customer_id": pl.Int64, "tags": pl.String},
         )
     return frame.with_columns(pl.col("tags").str.json_decode(pl.List(pl.String)))

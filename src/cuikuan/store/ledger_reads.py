@@ -74,7 +74,8 @@ def scoped(column: str, scope: Scope | None, *, customer: bool = False) -> str:
     return f"{column} IN (SELECT id FROM loans WHERE customer_id >= {low} AND customer_id < {high})"
 
 
-def _where(*conditions: str) -> str:
+def where(*conditions: str) -> str:
+    """SQL text: ' WHERE ' and the non-empty conditions joined by AND ('' if none)."""
     kept = [c for c in conditions if c]
     return " WHERE " + " AND ".join(kept) if kept else ""
 
@@ -95,14 +96,14 @@ def instalments(
 ) -> pl.DataFrame:
     """Instalments; `open_only` leaves out the fully paid ones, which change no position;
     `loan_ids` only those loans'; `scope` only those of the customers in that range."""
-    where = _where(
+    condition = where(
         "amount_paid < amount_due" if open_only else "",
         among(conn, "loan_id", loan_ids) if loan_ids is not None else "",
         scoped("loan_id", scope),
     )
     return read_frame(
         conn,
-        "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments" + where,
+        "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments" + condition,
         {
             "loan_id": pl.Int64,
             "number": pl.Int64,
@@ -116,24 +117,15 @@ def instalments(
 def loans(conn: Connection, scope: Scope | None = None, *, lean: bool = False) -> pl.DataFrame:
     """Every loan (of `scope`); `lean`: only loan_id and customer_id (the plan reads the rest
     for the loans it picks: a third of the read's time at a million loans)."""
-    if lean:
-        return read_frame(
-            conn,
-            "SELECT id, customer_id FROM loans"
-            + _where(scoped("customer_id", scope, customer=True)),
-            {"loan_id": pl.Int64, "customer_id": pl.Int64},
-        )
+    schema: Schema = {"loan_id": pl.Int64, "customer_id": pl.Int64}
+    if not lean:
+        schema = {**schema, "external_id": pl.String, "currency": pl.String,
+                  "paid_snapshot_at": UTC_US}  # fmt: skip
+    columns = ", ".join(["id", *list(schema)[1:]])
     return read_frame(
         conn,
-        "SELECT id, customer_id, external_id, currency, paid_snapshot_at FROM loans"
-        + _where(scoped("customer_id", scope, customer=True)),
-        {
-            "loan_id": pl.Int64,
-            "customer_id": pl.Int64,
-            "external_id": pl.String,
-            "currency": pl.String,
-            "paid_snapshot_at": UTC_US,
-        },
+        f"SELECT {columns} FROM loans" + where(scoped("customer_id", scope, customer=True)),
+        schema,
     )
 
 
@@ -142,7 +134,7 @@ def loan_facts(conn: Connection, loan_ids: pl.Series) -> pl.DataFrame:
     return read_frame(
         conn,
         "SELECT id, external_id, currency, paid_snapshot_at FROM loans"
-        + _where(among(conn, "id", loan_ids)),
+        + where(among(conn, "id", loan_ids)),
         {
             "loan_id": pl.Int64,
             "external_id": pl.String,
@@ -155,7 +147,7 @@ def loan_facts(conn: Connection, loan_ids: pl.Series) -> pl.DataFrame:
 def payments(conn: Connection, scope: Scope | None = None) -> pl.DataFrame:
     return read_frame(
         conn,
-        "SELECT loan_id, paid_at, amount FROM payments" + _where(scoped("loan_id", scope)),
+        "SELECT loan_id, paid_at, amount FROM payments" + where(scoped("loan_id", scope)),
         {"loan_id": pl.Int64, "paid_at": UTC_US, "amount": pl.Int64},
     )
 
@@ -167,7 +159,7 @@ def open_summary(conn: Connection, late_before: str, scope: Scope | None = None)
     position when no payment is to be allocated on top of the instalments' paid amounts
     (`ledger_frame.open_summary_positions` turns it into one; tested equal)."""
     remaining = "(amount_due - amount_paid)"
-    open_ = "FROM instalments" + _where("amount_paid < amount_due", scoped("loan_id", scope))
+    open_ = "FROM instalments" + where("amount_paid < amount_due", scoped("loan_id", scope))
     late = read_frame(
         conn,
         f"SELECT loan_id, CAST(sum({remaining}) AS BIGINT), min(due_date) {open_} "
