@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 
 from cuikuan.domain.policy import candidate_zones, inside_window
 from cuikuan.domain.strategy import in_control, ordered_steps
@@ -205,6 +205,8 @@ def test_a_book_planned_in_parts_is_planned_as_one(
                 .where(customers.c.id.in_([a, b]))
                 .values(email=f"family{a}@example.com")
             )
+        # And one due a message with no number at all: no recipient, still a candidate.
+        conn.execute(delete(customer_phones).where(customer_phones.c.customer_id == planned[8]))
 
     def plan(day: date, chunk: int, dry_run: bool) -> planner.PlanResult:
         monkeypatch.setattr(planner, "CHUNK_CUSTOMERS", chunk)
@@ -216,6 +218,9 @@ def test_a_book_planned_in_parts_is_planned_as_one(
         whole = plan(day, 10**9, True).candidates
         parts = plan(day, 37, True).candidates
         assert parts.equals(whole), day
+        if offset == 0:
+            unreachable = whole.filter(pl.col("customer_id") == planned[8])
+            assert unreachable["recipient"].is_null().all() and unreachable.height == 1
         written = plan(day, 37, False)
         assert written.written == whole["status"].is_in(["planned", "held"]).sum()
         assert written.candidates.drop("trail").equals(whole.drop("trail")), day

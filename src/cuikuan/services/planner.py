@@ -193,7 +193,8 @@ def _choose(
 
 def _set_apart(chosen: pl.DataFrame, shared: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`chosen` split into the rows to decide now and those to a shared number or address."""
-    apart = recipient_expr().is_in(shared.implode())
+    # A row with no recipient is decided now (suppressed, with the reason), not lost.
+    apart = recipient_expr().is_in(shared.implode()).fill_null(False)
     return chosen.filter(~apart), chosen.filter(apart)
 
 
