@@ -4,13 +4,14 @@ grace days, partial and over-payments after the snapshot, loans paid off."""
 
 from __future__ import annotations
 
+import csv
 import random
 from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
 from cuikuan.services.importer import import_file
 from cuikuan.services.portfolio import loan_positions
@@ -64,31 +65,46 @@ def test_summed_positions_equal_the_exact_ones(
 
 
 def test_summed_next_instalment_follows_due_date_then_number(
-    paid_book: tuple[Settings, Engine],
+    paid_book: tuple[Settings, Engine], tmp_path: Path
 ) -> None:
-    """Instalments numbered out of date order and two due the same day: the next one is the
-    earliest due, and of those the lowest number, both ways (SQLite picks it from the row that
-    holds the minimum, which must be the first in key order)."""
+    """Instalments numbered out of date order and two due the same day, written by a re-import:
+    the next one is the earliest due, and of those the lowest number, both ways (the schedule
+    the import keeps takes it from the row SQLite finds holding the minimum, which must be the
+    first in key order)."""
     settings, engine = paid_book
-    with engine.begin() as conn:
-        loan_id = conn.execute(
-            select(instalments.c.loan_id)
+    with engine.connect() as conn:
+        loan = conn.execute(
+            select(loans.c.external_id)
+            .join(instalments, instalments.c.loan_id == loans.c.id)
             .where(instalments.c.amount_paid == 0)
-            .group_by(instalments.c.loan_id)
+            .group_by(loans.c.external_id)
             .having(func.count() >= 4)
             .limit(1)
         ).scalar_one()
-        later = DAY + timedelta(days=60)
-        # number 1 due after 2 and 3, which share a day; 4 the day after that.
-        for number, due, amount in ((1, later + timedelta(days=9), 700), (2, later, 500),
-                                    (3, later, 300), (4, later + timedelta(days=1), 900)):  # fmt: skip
-            conn.execute(
-                update(instalments)
-                .where(instalments.c.loan_id == loan_id, instalments.c.number == number)
-                .values(due_date=due, amount_due=amount, amount_paid=0)
-            )
-    exact = loan_positions(engine, DAY, settings, summed=False).filter(pl.col("loan_id") == loan_id)
-    summed = loan_positions(engine, DAY, settings, summed=True).filter(pl.col("loan_id") == loan_id)
+    later = DAY + timedelta(days=60)
+    # number 1 due after 2 and 3, which share a day; 4 the day after that.
+    changes = {1: (later + timedelta(days=9), "7.00"), 2: (later, "5.00"), 3: (later, "3.00"),
+               4: (later + timedelta(days=1), "9.00")}  # fmt: skip
+    with (tmp_path / "ledger.csv").open(encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    at = {
+        name: header.index(name) for name in ("借据号", "期数", "应还日期", "应还金额", "已还金额")
+    }
+    for row in rows[1:]:
+        if row[at["借据号"]] == loan and int(row[at["期数"]]) in changes:
+            due, amount = changes[int(row[at["期数"]])]
+            row[at["应还日期"]], row[at["应还金额"]], row[at["已还金额"]] = str(due), amount, "0.00"
+    changed = tmp_path / "ledger-changed.csv"
+    with changed.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(rows)
+    import_file(engine, changed, RULES)
+    exact = loan_positions(engine, DAY, settings, summed=False).filter(
+        pl.col("external_id") == loan
+    )
+    summed = loan_positions(engine, DAY, settings, summed=True).filter(
+        pl.col("external_id") == loan
+    )
     assert summed.select(exact.columns).equals(exact)
     assert exact.row(0, named=True)["next_due_date"] == later
     assert exact.row(0, named=True)["next_due_amount"] == 500

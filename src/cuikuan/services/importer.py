@@ -27,6 +27,7 @@ from cuikuan.ingest.sources import LINE, Source, open_source
 from cuikuan.ingest.validate import Checked, Rules, check_batch
 from cuikuan.services.pipeline import prefetch
 from cuikuan.store import ledger_writes as writes
+from cuikuan.store import schedules
 from cuikuan.store.bulk import Bulk
 from cuikuan.store.schema import imports
 
@@ -150,6 +151,7 @@ def _run(
         if progress:
             progress(result.rows, max(source.total_rows, result.rows))
     problems.raise_if_any()
+    schedules.refresh(bulk)
     writes.finish(bulk)
 
 

@@ -55,23 +55,24 @@ def loan_positions(
 ) -> pl.DataFrame:
     """Every loan's position on `as_of`, with its customer, currency and bucket.
 
-    On SQLite (or with `summed=True`) the database sums the open instalments per loan and only
+    On SQLite (or with `summed=True`) positions come from each loan's open schedule (kept by
+    the import, store/schedules.py) and the database sums the instalments of late loans; only
     loans with payments to allocate on top are read instalment by instalment: reading every
     open instalment into Python is most of the time of a large plan. Both ways give the same
     positions (tested against each other). With `scope`, only the loans of the customers whose
     ids are in that range; `lean` leaves out external_id and currency."""
     grace = settings.ledger.grace_days
     with engine.connect() as conn:
-        loans = ledger_reads.loans(conn, scope, lean=lean)
+        if summed is None:
+            summed = conn.dialect.name == "sqlite"
+        loans = ledger_reads.loans(conn, scope, lean=lean, schedule=summed)
         pays = ledger_reads.payments(conn, scope)
         cutoff = as_of_cutoff(as_of, settings.defaults.timezone)
         paying = ledger_reads.loan_facts(conn, pays["loan_id"]) if lean else loans
         extra = ledger_frame.countable_payments(pays.lazy(), paying.lazy(), cutoff).collect()
-        if summed is None:
-            summed = conn.dialect.name == "sqlite"
         if summed:
-            late_before = (as_of - timedelta(days=grace)).isoformat()
-            summary = ledger_reads.open_summary(conn, late_before, scope).join(
+            late_before = as_of - timedelta(days=grace)
+            summary = ledger_reads.open_summary(conn, loans, late_before, scope).join(
                 extra.select("loan_id"), on="loan_id", how="anti"
             )
             # A fully paid instalment adds nothing to any position (allocation only moves

@@ -11,17 +11,19 @@ from datetime import datetime
 import polars as pl
 
 from cuikuan.frames import SortedRuns
+from cuikuan.store import schedules
 from cuikuan.store.bulk import Bulk
 
 CUSTOMER_OPTIONAL = ("email", "locale", "timezone", "tags", "flags")
 
 
-TEMP_TABLES = ("_import_customers",)
+TEMP_TABLES = ("_import_customers", schedules.TOUCHED)
 
 
 def prepare(bulk: Bulk) -> None:
     finish(bulk)
     bulk.one("CREATE TEMP TABLE _import_customers (customer_id INTEGER PRIMARY KEY)")
+    schedules.create_touched(bulk)
     bulk.hold_write_lock("customers")
 
 
@@ -229,6 +231,7 @@ def upsert_instalments(bulk: Bulk, keys: KeyCache, frame: pl.DataFrame, with_pai
 
     Loan ids are resolved once per loan, not by a subquery per instalment row."""
     loan_keys = keys.lookup("loans", frame.get_column("loan_id"), "loan_id")
+    schedules.track(bulk, loan_keys.get_column("loan_id_key"))
     paid = pl.col("amount_paid") if with_paid else pl.lit(0, dtype=pl.Int64).alias("amount_paid")
     # In key order: the table is one B-tree on (loan, number), and appending beats inserting
     # all over it.

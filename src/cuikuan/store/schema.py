@@ -72,6 +72,11 @@ loans = Table(
     Column("attributes", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Its open schedule, kept by the import (store/schedules.py): the plan reads these instead
+    # of summing every open instalment.
+    Column("open_amount", BigInteger, nullable=False, server_default="0"),
+    Column("first_open_due", Date),
+    Column("first_open_left", BigInteger, nullable=False, server_default="0"),
 )
 
 # Keyed by (loan, number) alone: on SQLite a WITHOUT ROWID table is then one B-tree, not a table
