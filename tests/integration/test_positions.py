@@ -124,3 +124,8 @@ def test_positions_of_a_range_of_customers_are_theirs_in_the_whole_book(
         assert part.sort("loan_id").equals(expected.sort("loan_id"))
         lean = loan_positions(engine, DAY, settings, summed=summed, scope=(low, high), lean=True)
         assert lean.sort("loan_id").equals(part.drop("external_id", "currency").sort("loan_id"))
+        # Loans with no open instalment left out: what is still open is all there.
+        opened = loan_positions(engine, DAY, settings, summed=summed, open_only=True)
+        still = whole.filter(~pl.col("paid_off")).sort("loan_id")
+        assert opened.filter(~pl.col("paid_off")).sort("loan_id").equals(still)
+        assert opened.height < whole.height

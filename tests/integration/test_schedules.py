@@ -121,3 +121,19 @@ def test_the_schedules_filled_from_scratch_equal_the_kept_ones(tmp_path: Path, d
             conn.exec_driver_sql(sql)
     assert _kept(engine).equals(kept)
     assert kept.filter(pl.col("first_open_due").is_not_null()).height > 0
+
+
+def test_loans_whose_instalments_span_batches_get_all_of_them_counted(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A new loan gets its schedule from its batch's rows; one seen again in a later batch is
+    worked out again from all its instalments. Batches of 7 rows split most loans."""
+    _, engine = build_book(tmp_path, db_url, 60, 5)
+    whole = _kept(engine)
+    with engine.begin() as conn:
+        for table in ("instalments", "loans", "customer_phones", "customers", "imports"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    import_file(engine, tmp_path / "ledger.csv", RULES, batch_rows=7)
+    kept = _kept(engine)
+    assert kept.equals(_from_instalments(engine))
+    assert kept.drop("loan_id").sort(pl.all()).equals(whole.drop("loan_id").sort(pl.all()))

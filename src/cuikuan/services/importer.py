@@ -21,6 +21,7 @@ import polars as pl
 from sqlalchemy import Engine, insert
 
 from cuikuan.domain.columns import HeaderError, Kind, Mapping, map_header
+from cuikuan.domain.ledger_frame import open_schedule
 from cuikuan.errors import ImportRejected, InputError, Problem
 from cuikuan.ingest.conflicts import ConflictTracker
 from cuikuan.ingest.sources import LINE, Source, open_source
@@ -175,7 +176,18 @@ def _write(
     count("customers", people)
     count("phone numbers", phones)
     loans = frame.unique("loan_id", keep="first", maintain_order=True)
-    count("loans", writes.upsert_loans(bulk, keys, loans, present, result.snapshot_at, now))
+    schedule = open_schedule(
+        frame.select(
+            "loan_id",
+            pl.col("instalment_no").alias("number"),
+            "due_date",
+            "amount_due",
+            pl.col("amount_paid") if mapping.has("amount_paid") else pl.lit(0).alias("amount_paid"),
+        )
+    )
+    count(
+        "loans", writes.upsert_loans(bulk, keys, loans, present, result.snapshot_at, now, schedule)
+    )
     # A repeated instalment is identical by now (differing repeats were refused as conflicts),
     # and the upsert writes it once, so the rows go as they are.
     count("instalments", writes.upsert_instalments(bulk, keys, frame, mapping.has("amount_paid")))

@@ -167,7 +167,7 @@ def _choose(
     tags = people.select("customer_id", "tags") if people is not None else _tags(engine, scope)
     # Explain shows every loan by its id; the plan reads ids and currencies for picked loans.
     positions = (
-        loan_positions(engine, as_of, settings, scope=scope, lean=people is None)
+        loan_positions(engine, as_of, settings, scope=scope, lean=people is None, open_only=True)
         .filter(~pl.col("paid_off"))
         .join(tags, on="customer_id", how="inner" if people is not None else "left")
         .with_columns(pl.col("tags").fill_null(pl.lit([], dtype=pl.List(pl.String))))

@@ -52,6 +52,7 @@ def loan_positions(
     summed: bool | None = None,
     scope: ledger_reads.Scope | None = None,
     lean: bool = False,
+    open_only: bool = False,
 ) -> pl.DataFrame:
     """Every loan's position on `as_of`, with its customer, currency and bucket.
 
@@ -60,12 +61,13 @@ def loan_positions(
     loans with payments to allocate on top are read instalment by instalment: reading every
     open instalment into Python is most of the time of a large plan. Both ways give the same
     positions (tested against each other). With `scope`, only the loans of the customers whose
-    ids are in that range; `lean` leaves out external_id and currency."""
+    ids are in that range; `lean` leaves out external_id and currency; `open_only` leaves out
+    the loans with no open instalment (paid off whatever was paid since)."""
     grace = settings.ledger.grace_days
     with engine.connect() as conn:
         if summed is None:
             summed = conn.dialect.name == "sqlite"
-        loans = ledger_reads.loans(conn, scope, lean=lean, schedule=summed)
+        loans = ledger_reads.loans(conn, scope, lean=lean, schedule=summed, open_only=open_only)
         pays = ledger_reads.payments(conn, scope)
         cutoff = as_of_cutoff(as_of, settings.defaults.timezone)
         paying = ledger_reads.loan_facts(conn, pays["loan_id"]) if lean else loans

@@ -116,11 +116,17 @@ def instalments(
 
 
 def loans(
-    conn: Connection, scope: Scope | None = None, *, lean: bool = False, schedule: bool = False
+    conn: Connection,
+    scope: Scope | None = None,
+    *,
+    lean: bool = False,
+    schedule: bool = False,
+    open_only: bool = False,
 ) -> pl.DataFrame:
     """Every loan (of `scope`); `lean`: only loan_id and customer_id (the plan reads the rest
     for the loans it picks: a third of the read's time at a million loans); `schedule`: with its
-    open schedule (store/schedules.py), for `open_summary`."""
+    open schedule (store/schedules.py), for `open_summary`; `open_only`: only loans with an open
+    instalment (a payment can only pay the others further off)."""
     schema: Schema = {"loan_id": pl.Int64, "customer_id": pl.Int64}
     if not lean:
         schema = {**schema, "external_id": pl.String, "currency": pl.String,
@@ -131,7 +137,11 @@ def loans(
     columns = ", ".join(["id", *list(schema)[1:]])
     return read_frame(
         conn,
-        f"SELECT {columns} FROM loans" + where(scoped("customer_id", scope, customer=True)),
+        f"SELECT {columns} FROM loans"
+        + where(
+            scoped("customer_id", scope, customer=True),
+            "first_open_due IS NOT NULL" if open_only else "",
+        ),
         schema,
     )
 
