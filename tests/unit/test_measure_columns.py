@@ -64,3 +64,13 @@ def test_tips_rotate_and_add_one_only_when_free() -> None:
     assert {g[len(base) :] for g in got} == set(TIPS[0])
     long = "您" * 70  # one unit already full: no tip fits
     assert with_tip_column(pl.Series("t", [long]), ["k"], TIPS[0]).to_list() == [long]
+
+
+def test_a_tip_beyond_the_bmp_counts_two_units() -> None:
+    """😀 is one character but two UTF-16 units: after 69 Chinese ones it makes a second SMS."""
+    text = "您" * 69
+    assert with_tip(text, ["😀"], "k") == text
+    assert with_tip_column(pl.Series("t", [text, "您" * 68]), ["k", "k"], ["😀"]).to_list() == [
+        text,
+        with_tip("您" * 68, ["😀"], "k"),
+    ]

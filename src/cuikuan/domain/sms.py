@@ -139,13 +139,25 @@ _EXTENDED_CLASS = _char_class(GSM7_EXTENSION)
 _ASTRAL = "[\\x{10000}-\\x{10FFFF}]"
 
 
+def text_counts(text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """What the counts of a text are made of: characters, whether all are GSM-7, extension
+    characters, characters beyond the BMP. Each of a concatenation's is its parts' sum (and)."""
+    return (
+        text.str.len_chars(),
+        text.str.contains(_GSM7_ONLY),
+        text.str.count_matches(_EXTENDED_CLASS),
+        text.str.count_matches(_ASTRAL),
+    )
+
+
 def segments_expr(text: pl.Expr) -> pl.Expr:
     """`segments` as a column expression; null where the parts must be built to know (an
     extension character or a surrogate pair in a long text): `segments_column` fills those."""
-    chars = text.str.len_chars()
-    gsm = text.str.contains(_GSM7_ONLY)
-    extended = text.str.count_matches(_EXTENDED_CLASS)
-    astral = text.str.count_matches(_ASTRAL)
+    return segments_of_counts(*text_counts(text))
+
+
+def segments_of_counts(chars: pl.Expr, gsm: pl.Expr, extended: pl.Expr, astral: pl.Expr) -> pl.Expr:
+    """`segments_expr` from a text's `text_counts`."""
     units = pl.when(gsm).then(chars + extended).otherwise(chars + astral)
     single = pl.when(gsm).then(GSM7_SINGLE).otherwise(UCS2_SINGLE)
     part = pl.when(gsm).then(GSM7_PART).otherwise(UCS2_PART)
@@ -163,7 +175,11 @@ def segments_expr(text: pl.Expr) -> pl.Expr:
 
 
 def cn_billing_units_expr(text: pl.Expr) -> pl.Expr:
-    n = text.str.len_chars()
+    return cn_billing_units_of(text.str.len_chars())
+
+
+def cn_billing_units_of(n: pl.Expr) -> pl.Expr:
+    """`cn_billing_units` of a text of `n` characters."""
     return (
         pl.when(n == 0)
         .then(0)
