@@ -7,9 +7,7 @@ comparison, how dates are bound) live in this one class.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping, Sequence
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -201,36 +199,24 @@ def arrow_frame(
 SQLITE_CHUNK = 200_000
 
 
-def sqlite_json_frame(
-    conn: Connection, sql: str, schema: Mapping[str, PolarsDataType]
-) -> pl.DataFrame:
-    """`sql` on SQLite with each row turned into one JSON object by SQLite itself, parsed by
-    Polars in chunks: one Python string per row instead of a tuple of cells, about 1.6x faster
-    for the ledger reads and no more memory than a chunk. Columns by position get the names of
-    `schema`; values come back as JSON types (dates as text: the caller parses them)."""
+def sqlite_frame(conn: Connection, sql: str, schema: Mapping[str, PolarsDataType]) -> pl.DataFrame:
+    """`sql` on SQLite, fetched in chunks, each made a frame by Polars row-wise. Columns by
+    position get the names of `schema`; dates and times come back as the text SQLite holds
+    (the caller parses them). Measured against SQLite building a JSON object per row for
+    Polars to parse (the way before): 1.4 -> 1.1 s for 843 k loans, faster or equal for every
+    read of the plan; and against a frame built column by column from `zip(*rows)`, which
+    spent more transposing than Polars takes for the whole frame."""
+    raw = {name: _text_if_time(dtype) for name, dtype in schema.items()}
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(f"SELECT * FROM ({sql}) LIMIT 0")
-        columns = [d[0] for d in cursor.description]
-        names = list(schema)
-        pairs = ", ".join(f"'{names[i]}', q.\"{c}\"" for i, c in enumerate(columns))
-        cursor.execute(f"SELECT json_object({pairs}) FROM ({sql}) AS q")
+        cursor.execute(sql)
         parts = []
         while chunk := cursor.fetchmany(SQLITE_CHUNK):
-            parts.append(
-                pl.read_ndjson(
-                    io.StringIO("\n".join(map(itemgetter(0), chunk))),
-                    schema={n: _json_type(t) for n, t in schema.items()},
-                )
-            )
+            parts.append(pl.DataFrame(chunk, schema=raw, orient="row"))
     finally:
         cursor.close()
-    return (
-        pl.concat(parts)
-        if parts
-        else pl.DataFrame(schema={n: _json_type(t) for n, t in schema.items()})
-    )
+    return pl.concat(parts) if parts else pl.DataFrame(schema=raw)
 
 
-def _json_type(dtype: PolarsDataType) -> PolarsDataType:
+def _text_if_time(dtype: PolarsDataType) -> PolarsDataType:
     return pl.String if dtype == pl.Date or isinstance(dtype, pl.Datetime) else dtype

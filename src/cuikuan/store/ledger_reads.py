@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from sqlalchemy import Connection
 
-from cuikuan.store.bulk import arrow_frame, fetch_tuples, frame_from_rows, sqlite_json_frame
+from cuikuan.store.bulk import arrow_frame, fetch_tuples, frame_from_rows, sqlite_frame
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -28,34 +28,24 @@ def read_frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
     fast = arrow_frame(conn, sql, schema)
     if fast is not None:
         return fast
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
-        return _typed(sqlite_json_frame(conn, sql, schema), schema, sqlite)
-    rows = fetch_tuples(conn, sql)
-    # SQLite hands back dates and times as the text SQLAlchemy stored; parse them after.
-    raw: Schema = {
-        name: pl.String
-        if sqlite and (dtype == pl.Date or isinstance(dtype, pl.Datetime))
-        else dtype
-        for name, dtype in schema.items()
-    }
-    return _typed(frame_from_rows(rows, raw), schema, sqlite)
+    if conn.dialect.name == "sqlite":
+        return _parse_times(sqlite_frame(conn, sql, schema), schema)
+    return frame_from_rows(fetch_tuples(conn, sql), schema)
 
 
-def _typed(frame: pl.DataFrame, schema: Schema, sqlite: bool) -> pl.DataFrame:
-    if sqlite:
-        casts = []
-        for name, dtype in schema.items():
-            if dtype == pl.Date:
-                casts.append(pl.col(name).str.to_date("%Y-%m-%d"))
-            elif isinstance(dtype, pl.Datetime):
-                casts.append(
-                    pl.col(name)
-                    .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
-                    .dt.replace_time_zone("UTC")
-                )
-        frame = frame.with_columns(casts)
-    return frame
+def _parse_times(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
+    """Dates and times from the text SQLAlchemy stores in SQLite."""
+    casts = []
+    for name, dtype in schema.items():
+        if dtype == pl.Date:
+            casts.append(pl.col(name).str.to_date("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            casts.append(
+                pl.col(name)
+                .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+                .dt.replace_time_zone("UTC")
+            )
+    return frame.with_columns(casts)
 
 
 UTC_US = pl.Datetime("us", "UTC")
