@@ -64,27 +64,32 @@ def test_summed_positions_equal_the_exact_ones(
     assert not exact["paid_off"].all()
 
 
+@pytest.mark.parametrize("late", [False, True])
 def test_summed_next_instalment_follows_due_date_then_number(
-    paid_book: tuple[Settings, Engine], tmp_path: Path
+    paid_book: tuple[Settings, Engine], tmp_path: Path, late: bool
 ) -> None:
     """Instalments numbered out of date order and two due the same day, written by a re-import:
-    the next one is the earliest due, and of those the lowest number, both ways (the schedule
-    the import keeps takes it from the row SQLite finds holding the minimum, which must be the
-    first in key order)."""
+    the next one is the earliest due, and of those the lowest number, both ways (SQLite takes
+    it from the row it finds holding the minimum, which must be the first in key order). Once
+    from the schedule the import keeps, once (`late`: an earlier one is overdue) from the sums
+    of a late loan's upcoming instalments."""
     settings, engine = paid_book
     with engine.connect() as conn:
         loan = conn.execute(
             select(loans.c.external_id)
             .join(instalments, instalments.c.loan_id == loans.c.id)
-            .where(instalments.c.amount_paid == 0)
             .group_by(loans.c.external_id)
-            .having(func.count() >= 4)
+            .having(func.count() >= 5)
+            .order_by(loans.c.external_id)
             .limit(1)
         ).scalar_one()
     later = DAY + timedelta(days=60)
-    # number 1 due after 2 and 3, which share a day; 4 the day after that.
-    changes = {1: (later + timedelta(days=9), "7.00"), 2: (later, "5.00"), 3: (later, "3.00"),
-               4: (later + timedelta(days=1), "9.00")}  # fmt: skip
+    # number 2 due after 3 and 4, which share a day; 5 the day after that; the rest long after.
+    changes = {2: (later + timedelta(days=9), "7.00"), 3: (later, "5.00"), 4: (later, "3.00"),
+               5: (later + timedelta(days=1), "9.00")}  # fmt: skip
+    changes[1] = (
+        (DAY - timedelta(days=10), "6.00") if late else (later + timedelta(days=30), "1.00")
+    )
     with (tmp_path / "ledger.csv").open(encoding="utf-8") as f:
         rows = list(csv.reader(f))
     header = rows[0]
@@ -92,9 +97,11 @@ def test_summed_next_instalment_follows_due_date_then_number(
         name: header.index(name) for name in ("借据号", "期数", "应还日期", "应还金额", "已还金额")
     }
     for row in rows[1:]:
-        if row[at["借据号"]] == loan and int(row[at["期数"]]) in changes:
-            due, amount = changes[int(row[at["期数"]])]
-            row[at["应还日期"]], row[at["应还金额"]], row[at["已还金额"]] = str(due), amount, "0.00"
+        if row[at["借据号"]] != loan:
+            continue
+        number = int(row[at["期数"]])
+        due, amount = changes.get(number, (later + timedelta(days=100 + number), "2.00"))
+        row[at["应还日期"]], row[at["应还金额"]], row[at["已还金额"]] = str(due), amount, "0.00"
     changed = tmp_path / "ledger-changed.csv"
     with changed.open("w", encoding="utf-8", newline="") as f:
         csv.writer(f).writerows(rows)
@@ -106,8 +113,9 @@ def test_summed_next_instalment_follows_due_date_then_number(
         pl.col("external_id") == loan
     )
     assert summed.select(exact.columns).equals(exact)
-    assert exact.row(0, named=True)["next_due_date"] == later
-    assert exact.row(0, named=True)["next_due_amount"] == 500
+    got = exact.row(0, named=True)
+    assert (got["next_due_date"], got["next_due_amount"]) == (later, 500)
+    assert (got["overdue_amount"], got["dpd"]) == ((600, 10) if late else (0, 0))
 
 
 def test_positions_of_a_range_of_customers_are_theirs_in_the_whole_book(

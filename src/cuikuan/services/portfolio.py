@@ -74,7 +74,7 @@ def loan_positions(
         extra = ledger_frame.countable_payments(pays.lazy(), paying.lazy(), cutoff).collect()
         if summed:
             late_before = as_of - timedelta(days=grace)
-            summary = ledger_reads.open_summary(conn, loans, late_before, scope).join(
+            summary = ledger_reads.open_summary(conn, loans, late_before).join(
                 extra.select("loan_id"), on="loan_id", how="anti"
             )
             # A fully paid instalment adds nothing to any position (allocation only moves

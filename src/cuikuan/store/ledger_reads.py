@@ -136,18 +136,14 @@ def loans(
     )
 
 
-def loan_facts(conn: Connection, loan_ids: pl.Series) -> pl.DataFrame:
-    """external_id, currency and paid_snapshot_at of these loans."""
+def loan_facts(conn: Connection, loan_ids: pl.Series, *, snapshot: bool = True) -> pl.DataFrame:
+    """external_id, currency and (with `snapshot`) paid_snapshot_at of these loans."""
+    schema: Schema = {"loan_id": pl.Int64, "external_id": pl.String, "currency": pl.String}
+    if snapshot:
+        schema = {**schema, "paid_snapshot_at": UTC_US}
+    columns = ", ".join(["id", *list(schema)[1:]])
     return read_frame(
-        conn,
-        "SELECT id, external_id, currency, paid_snapshot_at FROM loans"
-        + where(among(conn, "id", loan_ids)),
-        {
-            "loan_id": pl.Int64,
-            "external_id": pl.String,
-            "currency": pl.String,
-            "paid_snapshot_at": UTC_US,
-        },
+        conn, f"SELECT {columns} FROM loans" + where(among(conn, "id", loan_ids)), schema
     )
 
 
@@ -159,13 +155,11 @@ def payments(conn: Connection, scope: Scope | None = None) -> pl.DataFrame:
     )
 
 
-def open_summary(
-    conn: Connection, loans: pl.DataFrame, late_before: date, scope: Scope | None = None
-) -> pl.DataFrame:
+def open_summary(conn: Connection, loans: pl.DataFrame, late_before: date) -> pl.DataFrame:
     """Per loan with an open instalment: overdue_amount and first_late over those due before
     `late_before`, outstanding over all, and the first one due from then on (next_due_date,
-    next_due_amount; by due date, then number). `loans` are those of `scope` with their open
-    schedule (`loans(schedule=True)`). This is the position when no payment is to be allocated
+    next_due_amount; by due date, then number). `loans`: with their open schedule
+    (`loans(schedule=True)`). This is the position when no payment is to be allocated
     on top of the instalments' paid amounts (`ledger_frame.open_summary_positions` turns it
     into one; tested equal to allocating instalment by instalment).
 
@@ -174,7 +168,9 @@ def open_summary(
     the database: the overdue sum is what is left of the rest."""
     open_ = loans.filter(pl.col("first_open_due").is_not_null())
     late = pl.col("first_open_due") < late_before
-    upcoming = _upcoming_of_late(conn, late_before.isoformat(), scope)
+    upcoming = _upcoming_of_late(
+        conn, late_before.isoformat(), open_.filter(late).get_column("loan_id")
+    )
     return (
         open_.join(upcoming, on="loan_id", how="left")
         .select(
@@ -191,13 +187,16 @@ def open_summary(
     )  # fmt: skip
 
 
-def _upcoming_of_late(conn: Connection, late_before: str, scope: Scope | None) -> pl.DataFrame:
-    """Per loan with a late open instalment and an open one due from `late_before` on: the sum
-    of those, and the first of them (by due date, then number)."""
+def _upcoming_of_late(conn: Connection, late_before: str, late: pl.Series) -> pl.DataFrame:
+    """Per loan of `late` (loans with a late open instalment) with an open one due from
+    `late_before` on: the sum of those, and the first of them (by due date, then number)."""
+    schema: Schema = {"loan_id": pl.Int64, "_upcoming": pl.Int64, "_next_date": pl.Date,
+                      "_next_amount": pl.Int64}  # fmt: skip
+    if late.is_empty():
+        return pl.DataFrame(schema=schema)
     remaining = "(amount_due - amount_paid)"
-    late = where(f"first_open_due < '{late_before}'", scoped("customer_id", scope, customer=True))
-    lates = f"loan_id IN (SELECT id FROM loans{late})"
-    open_ = "FROM instalments" + where("amount_paid < amount_due", lates)
+    # The ids as a list, not a subquery on loans: that would scan the whole table for them.
+    open_ = "FROM instalments" + where("amount_paid < amount_due", among(conn, "loan_id", late))
     if conn.dialect.name == "sqlite":
         # With one min() in a query, SQLite takes the other bare columns from the row holding
         # the minimum, and on a tie from the first such row in scan order, here the primary key's
