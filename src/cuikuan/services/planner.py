@@ -600,17 +600,15 @@ def _write(conn: Connection, frame: pl.DataFrame) -> int:
     alone. Returns the rows added."""
     if frame.is_empty():
         return 0
+    bulk = Bulk(conn)
+    if bulk.sqlite:
+        return _write_sqlite(bulk, frame)
     names = ", ".join(OUTBOX_COLUMNS)
     written = 0
-    bulk = Bulk(conn)
     # In slices: Python tuples of every row at once would be the largest thing the plan holds
     # (about 1 KB a row).
     for part in frame.iter_slices(WRITE_SLICE):
         rows = bulk.rows(part)
-        if bulk.sqlite:
-            sql = f"INSERT INTO outbox ({names}) VALUES ({bulk.placeholders(len(OUTBOX_COLUMNS))}) "
-            written += bulk.many(sql + "ON CONFLICT (idempotency_key) DO NOTHING", rows)
-            continue
         columns = ", ".join(f"{n} {t}" for n, t in zip(OUTBOX_COLUMNS, OUTBOX_TYPES.split(", "), strict=True))  # fmt: skip
         written += bulk.copy_upsert(
             "_plan_outbox",
@@ -620,6 +618,26 @@ def _write(conn: Connection, frame: pl.DataFrame) -> int:
             "ON CONFLICT (idempotency_key) DO NOTHING",
         )
     return written
+
+
+def _write_sqlite(bulk: Bulk, frame: pl.DataFrame) -> int:
+    """`_write` on SQLite: executemany, in slices. The columns all of the plan's rows share (the
+    plan date, when they were made) go into the statement once, as literals: three values fewer
+    to convert and bind per row."""
+    shared = [c for c in ("plan_date", "created_at", "updated_at") if frame[c].n_unique() == 1]
+    values = bulk.rows(frame.head(1).select(shared))[0] if shared else ()
+    literals = ["'" + str(v).replace("'", "''") + "'" for v in values]
+    varying = [c for c in OUTBOX_COLUMNS if c not in shared]
+    sql = (
+        f"INSERT INTO outbox ({', '.join(varying + shared)}) "
+        f"VALUES ({', '.join([bulk.ph] * len(varying) + literals)}) "
+        "ON CONFLICT (idempotency_key) DO NOTHING"
+    )
+    # In slices: Python tuples of every row at once would be the largest thing the plan holds
+    # (about 1 KB a row).
+    return sum(
+        bulk.many(sql, bulk.rows(part.select(varying))) for part in frame.iter_slices(WRITE_SLICE)
+    )
 
 
 def summarise(rendered: pl.DataFrame, settings: Settings) -> pl.DataFrame:
