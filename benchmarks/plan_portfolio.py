@@ -192,6 +192,7 @@ def main() -> None:
                 work = Path(tmp)
                 setup(book, work, opts.strategy)
                 shutil.copy(database, work / "cuikuan.db")
+                os.sync()  # the copy's write-back is setup, not the timed plan's
                 chunk = [str(opts.chunk_customers)] if opts.chunk_customers else []
                 got, rss = child(
                     [sys.executable, "-c", PLAN, str(work / "cuikuan.toml"), *chunk], work
