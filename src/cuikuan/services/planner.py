@@ -34,9 +34,9 @@ from sqlalchemy import (
     Engine,
     Select,
     func,
+    literal_column,
     or_,
     select,
-    text,
     union,
     union_all,
 )
@@ -278,13 +278,6 @@ def _sql(conn: Connection, statement: Select[Any] | CompoundSelect[Any]) -> str:
     return str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
 
 
-def _sql_among(conn: Connection, statement: Select[Any], column: str, ids: pl.Series) -> str:
-    """`_sql` of `statement` where `column` is one of `ids`. The id list goes in after compiling:
-    SQLAlchemy would scan its megabytes of text for bind parameters (0.06 s a time)."""
-    marker = "__cuikuan_ids__ = 1"
-    return _sql(conn, statement.where(text(marker))).replace(marker, among(conn, column, ids), 1)
-
-
 def _scopes(engine: Engine) -> list[Scope | None]:
     """The ranges of customer ids planned one at a time; [None] when the book fits in one."""
     with engine.connect() as conn:
@@ -354,9 +347,10 @@ def _customers(engine: Engine, only: str | None, ids: pl.Series | None = None) -
     with engine.connect() as conn:
 
         def of_ids(statement: Select[Any], column: str) -> str:
-            return (
-                _sql(conn, statement) if ids is None else _sql_among(conn, statement, column, ids)
-            )
+            # literal_column, not text(): text() scans the megabytes of ids for bind parameters.
+            if ids is not None:
+                statement = statement.where(literal_column(among(conn, column, ids)))
+            return _sql(conn, statement)
 
         frame = read_frame(conn, of_ids(query, "customers.id"), person_schema)
         phones = of_ids(phones_sql, "customer_phones.customer_id")
@@ -600,15 +594,17 @@ def _write(conn: Connection, frame: pl.DataFrame) -> int:
     alone. Returns the rows added."""
     if frame.is_empty():
         return 0
-    bulk = Bulk(conn)
-    if bulk.sqlite:
-        return _write_sqlite(bulk, frame)
     names = ", ".join(OUTBOX_COLUMNS)
     written = 0
+    bulk = Bulk(conn)
     # In slices: Python tuples of every row at once would be the largest thing the plan holds
     # (about 1 KB a row).
     for part in frame.iter_slices(WRITE_SLICE):
         rows = bulk.rows(part)
+        if bulk.sqlite:
+            sql = f"INSERT INTO outbox ({names}) VALUES ({bulk.placeholders(len(OUTBOX_COLUMNS))}) "
+            written += bulk.many(sql + "ON CONFLICT (idempotency_key) DO NOTHING", rows)
+            continue
         columns = ", ".join(f"{n} {t}" for n, t in zip(OUTBOX_COLUMNS, OUTBOX_TYPES.split(", "), strict=True))  # fmt: skip
         written += bulk.copy_upsert(
             "_plan_outbox",
@@ -618,26 +614,6 @@ def _write(conn: Connection, frame: pl.DataFrame) -> int:
             "ON CONFLICT (idempotency_key) DO NOTHING",
         )
     return written
-
-
-def _write_sqlite(bulk: Bulk, frame: pl.DataFrame) -> int:
-    """`_write` on SQLite: executemany, in slices. The columns all of the plan's rows share (the
-    plan date, when they were made) go into the statement once, as literals: three values fewer
-    to convert and bind per row."""
-    shared = [c for c in ("plan_date", "created_at", "updated_at") if frame[c].n_unique() == 1]
-    values = bulk.rows(frame.head(1).select(shared))[0] if shared else ()
-    literals = ["'" + str(v).replace("'", "''") + "'" for v in values]
-    varying = [c for c in OUTBOX_COLUMNS if c not in shared]
-    sql = (
-        f"INSERT INTO outbox ({', '.join(varying + shared)}) "
-        f"VALUES ({', '.join([bulk.ph] * len(varying) + literals)}) "
-        "ON CONFLICT (idempotency_key) DO NOTHING"
-    )
-    # In slices: Python tuples of every row at once would be the largest thing the plan holds
-    # (about 1 KB a row).
-    return sum(
-        bulk.many(sql, bulk.rows(part.select(varying))) for part in frame.iter_slices(WRITE_SLICE)
-    )
 
 
 def summarise(rendered: pl.DataFrame, settings: Settings) -> pl.DataFrame:

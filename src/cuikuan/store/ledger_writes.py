@@ -43,8 +43,6 @@ class KeyCache:
     def __init__(self, bulk: Bulk) -> None:
         self.bulk = bulk
         self.known: dict[str, SortedRuns] = {}
-        # Per table, the external ids the last `assign` gave fresh keys (new in this batch).
-        self.fresh: dict[str, pl.Series] = {}
 
     def lookup(self, table: str, ids: pl.Series, name: str) -> pl.DataFrame:
         """Columns `name` (external id) and `name`_key for every id of `ids` found in `table`."""
@@ -62,7 +60,6 @@ class KeyCache:
         fresh = absent.with_columns(pl.Series("key", keys, dtype=pl.Int64))
         self._runs(table).add(fresh)
         new = fresh.get_column("external_id")
-        self.fresh[table] = new
         return self._keyed(wanted, pl.concat([known, fresh]), name).with_columns(
             pl.col(name).is_in(new.implode()).alias("new")
         )
@@ -208,7 +205,8 @@ def upsert_loans(
     """frame: loan_id, customer_id, currency, and product / attributes when the file has them;
     schedule: the open schedule of each loan by this batch's instalments (loan_id,
     open_amount, first_open_due, first_open_left), which a loan new in this batch is inserted
-    with. A loan already there keeps its own: `upsert_instalments` has it refreshed."""
+    with. One there before (an earlier import, or an earlier batch of this one) is noted, and
+    worked out again from all its instalments before the import commits."""
     cols = ["currency", *(c for c in ("product", "attributes") if c in present)]
     owners = keys.lookup("customers", frame.get_column("customer_id"), "customer_id")
     keyed = (
@@ -226,6 +224,7 @@ def upsert_loans(
         pl.col("open_amount", "first_open_left").fill_null(0),
         "first_open_due",
     )
+    schedules.track(bulk, keyed.filter(~pl.col("new")).get_column("loan_id_key"))
     constants = {} if "attributes" in cols else {"attributes": "'{}'"}
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
     changed = [*cols, "paid_snapshot_at"] if snapshot_at else cols
@@ -242,13 +241,6 @@ def upsert_instalments(bulk: Bulk, keys: KeyCache, frame: pl.DataFrame, with_pai
 
     Loan ids are resolved once per loan, not by a subquery per instalment row."""
     loan_keys = keys.lookup("loans", frame.get_column("loan_id"), "loan_id")
-    # A loan inserted by this batch has its schedule (`upsert_loans`); one there before, or
-    # inserted by an earlier batch, has it worked out again from all its instalments at the end.
-    fresh = keys.fresh.get("loans", pl.Series(dtype=pl.String))
-    schedules.track(
-        bulk,
-        loan_keys.filter(~pl.col("loan_id").is_in(fresh.implode())).get_column("loan_id_key"),
-    )
     paid = pl.col("amount_paid") if with_paid else pl.lit(0, dtype=pl.Int64).alias("amount_paid")
     # In key order: the table is one B-tree on (loan, number), and appending beats inserting
     # all over it.

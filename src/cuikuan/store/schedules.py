@@ -33,10 +33,9 @@ def create_touched(bulk: Bulk) -> None:
 
 def track(bulk: Bulk, loan_ids: pl.Series) -> None:
     """Note `loan_ids` (database ids) as loans whose schedule this import changed."""
-    ids = loan_ids.unique().sort()
     bulk.many(
         f"INSERT INTO {TOUCHED} (loan_id) VALUES ({bulk.placeholders(1)}) ON CONFLICT DO NOTHING",
-        [(int(i),) for i in ids],
+        bulk.rows(loan_ids.unique().sort().to_frame()),
     )
 
 
