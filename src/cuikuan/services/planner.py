@@ -63,8 +63,8 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
-from cuikuan.store import ledger_reads
-from cuikuan.store.bulk import Bulk, frame_from_rows
+from cuikuan.store import ledger_reads, sqlite_worker
+from cuikuan.store.bulk import Bulk, frame_from_rows, sqlite_text
 from cuikuan.store.ledger_reads import Scope, among, read_frame, scoped, where
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
 
@@ -114,6 +114,7 @@ def make_plan(
     fit); `on_rows` is handed each part's candidates as they are decided (the export)."""
     now = now or datetime.now(UTC)
     write = not dry_run and only_customer is None
+    sqlite_worker.warm(engine)  # its start-up overlaps settling promises and plans
     day = _Day(
         settings,
         load_strategy(settings),
@@ -244,13 +245,25 @@ class _Outcome:
             self.parts.append(rendered)
 
     def commit(self, engine: Engine) -> None:
-        """Every part's rows into the outbox, in one transaction."""
+        """Every part's rows into the outbox, in one transaction: on a SQLite file by the
+        worker process (store/sqlite_worker.py), else (or if it fails) in this process."""
         if not self.pending:
             return
+        # A worker that fails rolls back and leaves it to this process, which writes all again
+        # (or says what is wrong); rows it did commit before failing to say so are kept once.
+        suppress = contextlib.suppress(sqlite_worker.WorkerError)
+        with suppress, sqlite_worker.inserting(engine) as worker:
+            if worker is not None:
+                self.written = self._write_all(worker)
+                return
         with engine.begin() as conn:
-            for item in self.pending:
-                rows = pl.read_parquet(item) if isinstance(item, Path) else item
-                self.written += _write(conn, rows)
+            self.written = self._write_all(conn)
+
+    def _write_all(self, target: Connection | sqlite_worker.Inserting) -> int:
+        written = 0
+        for item in self.pending:
+            written += _write(target, pl.read_parquet(item) if isinstance(item, Path) else item)
+        return written
 
     def result(self, evaluated: pl.DataFrame) -> PlanResult:
         # Parts are each in decision order; together, in the order one plan would have decided.
@@ -588,15 +601,24 @@ def _outbox_rows(rendered: pl.DataFrame, as_of: date, now: datetime) -> pl.DataF
     )  # fmt: skip
 
 
-def _write(conn: Connection, frame: pl.DataFrame) -> int:
-    """Outbox rows (`_outbox_rows`) into the outbox as plain tuples (executemany on SQLite, COPY
-    on PostgreSQL), in the caller's transaction; a row whose key is already there is left
-    alone. Returns the rows added."""
+def _write(target: Connection | sqlite_worker.Inserting, frame: pl.DataFrame) -> int:
+    """Outbox rows (`_outbox_rows`) into the outbox, in the caller's transaction: as Arrow by
+    the SQLite worker, else as plain tuples (executemany on SQLite, COPY on PostgreSQL); a
+    row whose key is already there is left alone. Returns the rows added."""
     if frame.is_empty():
         return 0
     names = ", ".join(OUTBOX_COLUMNS)
     written = 0
-    bulk = Bulk(conn)
+    if isinstance(target, sqlite_worker.Inserting):
+        # "WHERE true": SQLite would read the ON of ON CONFLICT as a join's.
+        upsert = (
+            f"INSERT INTO outbox ({names}) SELECT {names} FROM temp._plan_outbox WHERE true "
+            "ON CONFLICT (idempotency_key) DO NOTHING"
+        )
+        for part in frame.iter_slices(WRITE_SLICE):
+            written += target.insert(sqlite_text(part), "_plan_outbox", upsert)
+        return written
+    bulk = Bulk(target)
     # In slices: Python tuples of every row at once would be the largest thing the plan holds
     # (about 1 KB a row).
     for part in frame.iter_slices(WRITE_SLICE):

@@ -92,18 +92,9 @@ class Bulk:
         return fetch_tuples(self.conn, sql, params)
 
     def bindable(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Dates and times as this driver binds them: ISO text for SQLite (SQLAlchemy's own
-        storage format, so ORM reads agree), Python objects for PostgreSQL."""
-        if not self.sqlite:
-            return frame
-        casts = []
-        for name, dtype in frame.schema.items():
-            if dtype == pl.Date:
-                casts.append(pl.col(name).dt.strftime("%Y-%m-%d"))
-            elif isinstance(dtype, pl.Datetime):
-                utc = pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone else pl.col(name)
-                casts.append(utc.dt.strftime("%Y-%m-%d %H:%M:%S.%6f"))
-        return frame.with_columns(casts) if casts else frame
+        """Dates and times as this driver binds them: ISO text for SQLite (`sqlite_text`),
+        Python objects for PostgreSQL."""
+        return sqlite_text(frame) if self.sqlite else frame
 
     def rows(self, frame: pl.DataFrame) -> list[tuple[Any, ...]]:
         return self.bindable(frame).rows()
@@ -119,6 +110,19 @@ class Bulk:
             rows = self.fetch(query, tuple(part))
             parts.append(frame_from_rows(rows, schema))
         return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def sqlite_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates and times as the text SQLite holds them (SQLAlchemy's own storage format, so ORM
+    reads agree)."""
+    casts = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Date:
+            casts.append(pl.col(name).dt.strftime("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            utc = pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone else pl.col(name)
+            casts.append(utc.dt.strftime("%Y-%m-%d %H:%M:%S.%6f"))
+    return frame.with_columns(casts) if casts else frame
 
 
 def fetch_tuples(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -170,7 +174,11 @@ def arrow_frame(
     with driver.connect(target) as adbc, adbc.cursor() as cursor:
         cursor.execute(sql)
         got = pl.from_arrow(cursor.fetch_arrow())
-    frame = got.struct.unnest() if isinstance(got, pl.Series) else got
+    return typed(got.struct.unnest() if isinstance(got, pl.Series) else got, schema)
+
+
+def typed(frame: pl.DataFrame, schema: Mapping[str, PolarsDataType]) -> pl.DataFrame:
+    """A frame read as Arrow, its columns named by position and typed to `schema`."""
     names = list(schema)
     frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
     if frame.is_empty():

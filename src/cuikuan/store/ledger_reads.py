@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 from sqlalchemy import Connection
 
-from cuikuan.store.bulk import arrow_frame, fetch_tuples, frame_from_rows, sqlite_frame
+from cuikuan.store import sqlite_worker
+from cuikuan.store.bulk import arrow_frame, fetch_tuples, frame_from_rows, sqlite_frame, typed
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -29,6 +30,9 @@ def read_frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
     if fast is not None:
         return fast
     if conn.dialect.name == "sqlite":
+        helped = sqlite_worker.read(conn.engine, sql)
+        if helped is not None:
+            return typed(helped, schema)
         return _parse_times(sqlite_frame(conn, sql, schema), schema)
     return frame_from_rows(fetch_tuples(conn, sql), schema)
 
