@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -88,9 +89,13 @@ def test_a_plan_written_by_the_worker_is_the_plan_written_in_process(
         return real(self, frame, *args)
 
     monkeypatch.setattr(sqlite_worker.Inserting, "insert", counted)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     first = make_plan(engine, settings, DAY)
     by_worker = stored(engine)
     assert sum(inserts) == by_worker.height  # the worker wrote them all
+    assert list(scratch.iterdir()) == []  # and the files it took them from are gone
     with engine.begin() as conn:
         conn.execute(outbox.delete())
     monkeypatch.setenv(OFF, "off")
@@ -160,6 +165,7 @@ def test_a_process_that_dies_in_a_worker_write_leaves_nothing_and_no_lock(
         real = planner._write
         def dying(target, frame):
             real(target, frame)
+            target.settle()  # the worker has inserted the rows, in its open transaction
             print("inserted", flush=True)
             os._exit(9)
         planner._write = dying

@@ -128,17 +128,17 @@ def make_plan(
     if only_customer is not None:
         people = _customers(engine, only_customer)
         evaluated, chosen, history = _choose(engine, day, None, people)
-        outcome = _Outcome(day, None, None, keep_candidates, on_rows)
+        outcome = _Outcome(day, engine, None, None, keep_candidates, on_rows)
         outcome.add(_decide(chosen, history, day))
         return outcome.result(evaluated)
     scopes = _scopes(engine)
     # The parts' rows wait on disk and go into the outbox together, in one short transaction:
     # all or nothing, and on SQLite the write lock is not held while the parts are planned.
     spooling = write and len(scopes) > 1
-    with tempfile.TemporaryDirectory(prefix="cuikuan-plan-") if spooling else contextlib.nullcontext() as spool:  # fmt: skip
-        outcome = _Outcome(
-            day, now if write else None, Path(spool) if spool else None, keep_candidates, on_rows
-        )
+    with (
+        tempfile.TemporaryDirectory(prefix="cuikuan-plan-") if spooling else contextlib.nullcontext() as spool,
+        _Outcome(day, engine, now if write else None, Path(spool) if spool else None, keep_candidates, on_rows) as outcome,
+    ):  # fmt: skip
         # Rows to a number or address several customers share are decided last, all together:
         # one may take the room another would have had, whatever their part of the book.
         shared = _shared_addresses(engine) if len(scopes) > 1 else None
@@ -152,7 +152,7 @@ def make_plan(
         rest = pl.concat(later, how="vertical_relaxed") if later else None
         if rest is not None and rest.height:
             outcome.add(_decide(rest, _history(engine, as_of, rest), day))
-        outcome.commit(engine)
+        outcome.commit()
         return outcome.result(pl.DataFrame())
 
 
@@ -206,11 +206,19 @@ def _decide(chosen: pl.DataFrame, history: pl.DataFrame, day: _Day) -> pl.DataFr
 
 
 class _Outcome:
-    """The decided parts of a plan: rendered, written, counted, handed on, kept if asked."""
+    """The decided parts of a plan: rendered, written, counted, handed on, kept if asked.
+
+    Rendered a slice at a time; on a SQLite file each slice's rows go to the worker process as
+    they are made (store/sqlite_worker.py), so it writes one while this process renders the
+    next. With `spool`, the parts' rows wait on disk and go in at `commit`, still posted one
+    after the other. The worker's transaction is committed at `commit`, rolled back on leaving
+    the block any other way. When the worker cannot serve (or fails), the rows are written by
+    this process at `commit` instead, all of them, in one transaction."""
 
     def __init__(
         self,
         day: _Day,
+        engine: Engine,
         now: datetime | None,
         spool: Path | None,
         keep: bool,
@@ -218,16 +226,34 @@ class _Outcome:
     ) -> None:
         """`now`: the rows are to be written (as created then); `spool`: a folder where each
         part's rows wait until `commit` (else they wait in memory)."""
-        self.day, self.now, self.spool, self.keep, self.on_rows = day, now, spool, keep, on_rows
+        self.day, self.engine, self.now, self.spool = day, engine, now, spool
+        self.keep, self.on_rows = keep, on_rows
+        self.templates: _Templates | None = None
         self.pending: list[pl.DataFrame | Path] = []
         self.parts: list[pl.DataFrame] = []
         self.tallies: list[pl.DataFrame] = []
         self.reasons: list[pl.DataFrame] = []
         self.count = 0
         self.written = 0
+        self.worker: sqlite_worker.Inserting | None = None
+        self.in_process = False  # the worker cannot serve, or failed: rows written here
+
+    def __enter__(self) -> _Outcome:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.worker is not None:  # not committed: the plan failed
+            self.worker.rollback()
+            self.worker = None
 
     def add(self, decided: pl.DataFrame) -> None:
-        rendered = _render(decided, self.day.settings)
+        if self.templates is None:
+            self.templates = _Templates(self.day.settings)
+        for part in decided.iter_slices(WRITE_SLICE) if decided.height else [decided]:
+            self._add(part, self.templates)
+
+    def _add(self, decided: pl.DataFrame, templates: _Templates) -> None:
+        rendered = _render(decided, self.day.settings, templates)
         self.count += rendered.height
         self.tallies.append(_tally(rendered))
         self.reasons.append(suppressed_reasons(rendered))
@@ -239,31 +265,51 @@ class _Outcome:
                 self.pending.append(path)
             else:
                 self.pending.append(rows)
+                self._post(rows)
         if self.on_rows is not None:
             self.on_rows(rendered)
         if self.keep:
             self.parts.append(rendered)
 
-    def commit(self, engine: Engine) -> None:
-        """Every part's rows into the outbox, in one transaction: on a SQLite file by the
-        worker process (store/sqlite_worker.py), else (or if it fails) in this process."""
+    def _post(self, rows: pl.DataFrame) -> None:
+        """`rows` to the worker's transaction (begun on the first rows)."""
+        if self.in_process or rows.is_empty():
+            return
+        try:
+            if self.worker is None:
+                self.worker = sqlite_worker.begin(self.engine)
+                if self.worker is None:
+                    self.in_process = True
+                    return
+            _write(self.worker, rows)
+        except sqlite_worker.WorkerError:
+            self._give_up()
+
+    def _give_up(self) -> None:
+        if self.worker is not None:
+            self.worker.rollback()
+        self.worker, self.in_process = None, True
+
+    def commit(self) -> None:
+        """Every part's rows into the outbox, in one transaction."""
+        if self.spool is not None and not self.in_process:
+            for item in self.pending:
+                self._post(pl.read_parquet(item) if isinstance(item, Path) else item)
+        if self.worker is not None:
+            try:
+                self.written = self.worker.commit()
+                self.worker = None
+                return
+            except sqlite_worker.WorkerError:
+                # Rolled back (a worker that committed and failed to say so keeps the rows,
+                # which this process's writes then leave alone: one row per key).
+                self._give_up()
         if not self.pending:
             return
-        # A worker that fails rolls back and leaves it to this process, which writes all again
-        # (or says what is wrong); rows it did commit before failing to say so are kept once.
-        suppress = contextlib.suppress(sqlite_worker.WorkerError)
-        with suppress, sqlite_worker.inserting(engine) as worker:
-            if worker is not None:
-                self.written = self._write_all(worker)
-                return
-        with engine.begin() as conn:
-            self.written = self._write_all(conn)
-
-    def _write_all(self, target: Connection | sqlite_worker.Inserting) -> int:
-        written = 0
-        for item in self.pending:
-            written += _write(target, pl.read_parquet(item) if isinstance(item, Path) else item)
-        return written
+        with self.engine.begin() as conn:
+            for item in self.pending:
+                rows = pl.read_parquet(item) if isinstance(item, Path) else item
+                self.written += _write(conn, rows)
 
     def result(self, evaluated: pl.DataFrame) -> PlanResult:
         # Parts are each in decision order; together, in the order one plan would have decided.
@@ -482,20 +528,28 @@ def _first_delinquency(
 # --- rendering and writing ----------------------------------------------------------------
 
 
-def _render(decided: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+class _Templates:
+    """The templates, tips and lender facts a plan renders with, loaded once per plan."""
+
+    def __init__(self, settings: Settings) -> None:
+        templates, problems = messages.load_templates(messages.templates_dir(settings))
+        if problems:
+            raise InputError("\n".join(p.render() for p in problems))
+        self.by_key: dict[tuple[str, str], TemplateFile] = {t.key: t for t in templates}
+        self.renderer = Renderer({t.path: t for t in templates})
+        self.lender = messages.lender_facts(settings)
+        self.tips = {loc: messages.load_tips(loc) for loc in settings.templates.locales}
+        self.known = pl.DataFrame(
+            [{"template": name, "locale": loc} for name, loc in self.by_key],
+            schema={"template": pl.String, "locale": pl.String},
+        ).with_columns(pl.lit(True).alias("_known"))
+
+
+def _render(decided: pl.DataFrame, settings: Settings, kit: _Templates) -> pl.DataFrame:
     """Text, segments and billing units of every message to send or hold back: per (template,
     locale), over the column when the template is flat (render_frame), else row by row."""
-    templates, problems = messages.load_templates(messages.templates_dir(settings))
-    if problems:
-        raise InputError("\n".join(p.render() for p in problems))
-    by_key: dict[tuple[str, str], TemplateFile] = {t.key: t for t in templates}
-    renderer = Renderer({t.path: t for t in templates})
-    lender = messages.lender_facts(settings)
-    tips = {loc: messages.load_tips(loc) for loc in settings.templates.locales}
-    known = pl.DataFrame(
-        [{"template": name, "locale": loc} for name, loc in by_key],
-        schema={"template": pl.String, "locale": pl.String},
-    ).with_columns(pl.lit(True).alias("_known"))
+    by_key, renderer, lender, tips = kit.by_key, kit.renderer, kit.lender, kit.tips
+    known = kit.known
     todo = (
         decided.with_row_index("_r")
         .filter(pl.col("status").is_in(["planned", "held"]))
@@ -602,9 +656,10 @@ def _outbox_rows(rendered: pl.DataFrame, as_of: date, now: datetime) -> pl.DataF
 
 
 def _write(target: Connection | sqlite_worker.Inserting, frame: pl.DataFrame) -> int:
-    """Outbox rows (`_outbox_rows`) into the outbox, in the caller's transaction: as Arrow by
-    the SQLite worker, else as plain tuples (executemany on SQLite, COPY on PostgreSQL); a
-    row whose key is already there is left alone. Returns the rows added."""
+    """Outbox rows (`_outbox_rows`) into the outbox, in the caller's transaction: posted as
+    Arrow to the SQLite worker, else as plain tuples (executemany on SQLite, COPY on
+    PostgreSQL); a row whose key is already there is left alone. Returns the rows added (by
+    this process: the worker's are counted when they are in)."""
     if frame.is_empty():
         return 0
     names = ", ".join(OUTBOX_COLUMNS)
@@ -616,8 +671,8 @@ def _write(target: Connection | sqlite_worker.Inserting, frame: pl.DataFrame) ->
             "ON CONFLICT (idempotency_key) DO NOTHING"
         )
         for part in frame.iter_slices(WRITE_SLICE):
-            written += target.insert(sqlite_text(part), "_plan_outbox", upsert)
-        return written
+            target.insert(sqlite_text(part), "_plan_outbox", upsert)
+        return 0  # counted when the worker's inserts are in (Inserting.commit)
     bulk = Bulk(target)
     # In slices: Python tuples of every row at once would be the largest thing the plan holds
     # (about 1 KB a row).

@@ -22,15 +22,20 @@ real problem (a locked or broken database) is raised as usual.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import io
+import itertools
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import polars as pl
@@ -91,40 +96,81 @@ def warm(engine: Engine) -> None:
 
 
 class Inserting:
-    """An open write transaction of the worker (from `inserting`)."""
+    """An open write transaction of the worker (`begin`, or the block of `inserting`). Inserts
+    are posted, not waited for: the worker writes one while the caller prepares the next."""
 
     def __init__(self, token: int) -> None:
         self.token = token
+        self.written = 0
+        # Frames wait for the worker in files, not in the pipe: a post never waits for the
+        # worker to finish the insert before it.
+        self.folder = Path(tempfile.mkdtemp(prefix="cuikuan-insert-"))
+        self.posted = 0
 
-    def insert(self, frame: pl.DataFrame, staging: str, sql: str) -> int:
+    def insert(self, frame: pl.DataFrame, staging: str, sql: str) -> None:
         """`frame` into the temporary table `staging` (made on first use, emptied after), then
-        `sql` (INSERT ... SELECT ... FROM staging ...); returns the rows `sql` changed. Dates
-        and times must already be the text the table holds (`Bulk.bindable`)."""
-        buffer = io.BytesIO()
-        frame.write_ipc(buffer, compression="uncompressed")
-        request = {"op": "insert", "token": self.token, "staging": staging, "sql": sql}
-        return int(_WORKER.ask(request, buffer.getvalue()).number())
+        `sql` (INSERT ... SELECT ... FROM staging ...), whose changed rows `settle` adds up.
+        Dates and times must already be the text the table holds (`bulk.sqlite_text`)."""
+        path = self.folder / f"{self.posted}.arrow"
+        self.posted += 1
+        frame.write_ipc(path, compression="uncompressed")
+        request = {"op": "insert", "token": self.token, "staging": staging, "sql": sql,
+                   "file": str(path)}  # fmt: skip
+        _WORKER.post(self.token, request)
+
+    def settle(self) -> int:
+        """Wait for every insert posted; the rows they wrote in all. WorkerError if any failed."""
+        answers = _WORKER.answers(self.token)
+        failed = [a for a in answers if a.kind == b"E"]
+        self.written += sum(a.number() for a in answers if a.kind != b"E")
+        if failed:
+            raise WorkerError(failed[0].payload.decode(errors="replace"))
+        return self.written
+
+    def commit(self) -> int:
+        """Once every insert is in, commit; the rows written. WorkerError (and nothing
+        committed: roll back) if an insert failed or the worker is gone."""
+        try:
+            written = self.settle()
+            _WORKER.ask({"op": "commit", "token": self.token})
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        return written
+
+    def rollback(self) -> None:
+        with contextlib.suppress(WorkerError):
+            _WORKER.answers(self.token)
+            _WORKER.ask({"op": "rollback", "token": self.token})
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def begin(engine: Engine) -> Inserting | None:
+    """A write transaction of the worker on the engine's SQLite file (its write lock taken);
+    None when the worker cannot serve it."""
+    path = _usable(engine)
+    if path is None:
+        return None
+    token = next(_TOKENS)  # never reused, even by a worker started after one ended
+    try:
+        _WORKER.ask({"op": "begin", "path": path, "token": token})
+    except WorkerError:
+        return None
+    return Inserting(token)
 
 
 @contextlib.contextmanager
 def inserting(engine: Engine) -> Iterator[Inserting | None]:
-    """A transaction of the worker on the engine's SQLite file, committed when the block ends
-    and rolled back if it raises; None (and nothing begun) when the worker cannot serve it."""
-    path = _usable(engine)
-    token = None
-    if path is not None:
-        with contextlib.suppress(WorkerError):
-            token = int(_WORKER.ask({"op": "begin", "path": path}).number())
-    if token is None:
+    """`begin` as a block: committed when it ends, rolled back if it raises."""
+    transaction = begin(engine)
+    if transaction is None:
         yield None
         return
     try:
-        yield Inserting(token)
+        yield transaction
     except BaseException:
-        with contextlib.suppress(WorkerError):
-            _WORKER.ask({"op": "rollback", "token": token})
+        transaction.rollback()
         raise
-    _WORKER.ask({"op": "commit", "token": token})
+    transaction.commit()
 
 
 class _Answer:
@@ -144,6 +190,8 @@ class _Worker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.owner = 0
         self.unavailable = False
+        self.awaited: collections.deque[int] = collections.deque()  # owners of posted requests
+        self.kept: dict[int, list[_Answer]] = {}
 
     def start(self) -> None:
         with self.lock:
@@ -154,6 +202,7 @@ class _Worker:
             return None
         if self.proc is not None and self.owner == os.getpid() and self.proc.poll() is None:
             return self.proc
+        self._stop()  # a worker that ended, or (after a fork) the parent's
         try:
             import adbc_driver_sqlite  # noqa: F401  (only to know the worker can run)
         except ImportError:
@@ -168,29 +217,68 @@ class _Worker:
         self.owner = os.getpid()
         return self.proc
 
-    def ask(self, request: dict[str, Any], payload: bytes = b"") -> _Answer:
+    def ask(self, request: dict[str, Any]) -> _Answer:
         """One request and its answer; WorkerError when the worker failed at it or is gone."""
         with self.lock:
-            proc = self._started()
-            if proc is None or proc.stdin is None or proc.stdout is None:
-                raise WorkerError("no SQLite worker")
-            try:
-                _send(proc.stdin, json.dumps(request).encode())
-                _send(proc.stdin, payload)
-                kind, answer = _receive(proc.stdout)
-            except (OSError, EOFError) as exc:
-                self._stop()
-                raise WorkerError(f"the SQLite worker stopped: {exc}") from None
-        if kind == b"E":
-            raise WorkerError(answer.decode(errors="replace"))
-        return _Answer(kind, answer)
+            proc = self._send(request)
+            answer = self._next(proc)
+        if answer.kind == b"E":
+            raise WorkerError(answer.payload.decode(errors="replace"))
+        return answer
+
+    def post(self, owner: int, request: dict[str, Any]) -> None:
+        """A request whose answer `owner` collects later (`answers`)."""
+        with self.lock:
+            self._send(request)
+            self.awaited.append(owner)
+
+    def answers(self, owner: int) -> list[_Answer]:
+        """The answers to everything `owner` posted, waiting for those still to come."""
+        with self.lock:
+            if self.awaited and self.proc is not None:
+                self._collect(self.proc)
+            return self.kept.pop(owner, [])
+
+    def _send(self, request: dict[str, Any]) -> subprocess.Popen[bytes]:
+        proc = self._started()
+        if proc is None or proc.stdin is None:
+            raise WorkerError("no SQLite worker")
+        try:
+            _send(proc.stdin, json.dumps(request).encode())
+        except OSError as exc:
+            self._stop()
+            raise WorkerError(f"the SQLite worker stopped: {exc}") from None
+        return proc
+
+    def _next(self, proc: subprocess.Popen[bytes]) -> _Answer:
+        """The answer to the last request sent; answers to posted ones come first, and are kept."""
+        self._collect(proc)
+        return self._read(proc)
+
+    def _collect(self, proc: subprocess.Popen[bytes]) -> None:
+        while self.awaited:
+            owner = self.awaited.popleft()
+            self.kept.setdefault(owner, []).append(self._read(proc))
+
+    def _read(self, proc: subprocess.Popen[bytes]) -> _Answer:
+        try:
+            assert proc.stdout is not None
+            return _Answer(*_receive(proc.stdout))
+        except (OSError, EOFError) as exc:
+            self._stop()
+            raise WorkerError(f"the SQLite worker stopped: {exc}") from None
 
     def _stop(self) -> None:
-        if self.proc is not None and self.owner == os.getpid():
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        self.proc = None
+        # Whatever was posted and not answered is lost with the worker: its owners are told.
+        for owner in self.awaited:
+            self.kept.setdefault(owner, []).append(_Answer(b"E", b"the SQLite worker stopped"))
+        self.awaited.clear()
+        proc, self.proc = self.proc, None
+        if proc is not None and self.owner == os.getpid():
+            with contextlib.suppress(OSError):
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            proc.wait(timeout=30)
 
     def close(self) -> None:
         with self.lock, contextlib.suppress(OSError, subprocess.TimeoutExpired):
@@ -220,6 +308,7 @@ def _receive(inp: IO[bytes]) -> tuple[bytes, bytes]:
 
 
 _WORKER = _Worker()
+_TOKENS = itertools.count(1)
 atexit.register(_WORKER.close)
 
 
@@ -258,21 +347,21 @@ class _Serving:
         except Exception:
             conn.close()
             raise
-        self.open, self.token = conn, self.token + 1
-        return str(self.token).encode()
+        self.open, self.token = conn, request["token"]
+        return b"0"
 
     def _transaction(self, request: dict[str, Any]) -> Any:
         if self.open is None or request["token"] != self.token:
             raise WorkerError("no such write transaction")
         return self.open
 
-    def insert(self, request: dict[str, Any], payload: bytes) -> bytes:
+    def insert(self, request: dict[str, Any]) -> bytes:
         conn = self._transaction(request)
         staging = request["staging"]
+        frame = pl.read_ipc(request["file"])
+        os.unlink(request["file"])
         with conn.cursor() as cursor:
-            cursor.adbc_ingest(
-                staging, pl.read_ipc(io.BytesIO(payload)), mode="create_append", temporary=True
-            )
+            cursor.adbc_ingest(staging, frame, mode="create_append", temporary=True)
             cursor.execute(request["sql"])
             cursor.execute("SELECT changes()")
             changed = _frame(cursor.fetch_arrow()).item()
@@ -305,7 +394,6 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
         while True:
             try:
                 request = json.loads(_message(inp))
-                payload = _message(inp)
             except EOFError:
                 return
             op = request["op"]
@@ -315,7 +403,7 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
                 elif op == "begin":
                     _send(out, serving.begin(request), b"N")
                 elif op == "insert":
-                    _send(out, serving.insert(request, payload), b"N")
+                    _send(out, serving.insert(request), b"N")
                 else:
                     _send(out, serving.finish(request), b"N")
             except Exception as exc:  # told to the caller, who decides
