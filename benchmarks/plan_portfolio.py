@@ -9,8 +9,10 @@ assumes); the default is the shipped strategy (about a tenth).
 
 Setup (not timed): generate the portfolio, import it once, copy the database per run. Timed:
 `make_plan` for 2026-11-30 (a Monday), writing the outbox, in a fresh process per run; peak RSS
-of that process. The floor, in the same run: read the same inputs (instalments, loans, payments,
-customers, phones) and write as many outbox rows, with no decisions at all.
+of that process and of its SQLite worker (store/sqlite_worker.py). The floor, in the same run:
+read the same inputs (instalments, loans, payments, customers, phones) and write as many outbox
+rows, with no decisions at all: through Python's sqlite3 (`floor`), and through the SQLite worker
+as the plan reads and writes (`arrow_floor`, the stricter of the two).
 
 `--history-days K` measures a day at steady state instead of a first day: the K days before
 2026-11-30 are planned first (not timed, once, kept beside the book), so the timed plan reads
@@ -53,10 +55,11 @@ print("{}")
 """
 
 PLAN = """
-import json, sys, time
+import json, resource, sys, time
 from datetime import date
 from pathlib import Path
 from cuikuan.settings import load_settings
+from cuikuan.store import sqlite_worker
 from cuikuan.store.engine import open_database
 from cuikuan.services import planner
 from cuikuan.services.planner import make_plan
@@ -66,8 +69,12 @@ if len(sys.argv) > 2:
 engine = open_database(settings.database_url)
 start = time.perf_counter()
 result = make_plan(engine, settings, date(2026, 11, 30), keep_candidates=False)
-print(json.dumps({"seconds": time.perf_counter() - start, "written": result.written, "candidates": result.candidate_count,
-                  "parts": len(planner._scopes(engine))}))
+seconds = time.perf_counter() - start
+sqlite_worker._WORKER.close()  # so its peak memory is counted among this process's children
+print(json.dumps({"seconds": seconds, "written": result.written, "candidates": result.candidate_count,
+                  "parts": len(planner._scopes(engine)),
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                  "worker_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024}))
 """
 
 FLOOR = """
@@ -83,6 +90,41 @@ rows = [(f"k{i}", "2026-11-30", 1, 1, "s", "t", 0, "sms", "+8613800138000", "tex
 db.execute("DELETE FROM outbox")
 db.executemany("INSERT INTO outbox (idempotency_key, plan_date, customer_id, loan_id, step, template, variant, channel, recipient, text, control, earliest_at, latest_at, segments, billing_units, status, trail, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 db.rollback()
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+# The floor again, by the fastest path this machine has: the same reads and as many rows written
+# through the SQLite worker (Arrow through ADBC, in its own process), as the plan does.
+FLOOR_ARROW = """
+import json, sys, time
+from datetime import datetime, UTC
+import polars as pl
+from sqlalchemy import create_engine
+from cuikuan.store import sqlite_worker
+from cuikuan.store.bulk import sqlite_text
+engine = create_engine("sqlite:///" + sys.argv[1])
+sqlite_worker.read(engine, "SELECT 1")  # started: its start-up is not the floor's
+start = time.perf_counter()
+for table in ("instalments", "loans", "payments", "customers", "customer_phones"):
+    assert sqlite_worker.read(engine, f"SELECT * FROM {table}") is not None
+n = int(sys.argv[2])
+now = datetime.now(UTC)
+rows = pl.DataFrame({"idempotency_key": [f"k{i}" for i in range(n)]}).with_columns(
+    pl.lit("2026-11-30").alias("plan_date"), pl.lit(1).alias("customer_id"), pl.lit(1).alias("loan_id"),
+    pl.lit("s").alias("step"), pl.lit("t").alias("template"), pl.lit(0).alias("variant"),
+    pl.lit("sms").alias("channel"), pl.lit("+8613800138000").alias("recipient"),
+    pl.lit("text" * 12).alias("text"), pl.lit(0).alias("control"), pl.lit(now).alias("earliest_at"),
+    pl.lit(now).alias("latest_at"), pl.lit(1).alias("segments"), pl.lit(1).alias("billing_units"),
+    pl.lit("planned").alias("status"), pl.lit("[]").alias("trail"), pl.lit(now).alias("created_at"),
+    pl.lit(now).alias("updated_at"))
+names = ", ".join(rows.columns)
+with engine.begin() as conn:
+    conn.exec_driver_sql("DELETE FROM outbox")
+writing = sqlite_worker.begin(engine)
+for part in rows.iter_slices(50_000):
+    writing.insert(sqlite_text(part), "_floor", f"INSERT INTO outbox ({names}) SELECT {names} FROM temp._floor")
+writing.settle()
+writing.rollback()
 print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 
@@ -194,16 +236,17 @@ def main() -> None:
                 shutil.copy(database, work / "cuikuan.db")
                 os.sync()  # the copy's write-back is setup, not the timed plan's
                 chunk = [str(opts.chunk_customers)] if opts.chunk_customers else []
-                got, rss = child(
+                got, _ = child(
                     [sys.executable, "-c", PLAN, str(work / "cuikuan.toml"), *chunk], work
                 )
                 plans.append(
                     (
                         float(got["seconds"]),
-                        rss,
+                        int(got["rss"]),
                         int(got["written"]),
                         int(got["candidates"]),
                         int(got["parts"]),
+                        int(got["worker_rss"]),
                     )
                 )  # type: ignore[arg-type]
                 if opts.no_floor:
@@ -211,9 +254,20 @@ def main() -> None:
                 floor, frss = child(
                     [sys.executable, "-c", FLOOR, str(work / "cuikuan.db"), str(plans[-1][2])], work
                 )
-                floors.append((float(floor["seconds"]), frss))  # type: ignore[arg-type]
+                arrow, _ = child(
+                    [
+                        sys.executable,
+                        "-c",
+                        FLOOR_ARROW,
+                        str(work / "cuikuan.db"),
+                        str(plans[-1][2]),
+                    ],
+                    work,
+                )
+                floors.append((float(floor["seconds"]), frss, float(arrow["seconds"])))  # type: ignore[arg-type]
         plan_med = statistics.median(p[0] for p in plans)
         floor_med = statistics.median(f[0] for f in floors) if floors else None
+        arrow_med = statistics.median(f[2] for f in floors) if floors else None
         results.append({
             "accounts": accounts,
             "strategy": opts.strategy,
@@ -224,9 +278,16 @@ def main() -> None:
             "plan_seconds": [round(p[0], 2) for p in plans],
             "plan_median_seconds": round(plan_med, 2),
             "plan_peak_rss_mib": max(p[1] for p in plans),
+            # The SQLite worker process (store/sqlite_worker.py) beside it; both at their peaks
+            # at once is the most the plan can hold (they peak at different moments).
+            "worker_peak_rss_mib": max(p[5] for p in plans),
+            "plan_and_worker_peak_rss_mib": max(p[1] + p[5] for p in plans),
             "floor_seconds": [round(f[0], 2) for f in floors],
             "floor_median_seconds": round(floor_med, 2) if floor_med else None,
             "ratio_to_floor": round(plan_med / floor_med, 2) if floor_med else None,
+            "arrow_floor_seconds": [round(f[2], 2) for f in floors],
+            "arrow_floor_median_seconds": round(arrow_med, 2) if arrow_med else None,
+            "ratio_to_arrow_floor": round(plan_med / arrow_med, 2) if arrow_med else None,
         })  # fmt: skip
     OUT.mkdir(exist_ok=True)
     chunked = f"-c{opts.chunk_customers}" if opts.chunk_customers else ""

@@ -1,9 +1,10 @@
 """The ledger as Polars frames, typed the same on SQLite and PostgreSQL (set-at-a-time reads).
 
-On PostgreSQL, large reads go through ADBC: the rows arrive as Arrow columns, not a Python tuple
-per row. SQLite stays on the DB-API (see `bulk.arrow_frame` for why). ADBC reads on its own
-connection, outside the caller's transaction: only for reads that need no uncommitted writes
-of the caller (the plan and the report read committed data).
+Large reads go through ADBC: the rows arrive as Arrow columns, not a Python tuple per row. On
+PostgreSQL in this process; on a SQLite file in the SQLite worker's process (store/sqlite_worker.py
+says why), else through the DB-API. ADBC reads on its own connection, outside the caller's
+transaction: only for reads that need no uncommitted writes of the caller (the plan and the
+report read committed data).
 """
 
 from __future__ import annotations
