@@ -4,6 +4,7 @@ work is done in-process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -174,10 +175,28 @@ def test_a_process_that_dies_in_a_worker_write_leaves_nothing_and_no_lock(
                           __import__("datetime").date(2026, 11, 30))
         """
     )
+    scratch = tmp_path / "scratch"  # the killed process leaves its files: here, not in /tmp
+    scratch.mkdir()
     done = subprocess.run(
-        [sys.executable, "-c", script], check=False, capture_output=True, text=True
+        [sys.executable, "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert done.returncode == 9 and "inserted" in done.stdout, done.stderr
     with engine.connect() as conn:
         assert conn.execute(select(outbox.c.id)).first() is None
     assert make_plan(engine, settings, DAY).written > 0  # not locked: the write goes in now
+
+
+def test_a_worker_write_of_many_slices_waits_for_the_worker_and_loses_none(
+    sqlite_book: tuple[Settings, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, engine = sqlite_book
+    monkeypatch.setattr(planner, "WRITE_SLICE", 3)
+    monkeypatch.setattr(sqlite_worker, "_IN_FLIGHT", 1)  # every post waits for the one before
+    result = make_plan(engine, settings, DAY)
+    with engine.connect() as conn:
+        keys = conn.execute(select(outbox.c.idempotency_key)).scalars().all()
+    assert result.written == len(keys) == len(set(keys)) > 9

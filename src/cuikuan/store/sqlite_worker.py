@@ -46,6 +46,8 @@ from sqlalchemy import Engine
 _ONE_BATCH = str(1 << 30)
 _LENGTH = struct.Struct("<Q")
 _DISABLE = "CUIKUAN_SQLITE_WORKER"  # "off": everything in-process
+# Inserts posted and not yet done: the files they wait in stay few, however fast the caller.
+_IN_FLIGHT = 4
 # The engine's own settings (store/engine.py), so the worker's writes wait and check as it does.
 _PRAGMAS = (
     "PRAGMA busy_timeout=30000",
@@ -104,13 +106,16 @@ class Inserting:
         self.written = 0
         # Frames wait for the worker in files, not in the pipe: a post never waits for the
         # worker to finish the insert before it.
-        self.folder = Path(tempfile.mkdtemp(prefix="cuikuan-insert-"))
+        self.folder: Path | None = None
         self.posted = 0
 
     def insert(self, frame: pl.DataFrame, staging: str, sql: str) -> None:
         """`frame` into the temporary table `staging` (made on first use, emptied after), then
         `sql` (INSERT ... SELECT ... FROM staging ...), whose changed rows `settle` adds up.
         Dates and times must already be the text the table holds (`bulk.sqlite_text`)."""
+        _WORKER.wait_below(self.token, _IN_FLIGHT)
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="cuikuan-insert-"))
         path = self.folder / f"{self.posted}.arrow"
         self.posted += 1
         frame.write_ipc(path, compression="uncompressed")
@@ -134,14 +139,18 @@ class Inserting:
             written = self.settle()
             _WORKER.ask({"op": "commit", "token": self.token})
         finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            self._clean()
         return written
 
     def rollback(self) -> None:
         with contextlib.suppress(WorkerError):
             _WORKER.answers(self.token)
             _WORKER.ask({"op": "rollback", "token": self.token})
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._clean()
+
+    def _clean(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def begin(engine: Engine) -> Inserting | None:
@@ -232,6 +241,13 @@ class _Worker:
             self._send(request)
             self.awaited.append(owner)
 
+    def wait_below(self, owner: int, most: int) -> None:
+        """Wait until fewer than `most` of the requests `owner` posted are unanswered."""
+        with self.lock:
+            while self.proc is not None and self.awaited.count(owner) >= most:
+                owner_of = self.awaited.popleft()
+                self.kept.setdefault(owner_of, []).append(self._read(self.proc))
+
     def answers(self, owner: int) -> list[_Answer]:
         """The answers to everything `owner` posted, waiting for those still to come."""
         with self.lock:
@@ -256,7 +272,7 @@ class _Worker:
         return self._read(proc)
 
     def _collect(self, proc: subprocess.Popen[bytes]) -> None:
-        while self.awaited:
+        while self.awaited and self.proc is not None:
             owner = self.awaited.popleft()
             self.kept.setdefault(owner, []).append(self._read(proc))
 
@@ -278,7 +294,11 @@ class _Worker:
             with contextlib.suppress(OSError):
                 if proc.stdin is not None:
                     proc.stdin.close()
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # stuck: its open transaction dies with it, uncommitted
+                proc.wait()
 
     def close(self) -> None:
         with self.lock, contextlib.suppress(OSError, subprocess.TimeoutExpired):
