@@ -44,6 +44,7 @@ def stored(engine: Engine) -> pl.DataFrame:
 
 def test_the_worker_serves_a_file_database_and_not_memory(tmp_path: Path) -> None:
     engine = open_database(f"sqlite:///{tmp_path / 'x.db'}")
+    sqlite_worker.warm(engine)
     got = sqlite_worker.read(engine, "SELECT 1 AS one, 'a' AS letter")
     assert got is not None and got.rows() == [(1, "a")]
     assert sqlite_worker.read(create_engine("sqlite://"), "SELECT 1") is None
@@ -69,6 +70,7 @@ def test_reads_through_the_worker_equal_reads_in_process(
     schema = {"n": pl.Int64, "late": pl.String, "d": pl.Date,
               "at": pl.Datetime("us", "UTC"), "x": pl.Int64}  # fmt: skip
     sql = "SELECT n, late, d, at, x FROM t ORDER BY n"
+    sqlite_worker.warm(engine)
     assert sqlite_worker.read(engine, sql) is not None  # served, not left to this process
     with engine.connect() as conn:
         helped = read_frame(conn, sql, schema)

@@ -114,7 +114,8 @@ def make_plan(
     fit); `on_rows` is handed each part's candidates as they are decided (the export)."""
     now = now or datetime.now(UTC)
     write = not dry_run and only_customer is None
-    sqlite_worker.warm(engine)  # its start-up overlaps settling promises and plans
+    if only_customer is None:
+        sqlite_worker.warm(engine)  # its start-up overlaps settling promises and plans
     day = _Day(
         settings,
         load_strategy(settings),

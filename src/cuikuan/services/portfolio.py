@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from cuikuan.domain import ledger_frame
 from cuikuan.domain.ledger import BucketEdge
 from cuikuan.settings import Settings
-from cuikuan.store import ledger_reads
+from cuikuan.store import ledger_reads, sqlite_worker
 
 DPD_BANDS = (
     (0, 0, "0"),
@@ -105,6 +105,7 @@ def loan_positions(
 def portfolio(engine: Engine, as_of: date, settings: Settings) -> Portfolio:
     from cuikuan.domain.money import currency_digits
 
+    sqlite_worker.warm(engine)  # the whole book is read
     positions = loan_positions(engine, as_of, settings)
     open_ = positions.filter(~pl.col("paid_off"))
     edges = [BucketEdge(b.name, b.max_dpd) for b in settings.ledger.buckets]

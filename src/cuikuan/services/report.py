@@ -35,6 +35,7 @@ from cuikuan.domain.money import currency_digits
 from cuikuan.services.attribution import LEFT
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.settings import Settings
+from cuikuan.store import sqlite_worker
 from cuikuan.store.bulk import frame_from_rows
 from cuikuan.store.schema import outbox, payment_touches, payments, promises, replies
 from cuikuan.store.times import as_utc
@@ -75,6 +76,7 @@ class Report:
 def build_report(
     engine: Engine, settings: Settings, start: date, end: date, window_days: int = 3
 ) -> Report:
+    sqlite_worker.warm(engine)  # the book's positions are read at every month's edges
     zone = ZoneInfo(settings.defaults.timezone)
     digits = currency_digits(settings.defaults.currency)
     messages, touches, heard, paid, made = _read(engine, start, end, zone)

@@ -78,10 +78,11 @@ def where(*conditions: str) -> str:
 
 def among(conn: Connection, column: str, ids: pl.Series) -> str:
     """SQL text: `column` is one of `ids`, inlined (so `read_frame` can take the SQL as it is)."""
-    values = ids.cast(pl.Int64).unique().sort().to_list()
+    # Joined by Polars: a Python int and str per id took 0.2 s for a busy day's 267 k people.
+    values = ids.cast(pl.Int64).unique().sort().cast(pl.String).str.join(",").item()
     if conn.dialect.name == "sqlite":
-        return f"{column} IN (SELECT value FROM json_each('[{','.join(map(str, values))}]'))"
-    return f"{column} = ANY('{{{','.join(map(str, values))}}}'::bigint[])"
+        return f"{column} IN (SELECT value FROM json_each('[{values}]'))"
+    return f"{column} = ANY('{{{values}}}'::bigint[])"
 
 
 def instalments(
