@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from cuikuan.domain import policy
+from cuikuan.domain import json_text, policy
 
 LIVE = ("planned", "claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
 UTC_US = pl.Datetime("us", "UTC")
@@ -531,7 +531,7 @@ def _finish(w: pl.DataFrame, rows: pl.DataFrame, as_of: date) -> pl.DataFrame:
     on_plan = pl.col("on_plan").fill_null(False) if "on_plan" in w.columns else pl.lit(False)
     moved = (pl.col("_stage") > 5) & (pl.col("send_day") != pl.lit(as_of))
     kept = pl.col("status").is_in(["held", "planned"])
-    trail = pl.concat_list(
+    trail = json_text.string_array(
         pl.when(blocked)
         .then(pl.concat_str(pl.lit("step "), pl.col("step"), pl.lit(" matched loan "), pl.col("external_id")))
         .otherwise(first),
@@ -539,23 +539,19 @@ def _finish(w: pl.DataFrame, rows: pl.DataFrame, as_of: date) -> pl.DataFrame:
         pl.when(moved).then(pl.concat_str(pl.lit("holiday: moved to the next working day "), pl.col("_day_text"))),
         pl.when(pl.col("_stage") > 6).then(pl.col("_wline")),
         pl.col("reason"),
-    ).list.drop_nulls()  # fmt: skip
-    out = w.with_columns(
-        pl.col("send_day").dt.strftime("%Y-%m-%d").alias("_day_text"),
-    ).with_columns(
-        trail.alias("_trail"),
-        pl.when(blocked).then(None).otherwise(pl.col("recipient")).alias("recipient"),
-        pl.when(blocked).then(pl.lit("")).otherwise(pl.col("zones")).alias("zones"),
-        pl.when(kept).then(pl.col("send_day")).alias("send_day"),
-        pl.when(kept).then(pl.col("earliest_at")).alias("earliest_at"),
-        pl.when(kept).then(pl.col("_hi")).alias("latest_at"),
+    )  # fmt: skip
+    out = (
+        w.with_columns(
+            pl.col("send_day").dt.strftime("%Y-%m-%d").alias("_day_text"),
+        )
+        .with_columns(
+            trail.alias("trail"),
+            pl.when(blocked).then(None).otherwise(pl.col("recipient")).alias("recipient"),
+            pl.when(blocked).then(pl.lit("")).otherwise(pl.col("zones")).alias("zones"),
+            pl.when(kept).then(pl.col("send_day")).alias("send_day"),
+            pl.when(kept).then(pl.col("earliest_at")).alias("earliest_at"),
+            pl.when(kept).then(pl.col("_hi")).alias("latest_at"),
+        )
+        .sort("_i")
     )
-    encoded = (
-        out.select(pl.struct(pl.col("_trail").alias("t")).struct.json_encode().alias("trail"))[
-            "trail"
-        ]
-        .str.slice(5)
-        .str.strip_suffix("}")
-    )
-    out = out.with_columns(encoded.alias("trail")).sort("_i")
     return pl.concat([rows, out.select(list(SCHEMA))], how="horizontal")
