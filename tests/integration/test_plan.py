@@ -160,6 +160,25 @@ def test_opted_out_and_flagged_borrowers_are_suppressed(book: tuple[Settings, En
     assert after[planned[1]]["reason"] == "suppressed: dispute"
 
 
+def test_an_sms_goes_to_the_first_mobile_by_position(book: tuple[Settings, Engine]) -> None:
+    """Not the first by number, either way round: the stored order is the borrower's."""
+    settings, engine = book
+    first = make_plan(engine, settings, DAY, dry_run=True).candidates
+    sms = first.filter((pl.col("status") == "planned") & (pl.col("channel") == "sms"))
+    who = sms["customer_id"][0]
+    numbers = {"+8613912340002": 0, "+8613912340003": 1, "+8613912340001": 2}
+    with engine.begin() as conn:
+        conn.execute(delete(customer_phones).where(customer_phones.c.customer_id == who))
+        for e164, position in numbers.items():
+            conn.execute(
+                customer_phones.insert().values(
+                    customer_id=who, e164=e164, position=position, kind="mobile"
+                )
+            )
+    again = make_plan(engine, settings, DAY, dry_run=True).candidates
+    assert again.filter(pl.col("customer_id") == who)["recipient"].to_list() == ["+8613912340002"]
+
+
 def test_a_number_shared_by_two_borrowers_gets_one_message(book: tuple[Settings, Engine]) -> None:
     settings, engine = book
     first = make_plan(engine, settings, DAY, dry_run=True).candidates
