@@ -51,6 +51,18 @@ def test_the_worker_serves_a_file_database_and_not_memory(tmp_path: Path) -> Non
     assert sqlite_worker.database_file(create_engine("postgresql+psycopg://x@h/db")) is None
 
 
+def test_the_worker_opens_any_file_name_and_never_makes_a_database(tmp_path: Path) -> None:
+    odd = tmp_path / "a b#c?d%20e.db"
+    engine = open_database(f"sqlite:///{odd}")
+    sqlite_worker.warm(engine)
+    got = sqlite_worker.read(engine, "SELECT count(*) FROM outbox")
+    assert got is not None and got.item() == 0
+    missing = create_engine(f"sqlite:///{tmp_path / 'missing.db'}")
+    assert sqlite_worker.read(missing, "SELECT 1") is None
+    assert sqlite_worker.begin(missing) is None
+    assert not (tmp_path / "missing.db").exists()
+
+
 def test_reads_through_the_worker_equal_reads_in_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -73,6 +74,12 @@ def database_file(engine: Engine) -> str | None:
     if name in ("", ":memory:") or name.startswith("file:") or url.query.get("mode") == "memory":
         return None
     return os.path.abspath(name)
+
+
+def _uri(path: str) -> str:
+    """The file as an SQLite URI the worker opens read-write, never creating it (a wrong path
+    fails, and the caller works in-process, where the engine's own error is seen)."""
+    return f"file:{urllib.parse.quote(path)}?mode=rw"
 
 
 def _usable(engine: Engine) -> str | None:
@@ -354,7 +361,7 @@ class _Serving:
         self.token = 0
 
     def read(self, request: dict[str, Any]) -> bytes:
-        with self.driver.connect(request["path"]) as conn, conn.cursor() as cursor:
+        with self.driver.connect(_uri(request["path"])) as conn, conn.cursor() as cursor:
             cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": _ONE_BATCH})
             cursor.execute(request["sql"])
             frame = _frame(cursor.fetch_arrow())
@@ -365,7 +372,7 @@ class _Serving:
     def begin(self, request: dict[str, Any]) -> bytes:
         if self.open is not None:
             raise WorkerError("a write transaction is already open")
-        conn = self.driver.connect(request["path"], autocommit=True)
+        conn = self.driver.connect(_uri(request["path"]), autocommit=True)
         try:
             with conn.cursor() as cursor:
                 for pragma in _PRAGMAS:
