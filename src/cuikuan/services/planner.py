@@ -295,7 +295,7 @@ class _Outcome:
         """Every part's rows into the outbox, in one transaction."""
         if self.spool is not None and not self.in_process:
             for item in self.pending:
-                self._post(pl.read_parquet(item) if isinstance(item, Path) else item)
+                self._post(_rows_of(item))
         if self.worker is not None:
             try:
                 self.written = self.worker.commit()
@@ -309,8 +309,7 @@ class _Outcome:
             return
         with self.engine.begin() as conn:
             for item in self.pending:
-                rows = pl.read_parquet(item) if isinstance(item, Path) else item
-                self.written += _write(conn, rows)
+                self.written += _write(conn, _rows_of(item))
 
     def result(self, evaluated: pl.DataFrame) -> PlanResult:
         # Parts are each in decision order; together, in the order one plan would have decided.
@@ -328,6 +327,11 @@ class _Outcome:
         reasons = [r for r in self.reasons if r.height]
         result.reasons = _sum_reasons(pl.concat(reasons)) if reasons else self.reasons[0]
         return result
+
+
+def _rows_of(item: pl.DataFrame | Path) -> pl.DataFrame:
+    """A part's outbox rows, kept in memory or spooled to a Parquet file."""
+    return pl.read_parquet(item) if isinstance(item, Path) else item
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import Connection
 
+from cuikuan.store.sqlite_worker import arrow_stream_frame
+
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
@@ -173,8 +175,7 @@ def arrow_frame(
         return None
     with driver.connect(target) as adbc, adbc.cursor() as cursor:
         cursor.execute(sql)
-        got = pl.from_arrow(cursor.fetch_arrow())
-    return typed(got.struct.unnest() if isinstance(got, pl.Series) else got, schema)
+        return typed(arrow_stream_frame(cursor.fetch_arrow()), schema)
 
 
 def typed(frame: pl.DataFrame, schema: Mapping[str, PolarsDataType]) -> pl.DataFrame:
