@@ -25,6 +25,7 @@ from babel.numbers import get_currency_precision, list_currencies
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cuikuan.config_files import describe, read_toml
+from cuikuan.domain.holidays import YearDays
 from cuikuan.domain.policy import ContactPolicy, policy_for
 from cuikuan.domain.routing import RouteRule
 from cuikuan.errors import ConfigError
@@ -114,6 +115,15 @@ class Policy(_Section):
     min_gap_hours: float | None = Field(default=None, ge=0, le=168)
     holiday_calendar: str | None = None  # "cn", a country code such as US or GB, or "none"
     opt_out_confirmation: bool | None = None  # one confirmation after an opt-out (pack default)
+    # The lender's holiday data (docs/holidays.md), beside this file; it takes precedence over
+    # the libraries for every year it lists.
+    holidays_file: str = "holidays.toml"
+    # A day of a year no one has holiday data for: "working" (an ordinary week) or "stop" (steps
+    # that skip or shift holidays send nothing). Either way the trail says so.
+    unknown_holidays: Literal["working", "stop"] = "working"
+    # The window suits the declared zone and every zone the numbers may be in; true: only the
+    # declared zone (document why, e.g. numbers known to roam).
+    declared_zone_only: bool = False
 
     @field_validator("window_start", "window_end")
     @classmethod
@@ -148,7 +158,9 @@ class Policy(_Section):
             self.require_opt_out if self.require_opt_out is not None else self.jurisdiction == "us"
         )
 
-    def contact_policy(self) -> ContactPolicy:
+    def contact_policy(self, holiday_years: Mapping[int, YearDays] | None = None) -> ContactPolicy:
+        """The pack's policy with this section's values; `holiday_years`: the lender's own
+        holiday data for the calendar (Settings.contact_policy reads the file)."""
         return policy_for(
             self.jurisdiction,
             window_start=_clock(self.window_start) if self.window_start else None,
@@ -158,6 +170,9 @@ class Policy(_Section):
             min_gap=timedelta(hours=self.min_gap_hours) if self.min_gap_hours is not None else None,
             holiday_calendar=self.holiday_calendar,
             require_opt_out=self.opt_out_required,
+            holiday_years=holiday_years or {},
+            unknown_holidays=self.unknown_holidays,
+            declared_zone_only=self.declared_zone_only,
         )
 
 
@@ -391,6 +406,18 @@ class Settings(_Section):
     @property
     def database_url(self) -> str:
         return resolve_database_url(self.database.url, self.source)
+
+    @property
+    def holidays_path(self) -> Path:
+        return self.path(self.policy.holidays_file)
+
+    def contact_policy(self) -> ContactPolicy:
+        """The contact policy, with the lender's holiday file for the pack's calendar."""
+        from cuikuan.holiday_file import read_holiday_file
+
+        base = self.policy.contact_policy()
+        years = read_holiday_file(self.holidays_path).get(base.holiday_calendar, {})
+        return self.policy.contact_policy(years)
 
 
 def resolve_database_url(url: str, source: Path | None) -> str:

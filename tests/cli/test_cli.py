@@ -473,3 +473,62 @@ def test_the_export_is_written_part_by_part_with_one_header(tmp_path: Path) -> N
         read = pl.read_csv if name.endswith(".csv") else pl.read_ndjson
         expected = [{"customer": f"C{n}", "loan": f"L{n}"} for n in (1, 2, 3)]
         assert read(tmp_path / name).to_dicts() == expected
+
+
+def test_a_plan_in_a_year_without_holiday_data_warns_and_never_fails(
+    workdir: Path, tmp_path: Path
+) -> None:
+    run(["import", "ledger.csv"], workdir)
+    for stop in ("working", "stop"):
+        env = {"CUIKUAN_POLICY__UNKNOWN_HOLIDAYS": stop}
+        done = run(["plan", "--as-of", "2027-01-04", "--dry-run", "--json"], workdir, env)
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        assert any("2027" in w for w in json.loads(done.stdout)["warnings"])
+    december = run(["plan", "--as-of", "2026-12-04", "--dry-run"], workdir)
+    assert december.returncode == 0 and "no cn holiday data for 2027" in december.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cn.2027]\nholidays = ["2027-01-01"]\nworkdays = ["2027-02-30"]\n', "utf-8")
+    refused = run(["holidays", "import", str(bad)], workdir)
+    assert refused.returncode == 2 and f"{bad}:3: cn.2027.workdays[0]" in refused.stderr
+    good = tmp_path / "2027.toml"
+    good.write_text(
+        '[cn.2027]\nholidays = ["2027-01-01", "2027-02-05..2027-02-11"]\n'
+        'workdays = ["2027-02-14"]\n',
+        "utf-8",
+    )
+    assert run(["holidays", "import", str(good)], workdir).returncode == 0
+    shown = json.loads(run(["holidays", "show", "--year", "2027", "--json"], workdir).stdout)
+    assert shown["years"][0]["source"] == "the lender's holiday file"
+    assert "2027-02-08" in shown["years"][0]["off"]
+    assert shown["years"][0]["working"] == ["2027-02-14"]
+    quiet = run(["plan", "--as-of", "2026-12-04", "--dry-run"], workdir)
+    assert "holiday data" not in quiet.stderr
+    (workdir / "holidays.toml").unlink()
+
+
+def test_every_recording_command_takes_at_in_iso_8601(workdir: Path) -> None:
+    run(["import", "ledger.csv"], workdir)
+    read = run(
+        ["reply", "13800138000", "我想分期", "--at", "2026-12-01T10:00:00+08:00", "--json"],
+        workdir,
+    )
+    assert read.returncode == 0, read.stderr
+    bad = run(["reply", "13800138000", "hi", "--at", "next tuesday"], workdir)
+    assert bad.returncode == 3 and "--at 'next tuesday'" in bad.stderr
+    for args in (
+        ["plan", "--help"],
+        ["send", "--help"],
+        ["import", "--help"],
+        ["tasks", "take", "--help"],
+        ["tasks", "done", "--help"],
+        ["plans", "create", "--help"],
+        ["outbox", "resolve", "--help"],
+    ):
+        assert "--at" in run(args, workdir).stdout, args
+    past = run(
+        ["plans", "create", "L000000001", "--schedule", "2026-12-10:1", "--by", "a",
+         "--at", "2026-12-01T09:00Z"],
+        workdir,
+    )  # fmt: skip
+    assert "Traceback" not in past.stderr

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from cuikuan.domain.policy import (
     PACKS,
     allowed_window,
-    apply_holidays,
     candidate_zones,
+    holiday_outcome,
     cap_reason,
     inside_window,
     is_working_day,
@@ -125,11 +125,11 @@ def test_chinese_holidays_and_make_up_working_days() -> None:
     assert not is_working_day(date(2026, 10, 1), "cn")  # National Day
     assert not is_working_day(date(2026, 11, 29), "cn")  # a Sunday
     assert is_working_day(date(2026, 11, 30), "cn")
-    assert apply_holidays(date(2026, 10, 1), "shift", "cn") == date(2026, 10, 8)
-    assert apply_holidays(date(2026, 10, 1), "skip", "cn") is None
-    assert apply_holidays(date(2026, 10, 1), "ignore", "cn") == date(2026, 10, 1)
+    assert holiday_outcome(date(2026, 10, 1), "shift", CN).day == date(2026, 10, 8)
+    assert holiday_outcome(date(2026, 10, 1), "skip", CN).day is None
+    assert holiday_outcome(date(2026, 10, 1), "ignore", CN).day == date(2026, 10, 1)
     assert not is_working_day(date(2026, 11, 26), "US")  # Thanksgiving
-    assert apply_holidays(date(2026, 11, 26), "shift", "US") == date(2026, 11, 27)
+    assert holiday_outcome(date(2026, 11, 26), "shift", PACKS["us"]).day == date(2026, 11, 27)
 
 
 def test_suppressions_from_flags_opt_outs_and_state() -> None:

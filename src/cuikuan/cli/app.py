@@ -38,6 +38,7 @@ GROUPS = {
     "templates": "templates",
     "tasks": "tasks",
     "plans": "arrangements",
+    "holidays": "holidays",
 }
 
 HELP = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import typer
@@ -27,6 +26,7 @@ def create(
         help='Agreed payments, "DATE:AMOUNT,..." e.g. "2026-12-05:500,2026-12-20:500".',
     ),
     by: str = typer.Option(..., "--by", help="The agent who agreed it."),
+    at: str | None = common.AtOption,
 ) -> None:
     """Agree a plan for a loan: amounts and dates that together cover the overdue amount. While it
     is kept, reminders follow the plan (due dates and amounts are the agreed ones) and the loan
@@ -41,7 +41,7 @@ def create(
                 f"--schedule {part.strip()!r}: expected DATE:AMOUNT such as 2026-12-05:500"
             ) from None
     plan_id = service.agree(
-        common.database(ctx), common.settings_from(ctx), loan, items, by, datetime.now(UTC)
+        common.database(ctx), common.settings_from(ctx), loan, items, by, common.moment(at)
     )
     common.out.print(f"plan {plan_id} agreed for {loan}", markup=False)
 

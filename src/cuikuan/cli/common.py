@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
-from cuikuan.domain.dates import parse_date
+from cuikuan.domain.dates import parse_date, parse_moment
 from cuikuan.domain.money import format_minor
 from cuikuan.errors import ConfigError, InputError
 from cuikuan.settings import Settings, find_settings_file, load_settings
@@ -66,12 +66,37 @@ def database(ctx: typer.Context) -> Engine:
     return open_database(settings_from(ctx).database_url)
 
 
-def as_of_date(value: str | None, settings: Settings) -> date:
+AtOption = typer.Option(
+    None,
+    "--at",
+    help=(
+        "Act and record as if it were this moment (replaying the past, tests): ISO 8601 such as "
+        "2026-11-29T10:00+08:00 or 2026-11-29 02:00 (no offset: UTC). Default: the clock."
+    ),
+    show_default=False,
+)
+
+
+def clock() -> datetime:
+    """The wall clock: read here and nowhere below the CLI (every service takes `now`)."""
+    return datetime.now(UTC)
+
+
+def moment(value: str | None, option: str = "--at") -> datetime:
+    """The moment an --at / --now option names (UTC), or the clock when it is not given."""
     if value is None:
-        from datetime import datetime
+        return clock()
+    try:
+        return parse_moment(value)
+    except ValueError as exc:
+        raise InputError(f"{option} {value!r}: {exc}") from None
+
+
+def as_of_date(value: str | None, settings: Settings, now: datetime | None = None) -> date:
+    if value is None:
         from zoneinfo import ZoneInfo
 
-        return datetime.now(ZoneInfo(settings.defaults.timezone)).date()
+        return (now or clock()).astimezone(ZoneInfo(settings.defaults.timezone)).date()
     try:
         return parse_date(value)
     except ValueError as exc:

@@ -51,6 +51,7 @@ def import_(
         "--snapshot-at",
         help="When the paid amounts were taken, lender's local time (default: the file's modification time).",
     ),
+    at: str | None = common.AtOption,
     json_out: bool = common.JsonOption,
 ) -> None:
     """Import ledger files: instalments (one row per instalment, with customer and loan columns)
@@ -68,6 +69,7 @@ def import_(
     except HeaderError as exc:
         raise InputError(str(exc)) from None
     snapshot = _snapshot(snapshot_at, settings.defaults.timezone)
+    now = common.moment(at)
     engine = common.database(ctx)
     rules = Rules(settings.defaults.region, settings.defaults.timezone, settings.defaults.currency)
     results = []
@@ -82,12 +84,13 @@ def import_(
                 sheet=sheet,
                 snapshot_at=snapshot,
                 progress=report,
+                now=now,
             )
         results.append(result)
         if not json_out:
             _print_result(result)
     if any(r.kind == "payments" for r in results):
-        _promises_kept(engine, settings)
+        _promises_kept(engine, settings, now)
     if json_out:
         common.print_json([r.as_dict() for r in results])
 
@@ -287,12 +290,11 @@ def account(
     common.out.print(table)
 
 
-def _promises_kept(engine: Engine, settings: Settings) -> None:
+def _promises_kept(engine: Engine, settings: Settings, now: datetime) -> None:
     """Payments just arrived: mark the promises they keep (the plan decides broken ones)."""
     from zoneinfo import ZoneInfo
 
     from cuikuan.services.promises import settle
 
-    now = datetime.now(UTC)
     today = now.astimezone(ZoneInfo(settings.defaults.timezone)).date()
     settle(engine, settings, today, write=True, now=now, kept_only=True)

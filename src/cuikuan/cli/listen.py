@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 
 import typer
 
@@ -65,7 +64,7 @@ def listen(
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.2)
             for channel in channels:
-                heard = drain(engine, settings, channel, datetime.now(UTC))
+                heard = drain(engine, settings, channel, common.clock())
                 for reply in heard.replies:
                     common.err.print(
                         f"reply from {reply.sender}: {reply.reading.intent} -> {'; '.join(reply.done) or reply.reading.action}",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import polars as pl
 import typer
 from rich.table import Table
@@ -79,6 +77,7 @@ def resolve(
         "(plan it again; it goes out if its window is still open).",
     ),
     by: str = typer.Option(..., "--by", help="Who checked with the carrier (kept in the reason)."),
+    at: str | None = common.AtOption,
 ) -> None:
     """Settle uncertain messages, after checking with the carrier: cuikuan never resends an
     uncertain message on its own, because the borrower may already have it."""
@@ -86,5 +85,5 @@ def resolve(
         from cuikuan.errors import InputError
 
         raise InputError(f"--as must be one of {', '.join(OUTCOMES)} (got {outcome!r})")
-    done = resolve_uncertain(common.database(ctx), ids, outcome, by, datetime.now(UTC))
+    done = resolve_uncertain(common.database(ctx), ids, outcome, by, common.moment(at))
     common.out.print(f"resolved {done} message(s) as {outcome}", markup=False)

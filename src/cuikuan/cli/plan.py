@@ -34,13 +34,15 @@ def plan(
         "--export",
         help="Write every candidate, sent or not, with the reason (.csv or .jsonl).",
     ),
+    at: str | None = common.AtOption,
     json_out: bool = common.JsonOption,
 ) -> None:
     """Plan the day: evaluate the strategy over the whole portfolio, apply the contact policy
     (windows in each borrower's local time, caps per person and per number, holidays,
     suppressions), and write the outbox. Re-running the same date adds nothing."""
     settings = common.settings_from(ctx)
-    day = common.as_of_date(as_of, settings)
+    now = common.moment(at)
+    day = common.as_of_date(as_of, settings, now)
     if export is not None and export.suffix.lower() not in (".csv", ".jsonl"):
         raise InputError(f"--export {export}: expected a .csv or .jsonl file")
     with contextlib.ExitStack() as stack:
@@ -50,14 +52,18 @@ def plan(
             settings,
             day,
             dry_run=dry_run,
+            now=now,
             keep_candidates=False,
             on_rows=sink,
         )
+    for warning in result.warnings:
+        common.err.print(f"warning: {warning}", markup=False)
     if sink is not None:
         common.err.print(f"exported {sink.rows:,} candidates to {export}", markup=False)
     if json_out:
         common.print_json({"as_of": day.isoformat(), "dry_run": dry_run, "written": result.written,
-                           "steps": result.summary.to_dicts(), "suppressed": result.reasons.to_dicts()})  # fmt: skip
+                           "steps": result.summary.to_dicts(), "suppressed": result.reasons.to_dicts(),
+                           "warnings": result.warnings})  # fmt: skip
         return
     _print_summary(result, dry_run)
 
@@ -127,13 +133,17 @@ def explain(
     ctx: typer.Context,
     customer: str = typer.Argument(..., help="The customer's external id."),
     as_of: str | None = common.AsOfOption,
+    at: str | None = common.AtOption,
     json_out: bool = common.JsonOption,
 ) -> None:
     """Why a borrower gets a message on a day, or not: every step against every open loan, the
     step chosen, each policy rule applied, and the text. Runs the plan's own engine."""
     settings = common.settings_from(ctx)
-    day = common.as_of_date(as_of, settings)
-    result = make_plan(common.database(ctx), settings, day, dry_run=True, only_customer=customer)
+    now = common.moment(at)
+    day = common.as_of_date(as_of, settings, now)
+    result = make_plan(
+        common.database(ctx), settings, day, dry_run=True, only_customer=customer, now=now
+    )
     steps = ordered_steps(result.strategy)
     loans = []
     for row in result.evaluated.iter_rows(named=True):

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import typer
 
 from cuikuan.cli import common
-from cuikuan.domain.dates import parse_datetime
-from cuikuan.errors import InputError
 from cuikuan.services.replies import receive_reply
 
 
@@ -21,7 +17,7 @@ def reply(
     ctx: typer.Context,
     sender: str = typer.Argument(..., help="The number the reply came from, e.g. 13800138000."),
     text: str = typer.Argument(..., help="What the borrower wrote or said."),
-    at: str | None = typer.Option(None, "--at", help="When it came in, UTC (default: now)."),
+    at: str | None = common.AtOption,
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Only print how it is read and what would be done."
     ),
@@ -33,13 +29,7 @@ def reply(
     effect at once for everyone behind the number; complaints, deaths and wrong numbers stop
     automated messages. --dry-run changes nothing."""
     settings = common.settings_from(ctx)
-    if at is None:
-        moment = datetime.now(UTC)
-    else:
-        try:
-            moment = parse_datetime(at).replace(tzinfo=UTC)
-        except ValueError as exc:
-            raise InputError(f"--at {at!r}: {exc}") from None
+    moment = common.moment(at)
     result = receive_reply(common.database(ctx), settings, sender, text, moment, dry_run=dry_run)
     if json_out:
         common.print_json(result.as_dict())

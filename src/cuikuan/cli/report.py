@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import typer
@@ -50,7 +50,7 @@ def report(
         from cuikuan.web.report_html import render_html
 
         try:
-            html.write_text(render_html(result, datetime.now(UTC)), encoding="utf-8")
+            html.write_text(render_html(result, common.clock()), encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write {html}: {exc.strerror}") from None
     if json_out:

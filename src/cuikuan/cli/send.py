@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import typer
 from sqlalchemy import Engine
@@ -16,7 +16,6 @@ from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
 from cuikuan.dispatch.listener import drain
 from cuikuan.dispatch.sender import SendReport, send_due
-from cuikuan.domain.dates import parse_datetime
 from cuikuan.errors import InputError
 from cuikuan.settings import Settings
 
@@ -26,19 +25,19 @@ def register(app: typer.Typer) -> None:
 
 
 def _now(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        moment = parse_datetime(text)
-    except ValueError as exc:
-        raise InputError(f"--now {text!r}: {exc}") from None
-    return moment.replace(tzinfo=UTC)
+    return common.moment(text, "--now")
 
 
 def send(
     ctx: typer.Context,
     now: str | None = typer.Option(
-        None, "--now", help="Act as if it were this UTC time (demos, tests); default: the clock."
+        None,
+        "--now",
+        "--at",
+        help=(
+            "Act as if it were this moment (demos, replays): ISO 8601 such as "
+            "2026-11-29T10:00+08:00 (no offset: UTC). Default: the clock."
+        ),
     ),
     limit: int = typer.Option(
         100_000, "--limit", min=1, help="At most this many messages in this run."
@@ -111,9 +110,9 @@ def _dispatch_loop(
     }
     try:
         while not stop.is_set():
-            report = send_due(engine, settings, resolve, datetime.now(UTC), limit)
+            report = send_due(engine, settings, resolve, common.clock(), limit)
             common.err.print(
-                f"{datetime.now(UTC):%H:%M:%S} sent {report.sent:,}, suppressed "
+                f"{common.clock():%H:%M:%S} sent {report.sent:,}, suppressed "
                 f"{sum(report.suppressed.values()):,}, expired {report.expired:,}, failed "
                 f"{report.failed:,}, uncertain {report.uncertain:,}; receipts {report.settled:,}",
                 markup=False,
@@ -122,7 +121,7 @@ def _dispatch_loop(
             while not stop.is_set() and time.monotonic() < deadline:
                 stop.wait(0.5)
                 for provider in pushing(providers.values()):
-                    drain(engine, settings, provider, datetime.now(UTC))
+                    drain(engine, settings, provider, common.clock())
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

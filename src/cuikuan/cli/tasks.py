@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import typer
 from rich.table import Table
 
@@ -51,9 +49,10 @@ def take(
     ctx: typer.Context,
     task_id: int = typer.Argument(...),
     assignee: str = typer.Option(..., "--as", help="Who takes it."),
+    at: str | None = common.AtOption,
 ) -> None:
     """Take a task: it is yours now."""
-    service.take(common.database(ctx), task_id, assignee, datetime.now(UTC))
+    service.take(common.database(ctx), task_id, assignee, common.moment(at))
     common.out.print(f"task {task_id} taken by {assignee}", markup=False)
 
 
@@ -63,9 +62,10 @@ def note(
     task_id: int = typer.Argument(...),
     text: str = typer.Argument(...),
     by: str | None = typer.Option(None, "--by"),
+    at: str | None = common.AtOption,
 ) -> None:
     """Add a note to a task (what the borrower said, what was agreed)."""
-    service.add_note(common.database(ctx), task_id, text, datetime.now(UTC), by)
+    service.add_note(common.database(ctx), task_id, text, common.moment(at), by)
     common.out.print(f"note added to task {task_id}", markup=False)
 
 
@@ -75,7 +75,8 @@ def done(
     task_id: int = typer.Argument(...),
     note_text: str | None = typer.Option(None, "--note"),
     by: str | None = typer.Option(None, "--by"),
+    at: str | None = common.AtOption,
 ) -> None:
     """Close a task, with an optional closing note."""
-    service.done(common.database(ctx), task_id, datetime.now(UTC), note_text, by)
+    service.done(common.database(ctx), task_id, common.moment(at), note_text, by)
     common.out.print(f"task {task_id} done", markup=False)

@@ -209,7 +209,7 @@ def _recheck(
     now: datetime,
     report: SendReport,
 ) -> list[dict[str, Any]]:
-    contact = settings.policy.contact_policy()
+    contact = settings.contact_policy()
     steps = {s.id: s for s in load_strategy(settings).steps}
     ids = sorted({r["customer_id"] for r in rows})
     with engine.connect() as conn:

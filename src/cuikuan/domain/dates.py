@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 DATE_PATTERN = r"([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?"
 COMPACT_DATE_PATTERN = r"([0-9]{4})([0-9]{2})([0-9]{2})"
@@ -50,3 +50,32 @@ def parse_date(text: str) -> date:
         return parse_datetime(text).date()
     except ValueError as exc:
         raise ValueError(EXPECTED_DATE if str(exc) == EXPECTED_TIME else str(exc)) from None
+
+
+EXPECTED_MOMENT = (
+    "expected a moment like 2026-11-29T14:30, 2026-11-29 14:30:00, 2026-11-29T14:30:00+08:00 "
+    "or 2026-11-29T06:30:00Z (without an offset: UTC)"
+)
+_OFFSET = re.compile(r"^(.*?)(Z|[+-][0-9]{2}:?[0-9]{2})$", re.IGNORECASE)
+
+
+def parse_moment(text: str) -> datetime:
+    """A moment (aware, UTC) from ISO 8601 with or without an offset, or any form
+    `parse_datetime` reads; a moment without an offset is read as UTC. The one spelling every
+    command's --at / --now takes. ValueError says what was expected."""
+    clean = normalise_date_text(text)
+    offset = UTC
+    found = _OFFSET.match(clean)
+    if found and found.group(1)[-1:].isdigit() and ("T" in clean or " " in clean or ":" in clean):
+        clean, sign = found.group(1), found.group(2).upper()
+        if sign != "Z":
+            digits = sign[1:].replace(":", "")
+            delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            if delta >= timedelta(hours=24) or int(digits[2:]) >= 60:
+                raise ValueError(f"offset {sign} is out of range; {EXPECTED_MOMENT}")
+            offset = timezone(delta if sign[0] == "+" else -delta)
+    try:
+        naive = parse_datetime(clean)
+    except ValueError as exc:
+        raise ValueError(EXPECTED_MOMENT if str(exc) == EXPECTED_TIME else str(exc)) from None
+    return naive.replace(tzinfo=offset).astimezone(UTC)

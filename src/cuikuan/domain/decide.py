@@ -202,11 +202,11 @@ def decide_row(
         return done("suppressed", f"suppressed: paused after a reply ({row['paused']})")
     if recipient is None:
         return done("suppressed", no_recipient(channel))
-    day = policy.apply_holidays(as_of, row["holidays"], contact.holiday_calendar)
-    if day is None:
-        return done("skipped", f"holiday: {as_of} is not a working day and the step skips holidays")
-    if day != as_of:
-        trail.append(f"holiday: moved to the next working day {day}")
+    holiday = policy.holiday_outcome(as_of, row["holidays"], contact, row["days_to_due"])
+    trail.extend(holiday.notes)
+    if holiday.day is None:
+        return done("skipped", holiday.reason)
+    day = holiday.day
     wkey = (day, tuple(zones))
     if wkey not in windows:
         windows[wkey] = policy.allowed_window(day, zones, contact)
@@ -265,6 +265,29 @@ def _per_distinct(
     )
 
 
+NOTES = ("_hn0", "_hn1", "_hn2")
+
+
+def _holidays(w: pl.DataFrame, as_of: date, contact: policy.ContactPolicy) -> pl.DataFrame:
+    """send_day, _hreason and the trail notes _hn0.. from `policy.holiday_outcome`, computed
+    once per distinct (rule, days to due)."""
+    distinct = w.select("holidays", "days_to_due").unique()
+    got = [policy.holiday_outcome(as_of, rule, contact, dtd) for rule, dtd in distinct.iter_rows()]
+    if any(len(g.notes) > len(NOTES) for g in got):
+        raise AssertionError("more holiday notes than the trail columns hold")
+    distinct = distinct.with_columns(
+        pl.Series("send_day", [g.day for g in got], dtype=pl.Date),
+        pl.Series("_hreason", [g.reason for g in got], dtype=pl.String),
+        *(
+            pl.Series(
+                name, [g.notes[k] if k < len(g.notes) else None for g in got], dtype=pl.String
+            )
+            for k, name in enumerate(NOTES)
+        ),
+    )
+    return w.join(distinct, on=["holidays", "days_to_due"], how="left", nulls_equal=True)
+
+
 def _decide_columns(
     rows: pl.DataFrame,
     history: pl.DataFrame,
@@ -310,9 +333,7 @@ def _decide_columns(
     w = _per_distinct(
         w, ["_flags", "_opted", "channel", "paid_off", "promise_pending"], suppressed, "_supp", pl.String()
     )  # fmt: skip
-    w = _per_distinct(
-        w, ["holidays"], lambda rule: policy.apply_holidays(as_of, rule, contact.holiday_calendar), "send_day", pl.Date()
-    )  # fmt: skip
+    w = _holidays(w, as_of, contact)
 
     def window(day: date | None, zones: str) -> tuple[datetime | None, datetime | None, str | None]:
         if day is None:
@@ -361,8 +382,7 @@ def _decide_columns(
          pl.concat_str(pl.lit("suppressed: paused after a reply ("), pl.col("paused"), pl.lit(")"))),
         (pl.col("recipient").is_null(), "suppressed",
          pl.when(pl.col("channel") == "sms").then(pl.lit(no_recipient("sms"))).otherwise(pl.lit(no_recipient("email")))),
-        (pl.col("send_day").is_null(), "skipped",
-         pl.lit(f"holiday: {as_of} is not a working day and the step skips holidays")),
+        (pl.col("send_day").is_null(), "skipped", pl.col("_hreason")),
         (pl.col("_lo").is_null(), "suppressed",
          pl.concat_str(pl.lit("no contact window common to the zones "), zones_text)),
         (repeat, "suppressed", pl.concat_str(
@@ -529,14 +549,15 @@ def _finish(w: pl.DataFrame, rows: pl.DataFrame, as_of: date) -> pl.DataFrame:
         else pl.lit(None, dtype=pl.String)
     )
     on_plan = pl.col("on_plan").fill_null(False) if "on_plan" in w.columns else pl.lit(False)
-    moved = (pl.col("_stage") > 5) & (pl.col("send_day") != pl.lit(as_of))
+    # Holiday notes are written once the holiday rule is reached (stage 5 and after).
+    noted = [pl.when(pl.col("_stage") >= 5).then(pl.col(n)) for n in NOTES]
     kept = pl.col("status").is_in(["held", "planned"])
     trail = json_text.string_array(
         pl.when(blocked)
         .then(pl.concat_str(pl.lit("step "), pl.col("step"), pl.lit(" matched loan "), pl.col("external_id")))
         .otherwise(first),
         pl.when(~blocked & on_plan).then(plan_line),
-        pl.when(moved).then(pl.concat_str(pl.lit("holiday: moved to the next working day "), pl.col("_day_text"))),
+        *noted,
         pl.when(pl.col("_stage") > 6).then(pl.col("_wline")),
         pl.col("reason"),
     )  # fmt: skip

@@ -11,14 +11,17 @@ every message to the person (all loans, all channels) and to anyone sharing thei
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
+
+from cuikuan.domain.holidays import Calendar, Outcome, Unknown, YearDays
+from cuikuan.domain.holidays import apply as apply_calendar
 
 HolidayRule = Literal["ignore", "skip", "shift"]
 UTC = ZoneInfo("UTC")
@@ -33,6 +36,17 @@ class ContactPolicy:
     min_gap: timedelta
     holiday_calendar: str  # "cn", an ISO country code for `holidays`, or "none"
     require_opt_out: bool
+    # The lender's own holiday data for this calendar (years taken whole), and what a day of a
+    # year nobody has data for is taken to be.
+    holiday_years: Mapping[int, YearDays] = field(default_factory=dict)
+    unknown_holidays: Unknown = "working"
+    # Only the declared zone, not also the zones the numbers may be in (a lender's documented
+    # choice: the borrower is known to live where they said).
+    declared_zone_only: bool = False
+
+    @property
+    def calendar(self) -> Calendar:
+        return Calendar(self.holiday_calendar, self.holiday_years, self.unknown_holidays)
 
 
 PACKS: dict[str, ContactPolicy] = {
@@ -139,35 +153,18 @@ def cap_reason(
 
 def is_working_day(day: date, calendar: str) -> bool:
     """China: official holidays and make-up working days (chinese_calendar); elsewhere the
-    `holidays` package and weekends; "none": every day works."""
-    if calendar == "none":
-        return True
-    if calendar == "cn":
-        import chinese_calendar
-
-        try:
-            return bool(chinese_calendar.is_workday(day))
-        except NotImplementedError:
-            raise ValueError(
-                f"no Chinese holiday data for {day.year}; update chinesecalendar"
-            ) from None
-    import holidays
-
-    if day.weekday() >= 5:
-        return False
-    return day not in holidays.country_holidays(calendar, years=day.year)
+    `holidays` package and weekends; "none": every day works. A year without data counts as
+    an ordinary week (the plan uses `holiday_outcome`, which follows the lender's choice)."""
+    works, _ = Calendar(calendar).working(day)
+    return bool(works)
 
 
-def apply_holidays(day: date, rule: HolidayRule, calendar: str) -> date | None:
-    """The day a step sends on: the same day, the next working day (shift), or None (skip)."""
-    if rule == "ignore" or is_working_day(day, calendar):
-        return day
-    if rule == "skip":
-        return None
-    nxt = day + timedelta(days=1)
-    while not is_working_day(nxt, calendar):
-        nxt += timedelta(days=1)
-    return nxt
+def holiday_outcome(
+    day: date, rule: str, contact: ContactPolicy, days_to_due: int | None = None
+) -> Outcome:
+    """The day a step sends on (the same, the next working day, or none) and why: the one
+    holiday rule the plan, explain and the sender share."""
+    return apply_calendar(day, rule, contact.calendar, days_to_due)
 
 
 SUPPRESSIONS = (

@@ -74,7 +74,7 @@ def loan_positions_filter(loan_id: int) -> pl.Expr:
 
 
 def settle_arrangements(
-    engine: Engine, settings: Settings, today: date, *, write: bool, now: datetime | None = None
+    engine: Engine, settings: Settings, today: date, *, write: bool, now: datetime
 ) -> dict[int, tuple[date, int]]:
     """Decide every current plan on `today`; for each loan whose plan is still current, the
     next agreed payment not yet covered: (its date, what is still owed on it)."""

@@ -36,7 +36,7 @@ def queue_confirmation(
     if loan is None:
         return "no loan to speak of"
     zones = policy.candidate_zones(person.timezone, [number], settings.defaults.timezone)
-    contact = settings.policy.contact_policy()
+    contact = settings.contact_policy()
     today = at.astimezone(ZoneInfo(zones[0])).date()
     window = None
     for day in (today, today + timedelta(days=1)):

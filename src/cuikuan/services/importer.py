@@ -83,7 +83,10 @@ def import_file(
     snapshot_at: datetime | None = None,
     progress: Progress | None = None,
     batch_rows: int = BATCH_ROWS,
+    now: datetime | None = None,
 ) -> ImportResult:
+    """`now`: when the import happens (the CLI passes the clock); without it, the file's
+    modification time, since nothing below the CLI reads the clock."""
     source = open_source(path, sheet)
     try:
         try:
@@ -95,10 +98,10 @@ def import_file(
         digest = _Digest(path)
         result = ImportResult(str(path), mapping.kind, source.encoding, snapshot_at=snapshot_at)
         result.extra_columns = list(mapping.extra)
-        started = datetime.now(UTC)
+        started = now if now is not None else datetime.fromtimestamp(path.stat().st_mtime, UTC)
         with engine.begin() as conn:
             bulk = Bulk(conn)
-            _run(bulk, source, mapping, rules, result, progress, batch_rows)
+            _run(bulk, source, mapping, rules, result, progress, batch_rows, started)
             conn.execute(
                 insert(imports).values(
                     file_name=str(path),
@@ -107,7 +110,7 @@ def import_file(
                     rows=result.rows,
                     summary=json.dumps(result.as_dict(), ensure_ascii=False),
                     started_at=started,
-                    finished_at=datetime.now(UTC),
+                    finished_at=started,
                 )
             )
         if mapping.kind == "payments":
@@ -128,12 +131,12 @@ def _run(
     result: ImportResult,
     progress: Progress | None,
     batch_rows: int,
+    now: datetime,
 ) -> None:
     problems = _Problems(str(source.path))
     columns = {f: mapping.column(f) for f in mapping.fields}
     columns["e164"] = columns.get("phone", "phone")
     tracker = ConflictTracker(mapping.kind, columns)
-    now = datetime.now(UTC)
     writes.prepare(bulk)
     keys = writes.KeyCache(bulk)
 

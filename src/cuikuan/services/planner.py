@@ -23,9 +23,10 @@ import contextlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 from sqlalchemy import (
@@ -43,6 +44,7 @@ from sqlalchemy import (
 
 from cuikuan.domain import planning, sms
 from cuikuan.domain.decide import decide, idempotency_key, ordered, recipient_expr
+from cuikuan.domain.holidays import missing_data_warning
 from cuikuan.domain.message_context import (
     Borrower,
     LenderFacts,
@@ -84,6 +86,7 @@ class PlanResult:
     summary: pl.DataFrame = field(default_factory=pl.DataFrame)
     reasons: pl.DataFrame = field(default_factory=pl.DataFrame)  # suppressed_reasons
     candidate_count: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,9 @@ def make_plan(
 ) -> PlanResult:
     """`keep_candidates=False` keeps only the counts (the CLI: a large book's rows would not
     fit); `on_rows` is handed each part's candidates as they are decided (the export)."""
-    now = now or datetime.now(UTC)
+    if now is None:
+        # No clock below the CLI: without a moment the plan is made as of its day's start.
+        now = datetime.combine(as_of, time(0), ZoneInfo(settings.defaults.timezone)).astimezone(UTC)
     write = not dry_run and only_customer is None
     if only_customer is None:
         sqlite_worker.warm(engine)  # its start-up overlaps settling promises and plans
@@ -201,7 +206,7 @@ def _set_apart(chosen: pl.DataFrame, shared: pl.Series) -> tuple[pl.DataFrame, p
 
 
 def _decide(chosen: pl.DataFrame, history: pl.DataFrame, day: _Day) -> pl.DataFrame:
-    contact = day.settings.policy.contact_policy()
+    contact = day.settings.contact_policy()
     zone = day.settings.defaults.timezone
     return decide(chosen, history, contact, zone, day.as_of, day.blocked)
 
@@ -326,6 +331,10 @@ class _Outcome:
         )
         reasons = [r for r in self.reasons if r.height]
         result.reasons = _sum_reasons(pl.concat(reasons)) if reasons else self.reasons[0]
+        calendar = self.day.settings.contact_policy().calendar
+        warning = missing_data_warning(self.day.as_of, calendar)
+        if warning and calendar.name != "none":
+            result.warnings.append(warning)
         return result
 
 

@@ -1,6 +1,6 @@
 """Promises: recorded from replies, settled from payments, and the plan's `promise_pending`.
 
-pending = settle(engine, settings, today, write=True)   # customer ids whose promise pends
+pending = settle(engine, settings, today, write=True, now=now)   # customer ids whose promise pends
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def settle(
     today: date,
     *,
     write: bool,
-    now: datetime | None = None,
+    now: datetime,
     kept_only: bool = False,
 ) -> set[int]:
     """Decide every pending promise on `today`; return the customers whose promise still pends.

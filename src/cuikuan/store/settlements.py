@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine, Table, update
 
 
 def record_settlements(
-    engine: Engine, table: Table, outcomes: Sequence[tuple[int, str]], now: datetime | None
+    engine: Engine, table: Table, outcomes: Sequence[tuple[int, str]], now: datetime
 ) -> None:
     """Set `status` and `settled_at` for each (id, status) of `table`, in one transaction."""
     if not outcomes:
@@ -17,7 +17,5 @@ def record_settlements(
     with engine.begin() as conn:
         for row_id, status in outcomes:
             conn.execute(
-                update(table)
-                .where(table.c.id == row_id)
-                .values(status=status, settled_at=now or datetime.now(UTC))
+                update(table).where(table.c.id == row_id).values(status=status, settled_at=now)
             )
