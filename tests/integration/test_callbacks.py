@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select, update
 
 from cuikuan.channels.twilio import signature
 from cuikuan.settings import Settings
-from cuikuan.store.schema import opt_outs, outbox
+from cuikuan.store.schema import number_stops, outbox
 from cuikuan.web.callbacks import callback_server
 from tests.integration.conftest import DAY
 
@@ -87,7 +87,7 @@ def test_an_inbound_stop_opts_the_number_out(server: tuple[str, Settings, Engine
 
     base, _, engine = server
     with engine.connect() as conn:
-        cid, number = conn.execute(
+        _cid, number = conn.execute(
             select(customer_phones.c.customer_id, customer_phones.c.e164).limit(1)
         ).one()
     assert (
@@ -99,7 +99,9 @@ def test_an_inbound_stop_opts_the_number_out(server: tuple[str, Settings, Engine
     with engine.connect() as conn:
         assert (
             conn.execute(
-                select(opt_outs.c.channel).where(opt_outs.c.customer_id == cid)
+                select(number_stops.c.channel).where(
+                    number_stops.c.address == number, number_stops.c.reason == "opt_out"
+                )
             ).scalar_one()
             == "sms"
         )

@@ -444,7 +444,9 @@ def test_a_promise_pauses_reminders_until_kept_or_broken(
     assert states == {kept_row["customer_id"]: "kept", broken_row["customer_id"]: "broken"}
 
 
-def test_a_dispute_pauses_reminders_and_opens_a_task(book: tuple[Settings, Engine]) -> None:
+def test_a_dispute_stops_reminders_until_a_person_resolves_it(
+    book: tuple[Settings, Engine],
+) -> None:
     from datetime import UTC, datetime
 
     from cuikuan.services.replies import receive_reply
@@ -461,11 +463,13 @@ def test_a_dispute_pauses_reminders_and_opens_a_task(book: tuple[Settings, Engin
         .candidates.filter(lambda_in([row["customer_id"]]))
         .row(0, named=True)
     )
-    assert after["reason"] == "suppressed: paused after a reply (dispute)"
-    later = make_plan(engine, settings, DAY + timedelta(days=15), dry_run=True).candidates
-    assert "paused after a reply" not in " ".join(
-        later.filter(lambda_in([row["customer_id"]]))["reason"].fill_null("").to_list()
-    )
+    assert after["reason"] == "suppressed: dispute"
+    # Not a pause that runs out: a flag, kept until a person closes the dispute.
+    with engine.connect() as conn:
+        flags = conn.execute(
+            select(customers.c.flags).where(customers.c.id == row["customer_id"])
+        ).scalar_one()
+    assert "dispute" in flags
     open_tasks = list_tasks(engine, "open")
     assert (
         open_tasks.height == 1
@@ -475,6 +479,10 @@ def test_a_dispute_pauses_reminders_and_opens_a_task(book: tuple[Settings, Engin
     task_id = int(open_tasks["id"][0])
     take(engine, task_id, "agent-1", at)
     done(engine, task_id, at, "checked the ledger", "agent-1")
+    resolved = make_plan(engine, settings, DAY, dry_run=True).candidates
+    assert "suppressed: dispute" not in (
+        resolved.filter(lambda_in([row["customer_id"]]))["reason"].fill_null("").to_list()
+    )
     assert (
         list_tasks(engine, "open").height == 0
         and list_tasks(engine, "done")["assignee"][0] == "agent-1"

@@ -15,7 +15,7 @@ from cuikuan.dispatch.sender import send_due
 from cuikuan.domain.routing import RouteRule, providers_for
 from cuikuan.services.planner import make_plan
 from cuikuan.settings import Channels, Route, Settings
-from cuikuan.store.schema import outbox
+from cuikuan.store.schema import customer_phones, outbox
 from tests.integration.conftest import DAY
 from tests.integration.test_smpp import OPEN
 from tests.smsc_helpers import running_smsc
@@ -99,6 +99,18 @@ def test_a_refused_message_goes_to_the_fallback_and_the_rest_stay_with_the_first
         first = planned_ids(conn)[0]
         # The test SMSC refuses numbers ending in 0011 (ESME_RINVDSTADR).
         conn.execute(outbox.update().where(outbox.c.id == first).values(recipient="+8613900000011"))
+        # The number is the borrower's (the send re-checks that the recipient is still theirs).
+        owner, number = conn.execute(
+            select(outbox.c.customer_id, customer_phones.c.e164)
+            .join(customer_phones, customer_phones.c.customer_id == outbox.c.customer_id)
+            .where(outbox.c.id == first)
+            .order_by(customer_phones.c.position)
+        ).first()  # type: ignore[misc]
+        conn.execute(
+            customer_phones.update()
+            .where(customer_phones.c.customer_id == owner, customer_phones.c.e164 == number)
+            .values(e164="+8613900000011")
+        )
     with running_smsc() as smsc:
         smpp = smsc.channel()
         made: dict[str, Channel] = {"smpp": smpp, "sandbox": SandboxChannel(engine)}

@@ -206,7 +206,7 @@ def test_one_opt_out_confirmation_where_the_pack_allows_it(book: tuple[Settings,
         engine, settings, str(row["recipient"]), "退订", OPEN + timedelta(minutes=5)
     )
     assert any("already confirmed today" in d for d in again.done)
-    report = send_due(engine, settings, SandboxChannel(engine), OPEN + timedelta(minutes=10))
+    report = send_due(engine, settings, SandboxChannel(engine), OPEN + timedelta(minutes=2))
     with engine.connect() as conn:
         rows = conn.execute(
             select(outbox.c.step, outbox.c.status, outbox.c.text).where(

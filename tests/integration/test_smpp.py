@@ -19,7 +19,7 @@ from cuikuan.dispatch.listener import drain
 from cuikuan.dispatch.sender import send_due
 from cuikuan.services.planner import make_plan
 from cuikuan.settings import Settings
-from cuikuan.store.schema import message_parts, opt_outs, outbox, receipts, replies
+from cuikuan.store.schema import message_parts, number_stops, outbox, receipts, replies
 from tests.integration.conftest import DAY
 from tests.smsc_helpers import received_messages, running_smsc
 
@@ -235,7 +235,7 @@ def test_a_reply_over_smpp_opts_the_number_out_and_the_next_plan_skips_it(
         stored = conn.execute(select(replies.c.text, replies.c.source, replies.c.intent)).one()
         opted = (
             conn.execute(
-                select(opt_outs.c.channel).where(opt_outs.c.customer_id == row["customer_id"])
+                select(number_stops.c.channel).where(number_stops.c.address == row["recipient"])
             )
             .scalars()
             .all()

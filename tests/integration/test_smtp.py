@@ -120,6 +120,9 @@ def test_send_routes_email_rows_to_the_smtp_provider(
             .order_by(loans.c.id)
             .limit(1)
         ).one()
+        conn.execute(
+            customers.update().where(customers.c.id == cid).values(email="wang@example.com")
+        )
         oid = conn.execute(
             insert(outbox).values(
                 idempotency_key="test|email|2026-11-30", plan_date=NOW.date(), customer_id=cid, loan_id=lid, step="email_test",

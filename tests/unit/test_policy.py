@@ -78,9 +78,15 @@ def test_dst_change_days_keep_the_local_window() -> None:
 
 
 def test_zones_come_from_customer_then_phones_then_default() -> None:
+    # The declared zone and every zone the numbers may be in (the window suits every place);
+    # only the declared one when the lender chooses so.
     assert candidate_zones("Europe/London", ["+8613800138000"], "Asia/Shanghai") == [
-        "Europe/London"
+        "Europe/London",
+        "Asia/Shanghai",
     ]
+    assert candidate_zones(
+        "Europe/London", ["+8613800138000"], "Asia/Shanghai", declared_only=True
+    ) == ["Europe/London"]
     assert candidate_zones(None, ["+8613800138000", "+12125551234"], "Asia/Shanghai") == [
         "Asia/Shanghai",
         "America/New_York",

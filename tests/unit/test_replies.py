@@ -130,3 +130,32 @@ def test_unclear_replies_go_to_a_person() -> None:
     assert classify("好的", TODAY, RULES).needs_person
     vague = classify("过几天还", TODAY, RULES)
     assert vague.intent == "promise_to_pay" and vague.date is None and "ask" in vague.action
+
+
+def borrowers(
+    name: str = "replies_borrowers.tsv",
+) -> list[tuple[tuple[str, ...], str, date | None]]:
+    rows = []
+    for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        when = date.fromisoformat(parts[2]) if len(parts) > 2 and parts[2] else None
+        rows.append((tuple(parts[0].split(",")), parts[1], when))
+    return rows
+
+
+def test_600_replies_as_borrowers_write_keep_every_safety_meaning() -> None:
+    from cuikuan.domain.replies import SAFETY
+    from cuikuan.domain.reply_scores import score
+
+    rows = borrowers()
+    assert len(rows) >= 600
+    assert sum(len(wanted) > 1 for wanted, _, _ in rows) >= 100  # several meanings in one
+    scores = score(rows, date(2026, 12, 4), RULES)
+    for intent in SAFETY:
+        assert scores.support(intent) >= 40, intent
+        assert scores.recall(intent) >= 0.99, (intent, scores.recall(intent))
+    for intent, support, precision, recall in scores.table():
+        assert precision >= 0.9 and recall >= 0.9, (intent, support, precision, recall)
+    assert scores.dates_right >= scores.dates_asked - 1

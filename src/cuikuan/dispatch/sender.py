@@ -17,7 +17,6 @@ an auth or config failure stops that channel for the run and its rows wait, unto
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, and_, bindparam, or_, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from cuikuan.channels.base import (
     AuthError,
@@ -37,13 +36,11 @@ from cuikuan.channels.base import (
     Uncertain,
 )
 from cuikuan.dispatch.receipts import record_parts, record_receipts
-from cuikuan.domain import policy, routing
-from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
+from cuikuan.dispatch.recheck import recheck
+from cuikuan.domain import routing
 from cuikuan.domain.sms import is_gsm7
-from cuikuan.services.portfolio import loan_positions
-from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Channels, Settings
-from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
+from cuikuan.store.schema import outbox
 from cuikuan.store.times import as_utc
 
 LEASE = timedelta(minutes=10)
@@ -209,137 +206,31 @@ def _recheck(
     now: datetime,
     report: SendReport,
 ) -> list[dict[str, Any]]:
-    contact = settings.contact_policy()
-    steps = {s.id: s for s in load_strategy(settings).steps}
-    ids = sorted({r["customer_id"] for r in rows})
-    with engine.connect() as conn:
-        people = {
-            r.id: r
-            for r in conn.execute(
-                select(customers.c.id, customers.c.flags, customers.c.timezone).where(
-                    customers.c.id.in_(ids)
-                )
-            )
-        }
-        opted = {
-            (r.customer_id, r.channel)
-            for r in conn.execute(
-                select(opt_outs.c.customer_id, opt_outs.c.channel).where(
-                    opt_outs.c.customer_id.in_(ids)
-                )
-            )
-        }
-        paused = dict(
-            conn.execute(
-                select(pauses.c.customer_id, pauses.c.reason).where(
-                    pauses.c.customer_id.in_(ids), pauses.c.until >= _local_day(now, settings)
-                )
-            ).all()
-        )
-        phones: dict[int, list[str]] = {}
-        for cid, e164 in conn.execute(
-            select(customer_phones.c.customer_id, customer_phones.c.e164).where(
-                customer_phones.c.customer_id.in_(ids)
-            )
-        ):
-            phones.setdefault(cid, []).append(e164)
-        recipients = sorted({r["recipient"] for r in rows})
-        since = now - timedelta(days=8)
-        history = conn.execute(
-            select(
-                outbox.c.id,
-                outbox.c.customer_id,
-                outbox.c.recipient,
-                outbox.c.sent_at,
-                outbox.c.updated_at,
-                outbox.c.status,
-            ).where(
-                outbox.c.status.in_(COUNTED),
-                or_(outbox.c.customer_id.in_(ids), outbox.c.recipient.in_(recipients)),
-                or_(
-                    outbox.c.sent_at >= since,
-                    and_(outbox.c.sent_at.is_(None), outbox.c.updated_at >= since),
-                ),
-            )
-        ).all()
-    positions = {
-        r["loan_id"]: r
-        for r in loan_positions(engine, _local_day(now, settings), settings).iter_rows(named=True)
-    }
-    keep, stop = [], []
-    claimed_ids = {r["id"] for r in rows}
-    sent_by: dict[object, list[datetime]] = {}
-    for h in history:
-        if h.id in claimed_ids:
-            continue
-        moment = as_utc(h.sent_at or h.updated_at)
-        sent_by.setdefault(("c", h.customer_id), []).append(moment)
-        sent_by.setdefault(("n", h.recipient), []).append(moment)
-    zone_cache = policy.ZoneCache(settings.defaults.timezone)
-    for row in rows:
-        person = people[row["customer_id"]]
-        reason = _why_stop(row, person, opted, positions, steps)
-        if reason is None and row["customer_id"] in paused:
-            reason = f"paused since planning ({paused[row['customer_id']]})"
-        zones = zone_cache.zones(person.timezone, phones.get(row["customer_id"], []))
-        if reason is None and not policy.inside_window(now, zones, contact):
-            reason = "outside the contact window at send time"
-        if reason is None and row["step"] != OPT_OUT_CONFIRMATION:
-            earlier = sorted(
-                sent_by.get(("c", row["customer_id"]), [])
-                + sent_by.get(("n", row["recipient"]), [])
-            )
-            cap = policy.cap_reason(earlier, now, contact, zones[0])
-            reason = f"{cap} (at send time)" if cap else None
-        if reason:
-            stop.append((row["id"], reason))
-            report.suppressed[reason.split(":")[0] if reason.startswith("cap") else reason] += 1
-            continue
-        sent_by.setdefault(("c", row["customer_id"]), []).append(now)
-        sent_by.setdefault(("n", row["recipient"]), []).append(now)
-        keep.append(row)
-    if stop:
-        with engine.begin() as conn:
+    """The plan's rules again on what changed (dispatch.recheck, domain.send_rules): rows that
+    fail become `suppressed` with the reason; rows whose window opens later today (the zone
+    changed) go back to `planned` at the new opening."""
+    verdicts = recheck(engine, settings, rows, now)
+    for _, reason in verdicts.stop:
+        report.suppressed[reason.split(":")[0] if reason.startswith("cap") else reason] += 1
+    with engine.begin() as conn:
+        if verdicts.stop:
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id == bindparam("oid"))
                 .values(status="suppressed", reason=bindparam("why"), updated_at=now),
-                [{"oid": oid, "why": reason} for oid, reason in stop],
+                [{"oid": oid, "why": reason} for oid, reason in verdicts.stop],
             )
-    return keep
-
-
-def _why_stop(
-    row: dict[str, Any],
-    person: Any,
-    opted: set[tuple[int, str]],
-    positions: dict[int, dict[str, Any]],
-    steps: dict[str, Any],
-) -> str | None:
-    if row["step"] == OPT_OUT_CONFIRMATION:
-        # The one message allowed after an opt-out; only a flag (deceased, complaint...) stops it.
-        flagged = policy.suppression_reasons(
-            json.loads(person.flags or "[]"), [], row["channel"], False
-        )
-        return f"suppressed since planning: {flagged[0]}" if flagged else None
-    if (row["customer_id"], row["channel"]) in opted:
-        return "opted out since planning"
-    reasons = policy.suppression_reasons(
-        json.loads(person.flags or "[]"), [], row["channel"], False
-    )
-    if reasons:
-        return f"suppressed since planning: {reasons[0]}"
-    pos = positions.get(row["loan_id"])
-    if pos is None or pos["paid_off"]:
-        return "paid in full since planning"
-    step = steps.get(row["step"])
-    if step is not None and step.targets_overdue and pos["overdue_amount"] == 0:
-        return "paid since planning"
-    if step is not None and step.days_to_due is not None and isinstance(step.days_to_due, int):
-        due = row["plan_date"] + timedelta(days=step.days_to_due)
-        if pos["next_due_date"] is None or pos["next_due_date"] > due:
-            return "paid since planning"
-    return None
+        if verdicts.later:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == bindparam("oid"))
+                .values(
+                    status="planned", reason=bindparam("why"), earliest_at=bindparam("lo"),
+                    latest_at=bindparam("hi"), updated_at=now,
+                ),
+                [{"oid": oid, "lo": lo, "hi": hi, "why": why} for oid, lo, hi, why in verdicts.later],
+            )  # fmt: skip
+    return verdicts.keep
 
 
 def _send(

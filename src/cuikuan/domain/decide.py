@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from cuikuan.domain import json_text, policy
+from cuikuan.domain.zones import zone_key_expr
 
 LIVE = ("planned", "claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
 UTC_US = pl.Datetime("us", "UTC")
@@ -116,7 +117,7 @@ def decide(
 ) -> pl.DataFrame:
     """`chosen` in decision order with the SCHEMA columns added."""
     rows = ordered(chosen)
-    zones = policy.ZoneCache(default_zone)
+    zones = policy.ZoneCache(default_zone, contact.declared_zone_only)
     if row_by_row or rows.height == 0:
         caps = caps_of(history)
         windows: dict[tuple[date, tuple[str, ...]], tuple[datetime, datetime] | None] = {}
@@ -237,7 +238,9 @@ def cap_decision(
     contact: policy.ContactPolicy,
 ) -> tuple[str, str | None, datetime]:
     """planned at the earliest moment the caps allow inside (lo, hi), or suppressed and why."""
-    sent = caps.sent(cid, recipient)
+    # A message parked on a later day (a shift past a holiday) does not count against this one:
+    # it is re-checked when it goes.
+    sent = [s for s in caps.sent(cid, recipient) if s < hi]
     earliest = max([lo, *(s + contact.min_gap for s in sent[-1:])])
     if earliest >= hi:
         hours = contact.min_gap.total_seconds() / 3600
@@ -246,6 +249,14 @@ def cap_decision(
     if reason:
         return "suppressed", reason, earliest
     return "planned", None, earliest
+
+
+def cap_reason_at(
+    caps: Caps, cid: int, recipient: str, at: datetime, contact: policy.ContactPolicy, zone: str
+) -> str | None:
+    """The caps for one more message at `at` (the send-time check): the same counting as the
+    plan's, each earlier message once whether it reached the person or the number."""
+    return policy.cap_reason([s for s in caps.sent(cid, recipient) if s <= at], at, contact, zone)
 
 
 # --- as columns -------------------------------------------------------------------------------
@@ -303,22 +314,21 @@ def _decide_columns(
             pl.col("customer"), pl.lit("|"), pl.col("step"), pl.lit(f"|{as_of.isoformat()}")
         ).alias("_key"),
         pl.col("timezone").fill_null("").alias("_tz"),
-        pl.col("phones").list.eval(pl.element().str.slice(0, 6)).list.join(sep).alias("_prefixes"),
-        pl.col("phones").list.join(sep).alias("_phones"),
+        pl.col("phones").list.eval(zone_key_expr(pl.element())).list.join(sep).alias("_prefixes"),
         pl.col("flags").list.join(sep).fill_null("").alias("_flags"),
         pl.col("opted_out").list.join(sep).fill_null("").alias("_opted"),
     )
 
-    def zones_of(tz: str, phones: str) -> str:
-        return ",".join(zone_cache.zones(tz or None, phones.split(sep) if phones else []))
+    def zones_of(tz: str, keys: str) -> str:
+        return ",".join(zone_cache.by_keys(tz or None, tuple(keys.split(sep)) if keys else ()))
 
-    # The zones go by the zone and the numbers' first digits (ZoneCache): one number stands for
-    # every customer with the same prefixes.
-    firsts = w.group_by("_tz", "_prefixes", maintain_order=True).agg(pl.col("_phones").first())
+    # The zones go by the declared zone and the numbers' zone keys (ZoneCache), once per
+    # distinct combination.
+    firsts = w.select("_tz", "_prefixes").unique(maintain_order=True)
     firsts = firsts.with_columns(
-        pl.Series("zones", [zones_of(t, p) for t, _, p in firsts.iter_rows()], dtype=pl.String)
+        pl.Series("zones", [zones_of(t, p) for t, p in firsts.iter_rows()], dtype=pl.String)
     )
-    w = w.join(firsts.drop("_phones"), on=["_tz", "_prefixes"], how="left")
+    w = w.join(firsts, on=["_tz", "_prefixes"], how="left")
 
     def suppressed(flags: str, opted: str, channel: str, paid_off: bool, promise: bool) -> str | None:  # fmt: skip
         found = policy.suppression_reasons(
@@ -457,8 +467,14 @@ def _caps_from_history(
     )  # fmt: skip
     gap = contact.min_gap
     hours = gap.total_seconds() / 3600
+    # As `cap_decision`: messages parked on a later day do not count against this one.
+    pairs = (
+        pairs.join(cand.select("_i", "_hi"), on="_i")
+        .filter(pl.col("at") < pl.col("_hi"))
+        .drop("_hi")
+    )
     last = pairs.group_by("_i").agg(pl.col("at").max().alias("_last"))
-    cand = cand.join(last, on="_i").with_columns(
+    cand = cand.join(last, on="_i", how="left").with_columns(
         pl.max_horizontal("_lo", pl.col("_last") + pl.lit(gap)).alias("_at")
     )
     local = {
@@ -481,7 +497,9 @@ def _caps_from_history(
             pl.col("_day").first().alias("_local_day"),
         )
     )
-    cand = cand.join(counts, on="_i", how="left")
+    cand = cand.join(counts, on="_i", how="left").with_columns(
+        pl.col("_today", "_week").fill_null(0)
+    )
     too_soon = pl.col("_at") >= pl.col("_hi")
     full_day = pl.col("_today") >= contact.max_per_day
     full_week = pl.col("_week") >= contact.max_per_7_days

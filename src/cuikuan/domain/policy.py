@@ -17,11 +17,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezones
-
 from cuikuan.domain.holidays import Calendar, Outcome, Unknown, YearDays
 from cuikuan.domain.holidays import apply as apply_calendar
+from cuikuan.domain.zones import number_zones, zone_key, zones_for_key
 
 HolidayRule = Literal["ignore", "skip", "shift"]
 UTC = ZoneInfo("UTC")
@@ -67,35 +65,41 @@ def policy_for(pack: str, **overrides: object) -> ContactPolicy:
 
 
 def candidate_zones(
-    customer_zone: str | None, phones: Iterable[str], default_zone: str
+    customer_zone: str | None,
+    phones: Iterable[str],
+    default_zone: str,
+    declared_only: bool = False,
 ) -> list[str]:
-    """The customer's own zone; else every zone their numbers may be in; else the default."""
-    if customer_zone:
-        return [customer_zone]
-    zones: list[str] = []
-    for e164 in phones:
-        try:
-            found = phone_timezones.time_zones_for_number(phonenumbers.parse(e164))
-        except phonenumbers.NumberParseException:
-            continue
-        zones += [z for z in found if z != "Etc/Unknown" and z not in zones]
+    """Every zone the borrower may be in: their declared zone and every zone each of their
+    numbers may be in (only the declared one when the lender sets `declared_zone_only`); the
+    default when nothing is known. The window is then the overlap of all of them."""
+    zones: list[str] = [customer_zone] if customer_zone else []
+    if not (customer_zone and declared_only):
+        for e164 in phones:
+            zones += [z for z in number_zones(e164) if z not in zones]
     return zones or [default_zone]
 
 
 class ZoneCache:
-    """`candidate_zones` remembered by the customer's zone and the first digits of each number
-    ("+86138", "+12125"): the time-zone tables go by prefix, and parsing every number of a
-    large batch is the slow part."""
+    """`candidate_zones` remembered by the declared zone and each number's zone key (the
+    longest prefix the time-zone table lists, which is what the answer depends on)."""
 
-    def __init__(self, default_zone: str) -> None:
+    def __init__(self, default_zone: str, declared_only: bool = False) -> None:
         self.default_zone = default_zone
+        self.declared_only = declared_only
         self._known: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
 
     def zones(self, customer_zone: str | None, phones: Sequence[str]) -> list[str]:
-        key = (customer_zone, tuple(p[:6] for p in phones))
-        found = self._known.get(key)
+        return self.by_keys(customer_zone, tuple(zone_key(p) for p in phones))
+
+    def by_keys(self, customer_zone: str | None, keys: tuple[str, ...]) -> list[str]:
+        found = self._known.get((customer_zone, keys))
         if found is None:
-            found = self._known[key] = candidate_zones(customer_zone, phones, self.default_zone)
+            zones: list[str] = [customer_zone] if customer_zone else []
+            if not (customer_zone and self.declared_only):
+                for key in keys:
+                    zones += [z for z in zones_for_key(key) if z not in zones]
+            found = self._known[(customer_zone, keys)] = zones or [self.default_zone]
         return found
 
 

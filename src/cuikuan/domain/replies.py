@@ -6,6 +6,10 @@
 The rules are data (resources/replies.toml): phrases per intent, matched after normalising
 (full-width, traditional characters, case, spaces and punctuation do not matter). When several
 intents match, the highest rank wins with lower confidence; low confidence goes to a person.
+
+Safety meanings (opt-out, complaint, death, wrong number, dispute) are different: found anywhere
+in a reply, whatever else it says, each takes effect at once (`Reading.safety`, strictest first),
+and a mixed reply still goes to a person. A false stop costs less than a missed one.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ INTENTS = (
     "wrong_number", "third_party", "complaint", "deceased", "human", "other",
 )  # fmt: skip
 CONFIDENT = 0.7
+# Strictest first: what each stops (the person entirely, collection, the number).
+SAFETY = ("deceased", "complaint", "dispute", "wrong_number", "opt_out")
+# A reply is read from its first characters only: bounded time whatever a sender sends.
+MAX_REPLY_CHARS = 2_000
+# A date with one of these in the reply reads as a promise that can be recorded.
+PAY_WORDS = ("还", "付", "转", "交", "打款", "pay", "send", "transfer")
 
 ACTIONS = {
     "opt_out": "stop this channel to this number, in the plan and at dispatch",
@@ -49,6 +59,9 @@ class Rule:
     rank: int
     exact: tuple[str, ...]
     contains: tuple[str, ...]
+    # Phrases that look like this intent's but are not ("烦死了" is not a death): taken out of
+    # the text before this intent's `contains` are looked for.
+    unless: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,10 +71,16 @@ class Reading:
     date: date | None
     amount: Decimal | None
     matched: tuple[str, ...]  # the phrases that fired
+    safety: tuple[str, ...] = ()  # every safety meaning found, strictest first
+    found: tuple[str, ...] = ()  # every intent found, highest rank first
 
     @property
     def needs_person(self) -> bool:
-        return self.confidence < CONFIDENT or self.intent == "other"
+        return self.confidence < CONFIDENT or self.intent == "other" or len(self.found) > 1
+
+    @property
+    def strictest(self) -> str | None:
+        return self.safety[0] if self.safety else None
 
     @property
     def action(self) -> str:
@@ -81,6 +100,7 @@ def parse_rules(data: Mapping[str, Any]) -> list[Rule]:
                 int(table.get("rank", 0)),
                 tuple(table.get("exact", ())),
                 tuple(table.get("contains", ())),
+                tuple(table.get("unless", ())),
             )
         )
     return sorted(rules, key=lambda r: -r.rank)
@@ -111,36 +131,64 @@ def _hit_contains(phrase: str, zh: str, en: str) -> bool:
     return needle != "" and needle in zh
 
 
+def _without(rule: Rule, zh: str, en: str) -> tuple[str, str]:
+    for phrase in rule.unless:
+        if _is_ascii(phrase):
+            en = en.replace(normalise_en(phrase), " | ")
+        else:
+            zh = zh.replace(normalise_zh(phrase), "|")
+    return zh, en
+
+
 def classify(text: str, today: date, rules: Sequence[Rule]) -> Reading:
+    text = text[:MAX_REPLY_CHARS]
     zh, en = _views(text)
     exact = [(r, p) for r in rules for p in r.exact if _hit_exact(p, zh, en, text)]
+    hits = [(r, p) for r in rules for p in r.contains if _hit_contains(p, *_without(r, zh, en))]
+    found = tuple(
+        dict.fromkeys(r.intent for r, _ in sorted(exact + hits, key=lambda h: -h[0].rank))
+    )
+    safety = tuple(i for i in SAFETY if i in found)
     if exact:
         rule, phrase = exact[0]
-        return _finish(rule.intent, 0.97, text, today, (phrase,))
-    hits = [(r, p) for r in rules for p in r.contains if _hit_contains(p, zh, en)]
+        confidence = 0.97 if len(found) == 1 else 0.8
+        return _finish(rule.intent, confidence, text, today, (phrase,), safety, found)
     if not hits:
-        found = promised_date(text, today)
-        if found is not None:  # "15号", "friday": a bare date is a promise more often than not
-            return Reading("promise_to_pay", 0.6, found, promised_amount(text), ())
+        when = promised_date(text, today)
+        if when is not None:  # "15号", "friday": a bare date is a promise more often than not
+            sure = any(w in zh or w in en for w in PAY_WORDS)
+            return Reading(
+                "promise_to_pay", 0.8 if sure else 0.6, when, promised_amount(text), (), (),
+                ("promise_to_pay",),
+            )  # fmt: skip
         return Reading("other", 0.3, None, None, ())
-    intents = {r.intent for r, _ in hits}
     best = hits[0][0]  # rules are sorted by rank
-    confidence = 0.88 if len(intents) == 1 else 0.62
-    return _finish(
-        best.intent, confidence, text, today, tuple(p for r, p in hits if r.intent == best.intent)
-    )
+    confidence = 0.88 if len(found) == 1 else 0.62
+    matched = tuple(p for r, p in hits if r.intent == best.intent)
+    return _finish(best.intent, confidence, text, today, matched, safety, found)
 
 
 def _finish(
-    intent: str, confidence: float, text: str, today: date, matched: tuple[str, ...]
+    intent: str,
+    confidence: float,
+    text: str,
+    today: date,
+    matched: tuple[str, ...],
+    safety: tuple[str, ...] = (),
+    found: tuple[str, ...] = (),
 ) -> Reading:
     if intent != "promise_to_pay":
-        return Reading(intent, confidence, None, None, matched)
-    found = promised_date(text, today)
+        # A promise beside another meaning ("最近困难，15号还500") keeps its date and amount.
+        when = promised_date(text, today) if "promise_to_pay" in found else None
+        amount = promised_amount(text) if when is not None else None
+        return Reading(intent, confidence, when, amount, matched, safety, found)
+    when = promised_date(text, today)
     return Reading(
         intent,
-        confidence if found else min(confidence, 0.65),
-        found,
+        confidence if when else min(confidence, 0.65),
+        when,
         promised_amount(text),
         matched,
+        safety,
+        found,
     )

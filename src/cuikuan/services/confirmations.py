@@ -1,5 +1,7 @@
-"""The one confirmation after an opt-out, where the pack allows it: queued in the outbox inside
-the borrower's next contact window, sent even though they opted out, never twice a day."""
+"""The one confirmation after an opt-out, where the pack allows it: queued in the outbox at once,
+to be sent within CONFIRM_WITHIN of the opt-out (FCC 24-18: a one-time confirmation within five
+minutes; it answers the borrower's own message, so it does not wait for the next contact window),
+even though they opted out; once per number, whoever is behind it, never twice a day."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from cuikuan.domain.templates import Renderer
 from cuikuan.services import messages
 from cuikuan.settings import Settings
 from cuikuan.store.schema import customers, loans, outbox
+
+CONFIRM_WITHIN = timedelta(minutes=5)
 
 
 def queue_confirmation(
@@ -36,16 +40,8 @@ def queue_confirmation(
     if loan is None:
         return "no loan to speak of"
     zones = policy.candidate_zones(person.timezone, [number], settings.defaults.timezone)
-    contact = settings.contact_policy()
     today = at.astimezone(ZoneInfo(zones[0])).date()
-    window = None
-    for day in (today, today + timedelta(days=1)):
-        window = policy.allowed_window(day, zones, contact)
-        if window is not None and window[1] > at:
-            break
-    if window is None or window[1] <= at:
-        return "no contact window"
-    earliest, latest = max(window[0], at), window[1]
+    earliest, latest = at, at + CONFIRM_WITHIN
     locale = (
         person.locale if person.locale in settings.templates.locales else settings.defaults.locale
     )
@@ -62,7 +58,7 @@ def queue_confirmation(
             Borrower(person.name, number), facts, messages.lender_facts(settings), locale
         ),
     )
-    key = f"{person.external_id}|{OPT_OUT_CONFIRMATION}|{today.isoformat()}"
+    key = f"{number}|{OPT_OUT_CONFIRMATION}|{today.isoformat()}"
     if conn.execute(select(outbox.c.id).where(outbox.c.idempotency_key == key)).first() is not None:
         return "already confirmed today"
     m = measure(text)

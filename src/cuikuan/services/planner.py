@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -65,7 +65,7 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
-from cuikuan.store import ledger_reads, sqlite_worker
+from cuikuan.store import ledger_reads, number_stops, sqlite_worker
 from cuikuan.store.bulk import Bulk, frame_from_rows, sqlite_text
 from cuikuan.store.ledger_reads import Scope, among, read_frame, scoped, where
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
@@ -435,17 +435,42 @@ def _customers(engine: Engine, only: str | None, ids: pl.Series | None = None) -
         phones = of_ids(phones_sql, "customer_phones.customer_id")
         phone_frame = read_frame(conn, phones, phone_schema)
         opted = conn.exec_driver_sql(of_ids(opted_sql, "opt_outs.customer_id")).all()
+        stops = number_stops.stopped(conn)
     if only is not None and frame.is_empty():
         raise NotFound(f"no customer {only!r} in the ledger")
+    return _with_contacts(frame, phone_frame, opted, stops)
+
+
+def _with_contacts(
+    frame: pl.DataFrame,
+    phone_frame: pl.DataFrame,
+    opted: Sequence[Any],
+    stops: dict[tuple[str, str], str],
+) -> pl.DataFrame:
+    """People with their numbers (`phones`, for zones), the mobiles a text may go to (`mobiles`:
+    stopped numbers left out, so the first usable one is chosen), and the channels they are
+    opted out of. A person whose every mobile (or whose address) is stopped is opted out of the
+    channel, or flagged wrong_number when no stop there is an opt-out."""
+    stopped = frame_from_rows(
+        [(a, c, r) for (a, c), r in stops.items()],
+        {"_address": pl.String, "_channel": pl.String, "_stop": pl.String},
+    )
+    sms_stops = stopped.filter(pl.col("_channel") == "sms").select(
+        pl.col("_address").alias("e164"), "_stop"
+    )
+    mobile = pl.col("kind").is_in(["mobile", "fixed_or_mobile"])
     lists = (
-        phone_frame.sort("customer_id", "position")
+        phone_frame.join(sms_stops, on="e164", how="left")
+        .sort("customer_id", "position")
         .group_by("customer_id", maintain_order=True)
         .agg(
             pl.col("e164").alias("phones"),
-            pl.col("e164")
-            .filter(pl.col("kind").is_in(["mobile", "fixed_or_mobile"]))
-            .alias("mobiles"),
+            pl.col("e164").filter(mobile & pl.col("_stop").is_null()).alias("mobiles"),
+            pl.col("_stop").filter(mobile).drop_nulls().alias("_stops"),
         )
+    )
+    mail_stops = stopped.filter(pl.col("_channel") == "email").select(
+        pl.col("_address").alias("email"), pl.col("_stop").alias("_mail_stop")
     )
     opted_frame = (
         frame_from_rows([tuple(r) for r in opted], {"customer_id": pl.Int64, "channel": pl.String})
@@ -453,6 +478,9 @@ def _customers(engine: Engine, only: str | None, ids: pl.Series | None = None) -
         .agg(pl.col("channel").alias("opted_out"))
     )
     empty = pl.lit([], dtype=pl.List(pl.String))
+    all_stopped = (pl.col("mobiles").list.len() == 0) & (pl.col("_stops").list.len() > 0)
+    sms_opted = all_stopped & pl.col("_stops").list.contains("opt_out")
+    sms_wrong = all_stopped & ~pl.col("_stops").list.contains("opt_out")
     return (
         frame.with_columns(
             pl.col("tags").str.json_decode(pl.List(pl.String)),
@@ -460,7 +488,26 @@ def _customers(engine: Engine, only: str | None, ids: pl.Series | None = None) -
         )
         .join(lists, on="customer_id", how="left")
         .join(opted_frame, on="customer_id", how="left")
-        .with_columns(pl.col("phones", "mobiles", "opted_out").fill_null(empty))
+        .join(mail_stops, on="email", how="left")
+        .with_columns(pl.col("phones", "mobiles", "opted_out", "_stops").fill_null(empty))
+        .with_columns(
+            pl.when(sms_opted)
+            .then(pl.col("opted_out").list.concat(pl.lit(["sms"])))
+            .otherwise(pl.col("opted_out"))
+            .alias("opted_out"),
+            pl.when(sms_wrong)
+            .then(pl.col("flags").fill_null(empty).list.concat(pl.lit(["wrong_number"])))
+            .otherwise(pl.col("flags"))
+            .alias("flags"),
+            pl.when(pl.col("_mail_stop").is_null()).then(pl.col("email")).alias("email"),
+        )
+        .with_columns(
+            pl.when(pl.col("_mail_stop") == "opt_out")
+            .then(pl.col("opted_out").list.concat(pl.lit(["email"])))
+            .otherwise(pl.col("opted_out"))
+            .alias("opted_out"),
+        )
+        .drop("_stops", "_mail_stop")
     )
 
 

@@ -2,9 +2,11 @@
 
     result = receive_reply(engine, settings, "+8613800138000", "退订", at=now, dry_run=False)
 
-Acting now: an opt-out stops SMS to every customer behind the number (plan and dispatch both
-check it); an opt-in restores it; a complaint, a death or a wrong number flags the customers, so
-automated messages stop. Promises, plans and agent tasks come with the rest of issue 6.
+Acting now: an opt-out or a wrong number stops SMS to the number (for everyone behind it, now or
+added later; their other numbers keep their own state); an opt-in lifts the opt-out; a complaint
+or a death flags the customers, so automated messages stop; a dispute flags them until a person
+closes the dispute task. These safety meanings act wherever they appear in a reply, whatever
+else it says; the reply still goes to a person.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Row, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
 from cuikuan.domain.followup import followup
 from cuikuan.domain.phones import normalise_phone
@@ -26,6 +28,7 @@ from cuikuan.domain.replies import Reading, Rule, classify, parse_rules
 from cuikuan.errors import InputError
 from cuikuan.services.confirmations import queue_confirmation
 from cuikuan.settings import Settings
+from cuikuan.store import number_stops
 from cuikuan.store.schema import (
     customer_phones,
     customers,
@@ -36,7 +39,7 @@ from cuikuan.store.schema import (
     tasks,
 )
 
-FLAG_FOR = {"complaint": "complaint", "deceased": "deceased", "wrong_number": "wrong_number"}
+FLAG_FOR = {"complaint": "complaint", "deceased": "deceased", "dispute": "dispute"}
 
 
 @dataclass(frozen=True)
@@ -115,10 +118,11 @@ def _follow_up(
     text: str,
     settings: Settings,
 ) -> list[str]:
-    """The pause and the task the reading calls for (domain.followup)."""
+    """The pause and the task the reading calls for (domain.followup): a reply with a safety
+    meaning gets that meaning's task (a complaint's is priority 1) even when it says more."""
     plan = followup(
-        reading.intent,
-        reading.needs_person,
+        reading.strictest or reading.intent,
+        reading.needs_person and reading.strictest is None,
         reading.intent == "promise_to_pay" and reading.date is None,
     )
     done: list[str] = []
@@ -140,8 +144,8 @@ def _follow_up(
                 conn.execute(
                     insert(tasks).values(
                         customer_id=pid, kind=plan.task, priority=plan.priority, state="open", due_at=at + plan.sla,
-                        reply_id=reply_id, summary=f"{ext}: {reading.intent} reply {text!r}", notes="[]",
-                        created_at=at, updated_at=at,
+                        reply_id=reply_id, summary=f"{ext}: {'+'.join(reading.found) or reading.intent} reply {text[:500]!r}",
+                        notes="[]", created_at=at, updated_at=at,
                     )
                 )  # fmt: skip
                 done.append(f"{ext}: task {plan.task} (priority {plan.priority})")
@@ -156,61 +160,82 @@ def _act(
     settings: Settings,
     sender: str,
 ) -> list[str]:
-    if reading.needs_person or not people:
-        return []
-    done = []
+    """Every safety meaning at once, whatever else the reply says and however sure the reading
+    is; the other intents only when the reading is sure."""
+    acts = list(reading.safety)
+    if not reading.needs_person and reading.intent not in acts:
+        acts.append(reading.intent)
+    if (
+        "promise_to_pay" in reading.found
+        and reading.date is not None
+        and "promise_to_pay" not in acts
+    ):
+        acts.append("promise_to_pay")  # a clear date is recorded whatever else the reply says
+    done: list[str] = []
     with engine.begin() as conn:
-        for person in people:
-            pid, ext, flags = person.id, person.external_id, person.flags
-            if reading.intent == "opt_out":
-                conn.execute(
-                    delete(opt_outs).where(
-                        opt_outs.c.customer_id == pid, opt_outs.c.channel == "sms"
-                    )
-                )
-                conn.execute(
-                    insert(opt_outs).values(
-                        customer_id=pid, channel="sms", source="reply", created_at=at
-                    )
-                )
-                done.append(f"{ext}: SMS opted out")
-                if settings.policy.confirms_opt_out:
-                    why_not = queue_confirmation(conn, settings, pid, sender, at)
-                    done.append(
-                        f"{ext}: confirmation queued"
-                        if why_not is None
-                        else f"{ext}: no confirmation ({why_not})"
-                    )
-            elif reading.intent == "opt_in":
-                conn.execute(
-                    delete(opt_outs).where(
-                        opt_outs.c.customer_id == pid, opt_outs.c.channel == "sms"
-                    )
-                )
-                done.append(f"{ext}: SMS restored")
-            elif (
-                reading.intent == "promise_to_pay" and reading.date is not None and len(people) == 1
-            ):
-                amount = int(reading.amount.scaleb(2)) if reading.amount is not None else None
-                conn.execute(
-                    insert(promises).values(
-                        customer_id=pid,
-                        promised_date=reading.date,
-                        amount=amount,
-                        made_at=at,
-                        source="reply",
-                        status="pending",
-                    )
-                )
-                done.append(f"{ext}: promise to pay on {reading.date}, reminders pause until then")
-            elif reading.intent in FLAG_FOR:
-                current = json.loads(flags or "[]")
-                flag = FLAG_FOR[reading.intent]
-                if flag not in current:
-                    conn.execute(
-                        update(customers)
-                        .where(customers.c.id == pid)
-                        .values(flags=json.dumps([*current, flag]), updated_at=at)
-                    )
-                done.append(f"{ext}: flagged {flag}, automated messages stop")
+        for act in acts:
+            done += _number_act(conn, act, sender, at, people)
+            for person in people:
+                done += _person_act(conn, act, reading, person, at, len(people))
+        if "opt_out" in acts and settings.policy.confirms_opt_out and people:
+            why_not = queue_confirmation(conn, settings, people[0].id, sender, at)
+            done.append(
+                f"{sender}: confirmation queued" if why_not is None else f"{sender}: no confirmation ({why_not})"
+            )  # fmt: skip
     return done
+
+
+def _number_act(
+    conn: Connection, act: str, sender: str, at: datetime, people: Sequence[Row[Any, Any, Any]]
+) -> list[str]:
+    """Stops that belong to the number: whoever is behind it now or later."""
+    if act == "opt_out":
+        number_stops.stop(conn, sender, "sms", "opt_out", "reply", at)
+        return [f"{sender}: SMS opted out (the number, for everyone behind it now or later)"]
+    if act == "opt_in":
+        number_stops.lift(conn, sender, "sms", "opt_out")
+        ids = [p.id for p in people]
+        if ids:
+            conn.execute(
+                delete(opt_outs).where(opt_outs.c.customer_id.in_(ids), opt_outs.c.channel == "sms")
+            )
+        return [f"{sender}: SMS restored"]
+    if act == "wrong_number":
+        number_stops.stop(conn, sender, "sms", "wrong_number", "reply", at)
+        return [f"{sender}: wrong number, nothing more is sent there (other numbers unchanged)"]
+    return []
+
+
+def _person_act(
+    conn: Connection,
+    act: str,
+    reading: Reading,
+    person: Row[Any, Any, Any],
+    at: datetime,
+    behind: int,
+) -> list[str]:
+    pid, ext = person.id, person.external_id
+    if act == "promise_to_pay" and reading.date is not None and behind == 1:
+        amount = int(reading.amount.scaleb(2)) if reading.amount is not None else None
+        conn.execute(
+            insert(promises).values(
+                customer_id=pid, promised_date=reading.date, amount=amount, made_at=at,
+                source="reply", status="pending",
+            )
+        )  # fmt: skip
+        return [f"{ext}: promise to pay on {reading.date}, reminders pause until then"]
+    if act in FLAG_FOR:
+        flag = FLAG_FOR[act]
+        current = json.loads(
+            conn.execute(select(customers.c.flags).where(customers.c.id == pid)).scalar_one()
+            or "[]"
+        )
+        if flag not in current:
+            conn.execute(
+                update(customers)
+                .where(customers.c.id == pid)
+                .values(flags=json.dumps([*current, flag]), updated_at=at)
+            )
+        until = " until a person resolves it" if flag == "dispute" else ""
+        return [f"{ext}: flagged {flag}, automated messages stop{until}"]
+    return []

@@ -59,7 +59,36 @@ def take(engine: Engine, task_id: int, assignee: str, now: datetime) -> None:
 def done(
     engine: Engine, task_id: int, now: datetime, note: str | None = None, by: str | None = None
 ) -> None:
+    """Close a task. Closing the borrower's last open dispute task is a person resolving the
+    dispute: the dispute flag that stopped collection messages is lifted."""
     _change(engine, task_id, now, state="done", note=note, by=by)
+    with engine.begin() as conn:
+        task = conn.execute(
+            select(tasks.c.kind, tasks.c.customer_id).where(tasks.c.id == task_id)
+        ).one()
+        if task.kind != "dispute" or task.customer_id is None:
+            return
+        still_open = conn.execute(
+            select(tasks.c.id).where(
+                tasks.c.customer_id == task.customer_id,
+                tasks.c.kind == "dispute",
+                tasks.c.state != "done",
+            )
+        ).first()
+        if still_open is not None:
+            return
+        flags = json.loads(
+            conn.execute(
+                select(customers.c.flags).where(customers.c.id == task.customer_id)
+            ).scalar_one()
+            or "[]"
+        )
+        if "dispute" in flags:
+            conn.execute(
+                update(customers)
+                .where(customers.c.id == task.customer_id)
+                .values(flags=json.dumps([f for f in flags if f != "dispute"]), updated_at=now)
+            )
 
 
 def add_note(engine: Engine, task_id: int, text: str, now: datetime, by: str | None = None) -> None:

@@ -13,12 +13,14 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from cuikuan.domain.money import format_minor
+from cuikuan.domain.templates import mask
 from cuikuan.errors import NotFound
 from cuikuan.settings import Settings
 from cuikuan.store.schema import (
     customer_phones,
     customers,
     loans,
+    number_stops,
     opt_outs,
     outbox,
     payment_touches,
@@ -147,6 +149,19 @@ def timeline(engine: Engine, settings: Settings, customer: str) -> list[Event]:
         for o in conn.execute(select(opt_outs).where(opt_outs.c.customer_id == cid)).all():
             events.append(
                 Event(as_utc(o.created_at), "opt-out", f"{o.channel} opted out ({o.source})", {})
+            )
+        own_numbers = select(customer_phones.c.e164).where(customer_phones.c.customer_id == cid)
+        for n in conn.execute(
+            select(number_stops).where(number_stops.c.address.in_(own_numbers.scalar_subquery()))
+        ).all():
+            kind = "opt-out" if n.reason == "opt_out" else "wrong number"
+            events.append(
+                Event(
+                    as_utc(n.created_at),
+                    kind,
+                    f"{n.channel} to {mask(n.address)} stopped: {n.reason} ({n.source})",
+                    {},
+                )
             )
         for p in conn.execute(select(promises).where(promises.c.customer_id == cid)).all():
             amount = f" {format_minor(p.amount, 2)}" if p.amount is not None else ""

@@ -210,6 +210,19 @@ opt_outs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Stops that are facts about a number (or address) on a channel, whoever is behind it now or
+# later: an opt-out (退订/STOP from that number) or a wrong number (the person there is not
+# ours). The borrower's other numbers keep their own state.
+number_stops = Table(
+    "number_stops",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("reason", String(16), primary_key=True),  # opt_out, wrong_number
+    Column("source", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # What the sandbox gateway "sent": the embedded default channel's own record.
 sandbox_messages = Table(
     "sandbox_messages",

@@ -1,0 +1,264 @@
+"""Reading what the send-time re-check needs, for the claimed rows only, and applying it.
+
+    keep, later, stop = recheck(engine, settings, rows, now)
+
+The rules are domain.send_rules (the plan's own rules and caps); this module reads the facts of
+the claimed rows' people, numbers and loans (never the whole book) and says which rows go now,
+which wait for their window to open (re-timed) and which stop, and why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, and_, or_, select
+
+from cuikuan.domain import ledger, policy, send_rules
+from cuikuan.domain.decide import Caps
+from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
+from cuikuan.services.arrangements import settle_arrangements
+from cuikuan.services.strategy_file import load_strategy
+from cuikuan.settings import Settings
+from cuikuan.store import number_stops
+from cuikuan.store.schema import (
+    customer_phones,
+    customers,
+    instalments,
+    loans,
+    opt_outs,
+    outbox,
+    pauses,
+    payments,
+    promises,
+)
+from cuikuan.store.times import as_utc
+
+COUNTED = ("claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
+
+
+@dataclass
+class Verdicts:
+    keep: list[dict[str, Any]]
+    later: list[tuple[int, datetime, datetime, str]]  # (id, new earliest_at, latest_at, why)
+    stop: list[tuple[int, str]]  # (id, reason)
+
+
+def recheck(
+    engine: Engine, settings: Settings, rows: list[dict[str, Any]], now: datetime
+) -> Verdicts:
+    contact = settings.contact_policy()
+    zone = ZoneInfo(settings.defaults.timezone)
+    today = now.astimezone(zone).date()
+    steps = {
+        s.id: send_rules.StepFacts(
+            s.targets_overdue, s.days_to_due if isinstance(s.days_to_due, int) else None
+        )
+        for s in load_strategy(settings).steps
+    }
+    ids = sorted({r["customer_id"] for r in rows})
+    loan_ids = sorted({r["loan_id"] for r in rows})
+    with engine.connect() as conn:
+        people = {
+            r.id: r
+            for r in conn.execute(
+                select(customers.c.id, customers.c.flags, customers.c.timezone, customers.c.email)
+                .where(customers.c.id.in_(ids))
+            )
+        }  # fmt: skip
+        opted: dict[int, list[str]] = defaultdict(list)
+        for cid, channel in conn.execute(
+            select(opt_outs.c.customer_id, opt_outs.c.channel).where(
+                opt_outs.c.customer_id.in_(ids)
+            )
+        ):
+            opted[cid].append(channel)
+        paused = dict(
+            conn.execute(
+                select(pauses.c.customer_id, pauses.c.reason).where(
+                    pauses.c.customer_id.in_(ids), pauses.c.until >= today
+                )
+            ).all()
+        )
+        grace = timedelta(days=settings.plan.promise_grace_days)
+        promised = {
+            cid
+            for cid, until in conn.execute(
+                select(promises.c.customer_id, promises.c.promised_date).where(
+                    promises.c.customer_id.in_(ids), promises.c.status == "pending"
+                )
+            )
+            if until + grace >= today
+        }
+        phones: dict[int, list[str]] = defaultdict(list)
+        for cid, e164 in conn.execute(
+            select(customer_phones.c.customer_id, customer_phones.c.e164)
+            .where(customer_phones.c.customer_id.in_(ids))
+            .order_by(customer_phones.c.customer_id, customer_phones.c.position)
+        ):
+            phones[cid].append(e164)
+        stops = number_stops.stopped(conn, {r["recipient"] for r in rows})
+        caps = _caps(conn, rows, ids, now)
+        loans_now = _loans_now(conn, loan_ids, rows, now, today, settings)
+    on_plan = settle_arrangements(engine, settings, today, write=False, now=now)
+    verdicts = Verdicts([], [], [])
+    zone_cache = policy.ZoneCache(settings.defaults.timezone, contact.declared_zone_only)
+    for row in rows:
+        person = people[row["customer_id"]]
+        facts = send_rules.RowFacts(
+            channel=row["channel"],
+            step=row["step"],
+            recipient=row["recipient"],
+            plan_date=row["plan_date"],
+            created_at=as_utc(row["created_at"]),
+            flags=json.loads(person.flags or "[]"),
+            opted_out_channels=opted.get(row["customer_id"], []),
+            number_stop=stops.get((row["recipient"], row["channel"])),
+            on_record=_on_record(row, person, phones),
+            paused=paused.get(row["customer_id"]),
+            promise_pending=row["customer_id"] in promised,
+            zones=zone_cache.zones(person.timezone, phones.get(row["customer_id"], [])),
+            step_facts=steps.get(row["step"]),
+            loan=_with_plan(loans_now.get(row["loan_id"]), row, on_plan),
+        )
+        reason = send_rules.suppressed_reason(facts)
+        if reason is None and row["step"] != OPT_OUT_CONFIRMATION:
+            when, window = send_rules.window_decision(now, facts.zones, contact)
+            if when == "later" and window is not None:
+                why = "re-timed: the window in the borrower's zones opens later"
+                verdicts.later.append((row["id"], window[0], window[1], why))
+                continue
+            if when == "closed":
+                reason = "outside the contact window at send time"
+        if reason is None and row["step"] != OPT_OUT_CONFIRMATION:
+            cap = send_rules.cap_reason(
+                caps, row["customer_id"], row["recipient"], now, contact, facts.zones[0]
+            )
+            reason = f"{cap} (at send time)" if cap else None
+        if reason:
+            verdicts.stop.append((row["id"], reason))
+            continue
+        caps.add(
+            row["customer_id"],
+            row["recipient"],
+            row["step"],
+            row["plan_date"],
+            row["idempotency_key"],
+            now,
+        )
+        verdicts.keep.append(row)
+    return verdicts
+
+
+def _on_record(row: dict[str, Any], person: Any, phones: dict[int, list[str]]) -> bool:
+    if row["step"] == OPT_OUT_CONFIRMATION:
+        return True  # it answers the number that wrote, whoever's it is
+    if row["channel"] == "sms":
+        return row["recipient"] in phones.get(row["customer_id"], [])
+    return bool(person.email) and row["recipient"] == person.email
+
+
+def _caps(conn: Connection, rows: list[dict[str, Any]], ids: list[int], now: datetime) -> Caps:
+    """Messages handed over (or being) to these people and numbers lately, each once by key."""
+    recipients = sorted({r["recipient"] for r in rows})
+    claimed = {r["id"] for r in rows}
+    since = now - timedelta(days=8)
+    history = conn.execute(
+        select(
+            outbox.c.id, outbox.c.customer_id, outbox.c.recipient, outbox.c.step,
+            outbox.c.plan_date, outbox.c.idempotency_key, outbox.c.sent_at, outbox.c.updated_at,
+        ).where(
+            outbox.c.status.in_(COUNTED),
+            or_(outbox.c.customer_id.in_(ids), outbox.c.recipient.in_(recipients)),
+            or_(
+                outbox.c.sent_at >= since,
+                and_(outbox.c.sent_at.is_(None), outbox.c.updated_at >= since),
+            ),
+        )
+    ).all()  # fmt: skip
+    caps = Caps(defaultdict(dict), defaultdict(dict), defaultdict(list), set())
+    for h in history:
+        if h.id in claimed:
+            continue
+        moment = as_utc(h.sent_at or h.updated_at)
+        caps.add(h.customer_id, h.recipient, h.step, h.plan_date, h.idempotency_key, moment)
+    return caps
+
+
+def _loans_now(
+    conn: Connection,
+    loan_ids: list[int],
+    rows: list[dict[str, Any]],
+    now: datetime,
+    today: date,
+    settings: Settings,
+) -> dict[int, send_rules.LoanNow]:
+    """The rows' loans as they stand at `now` (domain.ledger's row rules, the reference the
+    plan's column path is tested against)."""
+    planned_at: dict[int, datetime] = {}
+    for r in rows:
+        at = as_utc(r["created_at"])
+        planned_at[r["loan_id"]] = min(planned_at.get(r["loan_id"], at), at)
+    snapshots = dict(
+        conn.execute(
+            select(loans.c.id, loans.c.paid_snapshot_at).where(loans.c.id.in_(loan_ids))
+        ).all()
+    )
+    schedule: dict[int, list[ledger.Instalment]] = defaultdict(list)
+    for lid, number, due, amount, paid in conn.execute(
+        select(
+            instalments.c.loan_id, instalments.c.number, instalments.c.due_date,
+            instalments.c.amount_due, instalments.c.amount_paid,
+        ).where(instalments.c.loan_id.in_(loan_ids))
+    ):  # fmt: skip
+        schedule[lid].append(ledger.Instalment(number, due, amount, paid))
+    paid_rows: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
+    for lid, paid_at, created, amount in conn.execute(
+        select(payments.c.loan_id, payments.c.paid_at, payments.c.created_at, payments.c.amount)
+        .where(payments.c.loan_id.in_(loan_ids))
+    ):  # fmt: skip
+        paid_rows[lid].append((as_utc(paid_at), as_utc(created), amount))
+    out: dict[int, send_rules.LoanNow] = {}
+    for lid in loan_ids:
+        if lid not in snapshots:
+            continue
+        snapshot = as_utc(snapshots[lid]) if snapshots[lid] is not None else None
+        extra = ledger.countable_payments(
+            [ledger.Payment(at, amount) for at, _, amount in paid_rows[lid]], snapshot, now
+        )
+        allocated, _ = ledger.allocate(schedule[lid], extra)
+        since = planned_at[lid]
+        paid_since = (snapshot is not None and snapshot > since) or any(
+            (at > since or created > since) and at <= now for at, created, _ in paid_rows[lid]
+        )
+        out[lid] = send_rules.LoanNow(
+            allocated,
+            ledger.position(allocated, today, settings.ledger.grace_days),
+            paid_since,
+        )
+    return out
+
+
+def _with_plan(
+    loan: send_rules.LoanNow | None,
+    row: dict[str, Any],
+    on_plan: dict[int, tuple[date, int]],
+) -> send_rules.LoanNow | None:
+    if loan is None:
+        return None
+    current = on_plan.get(row["loan_id"])
+    trail = row.get("trail") or ""
+    was_on_plan = "on a current instalment plan" in trail
+    if current is not None:
+        return send_rules.LoanNow(
+            loan.instalments, loan.position, loan.paid_since_plan and not was_on_plan, current[0]
+        )
+    if was_on_plan:
+        return send_rules.LoanNow(
+            loan.instalments, loan.position, loan.paid_since_plan, None, plan_ended=True
+        )
+    return loan
