@@ -204,6 +204,9 @@ class Plan(_Section):
     guardrail_min_messages: int = Field(default=50, ge=1)
     guardrail_opt_out_share: float = Field(default=0.05, gt=0, le=1)
     guardrail_complaint_share: float = Field(default=0.01, gt=0, le=1)
+    # Who is most urgent (one message a person; a shared number's one slot): "dpd" (the most
+    # overdue first, then strategy order) or "strategy" (strategy order first).
+    urgency: Literal["dpd", "strategy"] = "dpd"
 
 
 class Route(_Section):

@@ -232,8 +232,10 @@ def _loans_now(
         )
         allocated, _ = ledger.allocate(schedule[lid], extra)
         since = planned_at[lid]
-        paid_since = (snapshot is not None and snapshot > since) or any(
-            (at > since or created > since) and at <= now for at, created, _ in paid_rows[lid]
+        # A payment the plan could not know of: made after it, or made before and recorded after.
+        paid_since = (snapshot is not None and since < snapshot <= now) or any(
+            at <= now and (at > since or since < created <= now)
+            for at, created, _ in paid_rows[lid]
         )
         out[lid] = send_rules.LoanNow(
             allocated,

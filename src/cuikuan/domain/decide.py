@@ -4,8 +4,9 @@
 
 `chosen` has one row per person (the step the strategy picked for them); `history` the messages
 that count against caps (customer_id, recipient, step, plan_date, key, at, status, control).
-Rows are decided most urgent first (step, then most overdue, then largest, then customer), so
-when a number shared by several borrowers has room for one message, the most urgent one gets it.
+Rows are decided most urgent first (most overdue, then step, then largest, then customer; or step
+first with `urgency="strategy"`), so when a number shared by several borrowers has room for one
+message, the most urgent one gets it.
 
 Most rows are decided as columns: every rule up to the caps depends on the row alone. The caps
 depend on order only among rows that share a number with another row of the day or that have
@@ -33,7 +34,12 @@ SCHEMA: dict[str, pl.DataType] = {
     "earliest_at": UTC_US, "latest_at": UTC_US, "send_day": pl.Date(), "zones": pl.String(),
     "trail": pl.String(),
 }  # fmt: skip
-ORDER = ["step_index", "dpd", "outstanding", "customer_id"]
+# Most urgent first: by days past due (then the strategy's order), or by the strategy's order
+# (then days past due) when the lender sets `plan.urgency = "strategy"`.
+ORDERS = {
+    "dpd": (["dpd", "step_index", "outstanding", "customer_id"], [True, False, True, False]),
+    "strategy": (["step_index", "dpd", "outstanding", "customer_id"], [False, True, True, False]),
+}
 
 
 def idempotency_key(customer: str, step: str, day: date) -> str:
@@ -101,8 +107,9 @@ def recipient_expr() -> pl.Expr:
     )
 
 
-def ordered(chosen: pl.DataFrame) -> pl.DataFrame:
-    return chosen.sort(ORDER, descending=[False, True, True, False])
+def ordered(chosen: pl.DataFrame, urgency: str = "dpd") -> pl.DataFrame:
+    columns, descending = ORDERS[urgency]
+    return chosen.sort(columns, descending=descending)
 
 
 def decide(
@@ -114,9 +121,10 @@ def decide(
     blocked: dict[str, str],
     *,
     row_by_row: bool = False,
+    urgency: str = "dpd",
 ) -> pl.DataFrame:
     """`chosen` in decision order with the SCHEMA columns added."""
-    rows = ordered(chosen)
+    rows = ordered(chosen, urgency)
     zones = policy.ZoneCache(default_zone, contact.declared_zone_only)
     if row_by_row or rows.height == 0:
         caps = caps_of(history)

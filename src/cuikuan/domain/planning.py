@@ -6,8 +6,9 @@
 `loans` has one row per open loan: loan_id, customer_id, dpd, days_to_due, bucket,
 outstanding (minor units), tags (list), first_delinquency; `assign` also needs `customer` (the
 external id: control groups and variants are hashed from it). The first step
-(in strategy order) that matches any of a person's loans wins; among that person's loans matching
-it, the most overdue (then the largest) is the one the message speaks of.
+that matches each loan is its step; the person's message speaks of the most overdue loan a step
+matches (then the earlier step, then the largest), or with `urgency="strategy"` of the first
+matching step's loan.
 """
 
 from __future__ import annotations
@@ -61,14 +62,17 @@ def evaluate(loans: pl.DataFrame, strategy: Strategy, digits: int) -> pl.DataFra
     )
 
 
-def pick_loans(evaluated: pl.DataFrame) -> pl.DataFrame:
-    """Per person, the loan the message speaks of: the first matching step, then the most
-    overdue, then the largest."""
+def pick_loans(evaluated: pl.DataFrame, urgency: str = "dpd") -> pl.DataFrame:
+    """Per person, the loan the message speaks of: among the loans a step matches, the most
+    overdue (then the first step, then the largest); with `urgency="strategy"`, the first
+    matching step, then the most overdue."""
+    first = ["dpd", "step_index"] if urgency == "dpd" else ["step_index", "dpd"]
+    descending = [True, False] if urgency == "dpd" else [False, True]
     return (
         evaluated.filter(pl.col("step_index") != NO_STEP)
         .sort(
-            ["customer_id", "step_index", "dpd", "outstanding", "loan_id"],
-            descending=[False, False, True, True, False],
+            ["customer_id", *first, "outstanding", "loan_id"],
+            descending=[False, *descending, True, False],
         )
         .unique("customer_id", keep="first", maintain_order=True)
     )

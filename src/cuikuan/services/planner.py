@@ -183,7 +183,7 @@ def _choose(
     positions = plan_view(positions, day.on_plan, as_of, settings.ledger.buckets[0].name)
     loans = positions.with_columns(_first_delinquency(positions, history, strategy, as_of))
     evaluated = planning.evaluate(loans, strategy, currency_digits(settings.defaults.currency))
-    picked = planning.pick_loans(evaluated)
+    picked = planning.pick_loans(evaluated, day.settings.plan.urgency)
     if people is None:  # the plan: what it left unread for every loan, for those it picked
         with engine.connect() as conn:
             facts = ledger_reads.loan_facts(conn, picked["loan_id"], snapshot=False)
@@ -208,7 +208,9 @@ def _set_apart(chosen: pl.DataFrame, shared: pl.Series) -> tuple[pl.DataFrame, p
 def _decide(chosen: pl.DataFrame, history: pl.DataFrame, day: _Day) -> pl.DataFrame:
     contact = day.settings.contact_policy()
     zone = day.settings.defaults.timezone
-    return decide(chosen, history, contact, zone, day.as_of, day.blocked)
+    return decide(
+        chosen, history, contact, zone, day.as_of, day.blocked, urgency=day.settings.plan.urgency
+    )
 
 
 class _Outcome:
@@ -319,7 +321,7 @@ class _Outcome:
     def result(self, evaluated: pl.DataFrame) -> PlanResult:
         # Parts are each in decision order; together, in the order one plan would have decided.
         parts = [p for p in self.parts if p.height] or self.parts[:1]
-        candidates = ordered(pl.concat(parts)) if len(parts) > 1 else (
+        candidates = ordered(pl.concat(parts), self.day.settings.plan.urgency) if len(parts) > 1 else (
             parts[0] if parts else pl.DataFrame()
         )  # fmt: skip
         result = PlanResult(self.day.as_of, candidates, evaluated, self.day.strategy)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
-from cuikuan.domain.followup import followup
+from cuikuan.domain.followup import READ_REPLY, followup
 from cuikuan.domain.phones import normalise_phone
 from cuikuan.domain.replies import Reading, Rule, classify, parse_rules
 from cuikuan.errors import InputError
@@ -125,6 +125,9 @@ def _follow_up(
         reading.needs_person and reading.strictest is None,
         reading.intent == "promise_to_pay" and reading.date is None,
     )
+    if plan.task is None and reading.needs_person:
+        # A stop that says more ("paid last week, stop texting") still goes to a person.
+        plan = replace(plan, task=READ_REPLY.task, priority=READ_REPLY.priority, sla=READ_REPLY.sla)
     done: list[str] = []
     today = at.astimezone(ZoneInfo(settings.defaults.timezone)).date()
     targets: list[tuple[int | None, str]] = [(p.id, p.external_id) for p in people] or [

@@ -176,7 +176,8 @@ def _borrowers_pay(
     pl.DataFrame(
         rows, schema=["payment_id", "loan_id", "paid_at", "amount"], orient="row"
     ).write_csv(path)
-    import_file(engine, path, rules)
+    imported = datetime.combine(day, time(21, 30), tzinfo=zone).astimezone(UTC)
+    import_file(engine, path, rules, now=imported)
     return len(rows), sum(int(r[3].replace(".", "")) for r in rows), len(said)
 
 
