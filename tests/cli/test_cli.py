@@ -422,6 +422,7 @@ def test_the_smpp_path_as_a_user_runs_it(workdir: Path, tmp_path: Path) -> None:
 
 def test_send_every_keeps_dispatching_until_sigterm(workdir: Path, tmp_path: Path) -> None:
     import signal
+    import threading
     import time
 
     assert run(["init", "."], tmp_path).returncode == 0
@@ -430,9 +431,17 @@ def test_send_every_keeps_dispatching_until_sigterm(workdir: Path, tmp_path: Pat
         [sys.executable, "-m", "cuikuan", "send", "--every", "1"],
         cwd=tmp_path, env=clean, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(4)
+    # Wait for two rounds (however slow the machine), then ask it to stop.
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(loop.stderr.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    deadline = time.monotonic() + 60
+    while sum(" sent " in x for x in lines) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     loop.send_signal(signal.SIGTERM)
-    _, err = loop.communicate(timeout=30)
+    loop.wait(timeout=30)
+    reader.join(timeout=30)
+    err = "".join(lines)
     assert loop.returncode == 0, err
     rounds = [line for line in err.splitlines() if " sent " in line]
     assert len(rounds) >= 2 and err.strip().endswith("stopped")

@@ -119,7 +119,9 @@ def _dispatch_loop(
             )
             deadline = time.monotonic() + every
             while not stop.is_set() and time.monotonic() < deadline:
-                stop.wait(0.5)
+                # A plain sleep, not Event.wait: timed waits on a lock misbehave under clock
+                # shims such as libfaketime, and a signal ends the sleep early anyway.
+                time.sleep(0.5)
                 for provider in pushing(providers.values()):
                     drain(engine, settings, provider, common.clock())
     finally:
