@@ -73,3 +73,10 @@ class NotFound(CuikuanError):
 
 class StoreError(CuikuanError):
     exit_code = 6
+
+
+class LintBlocked(CuikuanError):
+    """The plan was made, but templates or rendered texts failed the lint: their messages were
+    suppressed, and the operator must hear of it."""
+
+    exit_code = 7

@@ -541,3 +541,33 @@ def test_every_recording_command_takes_at_in_iso_8601(workdir: Path) -> None:
         workdir,
     )  # fmt: skip
     assert "Traceback" not in past.stderr
+
+
+def test_a_template_that_fails_the_lint_is_never_planned(tmp_path: Path) -> None:
+    assert run(["init", "."], tmp_path).returncode == 0
+    made = run(["sim", "generate", "--accounts", "300", "--seed", "3", "--as-of", "2026-11-29",
+                "--out", "ledger.csv"], tmp_path)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert run(["import", "ledger.csv"], tmp_path).returncode == 0
+    clean = run(["plan", "--as-of", "2026-11-30", "--dry-run", "--json"], tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    for name in ("overdue_firm", "overdue_gentle", "overdue_late", "pre_due_1d", "pre_due_3d"):
+        path = tmp_path / "templates" / f"{name}.zh-CN.txt"
+        # A paraphrase no listed word covers: telling the borrower's workplace.
+        path.write_text(
+            path.read_text("utf-8").rstrip() + "否则我们会给你领导打电话说明情况。\n", "utf-8"
+        )
+    checked = run(["templates", "check"], tmp_path)
+    assert checked.returncode == 1 and "banned:third_party" in checked.stdout
+    planned = run(["plan", "--as-of", "2026-11-30", "--export", "plan.csv", "--json"], tmp_path)
+    assert planned.returncode == 7, planned.stderr
+    assert "fails the lint and was not used" in planned.stderr
+    report = json.loads(planned.stdout)
+    assert report["lint_templates"]
+    exported = (tmp_path / "plan.csv").read_text("utf-8")
+    assert "fails the lint" in exported
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cuikuan.db") as db:
+        texts = [t for (t,) in db.execute("SELECT text FROM outbox WHERE control = 0")]
+    assert not any("领导" in t for t in texts)

@@ -548,3 +548,21 @@ def test_an_instalment_plan_sets_the_reminder_dates_until_it_is_broken(
     # The original schedule is back, overdue and all: the overdue steps find the loan again.
     resumed = [candidate(DAY + timedelta(days=d)) for d in range(6, 16)]
     assert any(r is not None and int(str(r["dpd"])) > 0 for r in resumed)
+
+
+def test_data_that_makes_a_text_banned_or_overlong_is_held(book: tuple[Settings, Engine]) -> None:
+    settings, engine = book
+    first = make_plan(engine, settings, DAY, dry_run=True).candidates
+    sms = first.filter((first["status"] == "planned") & (first["channel"] == "sms"))
+    bad_name, long_name = sms["customer_id"][0], sms["customer_id"][1]
+    with engine.begin() as conn:
+        conn.execute(customers.update().where(customers.c.id == bad_name).values(name="老赖张三"))
+        conn.execute(customers.update().where(customers.c.id == long_name).values(name="王" * 400))
+    again = make_plan(engine, settings, DAY, dry_run=True).candidates
+    by_id = {r["customer_id"]: r for r in again.iter_rows(named=True)}
+    assert by_id[bad_name]["status"] == "suppressed"
+    assert "banned wording" in by_id[bad_name]["reason"]
+    assert by_id[long_name]["status"] == "suppressed"
+    assert "segments" in by_id[long_name]["reason"]
+    others = again.filter(~again["customer_id"].is_in([bad_name, long_name]))
+    assert (others["status"] == "planned").sum() == sms.height - 2

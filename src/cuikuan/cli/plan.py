@@ -13,7 +13,7 @@ from rich.table import Table
 
 from cuikuan.cli import common
 from cuikuan.domain.strategy import Facts, ordered_steps, why_not
-from cuikuan.errors import InputError
+from cuikuan.errors import InputError, LintBlocked
 from cuikuan.services.planner import PlanResult, make_plan, planned_row
 
 EXPORT_COLUMNS = ["customer", "external_id", "step", "variant", "template", "channel", "control", "status", "reason",
@@ -58,14 +58,32 @@ def plan(
         )
     for warning in result.warnings:
         common.err.print(f"warning: {warning}", markup=False)
+    for name, why in result.lint_templates.items():
+        common.err.print(
+            f"error: template {name} fails the lint and was not used (its messages were "
+            f"suppressed): {why}",
+            markup=False,
+        )
+    if result.lint_texts:
+        common.err.print(
+            f"error: {result.lint_texts:,} rendered text(s) failed the lint (banned or too long "
+            "once the data was in) and were suppressed; see the export's reasons",
+            markup=False,
+        )
     if sink is not None:
         common.err.print(f"exported {sink.rows:,} candidates to {export}", markup=False)
     if json_out:
         common.print_json({"as_of": day.isoformat(), "dry_run": dry_run, "written": result.written,
                            "steps": result.summary.to_dicts(), "suppressed": result.reasons.to_dicts(),
-                           "warnings": result.warnings})  # fmt: skip
-        return
-    _print_summary(result, dry_run)
+                           "warnings": result.warnings, "lint_templates": result.lint_templates,
+                           "lint_texts": result.lint_texts})  # fmt: skip
+    else:
+        _print_summary(result, dry_run)
+    if result.lint_templates or result.lint_texts:
+        raise LintBlocked(
+            "the plan held back messages that failed the lint (see above); fix the templates "
+            "or the data, then plan again"
+        )
 
 
 class _Export:

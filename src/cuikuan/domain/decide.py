@@ -143,7 +143,7 @@ def decide(
 
 
 def blocked_row(row: dict[str, Any], why: str) -> tuple[object, ...]:
-    reason = f"template {row['template']} paused by the guardrail: {why}"
+    reason = f"template {row['template']} {why}"
     trail = [f"step {row['step']} matched loan {row['external_id']}", reason]
     return ("suppressed", reason, None, None, None, None, "", _json(trail))
 
@@ -392,7 +392,7 @@ def _decide_columns(
     zones_text = pl.col("zones").str.replace_all(",", ", ", literal=True)
     status_reason = [
         (template_blocked, "suppressed", pl.concat_str(
-            pl.lit("template "), pl.col("template"), pl.lit(" paused by the guardrail: "),
+            pl.lit("template "), pl.col("template"), pl.lit(" "),
             why_blocked)),
         (pl.col("_exists").fill_null(False), "exists", pl.lit("already planned for this date")),
         (pl.col("_supp").is_not_null(), "suppressed", pl.col("_supp")),

@@ -38,10 +38,22 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Act:
+    """Who is told or visited, what is urged: words of the act, then (within `gap` characters
+    for Chinese, words for English) words of its object, e.g. 通知 + 你单位, "tell" + "your
+    boss". Each part is a list of alternatives; a part may be empty (the act alone)."""
+
+    first: tuple[str, ...]
+    second: tuple[str, ...]
+    gap: int = 6
+
+
+@dataclass(frozen=True)
 class Category:
     name: str
     description: str
     phrases: tuple[str, ...]
+    acts: tuple[Act, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,8 +76,38 @@ def parse_wordlist(
         if name == "allow":
             allow = phrases
         else:
-            categories.append(Category(name, str(table.get("description", name)), phrases))
+            acts = tuple(_act(a, f"{source}: [{name}] acts") for a in table.get("acts", []))
+            categories.append(Category(name, str(table.get("description", name)), phrases, acts))
     return Wordlist(language, tuple(categories), allow)
+
+
+def _act(data: Any, where: str) -> Act:
+    if not isinstance(data, Mapping) or not isinstance(data.get("first"), list):
+        raise ValueError(f"{where}: each act needs a list `first` (and `second`, `gap`)")
+    second = data.get("second", [])
+    gap = data.get("gap", 6)
+    if not isinstance(second, list) or not isinstance(gap, int) or not 0 <= gap <= 30:
+        raise ValueError(f"{where}: `second` must be a list and `gap` a number from 0 to 30")
+    return Act(tuple(str(x) for x in data["first"]), tuple(str(x) for x in second), gap)
+
+
+def act_pattern(act: Act, language: Literal["zh", "en"]) -> str:
+    """The act as a regular expression over the normalised view (`normalise_zh` /
+    `normalise_en`): the same pattern the plan's column screen uses."""
+    norm = normalise_zh if language == "zh" else normalise_en
+
+    def alternatives(words: tuple[str, ...]) -> str:
+        forms = sorted({norm(w).strip() for w in words if norm(w).strip()}, key=len, reverse=True)
+        # Normalised forms hold only letters, digits and single spaces: nothing to escape, and
+        # the pattern reads the same to Python's `re` and to Polars (Rust's regex).
+        return "(?:" + "|".join(forms) + ")"
+
+    first = alternatives(act.first)
+    if not act.second:
+        return first if language == "zh" else f" {first} "
+    if language == "zh":
+        return f"{first}.{{0,{act.gap}}}{alternatives(act.second)}"
+    return f" {first} (?:[^ ]+ ){{0,{act.gap}}}{alternatives(act.second)} "
 
 
 def merge(lists: Iterable[Wordlist]) -> list[Wordlist]:
@@ -83,6 +125,7 @@ def merge(lists: Iterable[Wordlist]) -> list[Wordlist]:
                 c.name,
                 prev.description if prev else c.description,
                 (prev.phrases if prev else ()) + c.phrases,
+                (prev.acts if prev else ()) + c.acts,
             )
         by_language[wl.language] = Wordlist(wl.language, tuple(cats.values()), old.allow + wl.allow)
     return list(by_language.values())
@@ -121,6 +164,7 @@ def normalise_en(text: str) -> str:
 class WordingMatcher:
     lists: Sequence[Wordlist]
     _compiled: list[tuple[str, Category, str]] = field(default_factory=list, init=False)
+    _acts: list[tuple[str, Category, re.Pattern[str]]] = field(default_factory=list, init=False)
     _allow: dict[str, list[str]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +176,9 @@ class WordingMatcher:
                     normal = norm(phrase).strip()
                     if normal:
                         self._compiled.append((wl.language, category, normal))
+                for act in category.acts:
+                    pattern = re.compile(act_pattern(act, wl.language))
+                    self._acts.append((wl.language, category, pattern))
 
     def find(self, text: str) -> list[tuple[Category, str]]:
         """(category, phrase) for every banned phrase in `text`, once each."""
@@ -144,7 +191,25 @@ class WordingMatcher:
             needle = f" {phrase} " if language == "en" else phrase
             if needle in views[language] and (category, phrase) not in hits:
                 hits.append((category, phrase))
+        for language, category, pattern in self._acts:
+            found = pattern.search(views[language])
+            if found and (category, found.group(0).strip()) not in hits:
+                hits.append((category, found.group(0).strip()))
         return hits
+
+    def screen(self) -> dict[str, tuple[list[str], list[str], str]]:
+        """Per language: (allowed phrases, banned phrases, one pattern of every act) over the
+        normalised views, for screening a column of rendered texts at once."""
+        out: dict[str, tuple[list[str], list[str], str]] = {}
+        for wl in self.lists:
+            phrases = [p for lang, _, p in self._compiled if lang == wl.language]
+            acts = [pat.pattern for lang, _, pat in self._acts if lang == wl.language]
+            out[wl.language] = (
+                self._allow.get(wl.language, []),
+                [f" {p} " if wl.language == "en" else p for p in phrases],
+                "|".join(f"(?:{a})" for a in acts),
+            )
+        return out
 
 
 OPT_OUT = {"zh": ("退订", "回t", "拒收", "回复r", "回r"), "en": ("stop",)}

@@ -124,6 +124,20 @@ def check_templates(settings: Settings) -> list[FileFinding]:
     return sorted(findings, key=lambda f: (f.file, f.line, f.rule))
 
 
+def failing_templates(settings: Settings) -> dict[tuple[str, str], str]:
+    """(template, locale) the lint finds an error in, each with its first error: the plan never
+    sends them (their candidates are suppressed, saying why)."""
+    templates, _ = load_templates(templates_dir(settings))
+    renderer = Renderer({t.path: t for t in templates})
+    matcher, rules, lender = wording_matcher(settings), lint_rules(settings), lender_facts(settings)
+    failing: dict[tuple[str, str], str] = {}
+    for template in templates:
+        for f in _check_one(template, renderer, matcher, rules, lender):
+            if f.severity == "error" and template.key not in failing:
+                failing[template.key] = f"{f.rule}: {f.message} ({f.file}:{f.line})"
+    return failing
+
+
 def _check_one(
     template: TemplateFile,
     renderer: Renderer,

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from cuikuan.domain import planning, sms
 from cuikuan.domain.decide import decide, idempotency_key, ordered, recipient_expr
 from cuikuan.domain.holidays import missing_data_warning
+from cuikuan.domain.lint_screen import screen_reason
 from cuikuan.domain.message_context import (
     Borrower,
     LenderFacts,
@@ -87,6 +88,9 @@ class PlanResult:
     reasons: pl.DataFrame = field(default_factory=pl.DataFrame)  # suppressed_reasons
     candidate_count: int = 0
     warnings: list[str] = field(default_factory=list)
+    # Templates the lint failed (never used) and how many rendered texts it stopped.
+    lint_templates: dict[str, str] = field(default_factory=dict)
+    lint_texts: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def make_plan(
         settle(engine, settings, as_of, write=write, now=now),
         # Reminders follow a current plan's dates and its loan is never escalated.
         settle_arrangements(engine, settings, as_of, write=write, now=now),
-        check_templates_guardrail(engine, settings, now, write=write),
+        _blocked_templates(engine, settings, now, write),
         _paused(engine, as_of),
     )
     if only_customer is not None:
@@ -198,6 +202,17 @@ def _choose(
     return evaluated, chosen, history
 
 
+def _blocked_templates(
+    engine: Engine, settings: Settings, now: datetime, write: bool
+) -> dict[str, str]:
+    """Templates the plan must not use, with why: paused by the guardrail. (Templates failing
+    the lint are held per locale once rendered: `_screen`.)"""
+    return {
+        name: f"paused by the guardrail: {why}"
+        for name, why in check_templates_guardrail(engine, settings, now, write=write).items()
+    }
+
+
 def _set_apart(chosen: pl.DataFrame, shared: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`chosen` split into the rows to decide now and those to a shared number or address."""
     # A row with no recipient is decided now (suppressed, with the reason), not lost.
@@ -261,7 +276,7 @@ class _Outcome:
             self._add(part, self.templates)
 
     def _add(self, decided: pl.DataFrame, templates: _Templates) -> None:
-        rendered = _render(decided, self.day.settings, templates)
+        rendered = _screen(_render(decided, self.day.settings, templates), templates)
         self.count += rendered.height
         self.tallies.append(_tally(rendered))
         self.reasons.append(suppressed_reasons(rendered))
@@ -333,6 +348,21 @@ class _Outcome:
         )
         reasons = [r for r in self.reasons if r.height]
         result.reasons = _sum_reasons(pl.concat(reasons)) if reasons else self.reasons[0]
+        if result.reasons.height:
+            rules = result.reasons.with_columns(pl.col("rule").fill_null(""))
+            result.lint_texts = int(
+                rules.filter(pl.col("rule").str.starts_with("rendered text fails the lint"))[
+                    "count"
+                ].sum()
+            )
+            used = set(
+                rules.filter(pl.col("rule").str.contains(r"^template .* fails the lint"))["rule"]
+            )
+            result.lint_templates = {
+                f"{n} ({loc})": why
+                for (n, loc), why in (self.templates.failing if self.templates else {}).items()
+                if any(u.startswith(f"template {n} ({loc})") for u in used)
+            }
         calendar = self.day.settings.contact_policy().calendar
         warning = missing_data_warning(self.day.as_of, calendar)
         if warning and calendar.name != "none":
@@ -614,6 +644,15 @@ class _Templates:
         self.renderer = Renderer({t.path: t for t in templates})
         self.lender = messages.lender_facts(settings)
         self.tips = {loc: messages.load_tips(loc) for loc in settings.templates.locales}
+        self.matcher = messages.wording_matcher(settings)
+        self.failing = messages.failing_templates(settings)
+        self.default_locale = settings.defaults.locale
+        self.max_segments = settings.templates.max_segments
+        self.max_units = (
+            settings.templates.max_cn_billing_units
+            if settings.policy.jurisdiction == "cn"
+            else None
+        )
         self.known = pl.DataFrame(
             [{"template": name, "locale": loc} for name, loc in self.by_key],
             schema={"template": pl.String, "locale": pl.String},
@@ -673,6 +712,39 @@ def _render(decided: pl.DataFrame, settings: Settings, kit: _Templates) -> pl.Da
         .drop("_r")
         .with_columns(pl.col("segments", "billing_units").fill_null(0))
     )
+
+
+def _screen(rendered: pl.DataFrame, kit: _Templates) -> pl.DataFrame:
+    """The lint over every rendered message to send (domain.lint_screen): a text the data made
+    banned or overlong is suppressed, saying why; e-mail is not measured in segments."""
+    if rendered.is_empty():
+        return rendered
+    sms_only = pl.col("channel") == "sms"
+    why = screen_reason(
+        pl.col("text"), pl.when(sms_only).then(pl.col("segments")).otherwise(0),
+        pl.when(sms_only).then(pl.col("billing_units")).otherwise(0), kit.matcher,
+        kit.max_segments, kit.max_units,
+    )  # fmt: skip
+    # A template (in the locale the row is rendered in) that fails the lint is never sent.
+    failing = pl.DataFrame(
+        [(n, loc, f"template {n} ({loc}) fails the lint: {why}") for (n, loc), why in kit.failing.items()],
+        schema={"template": pl.String, "_loc": pl.String, "_tfail": pl.String},
+        orient="row",
+    )  # fmt: skip
+    rendered = (
+        rendered.join(kit.known, on=["template", "locale"], how="left")
+        .with_columns(
+            pl.when(pl.col("_known")).then(pl.col("locale")).otherwise(pl.lit(kit.default_locale)).alias("_loc")
+        )
+        .join(failing, on=["template", "_loc"], how="left")
+        .drop("_known", "_loc")
+    )  # fmt: skip
+    # Held rows are never sent: only what would leave is gated.
+    flagged = pl.when(pl.col("status") == "planned").then(pl.coalesce("_tfail", why))
+    return rendered.with_columns(flagged.alias("_lint")).with_columns(
+        pl.when(pl.col("_lint").is_not_null()).then(pl.lit("suppressed")).otherwise(pl.col("status")).alias("status"),
+        pl.coalesce("_lint", "reason").alias("reason"),
+    ).drop("_lint", "_tfail")  # fmt: skip
 
 
 def _render_group(
