@@ -159,3 +159,6 @@ def test_600_replies_as_borrowers_write_keep_every_safety_meaning() -> None:
     for intent, support, precision, recall in scores.table():
         assert precision >= 0.9 and recall >= 0.9, (intent, support, precision, recall)
     assert scores.dates_right >= scores.dates_asked - 1
+    fresh = score(borrowers("replies_borrowers_holdout.tsv"), date(2026, 12, 4), RULES)
+    for intent in SAFETY:
+        assert fresh.recall(intent) >= 0.99, (intent, fresh.recall(intent))

@@ -14,6 +14,7 @@ and a mixed reply still goes to a person. A false stop costs less than a missed 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -62,6 +63,9 @@ class Rule:
     # Phrases that look like this intent's but are not ("烦死了" is not a death): taken out of
     # the text before this intent's `contains` are looked for.
     unless: tuple[str, ...] = ()
+    # Regular expressions over the normalised views (the English one for ASCII patterns): an act
+    # in any words ("don't send me anything", "别再给我发了"), not one listed phrase.
+    patterns: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ def parse_rules(data: Mapping[str, Any]) -> list[Rule]:
                 tuple(table.get("exact", ())),
                 tuple(table.get("contains", ())),
                 tuple(table.get("unless", ())),
+                tuple(re.compile(p) for p in table.get("patterns", ())),
             )
         )
     return sorted(rules, key=lambda r: -r.rank)
@@ -145,6 +150,13 @@ def classify(text: str, today: date, rules: Sequence[Rule]) -> Reading:
     zh, en = _views(text)
     exact = [(r, p) for r in rules for p in r.exact if _hit_exact(p, zh, en, text)]
     hits = [(r, p) for r in rules for p in r.contains if _hit_contains(p, *_without(r, zh, en))]
+    hits += [
+        (r, p.pattern)
+        for r in rules
+        for p in r.patterns
+        if p.search(_without(r, zh, en)[1 if p.pattern.isascii() else 0])
+    ]
+    hits.sort(key=lambda h: -h[0].rank)
     found = tuple(
         dict.fromkeys(r.intent for r, _ in sorted(exact + hits, key=lambda h: -h[0].rank))
     )
