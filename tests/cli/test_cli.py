@@ -329,8 +329,14 @@ def test_importing_a_payment_marks_the_promise_it_keeps(workdir: Path, tmp_path:
     assert run(["init", "."], tmp_path).returncode == 0
     assert run(["import", str(workdir / "ledger.csv")], tmp_path).returncode == 0
     account = json.loads(run(["account", "C00000003", "--json"], tmp_path).stdout)
-    assert run(["reply", account["phones"][0], "明天还"], tmp_path).returncode == 0
-    paid_at = datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(minutes=5)
+    said = datetime(2026, 12, 1, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert (
+        run(
+            ["reply", account["phones"][0], "明天还", "--at", said.isoformat()], tmp_path
+        ).returncode
+        == 0
+    )
+    paid_at = said + timedelta(minutes=5)
     (tmp_path / "paid.csv").write_text(
         "还款流水号,借据号,还款时间,还款金额\n"
         f"PK-1,{account['loans'][0]['loan']},{paid_at:%Y-%m-%d %H:%M:%S},100.00\n",
@@ -338,7 +344,8 @@ def test_importing_a_payment_marks_the_promise_it_keeps(workdir: Path, tmp_path:
     )
     db = sqlite3.connect(tmp_path / "cuikuan.db")
     assert db.execute("SELECT status FROM promises").fetchall() == [("pending",)]
-    assert run(["import", "paid.csv"], tmp_path).returncode == 0
+    imported = (said + timedelta(hours=1)).isoformat()
+    assert run(["import", "paid.csv", "--at", imported], tmp_path).returncode == 0
     assert db.execute("SELECT status FROM promises").fetchall() == [("kept",)]
 
 
