@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cuikuan.domain.lint import LintRules, lint_text
-from cuikuan.domain.lint_screen import wording_hit
+from cuikuan.domain.lint_screen import wording_hits
 from cuikuan.services.messages import wording_matcher
 
 MATCHER = wording_matcher(None)
@@ -133,7 +133,7 @@ def test_the_plans_column_screen_flags_what_the_lint_flags() -> None:
     matcher = wording_matcher(None)
     texts = [t for _, t in _labelled("lint_messages.tsv") + _labelled("lint_messages_holdout.tsv")]
     texts += ["【富勤金融】王老赖，请还款", "Dear Mr Thief, pay now", "请联系我司客服"]
-    got = pl.DataFrame({"text": texts}).select(wording_hit(pl.col("text"), matcher)).to_series()
+    got = wording_hits(pl.Series(texts), matcher)
     assert got.to_list() == [bool(matcher.find(t)) for t in texts]
 
 
@@ -147,5 +147,5 @@ def test_the_plans_column_screen_flags_what_the_lint_flags() -> None:
 def test_column_screen_equals_the_lint_on_random_texts(parts: list[str]) -> None:
     text = "".join(parts)
     matcher = MATCHER
-    got = pl.DataFrame({"text": [text]}).select(wording_hit(pl.col("text"), matcher)).item()
+    got = wording_hits(pl.Series([text]), matcher)[0]
     assert got == bool(matcher.find(text)), text

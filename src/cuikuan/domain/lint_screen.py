@@ -1,7 +1,8 @@
 """The lint over a column of rendered texts: data that turns a clean template into a banned or
 overlong message is held too.
 
-    flagged = screen_reason(pl.col("text"), pl.col("segments"), matcher, max_segments)
+    hits = wording_hits(rendered["text"], matcher)          # a bool per text
+    why = screen_reason(pl.col("hit"), segments, units, 3, 3)
 
 The same phrases and act patterns as `WordingMatcher.find` (from `WordingMatcher.screen`), over
 views Polars can make: lower case, NFKC, letters and digits only (Chinese) or words between
@@ -26,31 +27,34 @@ def _views(text: pl.Expr) -> dict[str, pl.Expr]:
     }
 
 
-def wording_hit(text: pl.Expr, matcher: WordingMatcher) -> pl.Expr:
-    """True where the text holds a banned phrase or act (allowed wording masked out first)."""
-    views = _views(text)
+def wording_hits(texts: pl.Series, matcher: WordingMatcher) -> pl.Series:
+    """True where a text holds a banned phrase or act (allowed wording masked out first). The
+    views are made once, as columns: an expression using them several times would make them
+    again each time."""
+    frame = pl.DataFrame({"text": texts}).with_columns(**_views(pl.col("text")))
     hit: pl.Expr = pl.lit(False)
     for language, (allowed, phrases, acts) in matcher.screen().items():
-        view = views[language]
         if allowed:
             mask = " " if language == "en" else "|"
-            view = view.str.replace_many(allowed, [mask] * len(allowed))
+            frame = frame.with_columns(
+                pl.col(language).str.replace_many(allowed, [mask] * len(allowed))
+            )
         if phrases:
-            hit = hit | view.str.contains_any(phrases)
+            hit = hit | pl.col(language).str.contains_any(phrases)
         if acts:
-            hit = hit | view.str.contains(acts)
-    return hit.fill_null(False)
+            hit = hit | pl.col(language).str.contains(acts)
+    return frame.select(hit.fill_null(False).alias("hit")).to_series()
 
 
 def screen_reason(
-    text: pl.Expr,
+    hit: pl.Expr,
     segments: pl.Expr,
     billing_units: pl.Expr,
-    matcher: WordingMatcher,
     max_segments: int,
     max_billing_units: int | None,
 ) -> pl.Expr:
-    """Why a rendered text may not go (null when it may): too long, or banned wording."""
+    """Why a rendered text may not go (null when it may): too long, or banned wording (`hit`,
+    from `wording_hits`)."""
     too_long = segments > max_segments
     if max_billing_units is not None:
         too_long = too_long | (billing_units > max_billing_units)
@@ -64,7 +68,7 @@ def screen_reason(
                 pl.lit(max_segments),
             )
         )
-        .when(wording_hit(text, matcher))
+        .when(hit)
         .then(pl.lit("rendered text fails the lint: banned wording (the data made it so)"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
