@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cuikuan.domain import policy
 from cuikuan.domain.decide import SCHEMA, decide, idempotency_key
+from cuikuan.domain.frame_types import CHOSEN, HISTORY
 
 CONTACT = policy.policy_for("cn")
 # The packs' caps, and the longest reach settings allow (a week's gap) with looser day caps.
@@ -25,19 +26,8 @@ NUMBERS = ["+8613800138000", "+8613900139000", "+14155550123", "+447700900123", 
 ZONES = [None, None, "Asia/Shanghai", "America/New_York", "Europe/London", "Asia/Kolkata"]
 FLAGS = [[]] * 12 + [["dispute"], ["hardship", "complaint"], ["vip"]]
 
-CHOSEN_SCHEMA = {
-    "customer_id": pl.Int64, "customer": pl.String, "step": pl.String, "step_index": pl.Int64,
-    "channel": pl.String, "template": pl.String, "control": pl.Boolean, "holidays": pl.String,
-    "repeat_every_days": pl.Int64, "external_id": pl.String, "dpd": pl.Int64,
-    "days_to_due": pl.Int64, "outstanding": pl.Int64, "on_plan": pl.Boolean,
-    "phones": pl.List(pl.String), "mobiles": pl.List(pl.String), "email": pl.String,
-    "timezone": pl.String, "flags": pl.List(pl.String), "opted_out": pl.List(pl.String),
-    "paid_off": pl.Boolean, "promise_pending": pl.Boolean, "paused": pl.String,
-}  # fmt: skip
-HISTORY_SCHEMA = {
-    "customer_id": pl.Int64, "recipient": pl.String, "step": pl.String, "plan_date": pl.Date,
-    "key": pl.String, "at": pl.Datetime("us", "UTC"), "status": pl.String, "control": pl.Boolean,
-}  # fmt: skip
+CHOSEN_SCHEMA = {**CHOSEN, "on_plan": pl.Boolean}
+HISTORY_SCHEMA = HISTORY
 
 
 @st.composite

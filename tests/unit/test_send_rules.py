@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cuikuan.domain import policy, send_rules
 from cuikuan.domain.decide import Caps, cap_decision, cap_reason_at, caps_of
+from cuikuan.domain.frame_types import HISTORY
 from cuikuan.domain.replies import classify
 from cuikuan.domain.zones import number_zones, zone_key, zone_key_expr
 from cuikuan.services.replies import reply_rules
@@ -20,10 +21,7 @@ CONTACT = policy.policy_for("cn")
 START = datetime(2026, 11, 20, tzinfo=UTC)
 PERSON, OTHER = 1, 2
 OWN, SHARED, ELSEWHERE = "+8613800138000", "+8613900139000", "+8618612345678"
-HISTORY_SCHEMA = {
-    "customer_id": pl.Int64, "recipient": pl.String, "step": pl.String, "plan_date": pl.Date,
-    "key": pl.String, "at": pl.Datetime("us", "UTC"), "status": pl.String, "control": pl.Boolean,
-}  # fmt: skip
+HISTORY_SCHEMA = HISTORY
 
 
 @st.composite

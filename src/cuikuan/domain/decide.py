@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from cuikuan.domain import json_text, policy
+from cuikuan.domain.frame_types import CHOSEN, HISTORY, require
 from cuikuan.domain.zones import zone_key_expr
 
 LIVE = ("planned", "claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
@@ -124,6 +125,8 @@ def decide(
     urgency: str = "dpd",
 ) -> pl.DataFrame:
     """`chosen` in decision order with the SCHEMA columns added."""
+    require(chosen, CHOSEN, "decide: chosen")
+    require(history, HISTORY, "decide: history")
     rows = ordered(chosen, urgency)
     zones = policy.ZoneCache(default_zone, contact.declared_zone_only)
     if row_by_row or rows.height == 0:
