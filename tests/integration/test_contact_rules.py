@@ -200,3 +200,42 @@ def test_a_zone_change_retimes_the_message_instead_of_dropping_it(
     assert got.earliest_at.replace(tzinfo=UTC) == datetime(2026, 11, 30, 2, 30, tzinfo=UTC)
     send_due(engine, settings, SandboxChannel(engine), datetime(2026, 11, 30, 2, 31, tzinfo=UTC))
     assert status(engine, row["id"])[0] == "sent"
+
+
+def test_a_reply_no_rule_can_read_holds_the_number_until_a_person_reads_it(
+    book: tuple[Settings, Engine],
+) -> None:
+    from cuikuan.services.tasks import done
+
+    settings, engine = book
+    plan(engine, settings)
+    row = first_planned(engine)
+    # Wording no rule lists: it may be a stop, so nothing goes until someone has read it.
+    got = receive_reply(
+        engine,
+        settings,
+        row["recipient"],
+        "好烦啊，能不能不要每天都这样",
+        OPEN - timedelta(hours=1),
+    )
+    assert got.reading.unread
+    ack = next(r for r in _planned_rows(engine) if r["recipient"] != row["recipient"])
+    receive_reply(engine, settings, ack["recipient"], "好的", OPEN - timedelta(hours=1))
+    send_due(engine, settings, SandboxChannel(engine), OPEN)
+    assert status(engine, row["id"]) == ("suppressed", "a reply from this number awaits a person")
+    assert status(engine, ack["id"])[0] == "sent"  # an acknowledgement holds nothing
+    later = make_plan(engine, settings, DAY + timedelta(days=1), dry_run=True).candidates
+    mine = later.filter(later["customer_id"] == row["customer_id"])
+    assert mine.is_empty() or mine["recipient"][0] != row["recipient"]
+    task = list_tasks(engine, "open").filter(lambda_kind("read_reply"))
+    done(engine, int(task["id"][0]), OPEN + timedelta(hours=1), "read: an annoyed borrower", "a")
+    with engine.connect() as conn:
+        from cuikuan.store.number_stops import stopped
+
+        assert stopped(conn, [row["recipient"]]) == {}
+
+
+def lambda_kind(kind: str) -> Any:
+    import polars as pl
+
+    return pl.col("kind") == kind

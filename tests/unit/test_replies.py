@@ -127,7 +127,11 @@ def test_evasions_and_scripts_do_not_matter() -> None:
 def test_unclear_replies_go_to_a_person() -> None:
     mixed = classify("已经还了但金额不对", TODAY, RULES)
     assert mixed.intent == "dispute" and mixed.needs_person
-    assert classify("好的", TODAY, RULES).needs_person
+    # An acknowledgement changes nothing; words no rule reads go to a person and hold the number.
+    ack = classify("好的", TODAY, RULES)
+    assert ack.intent == "other" and not ack.needs_person and not ack.unread
+    unread = classify("这是什么情况我看不懂", TODAY, RULES)
+    assert unread.unread and unread.needs_person and "hold" in unread.action
     vague = classify("过几天还", TODAY, RULES)
     assert vague.intent == "promise_to_pay" and vague.date is None and "ask" in vague.action
 

@@ -173,11 +173,12 @@ def holiday_outcome(
 
 SUPPRESSIONS = (
     "opted_out", "wrong_number", "dispute", "hardship", "promise_pending",
-    "plan_current", "deceased", "complaint", "paid_in_full", "do_not_contact",
+    "plan_current", "deceased", "complaint", "paid_in_full", "do_not_contact", "reply_unread",
 )  # fmt: skip
 FLAG_SUPPRESSIONS = {
     "deceased": "deceased", "dispute": "dispute", "hardship": "hardship",
     "complaint": "complaint", "wrong_number": "wrong_number", "do_not_contact": "do_not_contact",
+    "reply_unread": "reply_unread",
 }  # fmt: skip
 
 

@@ -80,7 +80,13 @@ class Reading:
 
     @property
     def needs_person(self) -> bool:
-        return self.confidence < CONFIDENT or self.intent == "other" or len(self.found) > 1
+        return self.confidence < CONFIDENT or self.unread or len(self.found) > 1
+
+    @property
+    def unread(self) -> bool:
+        """Nothing in the reply could be read (not even an acknowledgement): a stop in words
+        the rules do not know yet may be in it, so the number waits for a person."""
+        return self.intent == "other" and not self.matched
 
     @property
     def strictest(self) -> str | None:
@@ -90,6 +96,10 @@ class Reading:
     def action(self) -> str:
         if self.intent == "promise_to_pay" and self.date is None:
             return "ask the borrower for a date (no date in the reply); task"
+        if self.intent == "other" and not self.unread:
+            return "nothing: an acknowledgement"
+        if self.unread:
+            return "hold SMS to this number and create a task for a person to read it"
         return ACTIONS[self.intent]
 
 

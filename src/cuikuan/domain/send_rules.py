@@ -53,7 +53,7 @@ class RowFacts:
     created_at: datetime
     flags: Sequence[str]
     opted_out_channels: Sequence[str]
-    number_stop: str | None  # "opt_out" / "wrong_number" on this recipient and channel
+    number_stop: str | None  # "opt_out" / "wrong_number" / "unread_reply" on this recipient
     on_record: bool  # the recipient is still one of the borrower's numbers / their address
     paused: str | None
     promise_pending: bool
@@ -77,6 +77,8 @@ def suppressed_reason(facts: RowFacts) -> str | None:
         return "opted out since planning"
     if facts.number_stop == "wrong_number":
         return "wrong number since planning"
+    if facts.number_stop == "unread_reply":
+        return "a reply from this number awaits a person"
     flagged = policy.suppression_reasons(facts.flags, [], facts.channel, False)
     if flagged:
         return f"suppressed since planning: {flagged[0]}"

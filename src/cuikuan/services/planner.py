@@ -487,7 +487,7 @@ def _with_contacts(
     """People with their numbers (`phones`, for zones), the mobiles a text may go to (`mobiles`:
     stopped numbers left out, so the first usable one is chosen), and the channels they are
     opted out of. A person whose every mobile (or whose address) is stopped is opted out of the
-    channel, or flagged wrong_number when no stop there is an opt-out."""
+    channel, else flagged wrong_number, else reply_unread (held until a person reads a reply)."""
     stopped = frame_from_rows(
         [(a, c, r) for (a, c), r in stops.items()],
         {"_address": pl.String, "_channel": pl.String, "_stop": pl.String},
@@ -517,7 +517,8 @@ def _with_contacts(
     empty = pl.lit([], dtype=pl.List(pl.String))
     all_stopped = (pl.col("mobiles").list.len() == 0) & (pl.col("_stops").list.len() > 0)
     sms_opted = all_stopped & pl.col("_stops").list.contains("opt_out")
-    sms_wrong = all_stopped & ~pl.col("_stops").list.contains("opt_out")
+    sms_wrong = all_stopped & ~sms_opted & pl.col("_stops").list.contains("wrong_number")
+    sms_unread = all_stopped & ~sms_opted & ~pl.col("_stops").list.contains("wrong_number")
     return (
         frame.with_columns(
             pl.col("tags").str.json_decode(pl.List(pl.String)),
@@ -534,6 +535,8 @@ def _with_contacts(
             .alias("opted_out"),
             pl.when(sms_wrong)
             .then(pl.col("flags").fill_null(empty).list.concat(pl.lit(["wrong_number"])))
+            .when(sms_unread)
+            .then(pl.col("flags").fill_null(empty).list.concat(pl.lit(["reply_unread"])))
             .otherwise(pl.col("flags"))
             .alias("flags"),
             pl.when(pl.col("_mail_stop").is_null()).then(pl.col("email")).alias("email"),

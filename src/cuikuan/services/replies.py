@@ -175,6 +175,8 @@ def _act(
     ):
         acts.append("promise_to_pay")  # a clear date is recorded whatever else the reply says
     done: list[str] = []
+    if reading.unread:
+        acts.append("unread")
     with engine.begin() as conn:
         for act in acts:
             done += _number_act(conn, act, sender, at, people)
@@ -206,6 +208,11 @@ def _number_act(
     if act == "wrong_number":
         number_stops.stop(conn, sender, "sms", "wrong_number", "reply", at)
         return [f"{sender}: wrong number, nothing more is sent there (other numbers unchanged)"]
+    if act == "unread":
+        # Words the rules cannot read may hold a stop: nothing more goes to this number until a
+        # person has read the reply (closing its task lifts the hold).
+        number_stops.stop(conn, sender, "sms", "unread_reply", "reply", at)
+        return [f"{sender}: SMS held until a person reads the reply"]
     return []
 
 

@@ -6,11 +6,12 @@ import json
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from cuikuan.errors import InputError, NotFound
+from cuikuan.store import number_stops
 from cuikuan.store.bulk import frame_from_rows
-from cuikuan.store.schema import customers, tasks
+from cuikuan.store.schema import customers, replies, tasks
 
 STATES = ("open", "taken", "done")
 
@@ -64,8 +65,10 @@ def done(
     _change(engine, task_id, now, state="done", note=note, by=by)
     with engine.begin() as conn:
         task = conn.execute(
-            select(tasks.c.kind, tasks.c.customer_id).where(tasks.c.id == task_id)
+            select(tasks.c.kind, tasks.c.customer_id, tasks.c.reply_id).where(tasks.c.id == task_id)
         ).one()
+        if task.kind == "read_reply" and task.reply_id is not None:
+            _release_number(conn, task.reply_id)
         if task.kind != "dispute" or task.customer_id is None:
             return
         still_open = conn.execute(
@@ -89,6 +92,21 @@ def done(
                 .where(customers.c.id == task.customer_id)
                 .values(flags=json.dumps([f for f in flags if f != "dispute"]), updated_at=now)
             )
+
+
+def _release_number(conn: Connection, reply_id: int) -> None:
+    """A person has read the reply: the number it came from is no longer held for it (when no
+    other reply from it waits)."""
+    sender = conn.execute(select(replies.c.sender).where(replies.c.id == reply_id)).scalar()
+    if sender is None:
+        return
+    waiting = conn.execute(
+        select(tasks.c.id)
+        .join(replies, replies.c.id == tasks.c.reply_id)
+        .where(replies.c.sender == sender, tasks.c.kind == "read_reply", tasks.c.state != "done")
+    ).first()
+    if waiting is None:
+        number_stops.lift(conn, sender, "sms", "unread_reply")
 
 
 def add_note(engine: Engine, task_id: int, text: str, now: datetime, by: str | None = None) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy import Connection, delete, insert, select
 
 from cuikuan.store.schema import number_stops
 
-REASONS = ("wrong_number", "opt_out")  # the first is reported when both hold
+# The first is reported when several hold: a wrong number, an opt-out, a reply no one has read.
+REASONS = ("wrong_number", "opt_out", "unread_reply")
 CHUNK = 5_000
 
 
