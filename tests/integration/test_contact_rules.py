@@ -239,3 +239,26 @@ def lambda_kind(kind: str) -> Any:
     import polars as pl
 
     return pl.col("kind") == kind
+
+
+def test_an_instalment_plans_reminder_is_sent_not_dropped_as_paid(
+    book: tuple[Settings, Engine],
+) -> None:
+    from decimal import Decimal
+
+    import polars as pl
+
+    from cuikuan.services.arrangements import agree
+
+    settings, engine = book
+    dry = make_plan(engine, settings, DAY, dry_run=True).candidates
+    row = dry.filter((pl.col("status") == "planned") & (pl.col("dpd") > 0)).row(0, named=True)
+    overdue = Decimal(row["overdue_amount"]).scaleb(-2)
+    half = (overdue / 2).quantize(Decimal("0.01"))
+    agreed = [(DAY + timedelta(days=3), half), (DAY + timedelta(days=20), overdue - half)]
+    agree(engine, settings, row["external_id"], agreed, "agent", PLANNED_AT - timedelta(hours=2))
+    plan(engine, settings)
+    mine = first_planned(engine, customer_id=row["customer_id"])
+    assert mine["step"] == "pre_due_3d"  # the agreed date, three days away
+    send_due(engine, settings, SandboxChannel(engine), OPEN)
+    assert status(engine, mine["id"])[0] == "sent"
