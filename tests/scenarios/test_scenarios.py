@@ -29,24 +29,19 @@ def test_no_message_breaks_a_contact_rule(pack: str, seed: int, tmp_path: Path) 
     assert not verdict.violations, (dict(verdict.violations), verdict.examples)
 
 
-def _no_number_stops(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = send_rules.suppressed_reason
+def _ignoring(field: str, value: object) -> Callable[[pytest.MonkeyPatch], None]:
+    """A switch that makes the send-time re-check blind to one fact (set to `value`)."""
 
-    def without(facts: send_rules.RowFacts) -> str | None:
-        facts.number_stop = None
-        return real(facts)
+    def switch(monkeypatch: pytest.MonkeyPatch) -> None:
+        real = send_rules.suppressed_reason
 
-    monkeypatch.setattr(send_rules, "suppressed_reason", without)
+        def without(facts: send_rules.RowFacts) -> str | None:
+            setattr(facts, field, value)
+            return real(facts)
 
+        monkeypatch.setattr(send_rules, "suppressed_reason", without)
 
-def _no_person_flags(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = send_rules.suppressed_reason
-
-    def without(facts: send_rules.RowFacts) -> str | None:
-        facts.flags = []
-        return real(facts)
-
-    monkeypatch.setattr(send_rules, "suppressed_reason", without)
+    return switch
 
 
 def _no_record_check(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,16 +52,6 @@ def _no_paid_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(send_rules, "_paid_reason", lambda facts: None)
 
 
-def _no_promise_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = send_rules.suppressed_reason
-
-    def without(facts: send_rules.RowFacts) -> str | None:
-        facts.promise_pending = False
-        return real(facts)
-
-    monkeypatch.setattr(send_rules, "suppressed_reason", without)
-
-
 Switch = Callable[[pytest.MonkeyPatch], None]
 NO_WINDOW = {"CUIKUAN_POLICY__WINDOW_START": "00:00", "CUIKUAN_POLICY__WINDOW_END": "23:59"}
 NO_CAPS = {"CUIKUAN_POLICY__MAX_PER_DAY": "9", "CUIKUAN_POLICY__MAX_PER_7_DAYS": "50",
@@ -74,11 +59,11 @@ NO_CAPS = {"CUIKUAN_POLICY__MAX_PER_DAY": "9", "CUIKUAN_POLICY__MAX_PER_7_DAYS":
 OFF: dict[str, tuple[Switch | None, dict[str, str], tuple[str, ...]]] = {
     "window": (None, NO_WINDOW, ("window",)),
     "caps": (None, NO_CAPS, ("cap_day", "cap_week", "cap_gap")),
-    "opt_out": (_no_number_stops, {}, ("opt_out", "wrong_number")),
-    "person_stop": (_no_person_flags, {}, ("person_stop",)),
+    "opt_out": (_ignoring("number_stop", None), {}, ("opt_out", "wrong_number")),
+    "person_stop": (_ignoring("flags", []), {}, ("person_stop",)),
     "recipient_on_record": (_no_record_check, {}, ("recipient_on_record",)),
     "paid": (_no_paid_check, {}, ("paid",)),
-    "promise": (_no_promise_check, {}, ("promise",)),
+    "promise": (_ignoring("promise_pending", False), {}, ("promise",)),
 }
 
 
