@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -25,7 +26,7 @@ def server(
 ) -> Iterator[tuple[str, Settings, Engine]]:
     settings, engine = book
     monkeypatch.setenv(settings.twilio.auth_token_env, TOKEN)
-    srv = callback_server(engine, settings, ("127.0.0.1", 0), PUBLIC)
+    srv = callback_server(engine, settings, ("127.0.0.1", 0), PUBLIC, lambda: CLOCK)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     try:
@@ -33,6 +34,9 @@ def server(
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+CLOCK = datetime(2026, 11, 30, 3, tzinfo=UTC)  # the moment requests arrive in these tests
 
 
 def post(base: str, path: str, form: dict[str, str], sign: bool = True) -> httpx.Response:

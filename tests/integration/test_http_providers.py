@@ -67,6 +67,9 @@ def provider() -> Iterator[tuple[str, Recorder]]:
         server.server_close()
 
 
+CLOCK = datetime(2026, 11, 30, 3, tzinfo=UTC)  # the moment requests arrive in these tests
+
+
 def aliyun(url: str) -> AliyunChannel:
     return AliyunChannel(
         "LTAI5tTestKey", "示例金融", {"due_soon": ALI_TEMPLATE}, secret_env="TEST_ALI_SECRET",
@@ -215,7 +218,9 @@ def test_pushed_reports_need_the_token_and_reach_the_outbox(
         conn.execute(outbox.update().where(outbox.c.id.in_([a, b])).values(status="sent"))
         record_parts(conn, "aliyun", [(a, ("900619746936498440^0:13800138000",))])
         record_parts(conn, "tencent", [(b, ("5000:1045710669157053657849499619",))])
-    server = callback_server(engine, settings, ("127.0.0.1", 0), "https://lender.example")
+    server = callback_server(
+        engine, settings, ("127.0.0.1", 0), "https://lender.example", lambda: CLOCK
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:

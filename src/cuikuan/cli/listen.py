@@ -42,7 +42,7 @@ def listen(
     settings = common.settings_from(ctx)
     server = None
     if public_url:
-        server = callback_server(engine, settings, (host, port), public_url)
+        server = callback_server(engine, settings, (host, port), public_url, common.clock)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         common.err.print(
             f"HTTP callbacks on http://{host}:{port}: {', '.join(ROUTES)}", markup=False

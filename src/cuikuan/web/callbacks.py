@@ -1,7 +1,7 @@
 """Provider callbacks over HTTP: Twilio status callbacks (receipts) and inbound messages
 (replies); Alibaba Cloud and Tencent Cloud delivery-report pushes (receipts).
 
-    server = callback_server(engine, settings, ("127.0.0.1", 8080), public_url="https://lender.example")
+    server = callback_server(engine, settings, ("127.0.0.1", 8080), "https://lender.example", clock)
     server.serve_forever()
 
 Every Twilio request must carry a valid X-Twilio-Signature for the public URL it was sent to;
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -39,7 +39,7 @@ def callback_server(
     settings: Settings,
     address: tuple[str, int],
     public_url: str,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Callable[[], datetime],
 ) -> ThreadingHTTPServer:
     """`clock`: when a request arrives (the server is an edge, like the command line: the one
     place below which nothing reads the wall clock; tests pass their own)."""
