@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, and_, or_, select
 
 from cuikuan.domain import ledger, policy, send_rules
-from cuikuan.domain.decide import Caps
+from cuikuan.domain.decide import Caps, cap_reason_at
 from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
 from cuikuan.services.arrangements import settle_arrangements
 from cuikuan.services.strategy_file import load_strategy
@@ -135,7 +135,7 @@ def recheck(
             if when == "closed":
                 reason = "outside the contact window at send time"
         if reason is None and row["step"] != OPT_OUT_CONFIRMATION:
-            cap = send_rules.cap_reason(
+            cap = cap_reason_at(
                 caps, row["customer_id"], row["recipient"], now, contact, facts.zones[0]
             )
             reason = f"{cap} (at send time)" if cap else None

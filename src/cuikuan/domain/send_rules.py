@@ -19,7 +19,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cuikuan.domain import ledger, policy
-from cuikuan.domain.decide import Caps, cap_reason_at
 from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
 
 
@@ -132,15 +131,3 @@ def window_decision(
     if window is not None and now < window[0]:
         return "later", window
     return "closed", None
-
-
-def cap_reason(
-    caps: Caps,
-    customer_id: int,
-    recipient: str,
-    now: datetime,
-    contact: policy.ContactPolicy,
-    zone: str,
-) -> str | None:
-    """The plan's caps at `now` on the same history (each message once)."""
-    return cap_reason_at(caps, customer_id, recipient, now, contact, zone)
