@@ -33,8 +33,13 @@ UTC_US = pl.Datetime("us", "UTC")
 SCHEMA: dict[str, pl.DataType] = {
     "status": pl.String(), "reason": pl.String(), "recipient": pl.String(),
     "earliest_at": UTC_US, "latest_at": UTC_US, "send_day": pl.Date(), "zones": pl.String(),
-    "trail": pl.String(),
+    "trail": pl.String(), "opens_at": UTC_US,
 }  # fmt: skip
+# A row "reached the draw" when every rule before the control draw let it through: it is held
+# (control) or went on to the caps, which plan it or stop it. Such rows are the members the
+# report compares (intention to treat), and `opens_at`, the opening of their window, is when
+# both arms' pay windows start.
+CAP_PREFIX = policy.CAP_PREFIX
 # Most urgent first: by days past due (then the strategy's order), or by the strategy's order
 # (then days past due) when the lender sets `plan.urgency = "strategy"`.
 ORDERS = {
@@ -148,7 +153,7 @@ def decide(
 def blocked_row(row: dict[str, Any], why: str) -> tuple[object, ...]:
     reason = f"template {row['template']} {why}"
     trail = [f"step {row['step']} matched loan {row['external_id']}", reason]
-    return ("suppressed", reason, None, None, None, None, "", _json(trail))
+    return ("suppressed", reason, None, None, None, None, "", _json(trail), None)
 
 
 def _json(trail: list[str]) -> str:
@@ -193,10 +198,11 @@ def decide_row(
         lo: datetime | None = None,
         hi: datetime | None = None,
         day: date | None = None,
+        opens: datetime | None = None,
     ) -> tuple[object, ...]:
         if reason:
             trail.append(reason)
-        return (status, reason, recipient, lo, hi, day, ",".join(zones), _json(trail))
+        return (status, reason, recipient, lo, hi, day, ",".join(zones), _json(trail), opens)
 
     key = idempotency_key(str(row["customer"]), step, as_of)
     if key in caps.keys:
@@ -231,12 +237,12 @@ def decide_row(
     if any(s == step and (as_of - d).days < repeat for s, d in caps.steps.get(cid, [])):
         return done("suppressed", f"step {step} repeats at most every {repeat} days")
     if row["control"]:
-        return done("held", "control group: held back to measure the step", lo, hi, day)
+        return done("held", "control group: held back to measure the step", lo, hi, day, lo)
     status, reason, earliest = cap_decision(cid, str(recipient), lo, hi, zones[0], caps, contact)
     if status == "suppressed":
-        return done(status, reason)
+        return done(status, reason, opens=lo)
     caps.add(cid, str(recipient), step, as_of, key, earliest)
-    return done("planned", None, earliest, hi, day)
+    return done("planned", None, earliest, hi, day, lo)
 
 
 def cap_decision(
@@ -255,7 +261,7 @@ def cap_decision(
     earliest = max([lo, *(s + contact.min_gap for s in sent[-1:])])
     if earliest >= hi:
         hours = contact.min_gap.total_seconds() / 3600
-        return "suppressed", f"cap: at least {hours:g} h between messages", earliest
+        return "suppressed", f"{CAP_PREFIX} at least {hours:g} h between messages", earliest
     reason = policy.cap_reason(sent, earliest, contact, zone)
     if reason:
         return "suppressed", reason, earliest
@@ -419,6 +425,7 @@ def _decide_columns(
         reason = pl.when(cond).then(why).otherwise(reason)
         stage = pl.when(cond).then(pl.lit(i)).otherwise(stage)
     w = w.with_columns(status.alias("status"), reason.alias("reason"), stage.alias("_stage"))
+    drawn_stage = len(status_reason) - 1  # the control draw is the last rule before the caps
 
     # The caps: rows still undecided. Order matters only where a number is shared by several of
     # them (planning one adds to the other's count); those go row by row, most urgent first. The
@@ -455,7 +462,7 @@ def _decide_columns(
             | pl.col("recipient").is_in(slow["recipient"].implode())
         )
         w = _caps_in_order(w, slow, caps_of(relevant), contact, as_of)
-    return _finish(w, rows, as_of)
+    return _finish(w, rows, as_of, drawn_stage)
 
 
 def _caps_from_history(
@@ -517,12 +524,12 @@ def _caps_from_history(
     decided = cand.select(
         "_i",
         pl.when(too_soon | full_day | full_week).then(pl.lit("suppressed")).otherwise(pl.lit("planned")).alias("_s"),
-        pl.when(too_soon).then(pl.lit(f"cap: at least {hours:g} h between messages"))
+        pl.when(too_soon).then(pl.lit(f"{CAP_PREFIX} at least {hours:g} h between messages"))
         .when(full_day).then(pl.format(
-            "cap: {} message(s) already on {} (max {} a day)",
+            CAP_PREFIX + " {} message(s) already on {} (max {} a day)",
             "_today", pl.col("_local_day").cast(pl.String), pl.lit(contact.max_per_day)))
         .when(full_week).then(pl.format(
-            "cap: {} message(s) in the last 7 days (max {})", "_week", pl.lit(contact.max_per_7_days)))
+            CAP_PREFIX + " {} message(s) in the last 7 days (max {})", "_week", pl.lit(contact.max_per_7_days)))
         .alias("_r"),
         pl.when(too_soon | full_day | full_week).then(None).otherwise(pl.col("_at")).alias("_e"),
     )  # fmt: skip
@@ -564,7 +571,7 @@ def _caps_in_order(
     return _merge_decided(w, decided)
 
 
-def _finish(w: pl.DataFrame, rows: pl.DataFrame, as_of: date) -> pl.DataFrame:
+def _finish(w: pl.DataFrame, rows: pl.DataFrame, as_of: date, drawn_stage: int) -> pl.DataFrame:
     """The trail (as `decide_row` writes it) and the SCHEMA columns, in decision order."""
     blocked = pl.col("_stage") == 0
     first = pl.concat_str(
@@ -601,6 +608,7 @@ def _finish(w: pl.DataFrame, rows: pl.DataFrame, as_of: date) -> pl.DataFrame:
             pl.when(kept).then(pl.col("send_day")).alias("send_day"),
             pl.when(kept).then(pl.col("earliest_at")).alias("earliest_at"),
             pl.when(kept).then(pl.col("_hi")).alias("latest_at"),
+            pl.when(pl.col("_stage") >= drawn_stage).then(pl.col("_lo")).alias("opens_at"),
         )
         .sort("_i")
     )

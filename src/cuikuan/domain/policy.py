@@ -23,6 +23,9 @@ from cuikuan.domain.zones import number_zones, zone_key, zones_for_key
 
 HolidayRule = Literal["ignore", "skip", "shift"]
 UTC = ZoneInfo("UTC")
+# Every reason a cap gives begins so: the report tells the caps (after the control draw) from
+# the rules before it by this.
+CAP_PREFIX = "cap:"
 
 
 @dataclass(frozen=True)
@@ -142,16 +145,14 @@ def cap_reason(
     local_day = at.astimezone(ZoneInfo(zone)).date()
     today = sum(1 for h in earlier if h.astimezone(ZoneInfo(zone)).date() == local_day)
     if today >= policy.max_per_day:
-        return f"cap: {today} message(s) already on {local_day} (max {policy.max_per_day} a day)"
+        return f"{CAP_PREFIX} {today} message(s) already on {local_day} (max {policy.max_per_day} a day)"
     week = sum(1 for h in earlier if at - h < timedelta(days=7))
     if week >= policy.max_per_7_days:
-        return f"cap: {week} message(s) in the last 7 days (max {policy.max_per_7_days})"
+        return f"{CAP_PREFIX} {week} message(s) in the last 7 days (max {policy.max_per_7_days})"
     gap = at - max(earlier)
     if gap < policy.min_gap:
         hours = policy.min_gap.total_seconds() / 3600
-        return (
-            f"cap: last message {gap.total_seconds() / 3600:.1f} h ago (at least {hours:g} h apart)"
-        )
+        return f"{CAP_PREFIX} last message {gap.total_seconds() / 3600:.1f} h ago (at least {hours:g} h apart)"
     return None
 
 

@@ -68,7 +68,7 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
-from cuikuan.store import ledger_reads, number_stops, sqlite_worker
+from cuikuan.store import ledger_reads, number_stops, plan_tallies, sqlite_worker
 from cuikuan.store.bulk import Bulk, frame_from_rows, sqlite_text
 from cuikuan.store.ledger_reads import Scope, among, read_frame, scoped, where
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
@@ -261,6 +261,7 @@ class _Outcome:
         self.parts: list[pl.DataFrame] = []
         self.tallies: list[pl.DataFrame] = []
         self.reasons: list[pl.DataFrame] = []
+        self.stops: list[pl.DataFrame] = []
         self.count = 0
         self.written = 0
         self.worker: sqlite_worker.Inserting | None = None
@@ -286,6 +287,7 @@ class _Outcome:
         self.tallies.append(_tally(rendered))
         self.reasons.append(suppressed_reasons(rendered))
         if self.now is not None:
+            self.stops.append(stops_before_draw(rendered))
             rows = _outbox_rows(rendered, self.day.as_of, self.now)
             if self.spool is not None:
                 path = self.spool / f"part-{len(self.pending)}.parquet"
@@ -319,7 +321,16 @@ class _Outcome:
         self.worker, self.in_process = None, True
 
     def commit(self) -> None:
-        """Every part's rows into the outbox, in one transaction."""
+        """Every part's rows into the outbox, in one transaction; then the day's stops before
+        the draw into plan_tallies (a count kept by the larger, so a re-run after a failure
+        between the two writes loses nothing)."""
+        self._commit_rows()
+        stops = _sum_stops(self.stops)
+        if stops.height:
+            with self.engine.begin() as conn:
+                plan_tallies.keep(conn, self.day.as_of, stops)
+
+    def _commit_rows(self) -> None:
         if self.spool is not None and not self.in_process:
             for item in self.pending:
                 self._post(_rows_of(item))
@@ -805,27 +816,37 @@ WRITE_SLICE = 50_000
 OUTBOX_COLUMNS = (
     "idempotency_key", "plan_date", "customer_id", "loan_id", "step", "template", "variant",
     "channel", "recipient", "text", "control", "earliest_at", "latest_at", "segments",
-    "billing_units", "status", "reason", "trail", "created_at", "updated_at",
+    "billing_units", "status", "reason", "trail", "created_at", "updated_at", "opens_at",
 )  # fmt: skip
 OUTBOX_TYPES = (
     "text, date, bigint, bigint, text, text, integer, text, text, text, integer, timestamptz, "
-    "timestamptz, integer, integer, text, text, text, timestamptz, timestamptz"
+    "timestamptz, integer, integer, text, text, text, timestamptz, timestamptz, timestamptz"
 )
 
 
 def _outbox_rows(rendered: pl.DataFrame, as_of: date, now: datetime) -> pl.DataFrame:
-    """The planned and held rows as outbox columns (OUTBOX_COLUMNS), in key order: the unique
-    index (and the customer one) then grow at their ends, not all over."""
-    return rendered.filter(pl.col("status").is_in(["planned", "held"])).sort("customer").select(
+    """The rows that reached the control draw (planned, held, and those the caps or the lint
+    stopped after it, which the report counts as treated: `decide.CAP_PREFIX`) as outbox
+    columns (OUTBOX_COLUMNS), in key order: the unique index (and the customer one) then grow
+    at their ends, not all over."""
+    stopped = pl.col("status") == "suppressed"
+    return rendered.filter(pl.col("opens_at").is_not_null()).sort("customer").select(
         pl.concat_str(
             pl.col("customer"), pl.lit("|"), pl.col("step"), pl.lit(f"|{as_of.isoformat()}")
         ).alias("idempotency_key"),
         pl.lit(as_of).alias("plan_date"),
-        "customer_id", "loan_id", "step", "template", "variant", "channel", "recipient", "text",
-        pl.col("control").cast(pl.Int64), "earliest_at", "latest_at", "segments",
-        "billing_units", "status", "reason", "trail",
+        "customer_id", "loan_id", "step", "template", "variant", "channel", "recipient",
+        # A stopped row's text is not kept: it never leaves, and may be what the lint refused.
+        pl.when(stopped).then(pl.lit("")).otherwise(pl.col("text").fill_null("")).alias("text"),
+        pl.col("control").cast(pl.Int64),
+        pl.coalesce("earliest_at", "opens_at").alias("earliest_at"),
+        pl.coalesce("latest_at", "opens_at").alias("latest_at"),
+        pl.when(stopped).then(0).otherwise(pl.col("segments")).alias("segments"),
+        pl.when(stopped).then(0).otherwise(pl.col("billing_units")).alias("billing_units"),
+        "status", "reason", "trail",
         pl.lit(now).dt.convert_time_zone("UTC").alias("created_at"),
         pl.lit(now).dt.convert_time_zone("UTC").alias("updated_at"),
+        "opens_at",
     )  # fmt: skip
 
 
@@ -905,11 +926,36 @@ def _summary(tallies: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     )
 
 
+def stops_before_draw(rendered: pl.DataFrame) -> pl.DataFrame:
+    """The rows stopped before the control draw (not written to the outbox), counted per step,
+    variant, template, status and rule (store.plan_tallies)."""
+    return (
+        rendered.filter(
+            pl.col("status").is_in(["suppressed", "skipped"]) & pl.col("opens_at").is_null()
+        )
+        .with_columns(RULE.alias("rule"))
+        .group_by("step", "variant", "template", "status", "rule")
+        .agg(pl.len().alias("count"))
+    )
+
+
+def _sum_stops(stops: list[pl.DataFrame]) -> pl.DataFrame:
+    keys = ["step", "variant", "template", "status", "rule"]
+    found = [s for s in stops if s.height]
+    if not found:
+        return pl.DataFrame()
+    return pl.concat(found).group_by(keys).agg(pl.col("count").sum())
+
+
+# A reason's first words: the rule that fired, without the particulars ("cap: 3 message(s) ...").
+RULE = pl.col("reason").str.extract(r"^([^:]+(?::\s*[a-z_]+)?)", 1)
+
+
 def suppressed_reasons(rendered: pl.DataFrame) -> pl.DataFrame:
     """How many were stopped by each reason (the reason's first words), per step."""
     return (
         rendered.filter(pl.col("status").is_in(["suppressed", "skipped"]))
-        .with_columns(pl.col("reason").str.extract(r"^([^:]+(?::\s*[a-z_]+)?)", 1).alias("rule"))
+        .with_columns(RULE.alias("rule"))
         .group_by("step", "rule")
         .agg(pl.len().alias("count"))
         .sort("step", "count", descending=[False, True])

@@ -149,7 +149,26 @@ outbox = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # Transient failures so far; dispatch gives up at the configured limit.
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # The opening of the contact window on the send day, for every row that reached the control
+    # draw (held, planned, or stopped after the draw by the caps or the lint): the report starts
+    # both arms' pay windows here. NULL on rows planned before migration 0013.
+    Column("opens_at", DateTime(timezone=True)),
     Index("ix_outbox_recipient_sent_at", "recipient", "sent_at"),
+)
+
+# The candidates a plan stopped before the control draw (not written to the outbox), counted per
+# plan date, step, variant, template, status (suppressed or skipped) and rule. A re-run of the
+# day's plan keeps the larger count of each cell.
+plan_tallies = Table(
+    "plan_tallies",
+    metadata,
+    Column("plan_date", Date, primary_key=True),
+    Column("step", String(64), primary_key=True),
+    Column("variant", Integer, primary_key=True),
+    Column("template", String(64), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("rule", Text, primary_key=True),
+    Column("count", Integer, nullable=False),
 )
 
 # The provider's id of every part a message went out as: receipts come per part (SMPP) and are
