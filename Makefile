@@ -33,7 +33,7 @@ demo: install
 		$(if $(filter smpp,$(DEMO_SMS)),--smpp,)
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan portfolio --as-of 2026-12-30
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan outbox
-	cd $(DEMO_DIR) && ../$(BIN)/cuikuan report --from 2026-11-30 --to 2026-12-29 --html report.html
+	cd $(DEMO_DIR) && ../$(BIN)/cuikuan report --from 2026-11-30 --to 2026-12-29 --at 2027-01-02 --html report.html
 	@echo "The HTML report (opens offline): $(abspath $(DEMO_DIR))/report.html"
 
 lint: install

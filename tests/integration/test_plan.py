@@ -243,9 +243,11 @@ def test_a_book_planned_in_parts_is_planned_as_one(
         written = plan(day, 37, False)
         # Every row that reached the control draw is written, the caps' stops included.
         assert written.written == whole["opens_at"].is_not_null().sum()
-        assert whole.filter(pl.col("opens_at").is_not_null())["status"].is_in(
-            ["planned", "held", "suppressed"]
-        ).all()
+        assert (
+            whole.filter(pl.col("opens_at").is_not_null())["status"]
+            .is_in(["planned", "held", "suppressed"])
+            .all()
+        )
         assert written.candidates.drop("trail").equals(whole.drop("trail")), day
         shared = whole.filter(pl.col("recipient").is_in(list(phones.values())) | pl.col("recipient").str.starts_with("family"))  # fmt: skip
         capped += shared.filter(pl.col("reason").str.starts_with("cap")).height

@@ -8,77 +8,116 @@ import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from cuikuan.channels.sandbox import SandboxChannel
 from cuikuan.dispatch.sender import send_due
 from cuikuan.services.importer import import_file
-from cuikuan.services.planner import make_plan
+from cuikuan.services.planner import make_plan, steps_of
 from cuikuan.services.replies import receive_reply
 from cuikuan.services.report import build_report
+from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.sim.month import run_month
 from cuikuan.store.schema import loans, outbox
+from cuikuan.store.times import as_utc
 from cuikuan.web.report_html import render_html
 from tests.helpers import RULES, write_csv
-from tests.integration.conftest import DAY
+from tests.integration.conftest import DAY, build_book
 from tests.integration.test_send import OPEN
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_attribution_and_uplift_match_a_case_worked_by_hand(
-    book: tuple[Settings, Engine], tmp_path: Path
+def test_uplift_is_intention_to_treat_from_one_window_start_worked_by_hand(
+    db_url: str, tmp_path: Path
 ) -> None:
-    settings, engine = book
+    settings, engine = build_book(tmp_path, db_url, 1500, 11)
     make_plan(engine, settings, DAY)
     send_due(engine, settings, SandboxChannel(engine, failure_share=0.0), OPEN)
     with engine.connect() as conn:
         rows = conn.execute(
             select(outbox.c.id, outbox.c.step, outbox.c.status, outbox.c.recipient,
-                   outbox.c.billing_units, loans.c.external_id.label("loan"))
+                   outbox.c.billing_units, outbox.c.opens_at, outbox.c.sent_at,
+                   loans.c.external_id.label("loan"))
             .join(loans, loans.c.id == outbox.c.loan_id).order_by(outbox.c.id)
         ).all()  # fmt: skip
-    step = next(r.step for r in rows if r.status == "held")
+    with_control = {r.step for r in rows if r.status == "held"}
+    step = max(with_control, key=lambda s: sum(r.step == s and r.status == "sent" for r in rows))
     mine = [r for r in rows if r.step == step]
-    sent = next(r for r in mine if r.status == "sent")
+    sent = [r for r in mine if r.status == "sent"]
     held = next(r for r in mine if r.status == "held")
+    early, late_payer, before, stopped = sent[0], sent[1], sent[2], sent[3]
+    opens = as_utc(early.opens_at)
+    assert opens < as_utc(early.sent_at)  # the window opened before the message went
+    # The re-check stopped one treated row after the draw: it stays in the treated arm.
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == stopped.id)
+                     .values(status="suppressed", reason="paid since planning"))  # fmt: skip
     zone = ZoneInfo(settings.defaults.timezone)
     stamp = "%Y-%m-%d %H:%M:%S"
+
+    def at(row: Any, hours: float) -> str:
+        return (as_utc(row.opens_at) + timedelta(hours=hours)).astimezone(zone).strftime(stamp)
+
     write_csv(
         tmp_path / "paid.csv",
         ["还款流水号", "借据号", "还款时间", "还款金额"],
         [
-            ["H1", sent.loan, (OPEN + timedelta(hours=20)).astimezone(zone).strftime(stamp), "123.45"],
-            ["H2", held.loan, (OPEN + timedelta(hours=50)).astimezone(zone).strftime(stamp), "10.00"],
+            # Paid between the window's opening and the send: counts, as it would for control.
+            ["H1", early.loan, at(early, -0.5 + (as_utc(early.sent_at) - opens).total_seconds() / 3600), "123.45"],
+            ["H2", held.loan, at(held, 50), "10.00"],
+            ["H3", before.loan, at(before, -2), "99.00"],  # before the window: not counted
+            ["H4", stopped.loan, at(stopped, 5), "7.00"],
+            ["H5", late_payer.loan, at(late_payer, 80), "1.00"],  # after the 3 days
         ],
     )  # fmt: skip
     import_file(engine, tmp_path / "paid.csv", RULES)
-    receive_reply(engine, settings, sent.recipient, "退订", OPEN + timedelta(hours=2))
+    receive_reply(engine, settings, early.recipient, "退订", OPEN + timedelta(hours=2))
 
     report = build_report(engine, settings, DAY, DAY, window_days=3)
-    row = report.steps.filter(pl.col("step") == step).row(0, named=True)
-    n_sent = sum(r.status == "sent" for r in mine)
-    n_held = sum(r.status == "held" for r in mine)
-    assert (row["planned"], row["sent"], row["control"]) == (len(mine), n_sent, n_held)
-    assert (row["replied"], row["opted_out"], row["complained"]) == (1, 1, 0)
-    assert (row["paid_1d"], row["paid_3d"], row["paid_7d"]) == (1, 1, 1)  # the held one is control
-    assert row["recovered"] == 12345
-    units = sum(r.billing_units for r in mine if r.status == "sent")
-    assert row["cost"] == round(units * 0.045 * 100)
-    assert row["cost_per_1000_recovered"] == pytest.approx(row["cost"] / 12345 * 1000, abs=1e-4)
+    n_treated = sum(r.status != "held" for r in mine)
+    n_held = len(mine) - n_treated
     up = next(u for u in report.uplift if u["step"] == step)
-    assert up["pay_rate"]["n_treated"] == n_sent and up["pay_rate"]["n_control"] == n_held
-    assert up["pay_rate"]["treated"] == pytest.approx(1 / n_sent)
-    assert up["pay_rate"]["control"] == pytest.approx(1 / n_held)
+    rate, money = up["pay_rate"], up["recovered_per_member"]
+    assert (rate["n_treated"], rate["n_control"]) == (n_treated, n_held)
+    assert rate["treated"] == pytest.approx(2 / n_treated)  # H1 and H4
+    assert rate["control"] == pytest.approx(1 / n_held)
+    assert money["treated"] == pytest.approx((12345 + 700) / n_treated)
+    assert money["control"] == pytest.approx(1000 / n_held)
+    assert up["incremental"] == round((money["treated"] - money["control"]) * n_treated)
+    assert up["collected_treated"] == 13045 and up["collected_control"] == 1000
+    assert up["sent_share"] == pytest.approx(round((n_treated - 1) / n_treated, 4))
+    assert up["suppressed_share"] == pytest.approx(round(1 / n_treated, 4))
+    units = sum(r.billing_units for r in mine if r.status == "sent" and r.id != stopped.id)
+    assert up["cost"] == round(units * 0.045 * 100)
     narrow = build_report(engine, settings, DAY, DAY, window_days=1)
     assert next(u for u in narrow.uplift if u["step"] == step)["pay_rate"]["control"] == 0
-    templates = report.templates.filter(pl.col("template") == row["template"]).row(0, named=True)
-    assert templates["opted_out"] >= 1
+
+    # The message table: what followed each sent message (no money added up across messages).
+    per = report.steps.filter(pl.col("step") == step)
+    total = {k: int(per[k].sum()) for k in ("planned", "sent", "control", "replied", "opted_out")}
+    assert total == {"planned": n_treated, "sent": n_treated - 1, "control": n_held,
+                     "replied": 1, "opted_out": 1}  # fmt: skip
+    assert "recovered" not in report.steps.columns
+    funnel = next(f for f in report.funnel if f["step"] == step)
+    assert (funnel["held"], funnel["treated"], funnel["sent"]) == (n_held, n_treated, n_treated - 1)
+    assert funnel["after_draw"] == {"paid since planning": 1}
+    assert [f["step"] for f in report.funnel] == [
+        s for s in steps_of(load_strategy(settings)) if s in {f["step"] for f in report.funnel}
+    ]  # the lifecycle's order
+    assert int(report.templates["opted_out"].sum()) >= 1
+
+    # A day later the 3-day windows are still open: counted apart, not compared.
+    soon = build_report(engine, settings, DAY, DAY, window_days=3, now=OPEN + timedelta(days=1))
+    still = next(u for u in soon.uplift if u["step"] == step)
+    assert still["open_windows"] == len(mine) and still["pay_rate"]["n_treated"] == 0
+    assert any("still open" in n for n in soon.notes)
 
 
 def test_the_report_renders_with_no_data(db_url: str, tmp_path: Path) -> None:
@@ -105,7 +144,7 @@ def test_a_simulated_month_renders_and_opens_in_headless_chromium(
     report = build_report(engine, settings, DAY, DAY + timedelta(days=7))
     with engine.connect() as conn:
         planned = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
-    assert int(report.steps["planned"].sum()) == planned
+    assert int(report.steps["planned"].sum() + report.steps["control"].sum()) == planned
     assert report.daily.height == 8 and int(report.daily["payments"].sum()) > 0
     # Champion and challenger are compared on pay rate and on money recovered alike.
     assert report.variants and all(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cuikuan.cli import common
 from cuikuan.errors import InputError
@@ -33,24 +34,42 @@ def report(
     html: Path | None = typer.Option(
         None, "--html", help="Also write a self-contained HTML report with charts to this file."
     ),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        "--now",
+        help=(
+            "The moment the report is made as of: members whose pay window is still open then "
+            "are counted apart, not compared. ISO 8601 (no offset: UTC). Default: the clock."
+        ),
+    ),
     json_out: bool = common.JsonOption,
 ) -> None:
-    """Per step, template and variant: planned, held back, sent, delivered, replies by intent,
-    opt-outs, complaints, paid within 1/3/7 days, recovered, cost and cost per unit recovered;
-    the uplift of each step over its control group with a 95% interval and a plain verdict
-    (better, worse, not yet known), variants against the step's champion; roll rates, cure
-    rate, promise kept rate, delivery per gateway, opt-out and complaint rates per template."""
+    """What each step brought in over its control group, and the month's KPIs.
+
+    The funnel per step in the strategy's order (stopped before the control draw and why, held
+    back, stopped after it and why, sent, delivered). The uplift of each step, intention to
+    treat: each customer the step chose once, from the first row that reached the control draw
+    (held back, or not: the treated, whatever happened to their message later), both arms' pay
+    windows starting when the contact window opened; the sent share; pay rate and amount per
+    member against the control group with 95% intervals and a plain verdict (better, worse, not
+    yet known); the incremental money with its interval, its cost and the cost per unit of it;
+    variants against the step's champion; a weekly trend. Messages per step, template and
+    variant (replies by intent, opt-outs, complaints, followed by a payment within 1/3/7 days,
+    cost). Recovery per bucket in money, roll rates in loans and balances, cure rate, promise
+    kept rate, delivery per gateway, and what changed in the strategy during the range."""
     settings = common.settings_from(ctx)
     last = common.as_of_date(end, settings)
     first = common.as_of_date(start, settings) if start else last - timedelta(days=30)
     if first > last:
         raise InputError(f"--from {first} is after --to {last}")
-    result = build_report(common.database(ctx), settings, first, last, window)
+    now = common.moment(at)
+    result = build_report(common.database(ctx), settings, first, last, window, now=now)
     if html is not None:
         from cuikuan.web.report_html import render_html
 
         try:
-            html.write_text(render_html(result, common.clock()), encoding="utf-8")
+            html.write_text(render_html(result, now), encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write {html}: {exc.strerror}") from None
     if json_out:
@@ -61,71 +80,113 @@ def report(
         common.err.print(f"HTML report written to {html.resolve()}", markup=False)
 
 
+def _pp(share: float) -> str:
+    """Percentage points with a sign, never "-0.0"."""
+    return f"{round(share * 100, 1) + 0.0:+.1f}"
+
+
+def _pct(share: float | None) -> str:
+    return "—" if share is None else f"{share * 100:.1f}%"
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]], left: int = 1) -> Table:
+    """A table whose cells are printed literally (names come from files and the book)."""
+    table = Table(title=Text(title), title_justify="left")
+    for k, name in enumerate(columns):
+        table.add_column(Text(name), justify="left" if k < left else "right")
+    for row in rows:
+        table.add_row(*[Text(cell) for cell in row])
+    return table
+
+
 def _print(r: Report) -> None:
     def money(minor: float) -> str:
-        return common.money(int(minor), r.digits) if math.isfinite(minor) else "—"
+        return common.money(round(minor), r.digits) if math.isfinite(minor) else "—"
 
-    common.out.print(f"Report {r.start} – {r.end} ({r.currency}); pay window {r.window_days} days")
-    steps = Table(title="Attribution per step, template and variant", title_justify="left")
-    names = ("step", "template", "variant", "planned", "control", "sent", "delivered", "replied",
-             "opted_out", "complained", "paid_1d", "paid_3d", "paid_7d", "recovered", "cost")  # fmt: skip
-    for n in names:
-        steps.add_column(n, justify="left" if n in ("step", "template") else "right")
-    for row in r.steps.iter_rows(named=True):
-        steps.add_row(
-            *[money(row[n]) if n in ("recovered", "cost") else str(row[n]) for n in names]
-        )
-    common.out.print(steps)
-    up = Table(title="Uplift over the control group (95% interval)", title_justify="left")
-    for n in (
-        "step",
-        "treated",
-        "control",
-        "pay rate",
-        "difference",
-        "verdict",
-        "recovered/member",
-        "verdict ",
-    ):
-        up.add_column(n, justify="left" if n in ("step", "verdict", "verdict ") else "right")
-    for u in r.uplift:
-        p, m = u["pay_rate"], u["recovered_per_member"]
-        up.add_row(
-            u["step"], str(p["n_treated"]), str(p["n_control"]),
-            f"{p['treated'] * 100:.1f}% vs {p['control'] * 100:.1f}%",
-            f"{p['difference'] * 100:+.1f} pp [{p['low'] * 100:+.1f}, {p['high'] * 100:+.1f}]",
-            p["verdict"], f"{money(m['difference'])}", m["verdict"],
-        )  # fmt: skip
-    common.out.print(up)
+    def interval(c: dict[str, float], scale: str) -> str:
+        if scale == "pp":
+            return f"{_pp(c['difference'])} pp [{_pp(c['low'])}, {_pp(c['high'])}]"
+        return f"{money(c['difference'])} [{money(c['low'])}, {money(c['high'])}]"
+
+    say = common.out.print
+    say(Text(f"Report {r.start} – {r.end} ({r.currency}); pay window {r.window_days} days"))
+    say(_table(
+        "Funnel per step (in the strategy's order)",
+        ["step", "matched", "stopped before draw", "held back", "treated", "stopped after draw",
+         "sent", "delivered"],
+        [[f["step"], *(f"{f[k]:,}" for k in ("matched", "stopped_before_draw", "held", "treated",
+                                              "suppressed_after_draw", "sent", "delivered"))]
+         for f in r.funnel],
+    ))  # fmt: skip
+    for f in r.funnel:
+        for stage, key in (("before the draw", "before_draw"), ("after the draw", "after_draw")):
+            for rule, n in list(f[key].items())[:5]:
+                say(Text(f"  {f['step']}: {n:,} stopped {stage}: {rule}"))
+    say(_table(
+        "Uplift over the control group, intention to treat: pay rate (95% intervals)",
+        ["step", "treated", "control", "window open", "sent", "pay rate", "difference", "verdict"],
+        [[u["step"], f"{u['pay_rate']['n_treated']:,}", f"{u['pay_rate']['n_control']:,}",
+          f"{u['open_windows']:,}", _pct(u["sent_share"]),
+          f"{_pct(u['pay_rate']['treated'])} vs {_pct(u['pay_rate']['control'])}",
+          interval(u["pay_rate"], "pp"), u["pay_rate"]["verdict"]] for u in r.uplift],
+    ))  # fmt: skip
+    say(_table(
+        "Uplift in money: per member, incremental (treated x per member), cost",
+        ["step", "per member", "verdict", "incremental", "cost", "cost per unit incremental"],
+        [[u["step"], interval(u["recovered_per_member"], "money"),
+          u["recovered_per_member"]["verdict"],
+          f"{money(u['incremental'])} [{money(u['incremental_low'])}, {money(u['incremental_high'])}]",
+          money(u["cost"]),
+          "—" if u["cost_per_incremental"] is None else f"{u['cost_per_incremental']:.4f}"]
+         for u in r.uplift],
+    ))  # fmt: skip
     for v in r.variants:
         p, m = v["pay_rate"], v["recovered_per_member"]
-        common.out.print(
+        say(Text(
             f"variant {v['challenger']} vs {v['champion']} of {v['step']}: pay rate "
-            f"{p['difference'] * 100:+.1f} pp [{p['low'] * 100:+.1f}, {p['high'] * 100:+.1f}] {p['verdict']}; "
-            f"recovered/member {money(m['difference'])} {m['verdict']}",
-            markup=False,
-        )
+            f"{interval(p, 'pp')} {p['verdict']}; per member {interval(m, 'money')} {m['verdict']}"
+        ))  # fmt: skip
+    if r.weekly:
+        say(_table(
+            "Weekly trend, all steps (members by the week they were chosen)",
+            ["week from", "treated", "control", "pay rate", "difference", "verdict"],
+            [[w["week"], f"{w['pay_rate']['n_treated']:,}", f"{w['pay_rate']['n_control']:,}",
+              f"{_pct(w['pay_rate']['treated'])} vs {_pct(w['pay_rate']['control'])}",
+              interval(w["pay_rate"], "pp"), w["pay_rate"]["verdict"]] for w in r.weekly],
+        ))  # fmt: skip
+    names = ["step", "template", "variant", "planned", "control", "sent", "delivered", "replied",
+             "opted_out", "complained", "paid_1d", "paid_3d", "paid_7d", "cost"]  # fmt: skip
+    say(_table(
+        "Messages per step, template and variant (paid_Nd: sent messages followed by a payment)",
+        names,
+        [[money(row[n]) if n == "cost" else str(row[n]) for n in names]
+         for row in r.steps.iter_rows(named=True)],
+        left=2,
+    ))  # fmt: skip
+    say(_table(
+        "Recovery per bucket (collected in the range from the loans in each bucket at the start)",
+        ["bucket", "loans", "overdue at start", "collected", "recovered"],
+        [[b["bucket"], f"{b['loans']:,}", money(b["overdue_at_start"]), money(b["collected"]),
+          _pct(b["recovery_rate"])] for b in r.buckets],
+    ))  # fmt: skip
     for m in r.roll_rates:
-        roll = Table(title=f"Roll rates {m['from_date']} → {m['to_date']}", title_justify="left")
-        roll.add_column("from")
-        roll.add_column("loans", justify="right")
-        for c in m["columns"]:
-            roll.add_column(c, justify="right")
-        for row in m["rows"]:
-            roll.add_row(
-                row["from"], str(row["loans"]), *[f"{row[c] * 100:.1f}%" for c in m["columns"]]
-            )
-        common.out.print(roll)
+        for key, unit, what in (
+            ("rows", "loans", "loans"),
+            ("balances", "outstanding", "balances"),
+        ):
+            say(_table(
+                f"Roll rates {m['from_date']} → {m['to_date']} ({what})",
+                ["from", unit, *m["columns"]],
+                [[row["from"], money(row[unit]) if unit == "outstanding" else f"{row[unit]:,}",
+                  *[_pct(row[c]) for c in m["columns"]]] for row in m[key]],
+            ))  # fmt: skip
     cure, kept = r.cure["cure_rate"], r.promises["kept_rate"]
-    common.out.print(
-        f"cure rate {'—' if cure is None else f'{cure * 100:.1f}%'}; promise kept rate "
-        f"{'—' if kept is None else f'{kept * 100:.1f}%'} ({r.promises['made']} made)"
-    )
-    delivery = Table(title="Delivery per channel and gateway", title_justify="left")
-    for n in r.delivery.columns:
-        delivery.add_column(n)
-    for values in r.delivery.iter_rows():
-        delivery.add_row(*[str(x) for x in values])
-    common.out.print(delivery)
+    say(Text(f"cure rate {_pct(cure)}; promise kept rate {_pct(kept)} ({r.promises['made']} made)"))
+    say(_table(
+        "Delivery per channel and gateway", list(r.delivery.columns),
+        [[str(x) for x in values] for values in r.delivery.iter_rows()], left=2,
+    ))  # fmt: skip
+    for change in r.changes:
+        say(Text(f"changed: {change}"))
     for note in r.notes:
-        common.out.print(f"note: {note}", markup=False)
+        say(Text(f"note: {note}"))

@@ -40,6 +40,11 @@ SCHEMA: dict[str, pl.DataType] = {
 # report compares (intention to treat), and `opens_at`, the opening of their window, is when
 # both arms' pay windows start.
 CAP_PREFIX = policy.CAP_PREFIX
+# A reason's first words: the rule that fired, without the particulars ("cap: 3 message(s) ...").
+RULE = pl.col("reason").str.extract(r"^([^:]+(?::\s*[a-z_]+)?)", 1)
+# A reason with its numbers and dates as N: the same rule however many messages, hours or days
+# ("cap: N message(s) in the last N days (max N)"), for counting reasons in the report.
+REASON_KIND = pl.col("reason").str.replace_all(r"[0-9][0-9.:-]*", "N")
 # Most urgent first: by days past due (then the strategy's order), or by the strategy's order
 # (then days past due) when the lender sets `plan.urgency = "strategy"`.
 ORDERS = {

@@ -44,7 +44,14 @@ from sqlalchemy import (
 )
 
 from cuikuan.domain import planning, sms
-from cuikuan.domain.decide import decide, idempotency_key, ordered, recipient_expr
+from cuikuan.domain.decide import (
+    REASON_KIND,
+    RULE,
+    decide,
+    idempotency_key,
+    ordered,
+    recipient_expr,
+)
 from cuikuan.domain.holidays import missing_data_warning
 from cuikuan.domain.lint import WordingMatcher
 from cuikuan.domain.lint_screen import screen_reason, wording_hits
@@ -933,7 +940,7 @@ def stops_before_draw(rendered: pl.DataFrame) -> pl.DataFrame:
         rendered.filter(
             pl.col("status").is_in(["suppressed", "skipped"]) & pl.col("opens_at").is_null()
         )
-        .with_columns(RULE.alias("rule"))
+        .with_columns(REASON_KIND.alias("rule"))
         .group_by("step", "variant", "template", "status", "rule")
         .agg(pl.len().alias("count"))
     )
@@ -945,10 +952,6 @@ def _sum_stops(stops: list[pl.DataFrame]) -> pl.DataFrame:
     if not found:
         return pl.DataFrame()
     return pl.concat(found).group_by(keys).agg(pl.col("count").sum())
-
-
-# A reason's first words: the rule that fired, without the particulars ("cap: 3 message(s) ...").
-RULE = pl.col("reason").str.extract(r"^([^:]+(?::\s*[a-z_]+)?)", 1)
 
 
 def suppressed_reasons(rendered: pl.DataFrame) -> pl.DataFrame:

@@ -35,18 +35,37 @@ td.intents{text-align:left;font-size:11px;min-width:220px}
 
 <h2>漏斗 Funnel</h2>
 <figure>{{ funnel }}</figure>
+<table><tr><th>step</th><th>matched</th><th>stopped before the draw</th><th>held back</th><th>treated</th>
+<th>stopped after the draw</th><th>sent</th><th>delivered</th><th>why stopped</th></tr>
+{% for f in r.funnel %}<tr><td>{{ f.step }}</td><td>{{ f.matched }}</td><td>{{ f.stopped_before_draw }}</td><td>{{ f.held }}</td>
+<td>{{ f.treated }}</td><td>{{ f.suppressed_after_draw }}</td><td>{{ f.sent }}</td><td>{{ f.delivered }}</td>
+<td class="intents">{% for rule, n in f.before_draw.items() %}{{ n }} {{ rule }} (before); {% endfor %}{% for rule, n in f.after_draw.items() %}{{ n }} {{ rule }} (after); {% endfor %}</td></tr>
+{% else %}<tr><td colspan="9">没有数据 no data</td></tr>{% endfor %}</table>
 
 <h2>对照组提升 Uplift against the control group</h2>
 <figure>{{ forest }}</figure>
-<table><tr><th>step</th><th>treated</th><th>control</th><th>pay rate treated</th><th>pay rate control</th>
-<th>difference [95% interval]</th><th>verdict</th><th>recovered / member, difference [95%]</th><th>verdict</th></tr>
+<p class="note">Intention to treat: each customer a step chose counts once, from the first of its rows that reached the
+control draw, treated whatever became of the message (the sent share says how many went out); both arms' pay windows
+start when the contact window opened.</p>
+<div class="wide"><table><tr><th>step</th><th>treated</th><th>control</th><th>window open</th><th>sent</th><th>pay rate treated</th><th>pay rate control</th>
+<th>difference [95% interval]</th><th>verdict</th><th>recovered / member, difference [95%]</th><th>verdict</th>
+<th>incremental [95%]</th><th>cost</th><th>cost per unit incremental</th></tr>
 {% for u in r.uplift %}<tr><td>{{ u.step }}</td><td>{{ u.pay_rate.n_treated }}</td><td>{{ u.pay_rate.n_control }}</td>
+<td>{{ u.open_windows }}</td><td>{{ pct(u.sent_share) }}</td>
 <td>{{ pct(u.pay_rate.treated) }}</td><td>{{ pct(u.pay_rate.control) }}</td>
 <td>{{ pp(u.pay_rate.difference) }} [{{ pp(u.pay_rate.low) }}, {{ pp(u.pay_rate.high) }}]</td>
 <td class="{{ cls(u.pay_rate.verdict) }}">{{ u.pay_rate.verdict }}</td>
 <td>{{ money(u.recovered_per_member.difference) }} [{{ money(u.recovered_per_member.low) }}, {{ money(u.recovered_per_member.high) }}]</td>
-<td class="{{ cls(u.recovered_per_member.verdict) }}">{{ u.recovered_per_member.verdict }}</td></tr>
-{% else %}<tr><td colspan="9">没有数据 no data</td></tr>{% endfor %}</table>
+<td class="{{ cls(u.recovered_per_member.verdict) }}">{{ u.recovered_per_member.verdict }}</td>
+<td>{{ money(u.incremental) }} [{{ money(u.incremental_low) }}, {{ money(u.incremental_high) }}]</td>
+<td>{{ money(u.cost) }}</td><td>{{ "—" if u.cost_per_incremental is none else "%.4f"|format(u.cost_per_incremental) }}</td></tr>
+{% else %}<tr><td colspan="14">没有数据 no data</td></tr>{% endfor %}</table></div>
+{% if r.weekly %}<h2>每周趋势 Weekly trend (all steps)</h2>
+<table><tr><th>week from</th><th>treated</th><th>control</th><th>pay rate treated</th><th>pay rate control</th><th>difference [95%]</th><th>verdict</th></tr>
+{% for w in r.weekly %}<tr><td>{{ w.week }}</td><td>{{ w.pay_rate.n_treated }}</td><td>{{ w.pay_rate.n_control }}</td>
+<td>{{ pct(w.pay_rate.treated) }}</td><td>{{ pct(w.pay_rate.control) }}</td>
+<td>{{ pp(w.pay_rate.difference) }} [{{ pp(w.pay_rate.low) }}, {{ pp(w.pay_rate.high) }}]</td>
+<td class="{{ cls(w.pay_rate.verdict) }}">{{ w.pay_rate.verdict }}</td></tr>{% endfor %}</table>{% endif %}
 {% if r.variants %}<h2>冠军/挑战者 Variants (challenger against champion)</h2>
 <table><tr><th>step</th><th>challenger</th><th>template</th><th>pay rate difference [95%]</th><th>verdict</th>
 <th>recovered / member, difference [95%]</th><th>verdict</th></tr>
@@ -61,9 +80,16 @@ td.intents{text-align:left;font-size:11px;min-width:220px}
 {% for row in steps %}<tr>{% for c in step_columns %}<td{% if c == "by_intent" %} class="intents"{% endif %}>{{ row[c] }}</td>{% endfor %}</tr>
 {% else %}<tr><td colspan="{{ step_columns|length }}">没有数据 no data</td></tr>{% endfor %}</table></div>
 
+<h2>分账龄回收 Recovery per bucket</h2>
+<table><tr><th>bucket at the start</th><th>loans</th><th>overdue at the start</th><th>collected in the range</th><th>recovered</th></tr>
+{% for b in r.buckets %}<tr><td>{{ b.bucket }}</td><td>{{ b.loans }}</td><td>{{ money(b.overdue_at_start) }}</td>
+<td>{{ money(b.collected) }}</td><td>{{ pct(b.recovery_rate) }}</td></tr>{% endfor %}</table>
+
 <h2>迁徙率 Roll rates</h2>
 {% for m in r.roll_rates %}<figure>{{ matrices[loop.index0] }}</figure>
 <p class="note">{{ m.from_date }} → {{ m.to_date }}: share of the loans in each bucket at the start that are in each bucket at the end.</p>
+<table><tr><th>from (balances)</th><th>outstanding</th>{% for c in m.columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for b in m.balances %}<tr><td>{{ b["from"] }}</td><td>{{ money(b.outstanding) }}</td>{% for c in m.columns %}<td>{{ pct(b[c]) }}</td>{% endfor %}</tr>{% endfor %}</table>
 {% else %}<p class="note">没有数据 no data (the range needs two dates)</p>{% endfor %}
 <p>治愈率 Cure rate: {{ cure }} · 承诺兑现率 Promise kept rate: {{ kept }}</p>
 
@@ -82,6 +108,8 @@ td.intents{text-align:left;font-size:11px;min-width:220px}
 <h2>每日量 Daily volumes</h2>
 <figure>{{ daily_sent }}</figure>
 <figure>{{ daily_collected }}</figure>
+{% if r.changes %}<h2>策略变化 What changed in the strategy</h2>
+<ul>{% for c in r.changes %}<li>{{ c }}</li>{% endfor %}</ul>{% endif %}
 </body></html>
 """
 
@@ -95,12 +123,13 @@ def render_html(report: Report, generated: datetime) -> str:
             return "∞" if minor > 0 else "-∞"
         return format_minor(round(minor), digits)
 
-    totals = {k: int(report.steps[k].sum()) if k in report.steps.columns else 0
-              for k in ("planned", "control", "sent", "delivered", "replied", "paid_7d")}  # fmt: skip
+    totals = {k: sum(int(f[k]) for f in report.funnel)
+              for k in ("matched", "stopped_before_draw", "held", "treated", "suppressed_after_draw", "sent", "delivered")}  # fmt: skip
     funnel = charts.bars(
-        [("计划 planned", totals["planned"]), ("对照 held back", totals["control"]),
-         ("发送 sent", totals["sent"]), ("送达 delivered", totals["delivered"]),
-         ("回复 replied", totals["replied"]), ("7天内还款 paid in 7 days", totals["paid_7d"])],
+        [("匹配 matched", totals["matched"]), ("抽签前拦截 stopped before the draw", totals["stopped_before_draw"]),
+         ("对照 held back", totals["held"]), ("处理组 treated", totals["treated"]),
+         ("抽签后拦截 stopped after the draw", totals["suppressed_after_draw"]),
+         ("发送 sent", totals["sent"]), ("送达 delivered", totals["delivered"])],
         "漏斗 Funnel: messages",
     )  # fmt: skip
     forest = charts.intervals(
@@ -118,16 +147,13 @@ def render_html(report: Report, generated: datetime) -> str:
     step_columns = [c for c in report.steps.columns if c != "billing_units"]
     steps: list[dict[str, Any]] = report.steps.to_dicts()
     for row in steps:
-        for key in ("recovered", "cost"):
-            if key in row:
-                row[key] = money(row[key])
+        if "cost" in row:
+            row["cost"] = money(row["cost"])
         if "by_intent" in row:
             counts = json.loads(row["by_intent"] or "{}")
             row["by_intent"] = ", ".join(
                 f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
             )
-        if row.get("cost_per_1000_recovered") is not None:
-            row["cost_per_1000_recovered"] = f"{row['cost_per_1000_recovered']:.2f}"
     cure = report.cure.get("cure_rate")
     kept = report.promises.get("kept_rate")
     return env.from_string(PAGE).render(
@@ -149,7 +175,7 @@ def render_html(report: Report, generated: datetime) -> str:
         cure="—" if cure is None else f"{cure * 100:.1f}% ({report.cure['cured']}/{report.cure['overdue_at_start']})",
         kept="—" if kept is None else f"{kept * 100:.1f}% ({report.promises['kept']}/{report.promises['kept'] + report.promises['broken']})",
         pct=lambda v: "—" if v is None else f"{v * 100:.1f}%",
-        pp=lambda v: "—" if abs(v) == float("inf") else f"{v * 100:+.1f} pp",
+        pp=lambda v: "—" if abs(v) == float("inf") else f"{round(v * 100, 1) + 0.0:+.1f} pp",
         money=money,
         cls=lambda v: {"better": "better", "worse": "worse"}.get(v, "unknown"),
     )  # fmt: skip
