@@ -15,6 +15,8 @@ RUNS = (
     # A day at steady state: two weeks of earlier plans weigh on caps and repeats.
     ["plan_portfolio.py", "--strategy", "busy", "--history-days", "14"],
     ["smpp_dispatch.py"],
+    # The report against each step's true effect (two simulated months per seed).
+    ["report_truth.py"],
 )
 for script, *args in RUNS:
     subprocess.run([sys.executable, str(HERE / script), *args], check=True)

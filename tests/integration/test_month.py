@@ -31,9 +31,10 @@ def test_a_week_of_the_daily_cycle(book: tuple[Settings, Engine]) -> None:
     assert report.planned > 0 and report.sent > 0 and report.payments > 0
     assert report.steps.height > 0 and set(report.steps.columns) >= {
         "step",
-        "sent",
+        "treated",
         "control",
         "uplift",
+        "verdict",
     }
     end = datetime.combine(
         DAY + timedelta(days=7), time(0), tzinfo=ZoneInfo(settings.defaults.timezone)

@@ -115,22 +115,25 @@ def month(
         f"{report.payments:,} payments, {common.money(report.collected, digits)} collected; "
         f"{report.replies:,} borrower replies"
     )
-    table = Table(title="Per step: sent, control, paid within 3 days", title_justify="left")
+    table = Table(
+        title="Per step, intention to treat: members, paid within 3 days (as `cuikuan report`)",
+        title_justify="left",
+    )
     for name in (
         "step",
-        "variant",
-        "template",
-        "sent",
+        "treated",
         "control",
-        "paid_3d_sent",
+        "paid_3d_treated",
         "paid_3d_control",
         "uplift",
+        "verdict",
     ):
-        table.add_column(name, justify="left" if name in ("step", "template") else "right")
+        table.add_column(name, justify="left" if name in ("step", "verdict") else "right")
     for row in report.steps.iter_rows(named=True):
         table.add_row(
-            row["step"], str(row["variant"]), row["template"], f"{row['sent']:,}", f"{row['control']:,}",
-            _pct(row["paid_3d_sent"]), _pct(row["paid_3d_control"]), _pct(row["uplift"], sign=True),
+            row["step"], f"{row['treated']:,}", f"{row['control']:,}",
+            _pct(row["paid_3d_treated"]), _pct(row["paid_3d_control"]),
+            _pct(row["uplift"], sign=True), row["verdict"],
         )  # fmt: skip
     common.out.print(table)
 

@@ -44,7 +44,7 @@ CAP_PREFIX = policy.CAP_PREFIX
 RULE = pl.col("reason").str.extract(r"^([^:]+(?::\s*[a-z_]+)?)", 1)
 # A reason with its numbers and dates as N: the same rule however many messages, hours or days
 # ("cap: N message(s) in the last N days (max N)"), for counting reasons in the report.
-REASON_KIND = pl.col("reason").str.replace_all(r"[0-9][0-9.:-]*", "N")
+REASON_KIND = pl.col("reason").str.replace_all(r"\b[0-9][0-9.:-]*", "N")
 # Most urgent first: by days past due (then the strategy's order), or by the strategy's order
 # (then days past due) when the lender sets `plan.urgency = "strategy"`.
 ORDERS = {

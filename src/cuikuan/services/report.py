@@ -138,6 +138,23 @@ def build_report(
     return report
 
 
+def members(
+    engine: Engine,
+    settings: Settings,
+    start: date,
+    end: date,
+    window_days: int = 3,
+    *,
+    now: datetime | None = None,
+) -> pl.DataFrame:
+    """The members the uplift compares (report_members.MEMBERS): each step's customers in the
+    range, once, with their arm and outcome."""
+    _, lookback = _lifecycle(settings)
+    zone = ZoneInfo(settings.defaults.timezone)
+    read = _read(engine, start - timedelta(days=lookback), start, end, window_days, zone)
+    return step_members(read.rows, read.pays, start, window_days, now)
+
+
 def _lifecycle(settings: Settings) -> tuple[list[str], int]:
     """The steps in the strategy's order, and its longest repeat (the members' look-back)."""
     try:

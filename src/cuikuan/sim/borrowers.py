@@ -1,24 +1,42 @@
 """How simulated borrowers respond: whether one pays today, how much, and what they write back.
 
 A made-up but sensible model so the demo's numbers mean something: borrowers pay most on the
-due date, less the later they are; a reminder delivered today lifts the chance (more for a
-first-time late payer, more for a gentle word early on and a firm one later), and each further
-message in a week lifts it less (fatigue). A few write back after a reminder: "paid" when
-they did, a promise or a plea when late, and the more messages they got this week the likelier
-an opt-out or a complaint. Every draw comes from the caller's seeded Random.
+due date, less the later they are; a reminder delivered today lifts the chance, and each further
+message in a week lifts it less (fatigue). Early in an episode of lateness the tone matters, and
+differently for different people: a gentle word works best on a first-time late payer, a firm
+one on a repeat late payer (someone who was late before: `repeat_late`). A few write back after a
+reminder: "paid" when they did, a promise or a plea when late, and the more messages they got
+this week the likelier an opt-out or a complaint.
+
+Common random numbers: every draw comes from a stream of its own per borrower and day
+(`stream`), so two runs of the same book with the same seed but different decisions (say, with
+and without control groups) give each borrower the same luck, and the difference between the
+runs is the effect of the decisions alone (the report's truth test, benchmarks/report_truth.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
+
+
+def stream(seed: int, *key: object) -> random.Random:
+    """The draws of one purpose, borrower and day: the same in every run with the same seed."""
+    digest = hashlib.blake2b(repr((seed, *key)).encode(), digest_size=8).digest()
+    return random.Random(int.from_bytes(digest, "big"))
+
+
+def trait(seed: int, name: str, who: object) -> float:
+    """A borrower's fixed draw for a trait (stubborn, forgetful, repeat late payer), in [0, 1)."""
+    return stream(seed, "trait", name, who).random()
 
 
 @dataclass(frozen=True)
 class Situation:
     dpd: int
     days_to_due: int | None
-    first_time: bool
+    first_time: bool  # not late before this episode (a first-time late payer)
     reminded_today: bool  # a reminder reached them today or in the two days before
     tone: str | None  # of that reminder
     messages_this_week: int

@@ -11,7 +11,6 @@ seconds, and every promise of plan and send holds as it would on real days.
 
 from __future__ import annotations
 
-import random
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +31,15 @@ from cuikuan.services.planner import make_plan
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.replies import receive_reply
 from cuikuan.settings import Settings
-from cuikuan.sim.borrowers import Situation, amount_paid, pays_today, reply_today
-from cuikuan.store.schema import loans, outbox
+from cuikuan.sim.borrowers import (
+    Situation,
+    amount_paid,
+    pays_today,
+    reply_today,
+    stream,
+    trait,
+)
+from cuikuan.store.schema import customers, loans, outbox
 
 SEND_HOURS = (10, 15)
 
@@ -60,14 +66,11 @@ def run_month(
 ) -> MonthReport:
     """`channel`: the sandbox unless given (`sim month --smpp` hands in an SMPP channel bound
     to a local SMSC)."""
-    rng = random.Random(seed)
-    talk = random.Random(seed * 7919 + 1)  # replies draw apart, so payments draw as before
     zone = ZoneInfo(settings.defaults.timezone)
     channel = channel or SandboxChannel(engine)
     tones = {t.name: t.tone for t in load_templates(templates_dir(settings))[0]}
     rules = Rules(settings.defaults.region, settings.defaults.timezone, settings.defaults.currency)
-    stubborn: dict[int, bool] = {}
-    forgetful: dict[int, bool] = {}
+    history = _Lateness()
     report = MonthReport(days=days)
     with tempfile.TemporaryDirectory(prefix="cuikuan-month-") as tmp:
         for offset in range(days):
@@ -76,9 +79,7 @@ def run_month(
             report.planned += plan.written
             for hour in SEND_HOURS:
                 report.sent += send_due(engine, settings, channel, _at(day, hour, zone)).sent
-            paid = _borrowers_pay(
-                engine, settings, day, rng, tones, stubborn, forgetful, Path(tmp), rules, talk
-            )
+            paid = _borrowers_pay(engine, settings, day, seed, tones, history, Path(tmp), rules)
             report.payments += paid[0]
             report.collected += paid[1]
             report.replies += paid[2]
@@ -93,19 +94,43 @@ def _at(day: date, hour: int, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=zone).astimezone(UTC)
 
 
+REPEAT_LATE = 0.35  # share of borrowers who were late before the month began
+
+
+@dataclass
+class _Lateness:
+    """Who has been late and who has cured since, day by day: a borrower late again after
+    curing is a repeat late payer from then on."""
+
+    late: set[str] = field(default_factory=set)
+    cured: set[str] = field(default_factory=set)
+    relapsed: set[str] = field(default_factory=set)
+
+    def see(self, customer: str, dpd: int) -> None:
+        if dpd > 0:
+            if customer in self.cured:
+                self.relapsed.add(customer)
+            self.late.add(customer)
+        elif customer in self.late:
+            self.cured.add(customer)
+
+    def first_time(self, seed: int, customer: str) -> bool:
+        before = trait(seed, "repeat_late", customer) < REPEAT_LATE
+        return not before and customer not in self.relapsed
+
+
 def _borrowers_pay(
     engine: Engine,
     settings: Settings,
     day: date,
-    rng: random.Random,
+    seed: int,
     tones: dict[str, str],
-    stubborn: dict[int, bool],
-    forgetful: dict[int, bool],
+    history: _Lateness,
     folder: Path,
     rules: Rules,
-    talk: random.Random,
 ) -> tuple[int, int, int]:
-    # In loan order: the random draws must land on the same borrowers in every run.
+    # Each borrower's draws come from their own stream for the day (common random numbers):
+    # what others do, or what was decided for others, never changes anyone's luck.
     positions = loan_positions(engine, day, settings).filter(~pl.col("paid_off")).sort("loan_id")
     with engine.connect() as conn:
         # A reminder delivered today or in the two days before still works on the borrower.
@@ -130,45 +155,49 @@ def _borrowers_pay(
         ).scalars():
             recent[cid] = recent.get(cid, 0) + 1
         loan_ids = dict(conn.execute(select(loans.c.id, loans.c.external_id)).all())
+        people = dict(conn.execute(select(customers.c.id, customers.c.external_id)).all())
     rows: list[tuple[str, str, str, str]] = []
-    said: list[tuple[str, str]] = []
+    said: list[tuple[str, str, int]] = []
     for row in positions.iter_rows(named=True):
+        who = people[row["customer_id"]]
+        history.see(who, row["dpd"])
         if row["dpd"] == 0 and (row["days_to_due"] is None or row["days_to_due"] > 3):
             continue
         lid = row["loan_id"]
-        stubborn.setdefault(lid, rng.random() < 0.25)
-        forgetful.setdefault(lid, rng.random() < 0.3)
+        loan = loan_ids[lid]
         template, number = reached.get(lid, (None, None))
         situation = Situation(
             dpd=row["dpd"],
             days_to_due=row["days_to_due"],
-            first_time=row["dpd"] <= 30,
+            first_time=history.first_time(seed, who),
             reminded_today=template is not None,
             tone=tones.get(template or ""),
             messages_this_week=recent.get(row["customer_id"], 0),
-            stubborn=stubborn[lid],
-            forgetful=forgetful[lid],
+            stubborn=trait(seed, "stubborn", loan) < 0.25,
+            forgetful=trait(seed, "forgetful", loan) < 0.3,
         )
-        paying = pays_today(situation, rng)
+        luck = stream(seed, "pay", loan, day)
+        talk = stream(seed, "talk", loan, day)
+        paying = pays_today(situation, luck)
         text = reply_today(situation, paying, talk)
         if text is not None and number is not None:
-            said.append((number, text))
+            said.append((number, text, talk.randrange(60)))
         if not paying:
             continue
         due = row["overdue_amount"] if row["dpd"] > 0 else row["next_due_amount"]
-        amount = amount_paid(due, rng)
-        moment = datetime.combine(day, time(rng.randint(11, 20), rng.randrange(60)))
+        amount = amount_paid(due, luck)
+        moment = datetime.combine(day, time(luck.randint(11, 20), luck.randrange(60)))
         rows.append(
             (
                 f"SIM{day:%Y%m%d}{len(rows):06d}",
-                loan_ids[lid],
+                loan,
                 moment.strftime("%Y-%m-%d %H:%M:%S"),
                 f"{amount // 100}.{amount % 100:02d}",
             )
         )
     zone = ZoneInfo(settings.defaults.timezone)
-    for number, text in said:
-        at = datetime.combine(day, time(19, talk.randrange(60)), tzinfo=zone).astimezone(UTC)
+    for number, text, minute in said:
+        at = datetime.combine(day, time(19, minute), tzinfo=zone).astimezone(UTC)
         receive_reply(engine, settings, number, text, at, source="sim")
     if not rows:
         return 0, 0, len(said)
@@ -182,67 +211,19 @@ def _borrowers_pay(
 
 
 def step_results(engine: Engine, settings: Settings, start: date, end: date) -> pl.DataFrame:
-    """Per step and variant: loans reached and held back, and the share of each group whose loan
-    saw a payment within 3 days of the step first choosing it: the measured uplift."""
-    from cuikuan.store import ledger_reads
+    """Per step: the report's uplift (services.report: intention to treat, both arms' windows
+    from the same moment), as a table: members treated and held back, their pay rates within 3
+    days, the difference and the verdict."""
+    from cuikuan.services.report import build_report
 
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                outbox.c.step,
-                outbox.c.variant,
-                outbox.c.template,
-                outbox.c.control,
-                outbox.c.status,
-                outbox.c.loan_id,
-                outbox.c.plan_date,
-            ).where(
-                outbox.c.plan_date >= start,
-                outbox.c.plan_date < end,
-                outbox.c.status.in_(("sent", "delivered", "undelivered", "held")),
-            )
-        ).all()
-        pays = ledger_reads.payments(conn)
-    if not rows:
-        return pl.DataFrame()
-    messages = pl.DataFrame(
-        [(r.step, r.variant, r.template, bool(r.control), r.loan_id, r.plan_date) for r in rows],
-        schema={
-            "step": pl.String,
-            "variant": pl.Int64,
-            "template": pl.String,
-            "control": pl.Boolean,
-            "loan_id": pl.Int64,
-            "plan_date": pl.Date,
-        },
+    uplift = build_report(engine, settings, start, end - timedelta(days=1)).uplift
+    schema = {"step": pl.String, "treated": pl.Int64, "control": pl.Int64,
+              "paid_3d_treated": pl.Float64, "paid_3d_control": pl.Float64,
+              "uplift": pl.Float64, "verdict": pl.String}  # fmt: skip
+    return pl.DataFrame(
+        [(u["step"], u["pay_rate"]["n_treated"], u["pay_rate"]["n_control"],
+          u["pay_rate"]["treated"], u["pay_rate"]["control"], u["pay_rate"]["difference"],
+          u["pay_rate"]["verdict"]) for u in uplift],
+        schema=schema,
         orient="row",
-    )
-    zone = settings.defaults.timezone
-    paid_days = pays.select(
-        "loan_id", pl.col("paid_at").dt.convert_time_zone(zone).dt.date().alias("paid_on")
-    ).unique()
-    # Each loan counts once per step, from the first day the step chose it (sent or held): a
-    # control member is chosen again every day and would otherwise be counted many times.
-    first = messages.sort("plan_date").unique(["step", "loan_id"], keep="first")
-    flagged = (
-        first.join(paid_days, on="loan_id", how="left")
-        .with_columns(
-            (
-                (pl.col("paid_on") >= pl.col("plan_date"))
-                & (pl.col("paid_on") <= pl.col("plan_date") + pl.duration(days=3))
-            )
-            .fill_null(False)
-            .alias("paid3")
-        )
-        .group_by("step", "variant", "template", "control", "loan_id", "plan_date")
-        .agg(pl.col("paid3").any())
-    )
-    summary = flagged.group_by("step", "variant", "template").agg(
-        pl.col("control").not_().sum().alias("sent"),
-        pl.col("control").sum().alias("control"),
-        pl.col("paid3").filter(~pl.col("control")).mean().alias("paid_3d_sent"),
-        pl.col("paid3").filter(pl.col("control")).mean().alias("paid_3d_control"),
-    )
-    return summary.with_columns(
-        (pl.col("paid_3d_sent") - pl.col("paid_3d_control")).alias("uplift")
-    ).sort("step", "variant")
+    )  # fmt: skip
