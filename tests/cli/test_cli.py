@@ -578,3 +578,17 @@ def test_a_template_that_fails_the_lint_is_never_planned(tmp_path: Path) -> None
     with sqlite3.connect(tmp_path / "cuikuan.db") as db:
         texts = [t for (t,) in db.execute("SELECT text FROM outbox WHERE control = 0")]
     assert not any("领导" in t for t in texts)
+
+
+def test_version_is_cheap_it_imports_no_database_or_frame_library() -> None:
+    """`cuikuan --version` took 1.35 s of CPU when every command's modules were imported."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['cuikuan', '--version']\n"
+        "from cuikuan.cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0\n"
+        "heavy = [m for m in ('sqlalchemy', 'polars', 'alembic', 'numpy') if m in sys.modules]\n"
+        "print('heavy', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "cuikuan " in done.stdout and "heavy []" in done.stdout, done.stdout

@@ -104,8 +104,13 @@ def command_named(args: list[str]) -> str | None:
 
 
 def main() -> None:
+    command = command_named(sys.argv[1:])
+    if command is None and "--version" in sys.argv[1:]:
+        # Before building the commands: their imports are most of a second.
+        common.out.print(f"cuikuan {__version__}")
+        sys.exit(0)
     try:
-        code = build(command_named(sys.argv[1:]))(standalone_mode=False)
+        code = build(command)(standalone_mode=False)
     except CuikuanError as exc:
         common.err.print(Text.assemble(("error: ", "bold red"), exc.message), soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -7,17 +7,18 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
 
 from cuikuan.domain.dates import parse_date, parse_moment
-from cuikuan.domain.money import format_minor
 from cuikuan.errors import ConfigError, InputError
-from cuikuan.settings import Settings, find_settings_file, load_settings
-from cuikuan.store.engine import open_database
+
+if TYPE_CHECKING:  # imported where used: `cuikuan --version` and `--help` stay cheap
+    from sqlalchemy import Engine
+
+    from cuikuan.settings import Settings
 
 # Piped output is read by people too (logs, CI): give tables room instead of 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -39,6 +40,8 @@ AsOfOption = typer.Option(
 
 
 def settings_from(ctx: typer.Context) -> Settings:
+    from cuikuan.settings import find_settings_file, load_settings
+
     obj = ctx.ensure_object(dict)
     if "settings" not in obj:
         path: Path | None = obj.get("config")
@@ -50,6 +53,8 @@ def settings_from(ctx: typer.Context) -> Settings:
 def settings_or_default(ctx: typer.Context) -> Settings:
     """The user's settings; the shipped defaults when there is no settings file at all
     (so `templates check` and `sms measure` work before `init`)."""
+    from cuikuan.settings import Settings
+
     try:
         return settings_from(ctx)
     except ConfigError as exc:
@@ -63,6 +68,8 @@ def settings_or_default(ctx: typer.Context) -> Settings:
 
 
 def database(ctx: typer.Context) -> Engine:
+    from cuikuan.store.engine import open_database
+
     return open_database(settings_from(ctx).database_url)
 
 
@@ -104,6 +111,8 @@ def as_of_date(value: str | None, settings: Settings, now: datetime | None = Non
 
 
 def money(amount: int, digits: int) -> str:
+    from cuikuan.domain.money import format_minor
+
     return format_minor(amount, digits)
 
 
