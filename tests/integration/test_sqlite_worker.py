@@ -4,11 +4,15 @@ work is done in-process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import polars as pl
@@ -214,3 +218,52 @@ def test_a_worker_write_of_many_slices_waits_for_the_worker_and_loses_none(
     with engine.connect() as conn:
         keys = conn.execute(select(outbox.c.idempotency_key)).scalars().all()
     assert result.written == len(keys) == len(set(keys)) > 9
+
+
+def test_a_paused_worker_is_given_up_and_the_plan_is_made_in_process(
+    sqlite_book: tuple[Settings, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopped (SIGSTOP: job control, a profiler, a cgroup freezer) and never resumed:
+    the plan hung for ever waiting for it. It is now given up after `_STALL` seconds without a
+    byte or a tick of CPU, killed (its transaction with it), and the work done in-process."""
+    settings, engine = sqlite_book
+    expected = make_plan(engine, settings, DAY, dry_run=True).candidate_count
+    monkeypatch.setattr(sqlite_worker, "_STALL", 1.0)
+    sqlite_worker.warm(engine)
+    proc = sqlite_worker._WORKER.proc
+    assert proc is not None
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        result = make_plan(engine, settings, DAY)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)
+    assert proc.wait(timeout=10) != 0  # killed
+    assert result.candidate_count == expected and result.written > 0
+    with engine.connect() as conn:
+        assert len(conn.execute(select(outbox.c.id)).all()) == result.written
+
+
+def test_a_worker_paused_and_resumed_mid_answer_delivers_all_of_it(tmp_path: Path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'x.db'}")
+    sqlite_worker.warm(engine)
+    proc = sqlite_worker._WORKER.proc
+    assert proc is not None
+    sql = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000) "
+        "SELECT i, printf('%040d', i) AS pad FROM n"
+    )
+
+    def pause_and_resume() -> None:
+        for _ in range(6):
+            time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGSTOP)
+            time.sleep(0.2)
+            os.kill(proc.pid, signal.SIGCONT)
+
+    pauser = threading.Thread(target=pause_and_resume)
+    pauser.start()
+    got = sqlite_worker.read(engine, sql)
+    pauser.join()
+    assert got is not None and got.height == 400_000
+    assert got["i"].sum() == 400_000 * 400_001 // 2 and got["pad"][-1] == f"{400000:040d}"

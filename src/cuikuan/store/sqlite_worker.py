@@ -17,6 +17,13 @@ uncommitted writes. Its inserts run in a transaction of their own (`begin`), com
 rolled back as a whole. Whenever the worker cannot serve (no driver, an in-memory database, a
 failure), `read` and `begin` return None and the caller works in-process instead, where a
 real problem (a locked or broken database) is raised as usual.
+
+A worker that stops answering is given up: while an answer is awaited, the worker must either
+send bytes or use CPU; `_STALL` seconds of neither (it was paused by job control, a profiler or
+a cgroup freezer and not resumed, or a pipe lost what it was sent) and it is killed, its open
+transaction dies with it uncommitted, and the caller works in-process. Both ends move bytes with
+`os.read`/`os.write` on the pipes' descriptors, each message whole or an error, never part of
+one taken for all of it.
 """
 
 from __future__ import annotations
@@ -28,12 +35,14 @@ import io
 import itertools
 import json
 import os
+import select
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +60,8 @@ _LENGTH = struct.Struct("<Q")
 _DISABLE = "CUIKUAN_SQLITE_WORKER"  # "off": everything in-process
 # Inserts posted and not yet done: the files they wait in stay few, however fast the caller.
 _IN_FLIGHT = 4
+# Seconds an awaited worker may go without sending a byte or using CPU before it is given up.
+_STALL = float(os.environ.get("CUIKUAN_WORKER_STALL", "30"))
 # The engine's own settings (store/engine.py), so the worker's writes wait and check as it does.
 _PRAGMAS = (
     "PRAGMA busy_timeout=30000",
@@ -281,18 +292,24 @@ class _Worker:
     def _read(self, proc: subprocess.Popen[bytes]) -> _Answer:
         try:
             assert proc.stdout is not None
-            return _Answer(*_receive(proc.stdout))
+            watch = _Watch(proc.pid)
+            fd = proc.stdout.fileno()
+            kind = _read_fd(fd, 1, watch)
+            (length,) = _LENGTH.unpack(_read_fd(fd, _LENGTH.size, watch))
+            return _Answer(kind, _read_fd(fd, length, watch))
         except (OSError, EOFError) as exc:
-            self._stop()
+            self._stop(kill=isinstance(exc, _Stalled))
             raise WorkerError(f"the SQLite worker stopped: {exc}") from None
 
-    def _stop(self) -> None:
+    def _stop(self, kill: bool = False) -> None:
         # Whatever was posted and not answered is lost with the worker: its owners are told.
         for owner in self.awaited:
             self.kept.setdefault(owner, []).append(_Answer(b"E", b"the SQLite worker stopped"))
         self.awaited.clear()
         proc, self.proc = self.proc, None
         if proc is not None and self.owner == os.getpid():
+            if kill:  # stuck, or paused: it would not end by itself
+                proc.kill()
             with contextlib.suppress(OSError):
                 if proc.stdin is not None:
                     proc.stdin.close()
@@ -307,26 +324,81 @@ class _Worker:
             self._stop()
 
 
+class _Stalled(EOFError):
+    """The worker sent nothing and used no CPU for `_STALL` seconds."""
+
+
+class _Watch:
+    """Whether a worker process is getting on: its CPU time (Linux /proc) or bytes arriving."""
+
+    def __init__(self, pid: int) -> None:
+        self.stat = Path(f"/proc/{pid}/stat")
+        self.cpu = self._cpu()
+        self.since = time.monotonic()
+
+    def _cpu(self) -> int | None:
+        try:
+            fields = self.stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        if fields[0] == "T":  # stopped: not getting on, however much CPU it used before
+            return None
+        return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+    def moved(self) -> None:
+        self.since = time.monotonic()
+
+    def check(self) -> None:
+        cpu = self._cpu()
+        if cpu is not None and cpu != self.cpu:
+            self.cpu = cpu
+            self.moved()
+        elif time.monotonic() - self.since > _STALL:
+            raise _Stalled(f"no answer and no work for {_STALL:g} s (paused or stuck)")
+
+
+def _read_fd(fd: int, n: int, watch: _Watch) -> bytes:
+    """Exactly `n` bytes from the pipe `fd`, watching the worker while waiting."""
+    parts, got = [], 0
+    while got < n:
+        ready, _, _ = select.select([fd], [], [], min(1.0, _STALL))
+        if not ready:
+            watch.check()
+            continue
+        data = os.read(fd, min(n - got, 1 << 20))
+        if not data:
+            raise EOFError("the pipe closed")
+        parts.append(data)
+        got += len(data)
+        watch.moved()
+    return b"".join(parts)
+
+
 def _send(out: IO[bytes], payload: bytes, kind: bytes = b"") -> None:
-    out.write(kind + _LENGTH.pack(len(payload)) + payload)
+    """One message, all of it: os.write on the descriptor until every byte is taken (a write
+    to a pipe may take part of what it is given, as when the process is stopped and resumed)."""
     out.flush()
+    fd = out.fileno()
+    view = memoryview(kind + _LENGTH.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _exactly(inp: IO[bytes], n: int) -> bytes:
-    data = inp.read(n)
-    if data is None or len(data) != n:
-        raise EOFError("the pipe closed")
-    return data
+    """Exactly `n` bytes from the pipe under `inp` (read on its descriptor, unbuffered)."""
+    fd, parts, got = inp.fileno(), [], 0
+    while got < n:
+        data = os.read(fd, min(n - got, 1 << 20))
+        if not data:
+            raise EOFError("the pipe closed")
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
 
 
 def _message(inp: IO[bytes]) -> bytes:
     (length,) = _LENGTH.unpack(_exactly(inp, _LENGTH.size))
     return _exactly(inp, length)
-
-
-def _receive(inp: IO[bytes]) -> tuple[bytes, bytes]:
-    kind = _exactly(inp, 1)
-    return kind, _message(inp)
 
 
 _WORKER = _Worker()
