@@ -592,3 +592,27 @@ def test_version_is_cheap_it_imports_no_database_or_frame_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "cuikuan " in done.stdout and "heavy []" in done.stdout, done.stdout
+
+
+def test_text_from_outside_prints_literally_in_tables(workdir: Path, tmp_path: Path) -> None:
+    """A reply with Rich markup ("[/i]") made `tasks list` and `timeline` exit 1; "[link=...]"
+    in a name hid a link; escape sequences reached the terminal."""
+    import sqlite3
+
+    assert run(["init", "."], tmp_path).returncode == 0
+    assert run(["import", str(workdir / "ledger.csv")], tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "cuikuan.db") as db:
+        db.execute(
+            "UPDATE customers SET name = ? WHERE external_id = 'C00000002'",
+            ("[link=http://evil.example]王[/link]\x1b[2J",),
+        )
+    number = json.loads(run(["account", "C00000002", "--json"], tmp_path).stdout)["phones"][0]
+    hostile = "[/i] 我要人工客服 [bold]x :smile: \x1b]8;;http://evil.example\x07y"
+    assert run(["reply", number, hostile], tmp_path).returncode == 0
+    for command in (["tasks", "list"], ["timeline", "C00000002"], ["account", "C00000002"]):
+        shown = run(command, tmp_path)
+        assert shown.returncode == 0, (command, shown.stderr)
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+    listed = run(["tasks", "list"], tmp_path).stdout
+    assert "[/i]" in listed or "[link=" in listed  # what was sent, as it was sent
+    assert "[/i]" in run(["timeline", "C00000002"], tmp_path).stdout

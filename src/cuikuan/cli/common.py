@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from cuikuan.domain.dates import parse_date, parse_moment
 from cuikuan.errors import ConfigError, InputError
@@ -21,8 +23,31 @@ if TYPE_CHECKING:  # imported where used: `cuikuan --version` and `--help` stay 
     from cuikuan.settings import Settings
 
 # Piped output is read by people too (logs, CI): give tables room instead of 80 columns.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No markup and no emoji codes: names, replies, reasons and file contents come from outside
+# and print as they are ("[/i]" in a reply once made `tasks list` fail, "[link=...]" in a name
+# hid a link); Rich drops control characters (escape sequences) from what it prints. Styling is
+# given as Text with styles, never as markup in strings.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def literal(text: str) -> str:
+    """`text` with its control characters shown as escapes (\\x1b), never acted on by the
+    terminal: an escape sequence in a name or a reply could clear the screen or hide a link."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class _LiteralConsole(Console):
+    """A console that prints every string it is given (table cells too) as `literal` text."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(literal(text), **options)
+
+
+out = _LiteralConsole(
+    highlight=False, markup=False, emoji=False, soft_wrap=True,
+    width=None if sys.stdout.isatty() else 160,
+)  # fmt: skip
+err = _LiteralConsole(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 ConfigOption = typer.Option(
     None,

@@ -10,6 +10,7 @@ import polars as pl
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
 
 from cuikuan.cli import common
@@ -152,7 +153,10 @@ def _print_result(result: ImportResult) -> None:
         or "nothing (already up to date)"
     )
     common.out.print(
-        f"[green]imported[/] {result.file}: {result.rows:,} {result.kind} rows ({result.encoding}); changed {changed}"
+        Text.assemble(
+            ("imported", "green"),
+            f" {result.file}: {result.rows:,} {result.kind} rows ({result.encoding}); changed {changed}",
+        )
     )
     if result.snapshot_at:
         common.out.print(

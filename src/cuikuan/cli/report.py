@@ -91,11 +91,11 @@ def _pct(share: float | None) -> str:
 
 def _table(title: str, columns: list[str], rows: list[list[str]], left: int = 1) -> Table:
     """A table whose cells are printed literally (names come from files and the book)."""
-    table = Table(title=Text(title), title_justify="left")
+    table = Table(title=Text(common.literal(title)), title_justify="left")
     for k, name in enumerate(columns):
-        table.add_column(Text(name), justify="left" if k < left else "right")
+        table.add_column(Text(common.literal(name)), justify="left" if k < left else "right")
     for row in rows:
-        table.add_row(*[Text(cell) for cell in row])
+        table.add_row(*[Text(common.literal(cell)) for cell in row])
     return table
 
 
@@ -109,7 +109,7 @@ def _print(r: Report) -> None:
         return f"{money(c['difference'])} [{money(c['low'])}, {money(c['high'])}]"
 
     say = common.out.print
-    say(Text(f"Report {r.start} – {r.end} ({r.currency}); pay window {r.window_days} days"))
+    say(f"Report {r.start} – {r.end} ({r.currency}); pay window {r.window_days} days")
     say(_table(
         "Funnel per step (in the strategy's order)",
         ["step", "matched", "stopped before draw", "held back", "treated", "stopped after draw",
@@ -121,7 +121,7 @@ def _print(r: Report) -> None:
     for f in r.funnel:
         for stage, key in (("before the draw", "before_draw"), ("after the draw", "after_draw")):
             for rule, n in list(f[key].items())[:5]:
-                say(Text(f"  {f['step']}: {n:,} stopped {stage}: {rule}"))
+                say(f"  {f['step']}: {n:,} stopped {stage}: {rule}")
     say(_table(
         "Uplift over the control group, intention to treat: pay rate (95% intervals)",
         ["step", "treated", "control", "window open", "sent", "pay rate", "difference", "verdict"],
@@ -142,10 +142,10 @@ def _print(r: Report) -> None:
     ))  # fmt: skip
     for v in r.variants:
         p, m = v["pay_rate"], v["recovered_per_member"]
-        say(Text(
+        say(
             f"variant {v['challenger']} vs {v['champion']} of {v['step']}: pay rate "
             f"{interval(p, 'pp')} {p['verdict']}; per member {interval(m, 'money')} {m['verdict']}"
-        ))  # fmt: skip
+        )
     if r.weekly:
         say(_table(
             "Weekly trend, all steps (members by the week they were chosen)",
@@ -181,12 +181,12 @@ def _print(r: Report) -> None:
                   *[_pct(row[c]) for c in m["columns"]]] for row in m[key]],
             ))  # fmt: skip
     cure, kept = r.cure["cure_rate"], r.promises["kept_rate"]
-    say(Text(f"cure rate {_pct(cure)}; promise kept rate {_pct(kept)} ({r.promises['made']} made)"))
+    say(f"cure rate {_pct(cure)}; promise kept rate {_pct(kept)} ({r.promises['made']} made)")
     say(_table(
         "Delivery per channel and gateway", list(r.delivery.columns),
         [[str(x) for x in values] for values in r.delivery.iter_rows()], left=2,
     ))  # fmt: skip
     for change in r.changes:
-        say(Text(f"changed: {change}"))
+        say(f"changed: {change}")
     for note in r.notes:
-        say(Text(f"note: {note}"))
+        say(f"note: {note}")
