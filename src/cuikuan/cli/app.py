@@ -74,6 +74,8 @@ def build(command: str | None = None) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        # Help texts name settings sections ("[channels]", "[smpp]"): not markup.
+        rich_markup_mode=None,
     )
     app.callback()(_root)
     modules = list(dict.fromkeys(COMMANDS.values()))

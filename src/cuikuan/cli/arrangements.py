@@ -12,7 +12,9 @@ from cuikuan.errors import InputError
 from cuikuan.services import arrangements as service
 
 app = typer.Typer(
-    help="Instalment plans agreed with borrowers: create, list.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Instalment plans agreed with borrowers: create, list.",
+    no_args_is_help=True,
 )
 
 

@@ -161,3 +161,23 @@ def json_lines(required: str, optional: tuple[str, ...] = ()) -> Iterator[dict[s
         except ValueError as exc:
             raise InputError(f"<stdin>:{number}: {exc}") from None
         yield {required: item[required], **{n: item.get(n) or "" for n in optional}}
+
+
+# A spreadsheet runs a cell that begins with one of these as a formula (CSV injection).
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def spreadsheet_safe(frame: Any) -> Any:
+    """`frame` (a Polars frame) for a CSV a person may open in a spreadsheet: every text cell
+    that begins with =, +, -, @, a tab or a carriage return gets a leading apostrophe (as OWASP
+    recommends), so that it shows as text and never runs. Numbers are left as they are."""
+    import polars as pl
+
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(_FORMULA_START))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    )

@@ -14,6 +14,7 @@ from cuikuan.errors import InputError
 from cuikuan.holiday_file import merge, parse_holiday_text, read_holiday_file, write_holiday_file
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help=(
         "Holiday data: what the plan counts as a working day (China's official holidays and "
         "make-up working days; `holidays` elsewhere), and the lender's own file for years the "

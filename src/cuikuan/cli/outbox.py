@@ -8,9 +8,15 @@ from rich.table import Table
 
 from cuikuan.cli import common
 from cuikuan.dispatch.sender import outbox_counts
+from cuikuan.errors import InputError
 from cuikuan.services.outbox import OUTCOMES, messages_in, resolve_uncertain
 
+# Every status an outbox row can be in (store/schema.py, docs/dispatch.md).
+STATUSES = ("planned", "held", "claimed", "sending", "sent", "delivered", "undelivered", "failed",
+            "expired", "suppressed", "uncertain", "cancelled")  # fmt: skip
+
 app = typer.Typer(
+    rich_markup_mode=None,
     invoke_without_command=True,
     no_args_is_help=False,
     help="Messages by status; `outbox resolve` settles the uncertain ones.",
@@ -32,6 +38,8 @@ def outbox(
     --status, the messages themselves (id, customer, number, step, reason)."""
     if ctx.invoked_subcommand is not None:
         return
+    if status is not None and status not in STATUSES:
+        raise InputError(f"--status {status!r}: expected one of {', '.join(STATUSES)}")
     engine = common.database(ctx)
     if status is not None:
         rows = messages_in(engine, status, limit)
@@ -82,8 +90,6 @@ def resolve(
     """Settle uncertain messages, after checking with the carrier: cuikuan never resends an
     uncertain message on its own, because the borrower may already have it."""
     if outcome not in OUTCOMES:
-        from cuikuan.errors import InputError
-
         raise InputError(f"--as must be one of {', '.join(OUTCOMES)} (got {outcome!r})")
     done = resolve_uncertain(common.database(ctx), ids, outcome, by, common.moment(at))
     common.out.print(f"resolved {done} message(s) as {outcome}", markup=False)

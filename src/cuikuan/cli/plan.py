@@ -106,7 +106,7 @@ class _Export:
             {"external_id": "loan"}
         )
         if self.csv:
-            frame.write_csv(self.file, include_header=self.rows == 0)
+            common.spreadsheet_safe(frame).write_csv(self.file, include_header=self.rows == 0)
         else:
             frame.write_ndjson(self.file)
         self.rows += frame.height

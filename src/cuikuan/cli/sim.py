@@ -16,6 +16,7 @@ from cuikuan.sim.generator import GenerateOptions
 from cuikuan.sim.generator import generate as run_generate
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Synthetic portfolios (the demo only ever sends them to the sandbox).",
     no_args_is_help=True,
 )

@@ -12,7 +12,9 @@ from cuikuan.cli import common
 from cuikuan.domain.sms import measure as measure_text
 from cuikuan.errors import InputError
 
-app = typer.Typer(help="SMS facts: length, encoding, segments, cost.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="SMS facts: length, encoding, segments, cost.", no_args_is_help=True
+)
 
 
 @app.command("measure")

@@ -8,7 +8,11 @@ from rich.table import Table
 from cuikuan.cli import common
 from cuikuan.services import tasks as service
 
-app = typer.Typer(help="Agent tasks from replies: list, take, note, done.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="Agent tasks from replies: list, take, note, done.",
+    no_args_is_help=True,
+)
 
 
 @app.command("list")

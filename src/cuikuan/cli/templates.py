@@ -12,7 +12,9 @@ from cuikuan.cli import common
 from cuikuan.errors import CuikuanError, InputError
 from cuikuan.services import messages
 
-app = typer.Typer(help="Message templates: lint them, preview them.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="Message templates: lint them, preview them.", no_args_is_help=True
+)
 
 
 class LintFailed(CuikuanError):

@@ -15,6 +15,7 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
+from cuikuan.config_files import locate_keys
 from cuikuan.domain import lint
 from cuikuan.domain.message_context import (
     Borrower,
@@ -50,9 +51,21 @@ def shipped_templates_dir() -> Path:
 
 
 def templates_dir(settings: Settings) -> Path:
-    """The settings' template folder; the shipped starter set when it does not exist yet."""
+    """The settings' template folder. The shipped starter set stands in for the default folder
+    ("templates") while it does not exist; a folder the settings name and that is not there is a
+    settings error (a typo must not send the starter wording)."""
     folder = settings.path(settings.templates.dir)
-    return folder if folder.is_dir() else shipped_templates_dir()
+    if folder.is_dir():
+        return folder
+    if settings.templates.dir == "templates":
+        return shipped_templates_dir()
+    where = str(settings.source or "settings")
+    if settings.source is not None and settings.source.is_file():
+        line = locate_keys(settings.source.read_text("utf-8")).get(("templates", "dir"), 1)
+        where = f"{settings.source}:{line}"
+    raise ConfigError(
+        f"{where}: templates.dir: no folder {folder} (expected a folder of templates)"
+    )
 
 
 def lender_facts(settings: Settings) -> LenderFacts:
