@@ -110,3 +110,48 @@ def test_an_inbound_stop_opts_the_number_out(server: tuple[str, Settings, Engine
             == "sms"
         )
     assert post(base, "/nowhere", {}).status_code == 404
+
+
+def test_a_replayed_inbound_message_is_read_once(server: tuple[str, Settings, Engine]) -> None:
+    """The same signed inbound message sent four times made four replies, four tasks and four
+    pauses: deliveries are idempotent by the provider's message id."""
+    from sqlalchemy import func
+
+    from cuikuan.store.schema import customer_phones, pauses, replies, tasks
+
+    base, _, engine = server
+    with engine.connect() as conn:
+        number = conn.execute(select(customer_phones.c.e164).limit(1)).scalar_one()
+    form = {"From": number, "Body": "我要投诉你们，别再催了", "MessageSid": "SMreplayed"}
+    for _ in range(4):
+        assert post(base, "/twilio/inbound", form).status_code == 204
+    other = {**form, "MessageSid": "SMother"}  # another message with the same words: read
+    assert post(base, "/twilio/inbound", other).status_code == 204
+    with engine.connect() as conn:
+        count = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                 for t in (replies, tasks, pauses)}  # fmt: skip
+    assert count["replies"] == 2
+    assert 1 <= count["tasks"] <= 2 and count["pauses"] <= 2
+
+
+def test_an_inbound_message_without_an_id_sent_again_is_read_once(
+    book: tuple[Settings, Engine],
+) -> None:
+    """SMPP's deliver_sm carries no message id: an SMSC that sends one again (our answer was
+    lost) sends the same text from the same number within minutes."""
+    from datetime import timedelta
+
+    from cuikuan.services.replies import receive_reply
+    from cuikuan.store.schema import customer_phones
+
+    settings, engine = book
+    with engine.connect() as conn:
+        number = conn.execute(select(customer_phones.c.e164).limit(1)).scalar_one()
+    first = receive_reply(engine, settings, number, "TD", CLOCK, source="smpp")
+    again = receive_reply(
+        engine, settings, number, "TD", CLOCK + timedelta(seconds=40), source="smpp"
+    )
+    later = receive_reply(engine, settings, number, "TD", CLOCK + timedelta(hours=2), source="smpp")
+    typed = receive_reply(engine, settings, number, "TD", CLOCK, source="manual")
+    assert not first.duplicate and again.duplicate and again.done == []
+    assert not later.duplicate and not typed.duplicate

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from cuikuan.domain.followup import READ_REPLY, followup
 from cuikuan.domain.phones import normalise_phone
@@ -48,6 +49,7 @@ class ReplyResult:
     reading: Reading
     customers: list[str]
     done: list[str]
+    duplicate: bool = False  # the same delivery came before: nothing was done again
 
     def as_dict(self) -> dict[str, object]:
         r = self.reading
@@ -55,6 +57,7 @@ class ReplyResult:
             "sender": self.sender, "intent": r.intent, "confidence": r.confidence,
             "date": r.date.isoformat() if r.date else None, "amount": str(r.amount) if r.amount is not None else None,
             "needs_person": r.needs_person, "action": r.action, "customers": self.customers, "done": self.done,
+            "duplicate": self.duplicate,
         }  # fmt: skip
 
 
@@ -72,7 +75,13 @@ def receive_reply(
     *,
     dry_run: bool = False,
     source: str = "manual",
+    message_id: str | None = None,
 ) -> ReplyResult:
+    """Read a reply and act on it. A delivery seen before is not acted on again (`duplicate`):
+    by the provider's `message_id` where it gives one, else (a gateway's inbound message with
+    no id, such as SMPP's deliver_sm, sent again when our answer was lost) the same text from
+    the same number through the same source within `SAME_DELIVERY`. Replies typed by a person
+    (source "manual") are always new."""
     try:
         e164, _ = normalise_phone(sender, settings.defaults.region)
     except ValueError as exc:
@@ -88,17 +97,12 @@ def receive_reply(
     ids = [p.external_id for p in people]
     if dry_run:
         return ReplyResult(e164, reading, ids, [])
-    with engine.begin() as conn:
-        reply_id = conn.execute(
-            insert(replies)
-            .values(
-                received_at=at, sender=e164, channel="sms", source=source, text=text, intent=reading.intent,
-                confidence=reading.confidence, promised_date=reading.date,
-                promised_amount=str(reading.amount) if reading.amount is not None else None,
-                customer_ids=json.dumps(ids), action=reading.action, created_at=at,
-            )
-            .returning(replies.c.id)
-        ).scalar_one()  # fmt: skip
+    try:
+        reply_id = _store(engine, reading, at, e164, source, text, ids, message_id)
+    except IntegrityError:  # the same message id, stored by a delivery at the same moment
+        reply_id = None
+    if reply_id is None:
+        return ReplyResult(e164, reading, ids, [], duplicate=True)
     done = _act(engine, reading, people, at, settings, e164)
     done += _follow_up(engine, reading, people, at, reply_id, text, settings)
     if done:
@@ -107,6 +111,53 @@ def receive_reply(
                 update(replies).where(replies.c.id == reply_id).values(action="; ".join(done))
             )
     return ReplyResult(e164, reading, ids, done)
+
+
+def _store(
+    engine: Engine,
+    reading: Reading,
+    at: datetime,
+    sender: str,
+    source: str,
+    text: str,
+    ids: list[str],
+    message_id: str | None,
+) -> int | None:
+    """The reply stored, its id; None when this delivery was stored before."""
+    with engine.begin() as conn:
+        if _seen(conn, source, message_id, sender, text, at):
+            return None
+        stored: int = conn.execute(
+            insert(replies)
+            .values(
+                received_at=at, sender=sender, channel="sms", source=source, text=text, intent=reading.intent,
+                confidence=reading.confidence, promised_date=reading.date,
+                promised_amount=str(reading.amount) if reading.amount is not None else None,
+                customer_ids=json.dumps(ids), action=reading.action, created_at=at,
+                message_id=message_id,
+            )
+            .returning(replies.c.id)
+        ).scalar_one()  # fmt: skip
+    return stored
+
+
+SAME_DELIVERY = timedelta(minutes=10)
+
+
+def _seen(
+    conn: Connection, source: str, message_id: str | None, sender: str, text: str, at: datetime
+) -> bool:
+    r = replies.c
+    if message_id is not None:
+        found = select(r.id).where(r.source == source, r.message_id == message_id)
+    elif source == "manual":
+        return False
+    else:
+        found = select(r.id).where(
+            r.source == source, r.sender == sender, r.text == text,
+            r.received_at >= at - SAME_DELIVERY, r.received_at <= at + SAME_DELIVERY,
+        )  # fmt: skip
+    return conn.execute(found.limit(1)).first() is not None
 
 
 def _follow_up(

@@ -274,6 +274,10 @@ replies = Table(
     Column("customer_ids", Text, nullable=False),  # JSON list: everyone behind the number
     Column("action", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The provider's id of the inbound message (Twilio's MessageSid), when it gives one: a
+    # delivery sent again is recognised by it and not read twice.
+    Column("message_id", String(128)),
+    Index("ux_replies_source_message_id", "source", "message_id", unique=True),
 )
 
 # Promises to pay, from replies or agents; settled as kept or broken from payments.

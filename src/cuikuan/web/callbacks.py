@@ -80,6 +80,8 @@ def callback_server(
                     params.get("Body", ""),
                     now,
                     source="twilio",
+                    # Twilio retries a callback it thinks failed: the same message, once.
+                    message_id=params.get("MessageSid") or None,
                 )
             except CuikuanError as exc:
                 self._reply(422, exc.message)
