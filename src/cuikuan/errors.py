@@ -5,7 +5,9 @@
     ├── InputError               a file given on the command line is unusable   (exit 3)
     │   └── ImportRejected       rows failed validation; nothing was written    (exit 4)
     ├── NotFound                 an id that does not exist                      (exit 5)
-    └── StoreError               the database cannot be opened or migrated      (exit 6)
+    ├── StoreError               the database cannot be opened or migrated      (exit 6)
+    ├── LintBlocked              templates or texts failed the lint (plan made) (exit 7)
+    └── ProviderRefused          a provider refused our credentials: not used   (exit 8)
 
 Anything else is a bug and keeps its traceback.
 """
@@ -80,3 +82,10 @@ class LintBlocked(CuikuanError):
     suppressed, and the operator must hear of it."""
 
     exit_code = 7
+
+
+class ProviderRefused(CuikuanError):
+    """A provider refused our credentials (SMPP bind refused, HTTP 401): the run stopped using
+    it; its messages wait, planned, for the next run."""
+
+    exit_code = 8

@@ -616,3 +616,21 @@ def test_text_from_outside_prints_literally_in_tables(workdir: Path, tmp_path: P
     listed = run(["tasks", "list"], tmp_path).stdout
     assert "[/i]" in listed or "[link=" in listed  # what was sent, as it was sent
     assert "[/i]" in run(["timeline", "C00000002"], tmp_path).stdout
+
+
+def test_send_exits_8_when_the_provider_refuses_our_credentials(
+    workdir: Path, tmp_path: Path
+) -> None:
+    from tests.smsc_helpers import running_smsc
+
+    assert run(["init", "."], tmp_path).returncode == 0
+    assert run(["import", str(workdir / "ledger.csv")], tmp_path).returncode == 0
+    assert run(["plan", "--as-of", "2026-11-30"], tmp_path).returncode == 0
+    with running_smsc(system_id="lender", password="right") as smsc:
+        env = {"CUIKUAN_CHANNELS__SMS": "smpp", "CUIKUAN_SMPP__PORT": str(smsc.port),
+               "CUIKUAN_SMPP__SYSTEM_ID": "lender", "CUIKUAN_SMPP_PASSWORD": "wrong"}  # fmt: skip
+        sent = run(["send", "--now", "2026-11-30T03:00Z", "--json"], tmp_path, env)
+    assert sent.returncode == 8, sent.stderr
+    assert "refused our credentials" in sent.stderr and "next run" in sent.stderr
+    report = json.loads(sent.stdout)
+    assert report["sent"] == 0 and report["waiting"] > 0

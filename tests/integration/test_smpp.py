@@ -296,3 +296,39 @@ def test_the_channel_keeps_to_its_agreed_rate() -> None:
     assert all(r.error is None for r in results)
     # 300 at 200 a second, after a burst of a tenth of a second's worth: at least ~1.4 s.
     assert took >= 1.3 and throttled == 0
+
+
+def test_refused_credentials_stop_the_provider_for_the_run_and_the_next_run_tries_again(
+    book: tuple[Settings, Engine],
+) -> None:
+    """A bind refused put rows back to planned and claimed them again until --limit ran out,
+    reporting nothing wrong. Now the run stops using the provider, says so, and the rows wait,
+    planned, for the next run."""
+    from datetime import timedelta
+
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    with engine.connect() as conn:
+        due = conn.execute(
+            select(func.count()).where(outbox.c.status == "planned", outbox.c.earliest_at <= OPEN)
+        ).scalar_one()
+    with running_smsc(system_id="lender", password="right") as smsc:
+        wrong = smsc.channel(system_id="lender", password="wrong", connect_timeout=2.0)
+        try:
+            report = send_due(engine, settings, wrong, OPEN, limit=10 * due)
+        finally:
+            wrong.close()
+        assert report.stopped_channels and report.sent == 0
+        assert report.waiting == due  # each row taken once, not again and again
+        with engine.connect() as conn:
+            planned = conn.execute(
+                select(func.count()).where(outbox.c.status == "planned")
+            ).scalar_one()
+        assert planned >= due
+        later = OPEN + timedelta(minutes=2)
+        right = smsc.channel(system_id="lender", password="right")
+        try:
+            again = send_due(engine, settings, right, later)
+        finally:
+            right.close()
+    assert again.sent > 0 and not again.stopped_channels

@@ -16,7 +16,7 @@ from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
 from cuikuan.dispatch.listener import drain
 from cuikuan.dispatch.sender import SendReport, send_due
-from cuikuan.errors import InputError
+from cuikuan.errors import InputError, ProviderRefused
 from cuikuan.settings import Settings
 
 
@@ -85,14 +85,20 @@ def send(
         close_all(providers.values())
     if json_out:
         common.print_json(report.as_dict())
-        return
-    common.out.print(
-        f"sent {report.sent:,}, suppressed {sum(report.suppressed.values()):,}, expired {report.expired:,}, "
-        f"uncertain {report.uncertain:,}, failed {report.failed:,}; receipts: {report.delivered:,} delivered, "
-        f"{report.undelivered:,} undelivered"
-    )
-    for reason, count in report.suppressed.most_common():
-        common.out.print(f"  suppressed: {reason}: {count:,}", markup=False)
+    else:
+        common.out.print(
+            f"sent {report.sent:,}, suppressed {sum(report.suppressed.values()):,}, expired {report.expired:,}, "
+            f"uncertain {report.uncertain:,}, failed {report.failed:,}; receipts: {report.delivered:,} delivered, "
+            f"{report.undelivered:,} undelivered"
+        )
+        for reason, count in report.suppressed.most_common():
+            common.out.print(f"  suppressed: {reason}: {count:,}")
+    if report.stopped_channels:
+        refused = "; ".join(f"{name}: {why}" for name, why in report.stopped_channels.items())
+        raise ProviderRefused(
+            f"provider refused our credentials, not used for the rest of this run ({refused}); "
+            f"{report.waiting:,} message(s) wait, planned, for the next run"
+        )
 
 
 def _dispatch_loop(

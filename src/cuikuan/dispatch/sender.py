@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 
 from cuikuan.channels.base import (
     AuthError,
@@ -60,6 +60,7 @@ class SendReport:
     retried: int = 0
     released: int = 0
     stopped_channels: dict[str, str] = field(default_factory=dict)
+    waiting: int = 0  # rows a stopped provider could not take: planned again for the next run
     suppressed: Counter[str] = field(default_factory=Counter)
 
     def add_receipts(self, moved: Counter[str]) -> None:
@@ -269,7 +270,7 @@ def _hand_over(
         if provider.name in report.stopped_channels:
             if last:
                 stopped = report.stopped_channels[provider.name]
-                _release(engine, [r["id"] for r in pending], stopped, now)
+                _release(engine, [r["id"] for r in pending], stopped, now, report)
             continue
         beyond = {r["id"]: why for r in pending if (why := _beyond_limits(r, provider))}
         batch = [
@@ -325,17 +326,26 @@ def _mark_sending(engine: Engine, ids: list[int], now: datetime) -> None:
             )
 
 
-def _release(engine: Engine, ids: list[int], why: str, now: datetime) -> None:
+# A row a stopped provider could not take waits this long before it may be claimed again: not
+# in this run (which would claim it again and again until --limit ran out), but in the next.
+NEXT_RUN = timedelta(minutes=1)
+
+
+def _release(engine: Engine, ids: list[int], why: str, now: datetime, report: SendReport) -> None:
     with engine.begin() as conn:
         for start in range(0, len(ids), ROUND):
-            conn.execute(
+            report.waiting += conn.execute(
                 update(outbox)
                 .where(
                     outbox.c.id.in_(ids[start : start + ROUND]),
                     outbox.c.status.in_(("claimed", "sending")),
                 )
-                .values(status="planned", reason=f"channel stopped: {why}", updated_at=now)
-            )
+                .values(
+                    status="planned", reason=f"channel stopped: {why}", updated_at=now,
+                    earliest_at=func.min(outbox.c.latest_at, now + NEXT_RUN)
+                    if engine.dialect.name == "sqlite" else func.least(outbox.c.latest_at, now + NEXT_RUN),
+                )
+            ).rowcount  # fmt: skip
 
 
 def _record(
@@ -390,7 +400,10 @@ def _outcome(
         return {"status": "uncertain", "reason": f"uncertain: {error}", "updated_at": now}
     if isinstance(error, AuthError):
         report.stopped_channels[provider] = str(error)
-        return {"status": "planned", "reason": f"channel stopped: {error}", "updated_at": now}
+        report.waiting += 1
+        later = min(as_utc(row["latest_at"]), now + NEXT_RUN)
+        return {"status": "planned", "reason": f"channel stopped: {error}", "updated_at": now,
+                "earliest_at": later}  # fmt: skip
     attempts = int(row.get("attempts") or 0) + 1
     retry_at = now + timedelta(seconds=rules.retry_seconds * 2 ** (attempts - 1))
     if (
