@@ -16,13 +16,12 @@ import contextlib
 import csv
 import io
 import itertools
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import polars as pl
 
@@ -30,6 +29,8 @@ from cuikuan.errors import InputError
 
 LINE = "_line"
 _CHUNK = 1 << 20
+# Lines a quoted field may run over (line breaks inside quotes): addresses and notes take a few.
+MAX_QUOTED_LINES = 1_000
 _DELIMITERS = (",", "\t", ";", "|")
 NUL = b"\x00"
 
@@ -73,7 +74,34 @@ def detect_encoding(path: Path) -> str:
         failure = _decodes(path, encoding)
         if not failure:
             return encoding
+        if encoding == "utf-8" and (mixed := _utf8_then_not(path)):
+            raise InputError(mixed)
     raise InputError(f"{path}: not text in UTF-8 or GBK/GB18030 ({failure}); is it the right file?")
+
+
+def _utf8_then_not(path: Path) -> str | None:
+    """Why a file that is UTF-8 with Chinese (or other non-ASCII) text up to some line, and not
+    UTF-8 after it, must be refused: read as GB18030 (which takes almost any bytes) its UTF-8
+    names would be garbled. None when the part before is plain ASCII (then GBK it is)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line, wide = 0, 1, False
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                if not (wide or any(b >= 0x80 for b in chunk[: exc.start])):
+                    return None
+                line += chunk.count(b"\n", 0, exc.start)
+                return (
+                    f"{path}:{line}: not UTF-8 (byte 0x{chunk[exc.start]:02x}), though the lines "
+                    "before it are: the file mixes encodings (rows in GBK added to a UTF-8 file?); "
+                    "save it all in one encoding"
+                )
+            wide = wide or any(b >= 0x80 for b in chunk)
+            line += chunk.count(b"\n")
+            offset += len(chunk)
+    return None
 
 
 def _decodes(path: Path, encoding: str) -> str:
@@ -95,11 +123,10 @@ def _decodes(path: Path, encoding: str) -> str:
     return ""
 
 
-def _count_lines(path: Path) -> int:
+def _count_lines(fh: IO[bytes]) -> int:
     count = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            count += chunk.count(b"\n")
+    while chunk := fh.read(_CHUNK):
+        count += chunk.count(b"\n")
     return count
 
 
@@ -111,26 +138,27 @@ class CsvSource:
     delimiter: str
     total_rows: int
     _utf8: Path
-    _temp: Path | None = None
+    # A GBK file's UTF-8 copy: a temporary file with no name (unlinked at once), so that no
+    # plain-text copy of the ledger is left behind however the process ends.
+    _copy: IO[bytes] | None = None
 
     @classmethod
     def open(cls, path: Path) -> CsvSource:
         if path.stat().st_size == 0:
             raise InputError(f"{path}: the file is empty")
         encoding = detect_encoding(path)
-        readable, temp = path, None
-        if encoding == "gb18030":
-            temp = _transcode(path, encoding)
-            readable = temp
-        with readable.open("r", encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
+        copy = _transcode(path, encoding) if encoding == "gb18030" else None
+        source = cls(path, [], encoding, ",", 0, path, copy)
+        with source._reading() as fh:
+            first = fh.readline().decode("utf-8-sig")
         if not first.strip():
+            source.close()
             raise InputError(f"{path}:1: the first line should be the header, found an empty line")
-        delimiter = max(_DELIMITERS, key=first.count)
-        header = next(csv.reader([first], delimiter=delimiter))
-        return cls(
-            path, header, encoding, delimiter, max(_count_lines(readable) - 1, 0), readable, temp
-        )
+        source.delimiter = max(_DELIMITERS, key=first.count)
+        source.header = next(csv.reader([first], delimiter=source.delimiter))
+        with source._reading() as fh:
+            source.total_rows = max(_count_lines(fh) - 1, 0)
+        return source
 
     def batches(self, size: int) -> Iterator[pl.DataFrame]:
         """`size` records at a time, each parsed by Polars from its own slice of lines.
@@ -142,15 +170,14 @@ class CsvSource:
         """
         names = [f"c{i}" for i in range(len(self.header))]
         schema = dict.fromkeys(names, pl.String)
-        with self._utf8.open("rb") as fh:
+        with self._reading() as fh:
             fh.readline()
             line = 2
             while True:
                 lines = list(itertools.islice(fh, size))
                 if not lines:
                     return
-                while b"".join(lines).count(b'"') % 2 and (more := fh.readline()):
-                    lines.append(more)
+                self._close_quotes(fh, lines, line)
                 chunk = b"".join(lines)
                 try:
                     frame = pl.read_csv(
@@ -172,21 +199,49 @@ class CsvSource:
                 line += len(lines)
                 yield frame.select(LINE, *names)
 
+    def _close_quotes(self, fh: IO[bytes], lines: list[bytes], first: int) -> None:
+        """Extend `lines` while a quoted field is open at their end (a line break inside a
+        quoted field), at most MAX_QUOTED_LINES lines on: a stray quote would otherwise make
+        the rest of the file one field. Counted line by line (joining the lines again at every
+        step made a stray quote in 110,000 rows take two minutes)."""
+        open_at = None
+        for k, text in enumerate(lines):
+            if text.count(b'"') % 2:
+                open_at = None if open_at is not None else first + k
+        added = 0
+        while open_at is not None and (more := fh.readline()):
+            lines.append(more)
+            added += 1
+            if more.count(b'"') % 2:
+                open_at = None
+            elif added >= MAX_QUOTED_LINES:
+                raise InputError(
+                    f"{self.path}:{open_at}: a quote opens a field that does not close within "
+                    f'{MAX_QUOTED_LINES:,} lines (a stray " in the data?)'
+                )
+        if open_at is not None:
+            raise InputError(f"{self.path}:{open_at}: a quote opens a field that never closes")
+
+    def _reading(self) -> contextlib.AbstractContextManager[IO[bytes]]:
+        """The UTF-8 text from its start: the file itself, or the unnamed copy made of it."""
+        if self._copy is not None:
+            self._copy.seek(0)
+            return contextlib.nullcontext(self._copy)
+        return self._utf8.open("rb")
+
     def close(self) -> None:
-        if self._temp is not None:
-            with contextlib.suppress(OSError):
-                self._temp.unlink()
+        if self._copy is not None:
+            self._copy.close()
 
 
-def _transcode(path: Path, encoding: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix="cuikuan-", suffix=".csv")
-    with (
-        path.open("r", encoding=encoding, newline="") as src,
-        os.fdopen(fd, "w", encoding="utf-8", newline="") as dst,
-    ):
+def _transcode(path: Path, encoding: str) -> IO[bytes]:
+    """The file in UTF-8, in a temporary file without a name (readable only by this process)."""
+    copy = tempfile.TemporaryFile(prefix="cuikuan-")  # noqa: SIM115 (CsvSource.close closes it)
+    with path.open("r", encoding=encoding, newline="") as src:
         while chunk := src.read(_CHUNK):
-            dst.write(chunk)
-    return Path(name)
+            copy.write(chunk.encode("utf-8"))
+    copy.flush()
+    return copy
 
 
 @dataclass

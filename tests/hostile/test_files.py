@@ -1,0 +1,59 @@
+"""Files that stopped the import: a stray quote, mixed encodings, a GBK copy left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.hostile.conftest import capped
+
+
+def test_a_stray_quote_in_a_large_csv_is_refused_in_seconds_naming_its_line(
+    ledger: Path, book: Path
+) -> None:
+    """One stray quote in 110,000 rows made the quote scan quadratic (114 s)."""
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    assert len(lines) > 100_000
+    lines[500] = lines[500].replace(b",", b',"', 1)
+    (book / "bad.csv").write_bytes(b"".join(lines))
+    began = time.monotonic()
+    done = capped(["import", "bad.csv"], book, seconds=60)
+    assert time.monotonic() - began < 30
+    assert done.returncode == 3, done.stderr
+    assert (
+        "bad.csv:501:" in done.stderr and "quote" in done.stderr and "Traceback" not in done.stderr
+    )
+
+
+def test_a_utf8_file_with_gbk_rows_added_is_refused_not_garbled(ledger: Path, book: Path) -> None:
+    text = ledger.read_text("utf-8").splitlines(keepends=True)
+    head = "".join(text[:2000]).encode("utf-8")
+    tail = "".join(text[2000:2100]).encode("gbk")
+    (book / "mixed.csv").write_bytes(head + tail)
+    done = capped(["import", "mixed.csv"], book)
+    assert done.returncode == 3, done.stderr
+    assert "mixed.csv:2001:" in done.stderr and "mixes encodings" in done.stderr
+
+
+def test_a_gbk_import_leaves_no_copy_of_the_ledger_even_when_killed(
+    ledger: Path, book: Path
+) -> None:
+    (book / "gbk.csv").write_bytes(ledger.read_text("utf-8").encode("gbk"))
+    scratch = book / "scratch"
+    scratch.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUIKUAN_")}
+    env["TMPDIR"] = str(scratch)
+    proc = subprocess.Popen([sys.executable, "-m", "cuikuan", "import", "gbk.csv"], cwd=book,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(2.0)  # reading and copying the file
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    leftovers = [p for p in scratch.rglob("*") if p.is_file() and p.stat().st_size > 100_000]
+    assert leftovers == []
+    done = capped(["import", "gbk.csv"], book, env={"TMPDIR": str(scratch)})
+    assert done.returncode == 0, done.stderr
+    assert [p for p in scratch.rglob("*") if p.is_file() and p.stat().st_size > 100_000] == []
