@@ -258,6 +258,9 @@ class XlsxSource:
     def open(cls, path: Path, sheet: str | None) -> XlsxSource:
         from python_calamine import CalamineWorkbook
 
+        from cuikuan.ingest.xlsx_guard import check_workbook
+
+        check_workbook(path)  # sizes and sheet extents first: calamine would allocate them
         try:
             book = CalamineWorkbook.from_path(str(path))
         except Exception as exc:  # calamine raises its own types for every broken workbook
@@ -268,7 +271,10 @@ class XlsxSource:
                 f"{path}: no sheet named {sheet!r}; sheets: {', '.join(book.sheet_names)}"
             )
         for name in names:
-            data = book.get_sheet_by_name(name)
+            try:
+                data = book.get_sheet_by_name(name)
+            except Exception as exc:  # a sheet cut short, or broken XML inside
+                raise InputError(f"{path}: sheet {name!r} is not readable ({exc})") from None
             rows = data.iter_rows()
             for offset, row in enumerate(rows):
                 if any(_cell(v) for v in row):
