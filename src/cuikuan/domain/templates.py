@@ -37,9 +37,9 @@ from jinja2 import (
 )
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from cuikuan.domain.money import currency_digits, format_minor
+from cuikuan.domain.template_budget import BudgetedEnvironment, BudgetError, shape_problems
 
 HEADER_KEYS = ("name", "channel", "tone", "description")
 CHANNELS = ("sms", "email")
@@ -235,7 +235,7 @@ class Renderer:
     templates: Mapping[str, TemplateFile] = field(default_factory=dict)  # by path
 
     def __post_init__(self) -> None:
-        self.env = ImmutableSandboxedEnvironment(
+        self.env = BudgetedEnvironment(
             loader=FunctionLoader(self._source),
             undefined=StrictUndefined,
             autoescape=False,
@@ -244,7 +244,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.globals.clear()  # no range, cycler, joiner, lipsum, namespace: data only
-        self.env.filters.update(FILTERS)
+        self.env.add_filters(FILTERS)
         self._checked: set[str] = set()
 
     def _source(self, path: str) -> tuple[str, str, Callable[[], bool]] | None:
@@ -264,6 +264,8 @@ class Renderer:
                 "syntax",
                 exc.message or "syntax error",
             ) from None
+        for line, why in shape_problems(ast)[:1]:
+            raise TemplateProblem(template.path, template.body_line + line - 1, "budget", why)
         unknown = sorted(meta.find_undeclared_variables(ast) - set(FIELDS))
         if unknown:
             line = _first_line_with(template, unknown[0])
@@ -281,6 +283,10 @@ class Renderer:
         try:
             compiled = self.env.get_template(template.path)
             text = compiled.render(dict(context))
+        except BudgetError as exc:
+            raise TemplateProblem(
+                template.path, self._line(template, exc), "budget", str(exc)
+            ) from None
         except SecurityError as exc:
             raise TemplateProblem(
                 template.path, self._line(template, exc), "unsafe", str(exc)
@@ -289,9 +295,15 @@ class Renderer:
             raise TemplateProblem(
                 template.path, self._line(template, exc), "unknown-field", str(exc)
             ) from None
-        except TemplateError as exc:
+        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+            # A template's own mistake (a division by zero, a number and a text added): the
+            # template's problem, not a crash of the command.
             raise TemplateProblem(
-                template.path, self._line(template, exc), "render", str(exc)
+                template.path, self._line(template, exc), "render", str(exc) or type(exc).__name__
+            ) from None
+        except RecursionError:
+            raise TemplateProblem(
+                template.path, template.body_line, "budget", "calls itself without end"
             ) from None
         text = text.strip()
         if not text:
