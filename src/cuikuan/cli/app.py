@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from rich.text import Text
 
 from cuikuan import __version__
 from cuikuan.cli import common
-from cuikuan.errors import CuikuanError
+from cuikuan.errors import CuikuanError, StoreError
 
 # Which module holds each command. Only the one a command line names is imported: importing every
 # command's services costs every command about a fifth of a second at start.
@@ -105,6 +106,26 @@ def command_named(args: list[str]) -> str | None:
     return None
 
 
+def database_fault(exc: BaseException) -> str | None:
+    """One line for a database that failed under a command (lost, read-only, full, locked), or
+    None for anything else. Never the statement or its parameters: they hold borrowers' numbers
+    and messages; digit runs in the driver's own words are masked too."""
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return None
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return None
+    said = (
+        str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    )
+    said = re.sub(r"\d{5,}", lambda m: m.group()[:2] + "*" * (len(m.group()) - 2), said)
+    return (
+        f"the database failed ({type(exc.orig).__name__}: {said}); what was committed stays, "
+        "and running the command again does the rest"
+    )
+
+
 def main() -> None:
     command = command_named(sys.argv[1:])
     if command is None and "--version" in sys.argv[1:]:
@@ -129,4 +150,10 @@ def main() -> None:
         else:
             common.err.print(exc.format_message())
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        problem = database_fault(exc)
+        if problem is None:
+            raise  # a bug: keep its traceback
+        common.err.print(Text.assemble(("error: ", "bold red"), problem), soft_wrap=True)
+        sys.exit(StoreError.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

@@ -11,6 +11,7 @@ from cuikuan.channels.base import close_all
 from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
 from cuikuan.dispatch.listener import drain
+from cuikuan.domain.templates import mask
 from cuikuan.settings import Settings
 from cuikuan.web.callbacks import ROUTES, callback_server
 
@@ -67,11 +68,11 @@ def listen(
                 heard = drain(engine, settings, channel, common.clock())
                 for reply in heard.replies:
                     common.err.print(
-                        f"reply from {reply.sender}: {reply.reading.intent} -> {'; '.join(reply.done) or reply.reading.action}",
+                        f"reply from {mask(reply.sender)}: {reply.reading.intent} -> {'; '.join(reply.done) or reply.reading.action}",
                         markup=False,
                     )
                 for refused in heard.refused:
-                    common.err.print(f"reply not recorded: {refused}", markup=False)
+                    common.err.print(f"reply not recorded: {_masked_numbers(refused)}")
     except KeyboardInterrupt:
         pass
     finally:
@@ -87,3 +88,10 @@ def _smpp_providers(settings: Settings) -> list[str]:
     names = [c.sms, c.sms_fallback] + [n for r in c.routes for n in (r.provider, r.fallback)]
     kinds = {n: (settings.providers[n].kind if n in settings.providers else n) for n in names if n}
     return sorted(n for n, kind in kinds.items() if kind == "smpp")
+
+
+def _masked_numbers(text: str) -> str:
+    """Phone numbers in a message for the operator's terminal, masked (138****8000)."""
+    import re
+
+    return re.sub(r"\+?\d{7,}", lambda m: mask(m.group()), text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -27,12 +28,14 @@ def init(
     Edit the lender's name, signature and contact channels in the file before sending anything.
     Every value can be overridden by CUIKUAN_<SECTION>__<KEY> environment variables.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    # The folder holds the book (names, numbers, debts): only its owner may enter it.
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=0o700)
     path = directory / CONFIG_NAME
     if path.exists() and not force:
         common.out.print(f"{path} exists; keeping it (use --force to overwrite)")
     else:
-        path.write_text(default_settings_text(), encoding="utf-8")
+        _private(path).write_text(default_settings_text(), encoding="utf-8")
         common.out.print(f"wrote {path}")
     settings = load_settings(path)
     if settings.source is None:  # pragma: no cover - load_settings always sets it
@@ -46,6 +49,13 @@ def init(
         common.out.print(f"wrote {strategy}")
     open_database(settings.database_url).dispose()
     common.out.print(f"database ready: {settings.database_url}")
+
+
+def _private(path: Path) -> Path:
+    """`path`, created empty and readable by its owner only (0600) if it is not there yet."""
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    return path
 
 
 def _copy_starter_templates(folder: Path) -> None:

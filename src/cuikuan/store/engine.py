@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     except (ArgumentError, NoSuchModuleError) as exc:
         raise StoreError(f"database url {url!r} is not usable: {exc}") from None
     if engine.dialect.name == "sqlite":
+        _private_file(engine.url.database)
         _tune_sqlite(engine)
     return engine
+
+
+def _private_file(name: str | None) -> None:
+    """A new SQLite database file is created readable by its owner only (0600); SQLite gives
+    its -wal and -shm files the database's own permissions."""
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    if not path.exists() and path.parent.is_dir():
+        with contextlib.suppress(OSError):  # not ours to create: SQLite says why when it opens
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _tune_sqlite(engine: Engine) -> None:
