@@ -425,11 +425,12 @@ class Settings(_Section):
 
 def resolve_database_url(url: str, source: Path | None) -> str:
     """Resolve a relative SQLite path against the settings file's folder."""
-    m = re.match(r"^(sqlite(?:\+\w+)?:///)(.+)$", url)
-    if not m or m.group(2).startswith("/") or m.group(2).startswith(":memory:"):
+    m = re.match(r"^(sqlite(?:\+\w+)?:///)(file:)?([^?]+)(\?.*)?$", url)
+    if not m or m.group(3).startswith(("/", ":memory:")):
         return url
     base = source.parent if source is not None else Path.cwd()
-    return m.group(1) + str((base / m.group(2)).resolve())
+    # A URI filename ("file:cuikuan.db?mode=ro&uri=true", read-only) keeps its form.
+    return m.group(1) + (m.group(2) or "") + str((base / m.group(3)).resolve()) + (m.group(4) or "")
 
 
 def default_settings_text() -> str:

@@ -14,7 +14,7 @@ def test_a_database_that_refuses_writes_gives_exit_6_and_no_personal_data(
     ledger: Path, book: Path
 ) -> None:
     assert capped(["import", str(ledger)], book).returncode == 0
-    url = f"sqlite:///file:{book / 'cuikuan.db'}?mode=ro&uri=true"  # every write refused
+    url = "sqlite:///file:cuikuan.db?mode=ro&uri=true"  # read-only: every write refused
     done = capped(["plan", "--as-of", "2026-11-30"], book, env={"CUIKUAN_DATABASE__URL": url})
     assert done.returncode == 6, (done.stdout, done.stderr[-2000:])
     assert "Traceback" not in done.stderr and "readonly" in done.stderr

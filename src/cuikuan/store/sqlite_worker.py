@@ -82,8 +82,12 @@ def database_file(engine: Engine) -> str | None:
     if url.get_backend_name() != "sqlite":
         return None
     name = url.database or ""
-    if name in ("", ":memory:") or name.startswith("file:") or url.query.get("mode") == "memory":
-        return None
+    if (
+        name in ("", ":memory:")
+        or name.startswith("file:")
+        or url.query.get("mode") in ("memory", "ro")
+    ):
+        return None  # in memory, or opened read-only: the worker (which writes) keeps out
     return os.path.abspath(name)
 
 
