@@ -208,19 +208,23 @@ def _loans_now(
             select(loans.c.id, loans.c.paid_snapshot_at).where(loans.c.id.in_(loan_ids))
         ).all()
     )
+    # Rows fetched all at once (`.all()`): a fetch a row was a tenth of the re-check's time.
     schedule: dict[int, list[ledger.Instalment]] = defaultdict(list)
     for lid, number, due, amount, paid in conn.execute(
         select(
-            instalments.c.loan_id, instalments.c.number, instalments.c.due_date,
-            instalments.c.amount_due, instalments.c.amount_paid,
+            instalments.c.loan_id,
+            instalments.c.number,
+            instalments.c.due_date,
+            instalments.c.amount_due,
+            instalments.c.amount_paid,
         ).where(instalments.c.loan_id.in_(loan_ids))
-    ):  # fmt: skip
+    ).all():  # fmt: skip
         schedule[lid].append(ledger.Instalment(number, due, amount, paid))
     paid_rows: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
     for lid, paid_at, created, amount in conn.execute(
         select(payments.c.loan_id, payments.c.paid_at, payments.c.created_at, payments.c.amount)
         .where(payments.c.loan_id.in_(loan_ids))
-    ):  # fmt: skip
+    ).all():  # fmt: skip
         paid_rows[lid].append((as_utc(paid_at), as_utc(created), amount))
     out: dict[int, send_rules.LoanNow] = {}
     for lid in loan_ids:

@@ -80,8 +80,11 @@ def countable_payments(
 
 def position(instalments: Sequence[Instalment], as_of: date, grace_days: int = 0) -> LoanPosition:
     ordered = in_payment_order(instalments)
-    overdue = [i for i in ordered if i.remaining > 0 and (as_of - i.due_date).days > grace_days]
-    upcoming = [i for i in ordered if i.remaining > 0 and i not in overdue]
+    late = [i.remaining > 0 and (as_of - i.due_date).days > grace_days for i in ordered]
+    overdue = [i for i, is_late in zip(ordered, late, strict=True) if is_late]
+    upcoming = [
+        i for i, is_late in zip(ordered, late, strict=True) if i.remaining > 0 and not is_late
+    ]
     outstanding = sum(i.remaining for i in ordered)
     nxt = upcoming[0] if upcoming else None
     return LoanPosition(
