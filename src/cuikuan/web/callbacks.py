@@ -9,27 +9,44 @@ the Aliyun and Tencent pushes, which are not signed, must carry ?token=<the valu
 named by [channels] callback_token_env> in the URL configured at the provider. Others get 403
 and change nothing. The standard library's threading HTTP server is enough for a handful of
 callback routes; an operator web app would bring a framework.
+
+Strangers may send anything, so nothing is read without a bound: a body must declare its length
+(411 without, 400 when it is not a number), at most MAX_BODY bytes (413, said before a byte of it
+is read); a push's token is checked before its body is read; a form holds at most MAX_FIELDS
+fields and must be UTF-8 (400); a connection idle for IDLE_SECONDS is closed; at most
+MAX_HANDLERS requests are served at once, more are answered 503 at once rather than each holding
+a thread. A Twilio status callback is recorded under the provider whose message it is (Twilio's
+ids are unique across accounts): a provider declared as [providers.NAME] gets its receipts too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from cuikuan.channels import aliyun, tencent
+from cuikuan.channels.smpp.receipts import canonical_id
 from cuikuan.channels.twilio import receipt_from_callback, valid_signature
 from cuikuan.dispatch.receipts import record_receipts
 from cuikuan.errors import CuikuanError
 from cuikuan.services.replies import receive_reply
 from cuikuan.settings import Settings
+from cuikuan.store.schema import message_parts
 
 ROUTES = ("/twilio/status", "/twilio/inbound", "/aliyun/report", "/tencent/report")
+MAX_BODY = 256 * 1024  # a Twilio form is a few KB; a provider's batch of reports well under this
+MAX_FIELDS = 200
+IDLE_SECONDS = 10.0
+MAX_HANDLERS = 32
 PUSHES = {"/aliyun/report": ("aliyun", aliyun.receipts_from_push),
           "/tencent/report": ("tencent", tencent.receipts_from_push)}  # fmt: skip
 
@@ -47,6 +64,8 @@ def callback_server(
     push_token = os.environ.get(settings.channels.callback_token_env, "")
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = IDLE_SECONDS  # an idle or slow connection is closed, its thread freed
+
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
             if path in PUSHES:
@@ -55,10 +74,18 @@ def callback_server(
             if self.path not in ROUTES:
                 self._reply(404, "no such endpoint")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            params = dict(
-                parse_qsl(self.rfile.read(length).decode("utf-8"), keep_blank_values=True)
-            )
+            body = self._body()
+            if body is None:
+                return
+            try:
+                params = dict(
+                    parse_qsl(
+                        body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS
+                    )
+                )
+            except (UnicodeDecodeError, ValueError):
+                self._reply(400, f"expected a UTF-8 form of at most {MAX_FIELDS} fields")
+                return
             url = public_url.rstrip("/") + self.path
             if not token or not valid_signature(
                 token, url, params, self.headers.get("X-Twilio-Signature", "")
@@ -69,7 +96,8 @@ def callback_server(
             if self.path == "/twilio/status":
                 receipt = receipt_from_callback(params, now)
                 if receipt is not None:
-                    record_receipts(engine, "twilio", [receipt], now)
+                    provider = provider_of(engine, receipt.provider_id, twilio_names)
+                    record_receipts(engine, provider, [receipt], now)
                 self._reply(204, "")
                 return
             try:
@@ -93,17 +121,38 @@ def callback_server(
             if not push_token or not hmac.compare_digest(given, push_token):
                 self._reply(403, "bad token")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            body = self._body()
+            if body is None:
+                return
             provider, parse = PUSHES[path]
             now = clock()
             try:
-                found = parse(self.rfile.read(length).decode("utf-8"), now)
-            except (ValueError, KeyError) as exc:
-                self._reply(400, f"unreadable report: {exc}")
+                found = parse(body.decode("utf-8"), now)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                self._reply(400, f"unreadable report: {type(exc).__name__}")
                 return
             record_receipts(engine, provider, found, now)
             # Both providers want this exact answer, or they push the same report again.
             self._reply(200, '{"result":0,"errmsg":"OK","code":0,"msg":"成功"}')
+
+        def _body(self) -> bytes | None:
+            """The request's body, at most MAX_BODY bytes, or None once refused."""
+            declared = self.headers.get("Content-Length")
+            if declared is None:
+                self._reply(411, "Content-Length required")
+                return None
+            if not declared.strip().isdigit():
+                self._reply(400, "Content-Length must be a number of bytes")
+                return None
+            length = int(declared)
+            if length > MAX_BODY:
+                self._reply(413, f"at most {MAX_BODY:,} bytes")
+                return None
+            body = self.rfile.read(length)
+            if len(body) != length:
+                self._reply(400, "the body ended early")
+                return None
+            return body
 
         def _reply(self, code: int, text: str) -> None:
             body = text.encode()
@@ -117,4 +166,43 @@ def callback_server(
         def log_message(self, format: str, *args: object) -> None:
             return  # callbacks carry phone numbers: keep them out of stderr
 
-    return ThreadingHTTPServer(address, Handler)
+    twilio_names = ["twilio", *(n for n, p in settings.providers.items() if p.kind == "twilio")]
+    return _BoundedServer(address, Handler)
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """At most MAX_HANDLERS requests served at once; the rest answered 503 straight away."""
+
+    daemon_threads = True
+    request_queue_size = 128  # connections waiting to be accepted (a burst of callbacks)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.slots = threading.BoundedSemaphore(MAX_HANDLERS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                b"Connection: close\r\n\r\n")  # fmt: skip
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def provider_of(engine: Engine, provider_id: str, names: list[str]) -> str:
+    """Which of `names` sent the message part with this id (the first name when none did)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(message_parts.c.provider).where(
+                message_parts.c.provider.in_(names),
+                message_parts.c.provider_id == canonical_id(provider_id),
+            )
+        ).first()
+    return str(found[0]) if found else names[0]
