@@ -32,12 +32,20 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--control", type=float, default=0.2)
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="one more month per step, in which only that step holds back nobody: each step's "
+        "truth then differs from the report's world in that step's control group alone",
+    )
     args = parser.parse_args()
     rows = []
     for seed in args.seeds:
         began = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="cuikuan-truth-") as folder:
-            books = twin_books(Path(folder), args.accounts, seed, date(2026, 11, 30), args.control)
+            books = twin_books(
+                Path(folder), args.accounts, seed, date(2026, 11, 30), args.control, args.exact
+            )
             found = check_report(books, args.days, seed)
         took = time.perf_counter() - began
         for s in found.steps:
@@ -63,7 +71,9 @@ def main() -> None:
           f"{seeds_all} of {len(args.seeds)} seeds; amount per member: {amount} of {len(rows)}")  # fmt: skip
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    (out / "report_truth.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+    (out / f"report_truth{'-exact' if args.exact else ''}.json").write_text(
+        json.dumps({"args": vars(args), "rows": rows}, indent=1)
+    )
 
 
 if __name__ == "__main__":

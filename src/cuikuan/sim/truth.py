@@ -49,6 +49,8 @@ class Books:
     held: Twin  # with control groups
     sent: Twin  # the same book, nobody held back
     start: date
+    # With `exact`: per step, the same book where only that step holds back nobody.
+    by_step: dict[str, Twin] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,12 +83,19 @@ class Found:
         return sum(s.covered for s in self.steps)
 
 
-def twin_books(folder: Path, accounts: int, seed: int, start: date, control: float) -> Books:
-    """Two copies of one generated book, in `folder`/held and `folder`/sent."""
+def twin_books(
+    folder: Path, accounts: int, seed: int, start: date, control: float, exact: bool = False
+) -> Books:
+    """Two copies of one generated book, in `folder`/held and `folder`/sent; with `exact`, one
+    more per step in which only that step holds back nobody (its truth is then exact: the copies
+    differ in that step's control group alone)."""
     ledger = folder / "ledger.csv"
     generate(GenerateOptions(accounts, seed, start - timedelta(days=1), ledger))
+    copies = [("held", with_control(control)), ("sent", with_control(0.0))]
+    if exact:
+        copies += [(f"step-{s}", with_control(control, s)) for s in step_ids()]
     twins = []
-    for name, share in (("held", control), ("sent", 0.0)):
+    for name, strategy in copies:
         home = folder / name
         home.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{(home / 'cuikuan.db').resolve()}"
@@ -98,7 +107,7 @@ def twin_books(folder: Path, accounts: int, seed: int, start: date, control: flo
             .replace("guardrail_min_messages = 50", f"guardrail_min_messages = {10**9}")
         )
         (home / "cuikuan.toml").write_text(text, encoding="utf-8")
-        (home / "strategy.toml").write_text(with_control(share), encoding="utf-8")
+        (home / "strategy.toml").write_text(strategy, encoding="utf-8")
         settings = load_settings(home / "cuikuan.toml", environ={})
         engine = open_database(settings.database_url)
         rules = Rules(
@@ -107,18 +116,29 @@ def twin_books(folder: Path, accounts: int, seed: int, start: date, control: flo
         shutil.copy(ledger, home / "ledger.csv")
         import_file(engine, home / "ledger.csv", rules)
         twins.append(Twin(settings, engine))
-    return Books(twins[0], twins[1], start)
+    books = Books(twins[0], twins[1], start)
+    books.by_step = {name[5:]: twin for (name, _), twin in zip(copies[2:], twins[2:], strict=True)}
+    return books
 
 
-def with_control(share: float) -> str:
-    """The shipped strategy with every step holding back `share`."""
-    return re.sub(r"(?m)^control = .*$", f"control = {share}", shipped_strategy_text())
+def step_ids() -> list[str]:
+    return re.findall(r'(?m)^id = "([^"]+)"', shipped_strategy_text())
+
+
+def with_control(share: float, except_step: str | None = None) -> str:
+    """The shipped strategy with every step holding back `share` (`except_step` nobody)."""
+    blocks = shipped_strategy_text().split("[[steps]]")
+    out = [blocks[0]]
+    for block in blocks[1:]:
+        mine = except_step is not None and f'id = "{except_step}"' in block
+        out.append(re.sub(r"(?m)^control = .*$", f"control = {0.0 if mine else share}", block))
+    return "[[steps]]".join(out)
 
 
 def check_report(books: Books, days: int, seed: int, window_days: int = 3) -> Found:
     """Simulate the month on both copies and hold the report on the first against the truth."""
     end = books.start + timedelta(days=days - 1)
-    for twin in (books.held, books.sent):
+    for twin in (books.held, books.sent, *books.by_step.values()):
         run_month(twin.engine, twin.settings, books.start, days, seed)
     # Every window closes inside the month: the last `window_days` days' members are left out.
     last = end - timedelta(days=window_days)
@@ -130,6 +150,8 @@ def check_report(books: Books, days: int, seed: int, window_days: int = 3) -> Fo
             continue
         rate, amount = u["pay_rate"], u["recovered_per_member"]
         t = truth[u["step"]]
+        if u["step"] in books.by_step:
+            t = true_effects(books, last, window_days, books.by_step[u["step"]])[u["step"]]
         found.steps.append(
             StepTruth(u["step"], rate["n_control"], t["rate"], rate["low"], rate["high"],
                       rate["difference"], t["amount"], amount["low"], amount["high"])
@@ -137,9 +159,13 @@ def check_report(books: Books, days: int, seed: int, window_days: int = 3) -> Fo
     return found
 
 
-def true_effects(books: Books, end: date, window_days: int) -> dict[str, dict[str, Any]]:
+def true_effects(
+    books: Books, end: date, window_days: int, other: Twin | None = None
+) -> dict[str, dict[str, Any]]:
     """Per step: over the customers it held back in the first copy, the mean difference
-    between the copies in paying (and in the amount paid) within the same windows."""
+    between the copies (`other`, else the one holding back nobody) in paying (and in the amount
+    paid) within the same windows."""
+    other = other or books.sent
     held = members(books.held.engine, books.held.settings, books.start, end, window_days)
     control = held.filter(pl.col("control")).select(
         "step", "customer_id", "opens", pl.col("paid").cast(pl.Int64), "amount"
@@ -148,8 +174,8 @@ def true_effects(books: Books, end: date, window_days: int) -> dict[str, dict[st
         return {}
     window = timedelta(days=window_days)
     names = _external_ids(books.held.engine)
-    other = _external_ids(books.sent.engine)
-    pays = _payments(books.sent.engine).join(other, on="customer_id").drop("customer_id")
+    their = _external_ids(other.engine)
+    pays = _payments(other.engine).join(their, on="customer_id").drop("customer_id")
     outcome = (
         control.join(names, on="customer_id")
         .join(pays, on="customer", how="left")
