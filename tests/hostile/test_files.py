@@ -57,3 +57,14 @@ def test_a_gbk_import_leaves_no_copy_of_the_ledger_even_when_killed(
     done = capped(["import", "gbk.csv"], book, env={"TMPDIR": str(scratch)})
     assert done.returncode == 0, done.stderr
     assert [p for p in scratch.rglob("*") if p.is_file() and p.stat().st_size > 100_000] == []
+
+
+def test_a_custom_column_named_twice_is_refused_not_the_last_one_kept(
+    ledger: Path, book: Path
+) -> None:
+    lines = ledger.read_text("utf-8").splitlines()
+    rows = [lines[0] + ",备注,备注"] + [line + ",a,b" for line in lines[1:4]]
+    (book / "twice.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    done = capped(["import", "twice.csv"], book)
+    assert done.returncode == 3, done.stderr
+    assert "'备注' appears twice" in done.stderr

@@ -251,6 +251,10 @@ def map_header(
         if target == IGNORE or (not key and not raw.strip()):
             continue
         if target is None:
+            if raw.strip() in extra:
+                raise HeaderError(
+                    f"column {raw.strip()!r} appears twice; rename one or use --map COLUMN=ignore"
+                )
             extra[raw.strip()] = index
             continue
         found.setdefault(target, []).append(index)

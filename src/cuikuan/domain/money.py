@@ -18,7 +18,10 @@ from babel.numbers import get_currency_precision
 CURRENCY_MARKS = r"(?:¥|\$|€|£|元|人民币|RMB|CNY|USD|EUR|GBP|HKD|JPY)"
 _MARKS = re.compile(rf"^\s*{CURRENCY_MARKS}?\s*(.*?)\s*{CURRENCY_MARKS}?\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"^(-)?([0-9]+)(?:\.([0-9]*))?$")
-MAX_DIGITS = 15  # integer part; keeps every amount well inside a signed 64-bit minor-unit value
+# Digits before the decimal point. 10^11 major units (with up to 3 minor digits: 10^14 minor)
+# times the most instalments a loan can have (9,999) stays inside a signed 64-bit sum: a loan's
+# total is always exact (15 digits let 100 instalments wrap it negative).
+MAX_DIGITS = 11
 
 
 @cache
@@ -48,7 +51,7 @@ def parse_amount(text: str, digits: int) -> int:
     if len(frac) > digits:
         raise ValueError(f"amount has more than {digits} decimal places")
     if len(whole.lstrip("0")) > MAX_DIGITS:
-        raise ValueError("amount is too large")
+        raise ValueError(f"amount is too large (at most {MAX_DIGITS} digits before the point)")
     scale: int = 10**digits
     return int(whole) * scale + int(frac.ljust(digits, "0") or "0")
 

@@ -126,7 +126,7 @@ def amount(
         .when(frac.str.len_chars() > digits)
         .then(pl.format("amount has more than {} decimal places", digits))
         .when(whole_digits > MAX_DIGITS)
-        .then(pl.lit("amount is too large"))
+        .then(pl.lit(f"amount is too large (at most {MAX_DIGITS} digits before the point)"))
     )
     error = let(problem)
     return pl.when(error.is_null()).then(let(value)), error
