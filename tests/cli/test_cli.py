@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -391,7 +392,8 @@ def test_the_smpp_path_as_a_user_runs_it(workdir: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         assert smsc.stdout is not None and json.loads(smsc.stdout.readline())["smpp"][1] == port
-        sent = run(["send", "--now", "2026-11-30T03:00:00", "--wait-receipts", "5", "--json"],
+        # Waits until every receipt is in (at most 60 s): no fixed pause that load outlasts.
+        sent = run(["send", "--now", "2026-11-30T03:00:00", "--wait-receipts", "60", "--json"],
                    tmp_path, env)  # fmt: skip
         assert sent.returncode == 0, sent.stderr
         report = json.loads(sent.stdout)
@@ -401,18 +403,30 @@ def test_the_smpp_path_as_a_user_runs_it(workdir: Path, tmp_path: Path) -> None:
             "SELECT recipient FROM outbox WHERE status = 'delivered' LIMIT 1"
         ).fetchone()
         listen = subprocess.Popen(
-            [sys.executable, "-m", "cuikuan", "listen", "--seconds", "6"],
+            [sys.executable, "-m", "cuikuan", "listen", "--seconds", "90"],
             cwd=tmp_path, env=clean | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(2.5)
-        mo = run(["smsc-mo", number, "退订", "--control", f"127.0.0.1:{control}"], tmp_path)
+        # Conditions with deadlines, not pauses: the reply goes once listen's bind is up, and
+        # listen is stopped once the opt-out is recorded.
+        deadline = time.monotonic() + 60
+        while True:
+            mo = run(["smsc-mo", number, "退订", "--control", f"127.0.0.1:{control}"], tmp_path)
+            if "1 bound session" in mo.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
         assert mo.returncode == 0 and "1 bound session" in mo.stdout, mo.stderr
+        stopped: list[tuple[str]] = []
+        while not stopped and time.monotonic() < deadline:
+            stopped = db.execute(
+                "SELECT channel FROM number_stops WHERE address = ? AND reason = 'opt_out'",
+                (number,),
+            ).fetchall()
+            time.sleep(0.2)
+        listen.send_signal(signal.SIGINT)
         _, err = listen.communicate(timeout=30)
         assert listen.returncode == 0, err
         assert "opt_out" in err
-        assert db.execute(
-            "SELECT channel FROM number_stops WHERE address = ? AND reason = 'opt_out'", (number,)
-        ).fetchall() == [("sms",)]
+        assert stopped == [("sms",)]
         counts = json.loads(run(["outbox", "--json"], tmp_path).stdout)
         assert {c["status"] for c in counts} <= {
             "delivered",

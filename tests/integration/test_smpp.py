@@ -45,7 +45,7 @@ def messages(n: int) -> list[OutgoingMessage]:
     return out
 
 
-def wait_for(predicate: object, seconds: float = 10.0) -> None:
+def wait_for(predicate: object, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
