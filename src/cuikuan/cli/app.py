@@ -126,7 +126,24 @@ def database_fault(exc: BaseException) -> str | None:
     )
 
 
+def _logging() -> None:
+    """The standard logging to stderr, one line per event as key=value pairs after the message;
+    the level from CUIKUAN_LOG_LEVEL (default WARNING: a terminal stays quiet). Log lines name
+    counts, ids and providers, never a number or a message text (phones are masked)."""
+    import logging
+    import os
+
+    level = os.environ.get("CUIKUAN_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(
+        level=logging.WARNING,  # the libraries' own (alembic's INFO is noise to an operator)
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("cuikuan").setLevel(getattr(logging, level, logging.WARNING))
+
+
 def main() -> None:
+    _logging()
     command = command_named(sys.argv[1:])
     if command is None and "--version" in sys.argv[1:]:
         # Before building the commands: their imports are most of a second.

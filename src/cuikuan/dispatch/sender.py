@@ -17,6 +17,7 @@ an auth or config failure stops that channel for the run and its rows wait, unto
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ from cuikuan.store.times import as_utc
 LEASE = timedelta(minutes=10)
 COUNTED = ("claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
 ROUND = 5_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -140,8 +143,15 @@ def send_due(
             break
         remaining -= len(claimed)
         keep = _recheck(engine, settings, claimed, now, report)
+        log.info("round claimed=%d to_send=%d", len(claimed), len(keep))
         _send(engine, providers, keep, now, report, settings.channels)
     _apply_receipts(engine, providers, now, report)
+    log.info(
+        "dispatch done sent=%d suppressed=%d expired=%d uncertain=%d failed=%d retried=%d "
+        "waiting=%d stopped=%s",
+        report.sent, sum(report.suppressed.values()), report.expired, report.uncertain,
+        report.failed, report.retried, report.waiting, ",".join(report.stopped_channels) or "-",
+    )  # fmt: skip
     return report
 
 
@@ -399,6 +409,8 @@ def _outcome(
         report.uncertain += 1
         return {"status": "uncertain", "reason": f"uncertain: {error}", "updated_at": now}
     if isinstance(error, AuthError):
+        if provider not in report.stopped_channels:
+            log.error("provider refused our credentials provider=%s: %s", provider, error)
         report.stopped_channels[provider] = str(error)
         report.waiting += 1
         later = min(as_utc(row["latest_at"]), now + NEXT_RUN)

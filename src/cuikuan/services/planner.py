@@ -20,6 +20,7 @@ one a single pass over the book gives (tested).
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -84,6 +85,8 @@ HISTORY_DAYS = 35
 # Customers per part of the plan: a larger book is planned a range of customer ids at a time,
 # so memory stays that of a book this size (about 1.2 GB).
 CHUNK_CUSTOMERS = 1_000_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -175,7 +178,12 @@ def make_plan(
         if rest is not None and rest.height:
             outcome.add(_decide(rest, _history(engine, as_of, rest), day))
         outcome.commit()
-        return outcome.result(pl.DataFrame())
+        result = outcome.result(pl.DataFrame())
+        log.info(
+            "plan done as_of=%s candidates=%d written=%d parts=%d in_process=%s",
+            as_of, result.candidate_count, result.written, len(scopes), outcome.in_process,
+        )  # fmt: skip
+        return result
 
 
 def _choose(

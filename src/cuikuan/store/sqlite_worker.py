@@ -34,6 +34,7 @@ import contextlib
 import io
 import itertools
 import json
+import logging
 import os
 import select
 import shutil
@@ -53,6 +54,7 @@ import polars as pl
 if TYPE_CHECKING:
     from sqlalchemy import Engine  # not imported by the worker process: 0.14 s of its start
 
+log = logging.getLogger(__name__)
 # ADBC guesses each column's type from the first batch and fails on a later batch that does not
 # fit the guess (a text after a batch of NULLs): one batch holds the whole result.
 _ONE_BATCH = str(1 << 30)
@@ -302,6 +304,7 @@ class _Worker:
             (length,) = _LENGTH.unpack(_read_fd(fd, _LENGTH.size, watch))
             return _Answer(kind, _read_fd(fd, length, watch))
         except (OSError, EOFError) as exc:
+            log.warning("SQLite worker given up, the work goes on in-process: %s", exc)
             self._stop(kill=isinstance(exc, _Stalled))
             raise WorkerError(f"the SQLite worker stopped: {exc}") from None
 
