@@ -9,7 +9,7 @@ DEMO_DAYS ?= 30
 # `make demo DEMO_SMS=smpp` sends the month over real SMPP to a local simulator instead.
 DEMO_SMS ?= sandbox
 
-.PHONY: install demo test test-future lint format bench clean
+.PHONY: install demo test test-future lint format bench fuzz clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,14 +37,14 @@ demo: install
 	@echo "The HTML report (opens offline): $(abspath $(DEMO_DIR))/report.html"
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks fuzz
+	$(BIN)/ruff check --fix src tests benchmarks fuzz
 
 test: lint
 	$(BIN)/pytest -n 2
@@ -57,6 +57,11 @@ test-future: install
 
 bench: install
 	$(PY) benchmarks/run.py
+
+# Random files and template bodies against the import and the renderer, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest fuzz -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
