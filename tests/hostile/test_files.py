@@ -68,3 +68,16 @@ def test_a_custom_column_named_twice_is_refused_not_the_last_one_kept(
     done = capped(["import", "twice.csv"], book)
     assert done.returncode == 3, done.stderr
     assert "'备注' appears twice" in done.stderr
+
+
+def test_what_fuzzing_found_is_refused_with_a_line(book: Path) -> None:
+    """`make fuzz` found these two ending in tracebacks: a header with a bare carriage return,
+    and rows whose fields a quote swallows so that Polars sees fewer columns."""
+    (book / "cr.csv").write_bytes(b"\xdc\xd4\r\xcd\xb4b\xa7\x97\n1,2\n")
+    done = capped(["import", "cr.csv"], book)
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    header = "借据号,客户号,姓名,手机号,期数,应还日期,应还金额,已还金额\n"
+    (book / "short.csv").write_text(header + '"a\n"\n', encoding="utf-8")
+    done = capped(["import", "short.csv"], book)
+    assert done.returncode in (3, 4) and "Traceback" not in done.stderr, done.stderr
+    assert "short.csv" in done.stderr

@@ -155,7 +155,11 @@ class CsvSource:
             source.close()
             raise InputError(f"{path}:1: the first line should be the header, found an empty line")
         source.delimiter = max(_DELIMITERS, key=first.count)
-        source.header = next(csv.reader([first], delimiter=source.delimiter))
+        try:
+            source.header = next(csv.reader([first], delimiter=source.delimiter))
+        except csv.Error as exc:  # a bare carriage return, a NUL
+            source.close()
+            raise InputError(f"{path}:1: the header is not a CSV line ({exc})") from None
         with source._reading() as fh:
             source.total_rows = max(_count_lines(fh) - 1, 0)
         return source
@@ -188,7 +192,7 @@ class CsvSource:
                         separator=self.delimiter,
                         truncate_ragged_lines=False,
                     )
-                except (pl.exceptions.ComputeError, pl.exceptions.ShapeError) as exc:
+                except pl.exceptions.PolarsError as exc:  # the rows are not CSV of this header
                     first = str(exc).splitlines()[0]
                     raise InputError(
                         f"{self.path}: lines {line}-{line + len(lines) - 1}: not valid CSV: {first}"
