@@ -7,6 +7,10 @@ comparison, how dates are bound) live in this one class.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -170,12 +174,44 @@ def arrow_frame(
     if target is None:
         return None
     try:
-        import adbc_driver_postgresql.dbapi as driver
+        import adbc_driver_postgresql.dbapi  # noqa: F401  (only to know the path exists)
     except ImportError:
         return None
-    with driver.connect(target) as adbc, adbc.cursor() as cursor:
+    try:
+        return _adbc_read(target, sql, schema)
+    except Exception:  # a connection the server dropped: once more on a new one
+        _ADBC.pop(_adbc_key(target), None)
+        return _adbc_read(target, sql, schema)
+
+
+# One ADBC connection per process, thread and database, kept open: connecting for every frame
+# (a plan in parts reads dozens) cost most of a PostgreSQL test's time. Autocommit, so every
+# read sees what is committed now, never a snapshot held from an earlier read.
+_ADBC: dict[tuple[int, int, str], Any] = {}
+
+
+def _adbc_key(target: str) -> tuple[int, int, str]:
+    return os.getpid(), threading.get_ident(), target
+
+
+def _adbc_read(target: str, sql: str, schema: Mapping[str, PolarsDataType]) -> pl.DataFrame:
+    import adbc_driver_postgresql.dbapi as driver
+
+    key = _adbc_key(target)
+    if key not in _ADBC:
+        _ADBC[key] = driver.connect(target, autocommit=True)
+    with _ADBC[key].cursor() as cursor:
         cursor.execute(sql)
         return typed(arrow_stream_frame(cursor.fetch_arrow()), schema)
+
+
+@atexit.register
+def _close_adbc() -> None:
+    for key, conn in list(_ADBC.items()):
+        if key[0] == os.getpid():
+            with contextlib.suppress(Exception):
+                conn.close()
+    _ADBC.clear()
 
 
 def typed(frame: pl.DataFrame, schema: Mapping[str, PolarsDataType]) -> pl.DataFrame:
