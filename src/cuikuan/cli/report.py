@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from cuikuan.cli import common
 from cuikuan.errors import InputError
@@ -90,12 +89,13 @@ def _pct(share: float | None) -> str:
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]], left: int = 1) -> Table:
-    """A table whose cells are printed literally (names come from files and the book)."""
-    table = Table(title=Text(common.literal(title)), title_justify="left")
+    """A table; the console prints its cells literally (common.out: no markup, no control
+    characters), as names come from files and the book."""
+    table = Table(title=title, title_justify="left")
     for k, name in enumerate(columns):
-        table.add_column(Text(common.literal(name)), justify="left" if k < left else "right")
+        table.add_column(name, justify="left" if k < left else "right")
     for row in rows:
-        table.add_row(*[Text(common.literal(cell)) for cell in row])
+        table.add_row(*row)
     return table
 
 

@@ -38,7 +38,7 @@ from sqlalchemy import Engine, select
 from cuikuan.domain.decide import REASON_KIND
 from cuikuan.domain.money import currency_digits
 from cuikuan.domain.strategy import ordered_steps
-from cuikuan.errors import InputError
+from cuikuan.errors import ConfigError, InputError
 from cuikuan.services.attribution import LEFT
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.report_members import PAYS, ROWS, compare_steps, step_members, weekly
@@ -109,8 +109,7 @@ def build_report(
     sqlite_worker.warm(engine)  # the book's positions are read at every month's edges
     zone = ZoneInfo(settings.defaults.timezone)
     digits = currency_digits(settings.defaults.currency)
-    order, lookback = _lifecycle(settings)
-    read = _read(engine, start - timedelta(days=lookback), start, end, window_days, zone)
+    read, order = _reading(engine, settings, start, end, window_days)
     messages = read.rows.filter(pl.col("plan_date") >= start)
     price = Decimal(settings.plan.price_per_billing_unit)
     members = step_members(read.rows, read.pays, start, window_days, now)
@@ -149,17 +148,25 @@ def members(
 ) -> pl.DataFrame:
     """The members the uplift compares (report_members.MEMBERS): each step's customers in the
     range, once, with their arm and outcome."""
-    _, lookback = _lifecycle(settings)
-    zone = ZoneInfo(settings.defaults.timezone)
-    read = _read(engine, start - timedelta(days=lookback), start, end, window_days, zone)
+    read, _ = _reading(engine, settings, start, end, window_days)
     return step_members(read.rows, read.pays, start, window_days, now)
+
+
+def _reading(
+    engine: Engine, settings: Settings, start: date, end: date, window_days: int
+) -> tuple[_Read, list[str]]:
+    """What the report reads, from the strategy's longest repeat before `start`, and the steps
+    in the strategy's order."""
+    order, lookback = _lifecycle(settings)
+    zone = ZoneInfo(settings.defaults.timezone)
+    return _read(engine, start - timedelta(days=lookback), start, end, window_days, zone), order
 
 
 def _lifecycle(settings: Settings) -> tuple[list[str], int]:
     """The steps in the strategy's order, and its longest repeat (the members' look-back)."""
     try:
         steps = ordered_steps(load_strategy(settings))
-    except InputError:
+    except (ConfigError, InputError):
         return [], 7  # the report still reads what was sent; steps alphabetically
     return [s.id for s in steps], max([s.repeat_every_days for s in steps], default=1)
 
