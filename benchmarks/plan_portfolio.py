@@ -162,9 +162,10 @@ def timed_run(args: list[str], cwd: Path) -> tuple[str, int, float, float]:
 
 
 def prepared(accounts: int, seed: int) -> Path:
-    """A folder with settings and an imported portfolio (built once, reused)."""
+    """A folder with settings and an imported portfolio (built once, reused). The marker file is
+    written last: a book another run is still importing (or whose import died) is not reused."""
     folder = OUT / f"book-{accounts}-{seed}"
-    if (folder / "cuikuan.db").exists():
+    if (folder / "ready").exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     run = [sys.executable, "-m", "cuikuan"]
@@ -188,6 +189,7 @@ def prepared(accounts: int, seed: int) -> Path:
         capture_output=True,
     )
     subprocess.run([*run, "import", "ledger.csv"], cwd=folder, check=True, capture_output=True)
+    (folder / "ready").touch()
     return folder
 
 

@@ -200,3 +200,36 @@ def test_leaving_out_fully_paid_instalments_changes_no_position(
     still_open = full.filter(pl.col("loan_id").is_in(open_["loan_id"].to_list()))
     assert still_open.equals(open_.select(still_open.columns))
     assert full.filter(~pl.col("loan_id").is_in(open_["loan_id"].to_list()))["paid_off"].all()
+
+
+@given(schedules(), st.integers(0, 5 * 10**7), st.integers(0, 400), st.integers(0, 11))
+def test_the_row_rules_need_no_fully_paid_instalment_but_those_asked_about(
+    schedule: list[Instalment], extra: int, offset: int, asked_index: int
+) -> None:
+    """What the send-time re-check reads (dispatch.recheck): open instalments, and every
+    instalment due on a date a row asks about, give the same position and the same answer
+    about that date as the whole schedule."""
+    as_of = START + timedelta(days=offset)
+    asked = schedule[asked_index % len(schedule)].due_date
+    read = [i for i in schedule if i.amount_paid < i.amount_due or i.due_date == asked]
+    whole, whole_left = allocate(schedule, extra)
+    part, part_left = allocate(read, extra)
+    assert part_left == whole_left
+    assert position(part, as_of, 3) == position(whole, as_of, 3)
+    assert [i for i in part if i.due_date == asked] == [i for i in whole if i.due_date == asked]
+
+
+@given(schedules(), st.integers(0, 400), st.integers(0, 5))
+def test_position_is_the_definition(schedule: list[Instalment], offset: int, grace: int) -> None:
+    """position() in one pass equals the glossary's definitions written out one by one."""
+    as_of = START + timedelta(days=offset)
+    ordered = sorted(schedule, key=lambda i: (i.due_date, i.number))
+    late = [i for i in ordered if i.remaining > 0 and (as_of - i.due_date).days > grace]
+    upcoming = [i for i in ordered if i.remaining > 0 and i not in late]
+    got = position(schedule, as_of, grace)
+    assert got.dpd == ((as_of - late[0].due_date).days if late else 0)
+    assert got.overdue_amount == sum(i.remaining for i in late)
+    assert got.outstanding == sum(i.remaining for i in ordered)
+    assert got.next_due_date == (upcoming[0].due_date if upcoming else None)
+    assert got.next_due_amount == (upcoming[0].remaining if upcoming else 0)
+    assert got.paid_off == (got.outstanding == 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
+from datetime import datetime
 
 import pytest
 from hypothesis import given
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from smpplib import smpp as ssmpp
 
 from cuikuan.channels.smpp import coding, pdu
-from cuikuan.channels.smpp.receipts import canonical_id, id_candidates, parse_receipt
+from cuikuan.channels.smpp.receipts import _date, canonical_id, id_candidates, parse_receipt
 from cuikuan.dispatch.receipts import message_status
 from cuikuan.domain.sms import GSM7_BASIC, GSM7_EXTENSION, measure
 
@@ -237,3 +238,18 @@ def test_receipts_and_replies_in_data_sm_read_like_deliver_sm() -> None:
     reply.sequence = 10
     mo = pdu.decode_data_sm(pdu.Framer().feed(reply.generate())[0].body)
     assert coding.Reassembler().add(mo) == "退订"
+
+
+@given(st.datetimes(datetime(2000, 1, 1), datetime(2068, 12, 31)), st.booleans(), st.booleans())
+def test_receipt_dates_read_as_strptime_reads_them(
+    moment: datetime, seconds: bool, bad: bool
+) -> None:
+    fmt = "%y%m%d%H%M%S" if seconds else "%y%m%d%H%M"
+    text = moment.strftime(fmt)
+    if bad:
+        text = text[:2] + "13" + text[4:]  # month 13
+    try:
+        expected: datetime | None = datetime.strptime(text, fmt)
+    except ValueError:
+        expected = None
+    assert _date(text) == expected

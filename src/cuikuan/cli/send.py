@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import typer
+from rich.status import Status
 from sqlalchemy import Engine
 
 from cuikuan.channels.base import Channel, close_all, pushing
@@ -79,8 +80,9 @@ def send(
         return
     moment = _now(now)
     try:
-        report = send_due(engine, settings, resolve, moment, limit)
-        _wait_for_receipts(engine, settings, providers, report, moment, wait_receipts)
+        with _Progress(quiet=json_out) as progress:
+            report = send_due(engine, settings, resolve, moment, limit, progress)
+            _wait_for_receipts(engine, settings, providers, report, moment, wait_receipts)
     finally:
         close_all(providers.values())
     if json_out:
@@ -99,6 +101,33 @@ def send(
             f"provider refused our credentials, not used for the rest of this run ({refused}); "
             f"{report.waiting:,} message(s) wait, planned, for the next run"
         )
+
+
+class _Progress:
+    """A status line on stderr while a long run sends (terminals only; silent with --json)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.status: Status | None = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __call__(self, report: SendReport) -> None:
+        if self.quiet or not common.err.is_terminal:
+            return
+        line = (
+            f"sending: {report.sent:,} sent, {sum(report.suppressed.values()):,} suppressed, "
+            f"{report.failed:,} failed"
+        )
+        if self.status is None:
+            self.status = Status(line, console=common.err)
+            self.status.start()
+        self.status.update(line)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.stop()
 
 
 def _dispatch_loop(

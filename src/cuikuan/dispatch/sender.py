@@ -129,7 +129,10 @@ def send_due(
     channel: Channel | Resolver,
     now: datetime,
     limit: int = 100_000,
+    progress: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
+    """Dispatch what is due at `now`, at most `limit` rows; `progress` sees the report after
+    each round (the CLI shows it on a terminal)."""
     report = SendReport()
     providers = Providers(channel, settings.channels)
     report.uncertain, report.released = _settle_stuck(engine, now)
@@ -145,6 +148,8 @@ def send_due(
         keep = _recheck(engine, settings, claimed, now, report)
         log.info("round claimed=%d to_send=%d", len(claimed), len(keep))
         _send(engine, providers, keep, now, report, settings.channels)
+        if progress is not None:
+            progress(report)
     _apply_receipts(engine, providers, now, report)
     log.info(
         "dispatch done sent=%d suppressed=%d expired=%d uncertain=%d failed=%d retried=%d "

@@ -58,12 +58,18 @@ def allocate(instalments: Sequence[Instalment], amount: int) -> tuple[list[Insta
     """Apply `amount` to the oldest unpaid instalments; return them and the unapplied surplus."""
     if amount < 0:
         raise ValueError("cannot allocate a negative amount")
+    ordered = in_payment_order(instalments)
+    if amount == 0:
+        return ordered, 0  # the usual case at send time: instalments are frozen, nothing to copy
     left = amount
     out = []
-    for inst in in_payment_order(instalments):
+    for inst in ordered:
         take = min(left, inst.remaining)
         left -= take
-        out.append(Instalment(inst.number, inst.due_date, inst.amount_due, inst.amount_paid + take))
+        out.append(
+            inst if take == 0 else
+            Instalment(inst.number, inst.due_date, inst.amount_due, inst.amount_paid + take)
+        )  # fmt: skip
     return out, left
 
 
@@ -79,19 +85,24 @@ def countable_payments(
 
 
 def position(instalments: Sequence[Instalment], as_of: date, grace_days: int = 0) -> LoanPosition:
-    ordered = in_payment_order(instalments)
-    late = [i.remaining > 0 and (as_of - i.due_date).days > grace_days for i in ordered]
-    overdue = [i for i, is_late in zip(ordered, late, strict=True) if is_late]
-    upcoming = [
-        i for i, is_late in zip(ordered, late, strict=True) if i.remaining > 0 and not is_late
-    ]
-    outstanding = sum(i.remaining for i in ordered)
-    nxt = upcoming[0] if upcoming else None
+    oldest_late: Instalment | None = None
+    nxt: Instalment | None = None
+    outstanding = overdue_amount = 0
+    for inst in in_payment_order(instalments):
+        left = inst.remaining
+        if left == 0:
+            continue
+        outstanding += left
+        if (as_of - inst.due_date).days > grace_days:
+            overdue_amount += left
+            oldest_late = oldest_late or inst
+        elif nxt is None:
+            nxt = inst
     return LoanPosition(
-        dpd=(as_of - overdue[0].due_date).days if overdue else 0,
+        dpd=(as_of - oldest_late.due_date).days if oldest_late else 0,
         days_to_due=(nxt.due_date - as_of).days if nxt else None,
         outstanding=outstanding,
-        overdue_amount=sum(i.remaining for i in overdue),
+        overdue_amount=overdue_amount,
         next_due_date=nxt.due_date if nxt else None,
         next_due_amount=nxt.remaining if nxt else 0,
         paid_off=outstanding == 0,

@@ -88,9 +88,10 @@ def _fields(text: str) -> dict[str, str]:
 def _date(text: str | None) -> datetime | None:
     if not text or not _DATE.match(text):
         return None
-    fmt = "%y%m%d%H%M%S" if len(text) == 12 else "%y%m%d%H%M"
+    # By hand, not strptime: a busy day reads hundreds of thousands of these (YYMMDDhhmm[ss]).
+    n = [int(text[i : i + 2]) for i in range(0, len(text), 2)]
     try:
-        return datetime.strptime(text, fmt)
+        return datetime(2000 + n[0], n[1], n[2], n[3], n[4], n[5] if len(n) == 6 else 0)
     except ValueError:
         return None
 
