@@ -30,6 +30,7 @@ COMMANDS = {
     "smsc": "smsc",
     "smsc-mo": "smsc",
     "report": "report",
+    "serve": "serve",
 }
 # Command groups: name -> module whose `app` holds the group's commands.
 GROUPS = {
@@ -40,6 +41,7 @@ GROUPS = {
     "tasks": "tasks",
     "plans": "arrangements",
     "holidays": "holidays",
+    "keys": "keys",
 }
 
 HELP = (

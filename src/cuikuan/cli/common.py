@@ -124,7 +124,9 @@ def moment(value: str | None, option: str = "--at") -> datetime:
         raise InputError(f"{option} {value!r}: {exc}") from None
 
 
-def as_of_date(value: str | None, settings: Settings, now: datetime | None = None) -> date:
+def as_of_date(
+    value: str | None, settings: Settings, now: datetime | None = None, option: str = "--as-of"
+) -> date:
     if value is None:
         from zoneinfo import ZoneInfo
 
@@ -132,7 +134,7 @@ def as_of_date(value: str | None, settings: Settings, now: datetime | None = Non
     try:
         return parse_date(value)
     except ValueError as exc:
-        raise InputError(f"--as-of {value!r}: {exc}") from None
+        raise InputError(f"{option} {value!r}: {exc}") from None
 
 
 def money(amount: int, digits: int) -> str:

@@ -72,7 +72,7 @@ def import_(
     snapshot = _snapshot(snapshot_at, settings.defaults.timezone)
     now = common.moment(at)
     engine = common.database(ctx)
-    rules = Rules(settings.defaults.region, settings.defaults.timezone, settings.defaults.currency)
+    rules = Rules.of(settings.defaults)
     results = []
     for path in files:
         with _progress(path, json_out) as report:

@@ -58,8 +58,10 @@ def report(
     cost). Recovery per bucket in money, roll rates in loans and balances, cure rate, promise
     kept rate, delivery per gateway, and what changed in the strategy during the range."""
     settings = common.settings_from(ctx)
-    last = common.as_of_date(end, settings)
-    first = common.as_of_date(start, settings) if start else last - timedelta(days=30)
+    last = common.as_of_date(end, settings, option="--to")
+    first = (
+        common.as_of_date(start, settings, option="--from") if start else last - timedelta(days=30)
+    )
     if first > last:
         raise InputError(f"--from {first} is after --to {last}")
     now = common.moment(at)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -25,6 +26,11 @@ class Rules:
     region: str
     timezone: str
     currency: str
+
+    @classmethod
+    def of(cls, defaults: Any) -> Rules:
+        """From the settings' [defaults] (the CLI's import and the API's take the same)."""
+        return cls(defaults.region, defaults.timezone, defaults.currency)
 
 
 @dataclass(frozen=True)

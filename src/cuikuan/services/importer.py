@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, insert
 
 from cuikuan.domain.columns import HeaderError, Kind, Mapping, map_header
 from cuikuan.domain.ledger_frame import open_schedule
@@ -84,9 +84,11 @@ def import_file(
     progress: Progress | None = None,
     batch_rows: int = BATCH_ROWS,
     now: datetime | None = None,
+    on_commit: Callable[[Connection, ImportResult], None] | None = None,
 ) -> ImportResult:
     """`now`: when the import happens (the CLI passes the clock); without it, the file's
-    modification time, since nothing below the CLI reads the clock."""
+    modification time, since nothing below the CLI reads the clock. `on_commit` runs inside the
+    import's transaction once every row is written (the API's audit entry goes in with them)."""
     source = open_source(path, sheet)
     try:
         try:
@@ -113,6 +115,8 @@ def import_file(
                     finished_at=started,
                 )
             )
+            if on_commit is not None:
+                on_commit(conn, result)
         if mapping.kind == "payments":
             # Which messages preceded each new payment (attribution; the report reads it).
             from cuikuan.services.attribution import record_touches

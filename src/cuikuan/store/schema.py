@@ -348,3 +348,46 @@ arrangements = Table(
     Column("status", String(16), nullable=False),  # current, kept, broken
     Column("settled_at", DateTime(timezone=True)),
 )
+
+# Keys for the HTTP API: the secret is shown once and only its SHA-256 kept (a random 256-bit
+# secret needs no slow hash; passwords, which people choose, would).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("scopes", String(64), nullable=False),  # comma-separated: read,ingest,operate,admin
+    Column("rate_per_minute", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Who changed what, when, with the values before and after (JSON). Append-only: the database
+# refuses UPDATE and DELETE on it (triggers made by migration 0015).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(128), nullable=False),  # key:NAME, user:NAME, cli
+    Column("action", String(64), nullable=False),
+    Column("object", String(200), nullable=False),
+    Column("before", Text),
+    Column("after", Text),
+)
+
+# Write requests made with an Idempotency-Key: a retry with the same body gets the first answer,
+# one with another body 409. `status` stays null while the first is still being served.
+api_requests = Table(
+    "api_requests",
+    metadata,
+    Column("key_id", ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("idempotency_key", String(200), primary_key=True),
+    Column("route", String(100), nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("status", Integer),
+    Column("response", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -51,6 +51,75 @@ PUSHES = {"/aliyun/report": ("aliyun", aliyun.receipts_from_push),
           "/tencent/report": ("tencent", tencent.receipts_from_push)}  # fmt: skip
 
 
+class CallbackRoutes:
+    """What each callback route does with a request whose body was read within the limits:
+    (status, text) to answer. Both servers use it: `listen`'s own and `cuikuan serve`."""
+
+    def __init__(self, engine: Engine, settings: Settings, public_url: str) -> None:
+        self.engine, self.settings, self.public_url = engine, settings, public_url.rstrip("/")
+        self.token = os.environ.get(settings.twilio.auth_token_env, "")
+        self.push_token = os.environ.get(settings.channels.callback_token_env, "")
+        self.twilio_names = [
+            "twilio",
+            *(n for n, p in settings.providers.items() if p.kind == "twilio"),
+        ]
+
+    def push_allowed(self, query: str) -> bool:
+        """A push's token, checked before its body is read."""
+        given = parse_qs(query).get("token", [""])[0]
+        return bool(self.push_token) and hmac.compare_digest(given, self.push_token)
+
+    def answer(
+        self, path: str, query: str, signature: str, body: bytes, now: datetime
+    ) -> tuple[int, str]:
+        if path in PUSHES:
+            if not self.push_allowed(query):
+                return 403, "bad token"
+            return self._push(path, body, now)
+        if path not in ROUTES or query:
+            return 404, "no such endpoint"
+        try:
+            params = dict(
+                parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+            )
+        except (UnicodeDecodeError, ValueError):
+            return 400, f"expected a UTF-8 form of at most {MAX_FIELDS} fields"
+        if not self.token or not valid_signature(
+            self.token, self.public_url + path, params, signature
+        ):
+            return 403, "bad signature"
+        if path == "/twilio/status":
+            receipt = receipt_from_callback(params, now)
+            if receipt is not None:
+                provider = provider_of(self.engine, receipt.provider_id, self.twilio_names)
+                record_receipts(self.engine, provider, [receipt], now)
+            return 204, ""
+        try:
+            receive_reply(
+                self.engine,
+                self.settings,
+                params.get("From", ""),
+                params.get("Body", ""),
+                now,
+                source="twilio",
+                # Twilio retries a callback it thinks failed: the same message, once.
+                message_id=params.get("MessageSid") or None,
+            )
+        except CuikuanError as exc:
+            return 422, exc.message
+        return 204, ""
+
+    def _push(self, path: str, body: bytes, now: datetime) -> tuple[int, str]:
+        provider, parse = PUSHES[path]
+        try:
+            found = parse(body.decode("utf-8"), now)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return 400, f"unreadable report: {type(exc).__name__}"
+        record_receipts(self.engine, provider, found, now)
+        # Both providers want this exact answer, or they push the same report again.
+        return 200, '{"result":0,"errmsg":"OK","code":0,"msg":"成功"}'
+
+
 def callback_server(
     engine: Engine,
     settings: Settings,
@@ -60,80 +129,24 @@ def callback_server(
 ) -> ThreadingHTTPServer:
     """`clock`: when a request arrives (the server is an edge, like the command line: the one
     place below which nothing reads the wall clock; tests pass their own)."""
-    token = os.environ.get(settings.twilio.auth_token_env, "")
-    push_token = os.environ.get(settings.channels.callback_token_env, "")
+    routes = CallbackRoutes(engine, settings, public_url)
 
     class Handler(BaseHTTPRequestHandler):
         timeout = IDLE_SECONDS  # an idle or slow connection is closed, its thread freed
 
         def do_POST(self) -> None:
-            path = urlsplit(self.path).path
-            if path in PUSHES:
-                self._push(path)
-                return
-            if self.path not in ROUTES:
+            parts = urlsplit(self.path)
+            if parts.path not in PUSHES and parts.path not in ROUTES:
                 self._reply(404, "no such endpoint")
                 return
-            body = self._body()
-            if body is None:
-                return
-            try:
-                params = dict(
-                    parse_qsl(
-                        body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS
-                    )
-                )
-            except (UnicodeDecodeError, ValueError):
-                self._reply(400, f"expected a UTF-8 form of at most {MAX_FIELDS} fields")
-                return
-            url = public_url.rstrip("/") + self.path
-            if not token or not valid_signature(
-                token, url, params, self.headers.get("X-Twilio-Signature", "")
-            ):
-                self._reply(403, "bad signature")
-                return
-            now = clock()
-            if self.path == "/twilio/status":
-                receipt = receipt_from_callback(params, now)
-                if receipt is not None:
-                    provider = provider_of(engine, receipt.provider_id, twilio_names)
-                    record_receipts(engine, provider, [receipt], now)
-                self._reply(204, "")
-                return
-            try:
-                receive_reply(
-                    engine,
-                    settings,
-                    params.get("From", ""),
-                    params.get("Body", ""),
-                    now,
-                    source="twilio",
-                    # Twilio retries a callback it thinks failed: the same message, once.
-                    message_id=params.get("MessageSid") or None,
-                )
-            except CuikuanError as exc:
-                self._reply(422, exc.message)
-                return
-            self._reply(204, "")
-
-        def _push(self, path: str) -> None:
-            given = parse_qs(urlsplit(self.path).query).get("token", [""])[0]
-            if not push_token or not hmac.compare_digest(given, push_token):
+            if parts.path in PUSHES and not routes.push_allowed(parts.query):
                 self._reply(403, "bad token")
                 return
             body = self._body()
             if body is None:
                 return
-            provider, parse = PUSHES[path]
-            now = clock()
-            try:
-                found = parse(body.decode("utf-8"), now)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                self._reply(400, f"unreadable report: {type(exc).__name__}")
-                return
-            record_receipts(engine, provider, found, now)
-            # Both providers want this exact answer, or they push the same report again.
-            self._reply(200, '{"result":0,"errmsg":"OK","code":0,"msg":"成功"}')
+            signature = self.headers.get("X-Twilio-Signature", "")
+            self._reply(*routes.answer(parts.path, parts.query, signature, body, clock()))
 
         def _body(self) -> bytes | None:
             """The request's body, at most MAX_BODY bytes, or None once refused."""
@@ -166,7 +179,6 @@ def callback_server(
         def log_message(self, format: str, *args: object) -> None:
             return  # callbacks carry phone numbers: keep them out of stderr
 
-    twilio_names = ["twilio", *(n for n, p in settings.providers.items() if p.kind == "twilio")]
     return _BoundedServer(address, Handler)
 
 

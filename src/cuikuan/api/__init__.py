@@ -1,0 +1,1 @@
+"""The HTTP API and the provider callbacks, served by `cuikuan serve` (FastAPI on uvicorn)."""

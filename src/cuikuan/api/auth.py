@@ -1,0 +1,67 @@
+"""Who is calling: the API key in `Authorization: Bearer ck_...`, its scopes, its rate.
+
+    key: ApiKey = Depends(scope("read"))
+
+Missing or unknown key: 401; a scope the key lacks: 403; over its rate: 429 with Retry-After.
+The rate is a token bucket per key (a minute's allowance, refilled continuously) kept in this
+server process: with several `serve` processes behind a balancer each holds its own.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from fastapi import Request
+
+from cuikuan.api.problems import ApiProblem
+from cuikuan.services.api_keys import ApiKey, verify
+
+
+class RateLimiter:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
+        self.lock = threading.Lock()
+
+    def take(self, key: ApiKey) -> float:
+        """0 when the request may go, else the seconds until it may."""
+        rate = key.rate_per_minute / 60.0
+        with self.lock:
+            now = self.clock()
+            tokens, at = self.buckets.get(key.id, (float(key.rate_per_minute), now))
+            tokens = min(float(key.rate_per_minute), tokens + (now - at) * rate)
+            if tokens < 1:
+                self.buckets[key.id] = (tokens, now)
+                return (1 - tokens) / rate
+            self.buckets[key.id] = (tokens - 1, now)
+            return 0.0
+
+
+def scope(needed: str) -> Callable[[Request], ApiKey]:
+    """A dependency: the caller's key, which must hold `needed` (admin holds every scope)."""
+
+    def check(request: Request) -> ApiKey:
+        header = request.headers.get("authorization", "")
+        kind, _, token = header.partition(" ")
+        key = verify(request.app.state.engine, token.strip()) if kind.lower() == "bearer" else None
+        if key is None:
+            raise ApiProblem(
+                "unauthorized", "a valid API key is required", {"WWW-Authenticate": "Bearer"}
+            )
+        if not key.allows(needed):
+            raise ApiProblem("forbidden", f"this route needs the {needed!r} scope", needed=needed)
+        wait = request.app.state.limiter.take(key)
+        if wait > 0:
+            raise ApiProblem(
+                "rate-limited",
+                f"at most {key.rate_per_minute} requests a minute for this key",
+                {"Retry-After": str(math.ceil(wait))},
+            )
+        request.state.actor = key.actor
+        request.state.key = key
+        return key
+
+    return check
