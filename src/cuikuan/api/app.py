@@ -3,13 +3,12 @@
 
     app = create_app(engine, settings, clock=lambda: datetime.now(UTC), public_url="https://...")
 
-Bodies are bounded before they are read (BodyLimit): a declared length over the route's limit is
-refused at once, and a body that grows past it while streaming is cut off with 413.
+Bodies are bounded (FastAPI's max_body_size): a declared length over the route's limit is refused
+at once, and a body that grows past it while streaming is cut off, both with 413.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -17,8 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cuikuan.api import ops, problems, reads, writes
 from cuikuan.api.auth import RateLimiter
@@ -28,8 +27,6 @@ from cuikuan.settings import Settings
 from cuikuan.web.callbacks import CallbackRoutes
 
 PREFIX = "/api/v1"
-LIMITS = {f"{PREFIX}/instalments": 64 << 20, f"{PREFIX}/payments": 64 << 20,
-          f"{PREFIX}/imports": 256 << 20}  # fmt: skip
 DEFAULT_LIMIT = 1 << 20
 DESCRIPTION = """cuikuan's API: feed the ledger, read the book, act on borrowers.
 
@@ -51,13 +48,16 @@ def create_app(
     app.state.limiter = RateLimiter()
     app.state.metrics = ops.Metrics()
     app.state.callbacks = CallbackRoutes(engine, settings, public_url)
-    app.include_router(ops.router)
-    app.include_router(reads.router, prefix=PREFIX)
-    app.include_router(writes.ingest, prefix=PREFIX)
-    app.include_router(writes.operate, prefix=PREFIX)
+    app.add_middleware(DeclaredLength)
+    # Limits per router, not for the app: an app-wide limit answers any over-long declared
+    # body in plain text before DeclaredLength can say it as a problem document.
+    app.include_router(ops.router, max_body_size=DEFAULT_LIMIT)
+    app.include_router(reads.router, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
+    app.include_router(writes.ingest, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
+    app.include_router(writes.operate, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.add_exception_handler(problems.ApiProblem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
-    app.add_exception_handler(HTTPException, problems.on_http)
+    app.add_exception_handler(StarletteHTTPException, problems.on_http)
     app.add_exception_handler(CuikuanError, problems.on_cuikuan)
 
     @app.middleware("http")
@@ -76,57 +76,24 @@ def create_app(
 
         return Response(render(app.openapi()), media_type="text/html; charset=utf-8")
 
-    app.add_middleware(BodyLimit)  # outermost: before anything reads a byte
     return app
 
 
-class BodyLimit:
-    """413 for a body over its route's limit, checked on the declared length and while read."""
+class DeclaredLength:
+    """A Content-Length over the route's limit answered at once with a problem document.
+    FastAPI's own limit (max_body_size) holds for bodies that stream in without a declared
+    length, but answers a declared one in plain text, whatever the route would have said."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = LIMITS.get(scope["path"], DEFAULT_LIMIT)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(scope, send, limit)
-            return
-        seen = 0
-
-        async def bounded() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge(limit)
-            return message
-
-        try:
-            await self.app(scope, bounded, send)
-        except _TooLarge:
-            await _too_large(scope, send, limit)
-
-
-class _TooLarge(HTTPException):
-    """An HTTPException, so that FastAPI's body parsing passes it on as it is (it turns other
-    exceptions into 400) and the problem handler answers 413."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"at most {limit:,} bytes on this route")
-
-
-async def _too_large(scope: Scope, send: Send, limit: int) -> None:
-    status, title, _ = problems.KINDS["too-large"]
-    body = json.dumps({"type": problems.BASE + "too-large", "title": title, "status": status,
-                       "detail": f"at most {limit:,} bytes on this route",
-                       "instance": scope["path"]}).encode()  # fmt: skip
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", problems.MEDIA.encode()),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+        if scope["type"] == "http":
+            limit = writes.BODY_LIMITS.get(scope["path"], DEFAULT_LIMIT)
+            declared = dict(scope["headers"]).get(b"content-length", b"0")
+            if not declared.isdigit() or int(declared) > limit:
+                detail = f"at most {limit:,} bytes on this route"
+                answer = problems.response("too-large", detail, scope["path"])
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
