@@ -4,8 +4,8 @@ all-or-nothing batches, idempotency, bounded bodies, the audit log, rate limits,
 from __future__ import annotations
 
 import csv
-from datetime import date
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
