@@ -39,12 +39,13 @@ def _routes() -> list[tuple[str, str, str]]:
         for method in methods:
             key = f"{method} {path}"
             needed = NEEDS.get(key, "read" if method == "get" else "operate")
-            if path.endswith("/audit"):
+            if path.endswith("/audit") or "/webhooks" in path:
                 needed = "admin"
             sample = (path.replace("{customer}", "C00000001").replace("{task_id}", "1")
                       .replace("{message_id}", "1").replace("{flag}", "dispute")
                       .replace("{template}", "t").replace("{number}", "13800138000")
-                      .replace("{kind}", "conflict"))  # fmt: skip
+                      .replace("{kind}", "conflict").replace("{subscription}", "1")
+                      .replace("{delivery}", "1"))  # fmt: skip
             out.append((method, sample, needed))
     return out
 

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cuikuan.api import ops, problems, reads, writes
+from cuikuan.api import admin, ops, problems, reads, writes
 from cuikuan.api.auth import RateLimiter
 from cuikuan.api.common import State
 from cuikuan.errors import CuikuanError
@@ -55,6 +55,7 @@ def create_app(
     app.include_router(reads.router, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.include_router(writes.ingest, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.include_router(writes.operate, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
+    app.include_router(admin.router, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.add_exception_handler(problems.ApiProblem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)

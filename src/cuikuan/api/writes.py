@@ -283,7 +283,7 @@ def delete_opt_out(
     e164 = _number(st, number)
     now = st.clock()
     with st.engine.begin() as conn:
-        lifted = number_stops.lift(conn, e164, channel, "opt_out")
+        lifted = number_stops.lift(conn, e164, channel, "opt_out", now)
         from cuikuan.store.schema import customer_phones
 
         people = select(customer_phones.c.customer_id).where(customer_phones.c.e164 == e164)

@@ -42,6 +42,7 @@ GROUPS = {
     "plans": "arrangements",
     "holidays": "holidays",
     "keys": "keys",
+    "webhooks": "webhooks",
 }
 
 HELP = (

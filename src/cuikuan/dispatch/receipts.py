@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from cuikuan.channels.base import Receipt
 from cuikuan.channels.smpp.receipts import canonical_id, id_candidates
+from cuikuan.store.events import emit_many, listeners
 from cuikuan.store.schema import message_parts, outbox, receipts
 
 RETRY_UNMATCHED = timedelta(days=1)
@@ -146,6 +148,7 @@ def _roll_up(conn: Connection, outbox_ids: list[int], now: datetime) -> Counter[
         if status is not None:
             moves.setdefault(status, []).append({"oid": oid})
     counts: Counter[str] = Counter()
+    _receipt_events(conn, moves, now)
     for status, ids in moves.items():
         result = conn.execute(
             update(outbox)
@@ -159,6 +162,32 @@ def _roll_up(conn: Connection, outbox_ids: list[int], now: datetime) -> Counter[
         )
         counts[status] += max(result.rowcount, 0)
     return counts
+
+
+def _receipt_events(
+    conn: Connection, moves: dict[str, list[dict[str, object]]], now: datetime
+) -> None:
+    """message.delivered, and message.failed for the undelivered and expired, for webhooks."""
+    if not any(listeners(conn, kind) for kind in ("message.delivered", "message.failed")):
+        return
+    for status, ids in moves.items():
+        kind = "message.delivered" if status == "delivered" else "message.failed"
+        wanted = [int(str(i["oid"])) for i in ids]
+        found: list[Any] = []
+        for start in range(0, len(wanted), _CHUNK):
+            found += conn.execute(
+                select(outbox.c.id, outbox.c.customer_id, outbox.c.step, outbox.c.template,
+                       outbox.c.provider)
+                .where(outbox.c.id.in_(wanted[start : start + _CHUNK]), outbox.c.status == "sent")
+            ).all()  # fmt: skip
+        emit_many(
+            conn, kind,
+            [(r.customer_id, {"message": r.id, "step": r.step, "template": r.template,
+                              "provider": r.provider, "status": status,
+                              "reason": None if status == "delivered" else f"receipt: {status}"})
+             for r in found],
+            now,
+        )  # fmt: skip
 
 
 def message_status(part_states: Sequence[str | None]) -> str | None:

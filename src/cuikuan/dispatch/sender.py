@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from cuikuan.channels.base import (
     AuthError,
@@ -41,6 +41,7 @@ from cuikuan.dispatch.recheck import recheck
 from cuikuan.domain import routing
 from cuikuan.domain.sms import is_gsm7
 from cuikuan.settings import Channels, Settings
+from cuikuan.store.events import emit_many
 from cuikuan.store.schema import outbox
 from cuikuan.store.times import as_utc
 
@@ -389,6 +390,30 @@ def _record(
                 [{"oid": u["oid"], **{f"v_{k}": u[k] for k in keys}} for u in group],
             )
         record_parts(conn, provider, parts)
+        _events(conn, updates, rows, provider, now)
+
+
+def _events(
+    conn: Connection,
+    updates: list[dict[str, Any]],
+    rows: dict[int, dict[str, Any]],
+    provider: str,
+    now: datetime,
+) -> None:
+    """message.sent and message.failed for the webhooks, in the recording's transaction."""
+    for status, kind in (("sent", "message.sent"), ("failed", "message.failed")):
+        emit_many(
+            conn, kind,
+            [(rows[u["oid"]]["customer_id"], _message_event(rows[u["oid"]], provider, u))
+             for u in updates if u.get("status") == status],
+            now,
+        )  # fmt: skip
+
+
+def _message_event(row: dict[str, Any], provider: str, update: dict[str, Any]) -> dict[str, Any]:
+    return {"message": row["id"], "step": row["step"], "template": row["template"],
+            "variant": row["variant"], "channel": row["channel"], "provider": provider,
+            "status": update["status"], "reason": update.get("reason")}  # fmt: skip
 
 
 def _outcome(

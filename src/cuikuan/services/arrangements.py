@@ -21,6 +21,7 @@ from cuikuan.domain.money import currency_digits
 from cuikuan.errors import InputError, NotFound
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.settings import Settings
+from cuikuan.store.events import emit
 from cuikuan.store.schema import arrangements, loans, payments
 from cuikuan.store.settlements import record_settlements
 from cuikuan.store.times import as_utc
@@ -37,7 +38,9 @@ def agree(
     today = now.astimezone(ZoneInfo(settings.defaults.timezone)).date()
     with engine.connect() as conn:
         row = conn.execute(
-            select(loans.c.id, loans.c.currency).where(loans.c.external_id == loan)
+            select(loans.c.id, loans.c.currency, loans.c.customer_id).where(
+                loans.c.external_id == loan
+            )
         ).first()
         if row is None:
             raise NotFound(f"no loan {loan!r} in the ledger")
@@ -51,7 +54,8 @@ def agree(
     digits = currency_digits(row.currency)
     agreed = [Agreed(due, int(amount.scaleb(digits))) for due, amount in schedule]
     position = (
-        loan_positions(engine, today, settings)
+        # The borrower's loans only (a range of one customer id), not the whole book's.
+        loan_positions(engine, today, settings, scope=(row.customer_id, row.customer_id + 1))
         .filter(loan_positions_filter(row.id))
         .row(0, named=True)
     )
@@ -59,7 +63,7 @@ def agree(
     if problem:
         raise InputError(f"plan for {loan}: {problem}")
     with engine.begin() as conn:
-        return int(
+        plan_id = int(
             conn.execute(
                 insert(arrangements)
                 .values(loan_id=row.id, agreed_at=now, agreed_by=by, status="current",
@@ -67,6 +71,11 @@ def agree(
                 .returning(arrangements.c.id)
             ).scalar_one()
         )  # fmt: skip
+        emit(conn, "plan.created", row.customer_id,
+             {"plan": plan_id, "loan": loan, "agreed_by": by,
+              "schedule": [{"due": a.due.isoformat(), "amount_minor": a.amount} for a in agreed]},
+             now)  # fmt: skip
+    return plan_id
 
 
 def loan_positions_filter(loan_id: int) -> pl.Expr:

@@ -115,6 +115,8 @@ def import_file(
                     finished_at=started,
                 )
             )
+            if mapping.kind == "payments":
+                _payment_events(conn, started)
             if on_commit is not None:
                 on_commit(conn, result)
         if mapping.kind == "payments":
@@ -125,6 +127,29 @@ def import_file(
         return result
     finally:
         source.close()
+
+
+def _payment_events(conn: Connection, recorded_at: datetime) -> None:
+    """payment.matched for each payment this import recorded (webhooks)."""
+    from sqlalchemy import select
+
+    from cuikuan.store.events import emit_many, listeners
+    from cuikuan.store.schema import loans, payments
+
+    if not listeners(conn, "payment.matched"):
+        return
+    rows = conn.execute(
+        select(payments.c.external_id, payments.c.amount, payments.c.paid_at,
+               loans.c.external_id.label("loan"), loans.c.customer_id)
+        .join(loans, loans.c.id == payments.c.loan_id)
+        .where(payments.c.created_at == recorded_at)
+    ).all()  # fmt: skip
+    emit_many(
+        conn, "payment.matched",
+        [(r.customer_id, {"payment": r.external_id, "loan": r.loan, "amount_minor": r.amount,
+                          "paid_at": r.paid_at}) for r in rows],
+        recorded_at,
+    )  # fmt: skip
 
 
 def _run(

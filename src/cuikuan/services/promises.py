@@ -58,7 +58,7 @@ def settle(
     for cid, at, amount in rows:
         moment = as_utc(at)
         paid[cid].append(Paid(moment, moment.astimezone(zone).date(), amount))
-    pending, settled = set(), []
+    pending, settled, events = set(), [], []
     for p in open_:
         made = as_utc(p.made_at)
         state = promise_state(
@@ -68,6 +68,9 @@ def settle(
             pending.add(p.customer_id)
         else:
             settled.append((p.id, state))
+            events.append((f"promise.{state}", p.customer_id,
+                           {"promise": p.id, "promised_date": p.promised_date.isoformat(),
+                            "amount_minor": p.amount, "state": state}))  # fmt: skip
     if write:
-        record_settlements(engine, promises, settled, now)
+        record_settlements(engine, promises, settled, now, events)
     return pending

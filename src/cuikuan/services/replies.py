@@ -30,6 +30,7 @@ from cuikuan.errors import InputError
 from cuikuan.services.confirmations import queue_confirmation
 from cuikuan.settings import Settings
 from cuikuan.store import number_stops
+from cuikuan.store.events import emit, emit_many
 from cuikuan.store.schema import (
     customer_phones,
     customers,
@@ -105,12 +106,15 @@ def receive_reply(
         return ReplyResult(e164, reading, ids, [], duplicate=True)
     done = _act(engine, reading, people, at, settings, e164)
     done += _follow_up(engine, reading, people, at, reply_id, text, settings)
-    if done:
-        with engine.begin() as conn:
+    result = ReplyResult(e164, reading, ids, done)
+    with engine.begin() as conn:
+        if done:
             conn.execute(
                 update(replies).where(replies.c.id == reply_id).values(action="; ".join(done))
             )
-    return ReplyResult(e164, reading, ids, done)
+        event = {"reply": reply_id, "text": text, "source": source, **result.as_dict()}
+        emit_many(conn, "reply.received", [(p.id, event) for p in people] or [(None, event)], at)
+    return result
 
 
 def _store(
@@ -195,13 +199,15 @@ def _follow_up(
                 )
                 done.append(f"{ext}: reminders paused until {until} ({reading.intent})")
             if plan.task is not None:
-                conn.execute(
+                task_id = conn.execute(
                     insert(tasks).values(
                         customer_id=pid, kind=plan.task, priority=plan.priority, state="open", due_at=at + plan.sla,
                         reply_id=reply_id, summary=f"{ext}: {'+'.join(reading.found) or reading.intent} reply {text[:500]!r}",
                         notes="[]", created_at=at, updated_at=at,
-                    )
-                )  # fmt: skip
+                    ).returning(tasks.c.id)
+                ).scalar_one()  # fmt: skip
+                emit(conn, "task.created", pid, {"task": task_id, "kind": plan.task, "priority": plan.priority,
+                                                 "due_at": (at + plan.sla).isoformat(), "reply": reply_id}, at)  # fmt: skip
                 done.append(f"{ext}: task {plan.task} (priority {plan.priority})")
     return done
 
@@ -249,7 +255,7 @@ def _number_act(
         number_stops.stop(conn, sender, "sms", "opt_out", "reply", at)
         return [f"{sender}: SMS opted out (the number, for everyone behind it now or later)"]
     if act == "opt_in":
-        number_stops.lift(conn, sender, "sms", "opt_out")
+        number_stops.lift(conn, sender, "sms", "opt_out", at)
         ids = [p.id for p in people]
         if ids:
             conn.execute(
@@ -284,6 +290,8 @@ def _person_act(
                 source="reply", status="pending",
             )
         )  # fmt: skip
+        emit(conn, "promise.made", pid, {"promised_date": reading.date.isoformat(),
+                                        "amount_minor": amount, "source": "reply"}, at)  # fmt: skip
         return [f"{ext}: promise to pay on {reading.date}, reminders pause until then"]
     if act in FLAG_FOR:
         flag = FLAG_FOR[act]

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
 
+from cuikuan.store.events import emit
 from cuikuan.store.schema import number_stops
 
 # The first is reported when several hold: a wrong number, an opt-out, a reply no one has read.
@@ -37,17 +38,27 @@ def stop(
             address=address, channel=channel, reason=reason, source=source, created_at=at
         )
     )
+    if reason == "opt_out":
+        emit(conn, "optout.changed", None,
+             {"number": address, "channel": channel, "opted_out": True, "source": source}, at)  # fmt: skip
     return True
 
 
-def lift(conn: Connection, address: str, channel: str, reason: str) -> int:
-    return conn.execute(
+def lift(
+    conn: Connection, address: str, channel: str, reason: str, at: datetime | None = None
+) -> int:
+    """Remove a stop; `at` (when it was lifted) reports an opt-out lifted to the webhooks."""
+    lifted: int = conn.execute(
         delete(number_stops).where(
             number_stops.c.address == address,
             number_stops.c.channel == channel,
             number_stops.c.reason == reason,
         )
     ).rowcount
+    if lifted and reason == "opt_out" and at is not None:
+        emit(conn, "optout.changed", None,
+             {"number": address, "channel": channel, "opted_out": False}, at)  # fmt: skip
+    return lifted
 
 
 def stopped(conn: Connection, addresses: Iterable[str] | None = None) -> dict[tuple[str, str], str]:

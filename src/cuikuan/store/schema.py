@@ -391,3 +391,46 @@ api_requests = Table(
     Column("response", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Webhooks: where a lender wants to hear of events, the events, and each delivery's attempts.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # comma-separated event types, or *
+    Column("secret", String(64), nullable=False),  # signs the deliveries (HMAC-SHA256)
+    Column("active", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("customer_id", Integer),  # the order of delivery is kept per customer
+    Column("payload", Text, nullable=False),  # JSON
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscription_id",
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Integer),
+    Column("status", String(16), nullable=False),  # pending, delivered, dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_order", "subscription_id", "customer_id", "status"),
+)
