@@ -209,6 +209,28 @@ class Plan(_Section):
     urgency: Literal["dpd", "strategy"] = "dpd"
 
 
+class Schedule(_Section):
+    """When `cuikuan worker` does the day's work (times in the book's zone, [defaults] timezone)."""
+
+    plan_at: str = "07:30"  # the day's plan is made at or after this local time, once a day
+    every_seconds: float = Field(default=30.0, gt=0, le=3600)  # how often windows are checked
+    # PostgreSQL: dispatch is split into this many shards per provider, which workers share.
+    dispatch_shards: int = Field(default=4, ge=1, le=256)
+
+    @field_validator("plan_at")
+    @classmethod
+    def _plan_at(cls, v: str) -> str:
+        try:
+            _clock(v)
+        except ValueError:
+            raise ValueError(f"expected a local time like 07:30, got {v!r}") from None
+        return v
+
+    @property
+    def plan_time(self) -> time:
+        return _clock(self.plan_at)
+
+
 class Route(_Section):
     """Send matching messages through `provider` (then `fallback` if it is down or refuses)."""
 
@@ -392,6 +414,7 @@ class Settings(_Section):
     ledger: LedgerRules = LedgerRules()
     templates: Templates = Templates()
     plan: Plan = Plan()
+    schedule: Schedule = Schedule()
     channels: Channels = Channels()
     smtp: Smtp = Smtp()
     smpp: Smpp = Smpp()

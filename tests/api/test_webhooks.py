@@ -28,6 +28,7 @@ class Receiver:
     got: list[dict[str, Any]] = field(default_factory=list)
     forged: int = 0
     clock: datetime = NOW
+    tolerance: int = 300  # seconds between the signature's stamp and the receiver's clock
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ COMMANDS = {
     "smsc-mo": "smsc",
     "report": "report",
     "serve": "serve",
+    "worker": "worker",
 }
 # Command groups: name -> module whose `app` holds the group's commands.
 GROUPS = {
@@ -49,7 +50,8 @@ HELP = (
     "催款 cuikuan: repayment reminders and collections messaging.\n\n"
     "A day with cuikuan: `import` the ledger and the payments, look at the `portfolio`, "
     "`plan` the day, `send` (or keep `send --every 60` running), `listen` for receipts and "
-    "replies, work the `tasks`, and read the `report`. Start with `cuikuan init` in an empty "
+    "replies, work the `tasks`, and read the `report`; or let `cuikuan worker` run the day and "
+    "`cuikuan serve` answer the lender's systems. Start with `cuikuan init` in an empty "
     "folder; `make demo` shows a simulated month."
 )
 

@@ -1,0 +1,102 @@
+"""The book's day without cron: what `cuikuan worker` does at each tick.
+
+    day = WorkerDay(engine, settings, resolve, post)
+    report = day.tick(now)          # plan if due, dispatch, listen, settle, deliver webhooks
+
+One process does all of it (SQLite, or PostgreSQL with one worker); with several workers on
+PostgreSQL the same steps run as Procrastinate tasks (services.tasks_pg). The day's plan is made
+once, at or after [schedule] plan_at in the book's zone: a marker row says it was made, so a
+restarted worker does not plan the day again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from cuikuan.channels.base import Channel, pushing
+from cuikuan.dispatch.listener import drain
+from cuikuan.dispatch.sender import Resolver, SendReport, send_due
+from cuikuan.services import webhooks
+from cuikuan.services.promises import settle
+from cuikuan.settings import Settings
+from cuikuan.store.schema import markers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickReport:
+    planned: date | None = None
+    plan_rows: int = 0
+    sent: SendReport = field(default_factory=SendReport)
+    replies: int = 0
+    receipts: Counter[str] = field(default_factory=Counter)
+    webhooks: webhooks.DeliveryReport = field(default_factory=webhooks.DeliveryReport)
+
+
+def plan_marker(day: date) -> str:
+    return f"plan:{day.isoformat()}"
+
+
+def plan_due(engine: Engine, settings: Settings, now: datetime) -> date | None:
+    """Today's date in the book's zone when its plan is due and not made yet."""
+    local = now.astimezone(ZoneInfo(settings.defaults.timezone))
+    if local.time() < settings.schedule.plan_time:
+        return None
+    with engine.connect() as conn:
+        made = conn.execute(
+            select(markers.c.value).where(markers.c.name == plan_marker(local.date()))
+        ).scalar()
+    return None if made else local.date()
+
+
+def mark_planned(engine: Engine, day: date, rows: int) -> bool:
+    """Record that the day's plan is made; False when another worker recorded it first."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(markers).values(name=plan_marker(day), value=rows))
+        return True
+    except IntegrityError:
+        return False
+
+
+class WorkerDay:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        resolve: Resolver,
+        providers: dict[str, Channel],
+        post: webhooks.Post,
+        limit: int = 100_000,
+    ) -> None:
+        self.engine, self.settings, self.resolve = engine, settings, resolve
+        self.providers, self.post, self.limit = providers, post, limit
+
+    def tick(self, now: datetime) -> TickReport:
+        report = TickReport()
+        day = plan_due(self.engine, self.settings, now)
+        if day is not None:
+            from cuikuan.services.planner import make_plan
+
+            result = make_plan(self.engine, self.settings, day, now=now, keep_candidates=False)
+            mark_planned(self.engine, day, result.written)
+            report.planned, report.plan_rows = day, result.written
+            log.info("planned day=%s rows=%d", day, result.written)
+        report.sent = send_due(self.engine, self.settings, self.resolve, now, self.limit)
+        for channel in pushing(self.providers.values()):
+            heard = drain(self.engine, self.settings, channel, now)
+            report.replies += len(heard.replies)
+            report.receipts.update(heard.receipts)
+        today = now.astimezone(ZoneInfo(self.settings.defaults.timezone)).date()
+        # A payment may have kept a promise since the last tick; breaking one is the plan's call.
+        settle(self.engine, self.settings, today, write=True, now=now, kept_only=True)
+        report.webhooks = webhooks.deliver_due(self.engine, now, self.post)
+        return report
