@@ -44,7 +44,7 @@ def receiver() -> Iterator[Receiver]:
                 self.end_headers()
                 return
             if not webhooks.verify(
-                state.secret, self.headers["Cuikuan-Signature"], body, state.clock
+                state.secret, self.headers["Cuikuan-Signature"], body, state.clock, state.tolerance
             ):
                 state.forged += 1
                 self.send_response(400)

@@ -25,6 +25,13 @@ def worker(
         "then exit (replays, tests); without: the clock starts there and runs on.",
     ),
     once: bool = typer.Option(False, "--once", help="One tick, then exit."),
+    speed: float = typer.Option(
+        1.0,
+        "--speed",
+        min=1.0,
+        max=100_000.0,
+        help="With --at: simulated seconds per real second (a day replayed in minutes).",
+    ),
     every: float | None = typer.Option(
         None, "--every", min=0.1, help="Seconds between ticks (default: [schedule] every_seconds)."
     ),
@@ -58,11 +65,9 @@ def worker(
     def now() -> datetime:
         if start is None:
             return common.clock()
-        return (
-            start
-            if once
-            else datetime.fromtimestamp(start.timestamp() + time.monotonic() - began, UTC)
-        )
+        if once:
+            return start
+        return datetime.fromtimestamp(start.timestamp() + (time.monotonic() - began) * speed, UTC)
 
     stop = threading.Event()
     previous = {
