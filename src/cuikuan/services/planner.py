@@ -20,6 +20,7 @@ one a single pass over the book gives (tested).
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -133,23 +134,11 @@ def make_plan(
 ) -> PlanResult:
     """`keep_candidates=False` keeps only the counts (the CLI: a large book's rows would not
     fit); `on_rows` is handed each part's candidates as they are decided (the export)."""
-    if now is None:
-        # No clock below the CLI: without a moment the plan is made as of its day's start.
-        now = datetime.combine(as_of, time(0), ZoneInfo(settings.defaults.timezone)).astimezone(UTC)
+    now = now if now is not None else day_start(settings, as_of)
     write = not dry_run and only_customer is None
     if only_customer is None:
         sqlite_worker.warm(engine)  # its start-up overlaps settling promises and plans
-    day = _Day(
-        settings,
-        load_strategy(settings),
-        as_of,
-        settle(engine, settings, as_of, write=write, now=now),
-        # Reminders follow a current plan's dates and its loan is never escalated.
-        settle_arrangements(engine, settings, as_of, write=write, now=now),
-        _blocked_templates(engine, settings, now, write),
-        _paused(engine, as_of),
-        _LINT_AHEAD.submit(_lint_templates, settings),
-    )
+    day = _make_day(engine, settings, as_of, now, write)
     if only_customer is not None:
         people = _customers(engine, only_customer)
         evaluated, chosen, history = _choose(engine, day, None, people)
@@ -184,6 +173,98 @@ def make_plan(
             as_of, result.candidate_count, result.written, len(scopes), outcome.in_process,
         )  # fmt: skip
         return result
+
+
+def day_start(settings: Settings, as_of: date) -> datetime:
+    """No clock below the CLI: without a moment a plan is made as of its day's start."""
+    return datetime.combine(as_of, time(0), ZoneInfo(settings.defaults.timezone)).astimezone(UTC)
+
+
+def _make_day(engine: Engine, settings: Settings, as_of: date, now: datetime, write: bool) -> _Day:
+    """What every part shares. With `write`, what settles first is recorded (promises kept or
+    broken, plans, guardrail pauses): once a day, before any part; the parts then read it."""
+    return _Day(
+        settings,
+        load_strategy(settings),
+        as_of,
+        settle(engine, settings, as_of, write=write, now=now),
+        # Reminders follow a current plan's dates and its loan is never escalated.
+        settle_arrangements(engine, settings, as_of, write=write, now=now),
+        _blocked_templates(engine, settings, now, write),
+        _paused(engine, as_of),
+        _LINT_AHEAD.submit(_lint_templates, settings),
+    )
+
+
+# -- a plan in parts, for workers in several processes -------------------------------------------
+# begin_plan once, then plan_part for each scope (in any process, in any order), then finish_plan
+# with every part: the outbox is the one make_plan writes for the same book (tested).
+
+
+@dataclass
+class PlanPart:
+    """One part's outcome: its rows to write, the rows to a shared number or address (decided
+    at the end, all together), and its stops before the draw."""
+
+    rows: pl.DataFrame
+    held: pl.DataFrame
+    stops: pl.DataFrame
+
+    def to_bytes(self) -> dict[str, bytes]:
+        return {name: _parquet(getattr(self, name)) for name in ("rows", "held", "stops")}
+
+    @classmethod
+    def from_bytes(cls, parts: dict[str, bytes]) -> PlanPart:
+        return cls(*(pl.read_parquet(io.BytesIO(parts[n])) for n in ("rows", "held", "stops")))
+
+
+def _parquet(frame: pl.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.write_parquet(out)
+    return out.getvalue()
+
+
+def begin_plan(
+    engine: Engine, settings: Settings, as_of: date, now: datetime, customers_per_part: int
+) -> list[Scope | None]:
+    """Settle what settles first, once; the scopes (customer id ranges) to plan as parts."""
+    day = _make_day(engine, settings, as_of, now, write=True)
+    day.lint.result()
+    return _scopes(engine, customers_per_part)
+
+
+def plan_part(
+    engine: Engine, settings: Settings, as_of: date, now: datetime, scope: Scope | None
+) -> PlanPart:
+    day = _make_day(engine, settings, as_of, now, write=False)
+    shared = _shared_addresses(engine)
+    _, chosen, history = _choose(engine, day, scope, None)
+    chosen, held = _set_apart(chosen, shared)
+    with _Outcome(day, engine, now, None, False, None, post=False) as outcome:
+        outcome.add(_decide(chosen, history, day))
+    rows = [r for r in outcome.pending if isinstance(r, pl.DataFrame)]
+    return PlanPart(
+        pl.concat(rows, how="vertical_relaxed") if rows else pl.DataFrame(),
+        held,
+        _sum_stops(outcome.stops),
+    )
+
+
+def finish_plan(
+    engine: Engine, settings: Settings, as_of: date, now: datetime, parts: Sequence[PlanPart]
+) -> int:
+    """The shared numbers' rows decided together, then every row into the outbox in one
+    transaction (all or nothing, and again adds nothing); returns the rows written."""
+    day = _make_day(engine, settings, as_of, now, write=False)
+    with _Outcome(day, engine, now, None, False, None, post=False) as outcome:
+        outcome.pending = [p.rows for p in parts if p.rows.height]
+        outcome.stops = [p.stops for p in parts if p.stops.height]
+        held = [p.held for p in parts if p.held.height]
+        if held:
+            rest = pl.concat(held, how="vertical_relaxed")
+            outcome.add(_decide(rest, _history(engine, as_of, rest), day))
+        outcome.commit()
+        return outcome.written
 
 
 def _choose(
@@ -266,9 +347,12 @@ class _Outcome:
         spool: Path | None,
         keep: bool,
         on_rows: Callable[[pl.DataFrame], None] | None,
+        *,
+        post: bool = True,
     ) -> None:
         """`now`: the rows are to be written (as created then); `spool`: a folder where each
-        part's rows wait until `commit` (else they wait in memory)."""
+        part's rows wait until `commit` (else they wait in memory); `post=False`: rows are not
+        handed to the SQLite worker as they come (a part planned for another process)."""
         self.day, self.engine, self.now, self.spool = day, engine, now, spool
         self.keep, self.on_rows = keep, on_rows
         self.templates: _Templates | None = None
@@ -280,7 +364,7 @@ class _Outcome:
         self.count = 0
         self.written = 0
         self.worker: sqlite_worker.Inserting | None = None
-        self.in_process = False  # the worker cannot serve, or failed: rows written here
+        self.in_process = not post  # the worker cannot serve, failed, or is not wanted
 
     def __enter__(self) -> _Outcome:
         return self
@@ -414,13 +498,14 @@ def _sql(conn: Connection, statement: Select[Any] | CompoundSelect[Any]) -> str:
     return str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
 
 
-def _scopes(engine: Engine) -> list[Scope | None]:
+def _scopes(engine: Engine, size: int | None = None) -> list[Scope | None]:
     """The ranges of customer ids planned one at a time; [None] when the book fits in one."""
+    size = size or CHUNK_CUSTOMERS
     with engine.connect() as conn:
         low, high = conn.execute(select(func.min(customers.c.id), func.max(customers.c.id))).one()
-    if low is None or high - low < CHUNK_CUSTOMERS:
+    if low is None or high - low < size:
         return [None]
-    return [(start, start + CHUNK_CUSTOMERS) for start in range(low, high + 1, CHUNK_CUSTOMERS)]
+    return [(start, start + size) for start in range(low, high + 1, size)]
 
 
 def _shared_addresses(engine: Engine) -> pl.Series:
