@@ -214,8 +214,10 @@ class Schedule(_Section):
 
     plan_at: str = "07:30"  # the day's plan is made at or after this local time, once a day
     every_seconds: float = Field(default=30.0, gt=0, le=3600)  # how often windows are checked
-    # PostgreSQL: dispatch is split into this many shards per provider, which workers share.
+    # PostgreSQL with several workers: the due messages are split into this many shards, which
+    # workers take one at a time; the day's plan into parts of this many customers.
     dispatch_shards: int = Field(default=4, ge=1, le=256)
+    plan_part_customers: int = Field(default=250_000, ge=1)
 
     @field_validator("plan_at")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import typer
 
@@ -35,14 +37,24 @@ def worker(
     every: float | None = typer.Option(
         None, "--every", min=0.1, help="Seconds between ticks (default: [schedule] every_seconds)."
     ),
+    single: bool = typer.Option(
+        False,
+        "--single",
+        help="PostgreSQL: do the whole day in this process (default: share it with the other "
+        "workers through the task queue).",
+    ),
+    ticking: bool = typer.Option(
+        True,
+        "--ticking/--no-ticking",
+        help="PostgreSQL: queue the day's ticks from this worker's clock (--no-ticking: only "
+        "work what others queue).",
+    ),
     json_out: bool = common.JsonOption,
 ) -> None:
     """Run the book's day: plan once a day at [schedule] plan_at (the book's local time), send
     whatever is due while contact windows are open, apply receipts and replies, settle kept
     promises and deliver webhooks, every few seconds until Ctrl-C or SIGTERM (the current tick
     finishes first). Providers stay connected between ticks (an SMPP bind is kept)."""
-    from datetime import UTC, datetime
-
     from cuikuan.channels.base import Channel, close_all
     from cuikuan.channels.registry import make_channel
     from cuikuan.services import webhooks
@@ -50,15 +62,6 @@ def worker(
 
     engine = common.database(ctx)
     settings = common.settings_from(ctx)
-    providers: dict[str, Channel] = {}
-
-    def resolve(name: str) -> Channel:
-        if name not in providers:
-            providers[name] = make_channel(name, engine, settings)
-        return providers[name]
-
-    post, close_post = webhooks.http_poster()
-    day = WorkerDay(engine, settings, resolve, providers, post)
     start = common.moment(at) if at else None
     began = time.monotonic()
 
@@ -69,11 +72,23 @@ def worker(
             return start
         return datetime.fromtimestamp(start.timestamp() + (time.monotonic() - began) * speed, UTC)
 
+    pause = every if every is not None else settings.schedule.every_seconds
+    if engine.dialect.name == "postgresql" and not single and not once:
+        _distributed(ctx, now, pause, ticking)
+        return
+    providers: dict[str, Channel] = {}
+
+    def resolve(name: str) -> Channel:
+        if name not in providers:
+            providers[name] = make_channel(name, engine, settings)
+        return providers[name]
+
+    post, close_post = webhooks.http_poster()
+    day = WorkerDay(engine, settings, resolve, providers, post)
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    pause = every if every is not None else settings.schedule.every_seconds
     try:
         while True:
             moment = now()
@@ -112,3 +127,23 @@ def worker(
             signal.signal(sig, handler)
         close_all(providers.values())
         close_post()
+
+
+def _distributed(
+    ctx: typer.Context, clock: Callable[[], datetime], every: float, ticking: bool
+) -> None:
+    """This process as one of the workers sharing the day on PostgreSQL (Procrastinate)."""
+    from cuikuan.jobs.runner import run
+    from cuikuan.settings import find_settings_file
+
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    common.err.print("worker: sharing the day through the task queue (PostgreSQL)", markup=False)
+    try:
+        run(find_settings_file(ctx.ensure_object(dict).get("config")), every, clock, stop, ticking)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    common.err.print("worker: stopped", markup=False)

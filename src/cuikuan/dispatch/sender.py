@@ -85,6 +85,7 @@ class SendReport:
 
 
 Resolver = Callable[[str], Channel]
+Pace = Callable[[str, int, float], None]  # (provider, message parts, its tps): wait for a turn
 
 
 class Providers:
@@ -131,9 +132,14 @@ def send_due(
     now: datetime,
     limit: int = 100_000,
     progress: Callable[[SendReport], None] | None = None,
+    *,
+    shard: tuple[int, int] | None = None,
+    pace: Pace | None = None,
 ) -> SendReport:
     """Dispatch what is due at `now`, at most `limit` rows; `progress` sees the report after
-    each round (the CLI shows it on a terminal)."""
+    each round (the CLI shows it on a terminal). With `shard` (k, n) only the rows whose id is k
+    modulo n (several workers share the day); `pace(provider, parts, tps)` is called before each
+    chunk is handed over and waits for the chunk's turn on the provider's shared line."""
     report = SendReport()
     providers = Providers(channel, settings.channels)
     report.uncertain, report.released = _settle_stuck(engine, now)
@@ -142,13 +148,13 @@ def send_due(
     # In rounds: every IN list of the re-check stays far below the databases' bound-variable
     # limits (SQLite's 32,766), and a crash leaves fewer rows claimed.
     while remaining > 0:
-        claimed = _claim(engine, now, min(ROUND, remaining))
+        claimed = _claim(engine, now, min(ROUND, remaining), shard)
         if not claimed:
             break
         remaining -= len(claimed)
         keep = _recheck(engine, settings, claimed, now, report)
         log.info("round claimed=%d to_send=%d", len(claimed), len(keep))
-        _send(engine, providers, keep, now, report, settings.channels)
+        _send(engine, providers, keep, now, report, settings.channels, pace)
         if progress is not None:
             progress(report)
     _apply_receipts(engine, providers, now, report)
@@ -195,13 +201,17 @@ def _expire(engine: Engine, now: datetime) -> int:
         ).rowcount
 
 
-def _claim(engine: Engine, now: datetime, limit: int) -> list[dict[str, Any]]:
+def _claim(
+    engine: Engine, now: datetime, limit: int, shard: tuple[int, int] | None = None
+) -> list[dict[str, Any]]:
     due = (
         select(outbox.c.id)
         .where(outbox.c.status == "planned", outbox.c.earliest_at <= now, outbox.c.latest_at >= now)
         .order_by(outbox.c.earliest_at, outbox.c.id)
         .limit(limit)
     )
+    if shard is not None:
+        due = due.where(outbox.c.id % shard[1] == shard[0])
     if engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     with engine.begin() as conn:
@@ -257,6 +267,7 @@ def _send(
     now: datetime,
     report: SendReport,
     rules: Channels,
+    pace: Pace | None = None,
 ) -> None:
     """Hand rows to the provider their route names, chunk by chunk, recording each chunk; rows
     the first provider could not take (down, stopped, refused) go to the route's fallback."""
@@ -266,6 +277,11 @@ def _send(
     for route, group in by_route.items():
         for start in range(0, len(group), rules.batch):
             chunk = group[start : start + rules.batch]
+            if pace is not None and route[0] not in report.stopped_channels:
+                # Before the chunk is marked sending: a dispatcher stopped while it waits for
+                # its turn leaves the rows claimed (released later), not uncertain.
+                parts = sum(max(int(r["segments"] or 1), 1) for r in chunk)
+                pace(route[0], parts, providers.get(route[0]).max_tps)
             _mark_sending(engine, [r["id"] for r in chunk], now)
             _hand_over(engine, providers, route, chunk, now, report, rules)
 

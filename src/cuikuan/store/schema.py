@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -433,4 +434,34 @@ webhook_deliveries = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_order", "subscription_id", "customer_id", "status"),
+)
+
+# PostgreSQL with several workers: a provider's line, shared (store/rate_slots.py).
+provider_slots = Table(
+    "provider_slots",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("free_at", DateTime(timezone=True), nullable=False),
+)
+
+# A day's plan made in parts by several workers: the run, and each part's outcome until the
+# last part is in and the plan is written (services/planner: begin_plan, plan_part, finish_plan).
+plan_runs = Table(
+    "plan_runs",
+    metadata,
+    Column("plan_date", Date, primary_key=True),
+    Column("parts", Integer, nullable=False),
+    Column("planned_at", DateTime(timezone=True), nullable=False),  # the plan's `now`
+    Column("scopes", Text, nullable=False),  # JSON [[low, high] | null, ...], one per part
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+plan_part_results = Table(
+    "plan_part_results",
+    metadata,
+    Column("plan_date", ForeignKey("plan_runs.plan_date", ondelete="CASCADE"), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("rows", LargeBinary, nullable=False),
+    Column("held", LargeBinary, nullable=False),
+    Column("stops", LargeBinary, nullable=False),
 )

@@ -1,0 +1,1 @@
+"""The day on PostgreSQL shared by several `cuikuan worker` processes, on Procrastinate."""
