@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Request, Response
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 from sqlalchemy import Engine
 
 from cuikuan.api.problems import ApiProblem
@@ -30,15 +31,20 @@ def _in_years(value: Any) -> Any:
     return value
 
 
+# Text from outside: no NUL and no other C0 control but tab and newlines (PostgreSQL refuses NUL
+# in text, and nobody means the others). A pattern, checked by pydantic-core itself: a Python
+# check per cell cost a third of a batch's time.
+NO_CONTROLS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def no_controls(value: str) -> str:
-    """Text from outside: no NUL and no other C0 control but tab and newlines (PostgreSQL
-    refuses NUL in text, and nobody means the others)."""
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+    if CONTROLS.search(value):
         raise ValueError("control characters are not allowed")
     return value
 
 
-Text = Annotated[str, AfterValidator(no_controls)]
+Text = Annotated[str, StringConstraints(pattern=NO_CONTROLS)]
 Day = Annotated[date, AfterValidator(_in_years)]
 Moment = Annotated[datetime, AfterValidator(_in_years)]
 

@@ -46,6 +46,31 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass
+class FrameSource:
+    """Rows already in memory (the API's batches): every cell text, in the order given, each
+    row numbered from 2 as if a header line came first (problems name row = line - 2)."""
+
+    path: Path  # a label for messages, not a file
+    header: list[str]
+    frame: pl.DataFrame
+    encoding: str = "json"
+    total_rows: int = 0
+
+    def __post_init__(self) -> None:
+        self.total_rows = self.frame.height
+
+    def batches(self, size: int) -> Iterator[pl.DataFrame]:
+        names = [f"c{i}" for i in range(len(self.header))]
+        cells = self.frame.rename(dict(zip(self.frame.columns, names, strict=True)))
+        numbered = cells.with_row_index(LINE, offset=2).with_columns(pl.col(LINE).cast(pl.Int64))
+        for part in numbered.iter_slices(size):
+            yield part.select(LINE, *names)
+
+    def close(self) -> None:
+        return None
+
+
 def open_source(path: Path, sheet: str | None = None) -> Source:
     if not path.exists():
         raise InputError(f"{path}: no such file")

@@ -91,42 +91,69 @@ def import_file(
     import's transaction once every row is written (the API's audit entry goes in with them)."""
     source = open_source(path, sheet)
     try:
-        try:
-            mapping = map_header(source.header, overrides, kind)
-        except HeaderError as exc:
-            raise InputError(f"{path}:1: {exc}") from None
-        if mapping.has("amount_paid") and snapshot_at is None:
-            snapshot_at = datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
         digest = _Digest(path)
-        result = ImportResult(str(path), mapping.kind, source.encoding, snapshot_at=snapshot_at)
-        result.extra_columns = list(mapping.extra)
-        started = now if now is not None else datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        with engine.begin() as conn:
-            bulk = Bulk(conn)
-            _run(bulk, source, mapping, rules, result, progress, batch_rows, started)
-            conn.execute(
-                insert(imports).values(
-                    file_name=str(path),
-                    kind=mapping.kind,
-                    sha256=digest.result(),
-                    rows=result.rows,
-                    summary=json.dumps(result.as_dict(), ensure_ascii=False),
-                    started_at=started,
-                    finished_at=started,
-                )
-            )
-            if mapping.kind == "payments":
-                _payment_events(conn, started)
-            if on_commit is not None:
-                on_commit(conn, result)
-        if mapping.kind == "payments":
-            # Which messages preceded each new payment (attribution; the report reads it).
-            from cuikuan.services.attribution import record_touches
-
-            record_touches(engine)
-        return result
+        modified = datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
+        return import_source(
+            engine, source, rules, digest.result, kind=kind, overrides=overrides,
+            snapshot_at=snapshot_at, progress=progress, batch_rows=batch_rows,
+            now=now if now is not None else datetime.fromtimestamp(path.stat().st_mtime, UTC),
+            snapshot_default=modified, on_commit=on_commit,
+        )  # fmt: skip
     finally:
         source.close()
+
+
+def import_source(
+    engine: Engine,
+    source: Source,
+    rules: Rules,
+    digest: Callable[[], str],
+    *,
+    now: datetime,
+    snapshot_default: datetime,
+    kind: Kind | None = None,
+    overrides: dict[str, str] | None = None,
+    snapshot_at: datetime | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = BATCH_ROWS,
+    on_commit: Callable[[Connection, ImportResult], None] | None = None,
+) -> ImportResult:
+    """The import of any source (a file; the API's rows): all or nothing. `digest` names the
+    content in the import log; `snapshot_default` is when paid amounts were taken, if not said."""
+    path = source.path
+    try:
+        mapping = map_header(source.header, overrides, kind)
+    except HeaderError as exc:
+        raise InputError(f"{path}:1: {exc}") from None
+    if mapping.has("amount_paid") and snapshot_at is None:
+        snapshot_at = snapshot_default
+    result = ImportResult(str(path), mapping.kind, source.encoding, snapshot_at=snapshot_at)
+    result.extra_columns = list(mapping.extra)
+    started = now
+    with engine.begin() as conn:
+        bulk = Bulk(conn)
+        _run(bulk, source, mapping, rules, result, progress, batch_rows, started)
+        conn.execute(
+            insert(imports).values(
+                file_name=str(path),
+                kind=mapping.kind,
+                sha256=digest(),
+                rows=result.rows,
+                summary=json.dumps(result.as_dict(), ensure_ascii=False),
+                started_at=started,
+                finished_at=started,
+            )
+        )
+        if mapping.kind == "payments":
+            _payment_events(conn, started)
+        if on_commit is not None:
+            on_commit(conn, result)
+    if mapping.kind == "payments":
+        # Which messages preceded each new payment (attribution; the report reads it).
+        from cuikuan.services.attribution import record_touches
+
+        record_touches(engine)
+    return result
 
 
 def _payment_events(conn: Connection, recorded_at: datetime) -> None:

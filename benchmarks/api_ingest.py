@@ -1,0 +1,145 @@
+"""Benchmark: ledger batches through the API, as a lender's system sends them.
+
+    python benchmarks/api_ingest.py --accounts 100000 --batch 10000 --runs 3
+
+Setup (not timed): a generated ledger read into rows; a fresh book (`cuikuan init`), a key, and
+`cuikuan serve` started as its own process. Timed: every batch of `--batch` rows (cut at loan
+boundaries) POSTed in turn to /api/v1/instalments by `--clients` clients (one by default), from the first request
+to the last answer; the server's CPU seconds beside the wall time. Checked: every row is in the book.
+Target (issue 19): at least 100,000 instalment rows a second in batches of 10,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cuikuan(args: list[str], cwd: Path) -> str:
+    done = subprocess.run([sys.executable, "-m", "cuikuan", *args], cwd=cwd, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    return done.stdout
+
+
+def batches(ledger: Path, size: int) -> list[list[dict[str, str]]]:
+    with ledger.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    out: list[list[dict[str, str]]] = [[]]
+    last = None
+    for row in rows:
+        if len(out[-1]) >= size and row["借据号"] != last:
+            out.append([])
+        out[-1].append(row)
+        last = row["借据号"]
+    return out
+
+
+def cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(parts: list[list[dict[str, str]]], clients: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="cuikuan-api-") as tmp:
+        work = Path(tmp)
+        cuikuan(["init", "."], work)
+        token = json.loads(cuikuan(["keys", "create", "bench", "--scopes", "ingest", "--rate",
+                                    "1000000", "--json"], work))["token"]  # fmt: skip
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "cuikuan", "serve", "--port", str(port)],
+                                  cwd=work, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(url + "/healthz", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("serve did not start") from None
+                    time.sleep(0.1)
+            bodies = [json.dumps({"rows": p, "snapshot_at": "2026-11-29T16:00:00Z"}).encode()
+                      for p in parts]  # fmt: skip
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            cpu0 = cpu_of(server.pid)
+            began = time.perf_counter()
+
+            def post_all(mine: list[bytes]) -> None:
+                with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+                    for body in mine:
+                        answer = client.post("/api/v1/instalments", content=body)
+                        if answer.status_code != 201:
+                            raise SystemExit(f"{answer.status_code}: {answer.text[:500]}")
+
+            with ThreadPoolExecutor(clients) as pool:
+                for done in [pool.submit(post_all, bodies[i::clients]) for i in range(clients)]:
+                    done.result()
+            wall = time.perf_counter() - began
+            cpu = cpu_of(server.pid) - cpu0
+        finally:
+            server.terminate()
+            server.wait(30)
+        with sqlite3.connect(work / "cuikuan.db") as db:
+            stored = db.execute("SELECT count(*) FROM instalments").fetchone()[0]
+    rows = sum(len(p) for p in parts)
+    if stored != rows:
+        raise SystemExit(f"{stored} instalments stored of {rows} sent")
+    return {"rows": rows, "wall": wall, "server_cpu": cpu, "rows_per_s": rows / wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=1, help="clients posting at once")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Path(tmp) / "ledger.csv"
+        cuikuan(["sim", "generate", "--accounts", str(args.accounts), "--seed", "1", "--as-of",
+                 "2026-11-29", "--out", str(ledger)], Path(tmp))  # fmt: skip
+        parts = batches(ledger, args.batch)
+    runs = []
+    for _ in range(args.runs):
+        got = one_run(parts, args.clients)
+        print(json.dumps({k: round(v, 2) for k, v in got.items()}), flush=True)
+        runs.append(got)
+    summary = {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
+    summary |= {
+        "accounts": args.accounts,
+        "batch": args.batch,
+        "runs": args.runs,
+        "clients": args.clients,
+    }
+    print(json.dumps(summary, indent=1))
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"api_ingest-{args.accounts}-{args.clients}.json").write_text(
+        json.dumps(summary, indent=1)
+    )
+
+
+if __name__ == "__main__":
+    main()
