@@ -17,6 +17,11 @@ RUNS = (
     ["smpp_dispatch.py"],
     # The report against each step's true effect (two simulated months per seed).
     ["report_truth.py"],
+    # The service (issue 19): ledger batches through the API, reads on a large book, and
+    # dispatch shared by 1, 2 and 4 workers on PostgreSQL.
+    ["api_ingest.py", "--accounts", "100000"],
+    ["api_reads.py", "--accounts", "1000000"],
+    ["workers_dispatch.py", "--accounts", "50000"],
 )
 for script, *args in RUNS:
     subprocess.run([sys.executable, str(HERE / script), *args], check=True)

@@ -333,3 +333,49 @@ def test_provider_callbacks_are_served_at_the_paths_listen_serves(
     assert forged.status_code == 403
     assert httpx.post(f"{served.url}/aliyun/report?token=wrong", content=b"[]").status_code == 403
     assert signature("t", "https://lender.example/twilio/status", form)
+
+
+def test_explain_and_the_dry_run_answer_what_the_command_line_prints(
+    served: Served, tmp_path: Path
+) -> None:
+    client = served.client("read")
+    bodies = []
+    for n in range(1, 30):
+        explained = client.get(
+            f"/api/v1/customers/C{n:08d}/explain", params={"as_of": "2026-11-30"}
+        )
+        assert explained.status_code == 200, explained.text
+        bodies.append(explained.json())
+    body = next(b for b in bodies if b["loans"])  # customers with an open loan are explained
+    assert all({"step", "matched", "why_not"} <= set(s) for s in body["loans"][0]["steps"])
+    assert any(b["decision"] is not None for b in bodies)
+    assert client.get("/api/v1/customers/NOBODY/explain").status_code == 404
+    dry = client.get("/api/v1/plan", params={"as_of": "2026-11-30"})
+    assert dry.status_code == 200 and dry.json()["dry_run"] is True
+    with served.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 0  # a dry run
+
+
+def test_an_instalment_plan_agreed_through_the_api_is_listed_once(served: Served) -> None:
+    read, operate = served.client("read"), served.client("operate")
+    overdue = [
+        (loan["id"], int(loan["overdue"]["minor"]))
+        for page in [read.get("/api/v1/customers", params={"limit": 500}).json()]
+        for c in page["items"][:40]
+        for loan in read.get(f"/api/v1/customers/{c['id']}", params={"as_of": "2026-11-30"}).json()["loans"]
+        if loan["overdue"]["minor"] > 0
+    ]  # fmt: skip
+    loan, owed = overdue[0]
+    half = f"{owed // 2 // 100 + 1}.00"
+    plan = {"loan": loan, "schedule": [{"due": "2026-12-15", "amount": half},
+                                       {"due": "2027-01-15", "amount": half}]}  # fmt: skip
+    made = operate.post("/api/v1/plans", json=plan)
+    assert made.status_code == 201, made.text
+    assert operate.post("/api/v1/plans", json=plan).status_code == 409
+    listed = read.get("/api/v1/plans").json()["items"]
+    assert [p["loan"] for p in listed] == [loan]
+    short = {**plan, "loan": overdue[1][0], "schedule": [{"due": "2026-12-15", "amount": "0.01"}]}
+    refused = operate.post("/api/v1/plans", json=short)
+    assert refused.status_code == 422 and "cover" in refused.json()["detail"]
+    negative = {**plan, "schedule": [{"due": "2026-12-15", "amount": "-1"}]}
+    assert operate.post("/api/v1/plans", json=negative).status_code == 422

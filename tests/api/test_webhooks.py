@@ -174,3 +174,22 @@ def test_a_signature_is_refused_for_another_body_or_an_old_stamp() -> None:
     assert not webhooks.verify("other", header, body, NOW)
     assert not webhooks.verify("s3cret", header, body, NOW + timedelta(minutes=10))
     assert not webhooks.verify("s3cret", "garbage", body, NOW)
+
+
+def test_a_payments_batch_reports_each_payment_matched(served: Served, receiver: Receiver) -> None:
+    made = served.client("all").post(
+        "/api/v1/webhooks", json={"url": receiver.url, "events": ["payment.matched"]}
+    )
+    receiver.secret = made.json()["secret"]
+    with served.engine.connect() as conn:
+        loans = (
+            conn.execute(text("SELECT external_id FROM loans ORDER BY id LIMIT 3")).scalars().all()
+        )
+    rows = [{"payment_id": f"W-{i}", "loan_id": loan, "paid_at": "2026-11-29 09:00", "amount": "10"}
+            for i, loan in enumerate(loans)]  # fmt: skip
+    assert served.client("ingest").post("/api/v1/payments", json={"rows": rows}).status_code == 201
+    _deliver(served, NOW)
+    got = sorted(
+        (e["data"]["payment"], e["data"]["loan"], e["data"]["amount_minor"]) for e in receiver.got
+    )
+    assert got == sorted((f"W-{i}", loan, 1000) for i, loan in enumerate(loans))

@@ -16,7 +16,7 @@ from cuikuan.api.common import state
 from cuikuan.api.models import problem_responses
 from cuikuan.api.problems import describe
 from cuikuan.store.engine import current_revision, head_revision
-from cuikuan.store.schema import outbox, receipts
+from cuikuan.store.schema import markers, outbox, receipts
 from cuikuan.web.callbacks import MAX_BODY, PUSHES, ROUTES, CallbackRoutes
 
 router = APIRouter(tags=["operations"])
@@ -42,8 +42,8 @@ class Metrics:
             "cuikuan_receipts_unmatched", "Receipts not matched to a message yet",
             registry=self.registry,
         )  # fmt: skip
-        self.plan_seconds = Gauge("cuikuan_plan_duration_seconds", "How long the last plan took",
-                                  registry=self.registry)  # fmt: skip
+        self.plan_rows = Gauge("cuikuan_last_plan_rows", "Rows the latest day's plan wrote (worker)",
+                               registry=self.registry)  # fmt: skip
 
 
 @router.get("/healthz", include_in_schema=False)
@@ -61,10 +61,31 @@ def readyz(request: Request) -> JSONResponse:
         checks["database"] = "reachable"
         current, head = current_revision(st.engine), head_revision()
         checks["migrations"] = "current" if current == head else f"at {current}, expected {head}"
+        checks["workers"] = _workers_seen(st.engine)
     except Exception as exc:  # whatever the driver raises, the answer is "not ready"
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    ready = checks.get("database") == "reachable" and checks.get("migrations") == "current"
+    ready = (
+        checks.get("database") == "reachable"
+        and checks.get("migrations") == "current"
+        and checks.get("workers") != 0
+    )
     return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+
+def _workers_seen(engine: Any) -> int | str:
+    """Workers that beat in the last minute (PostgreSQL with the task queue); with none the
+    day's work stops, so the service is not ready. SQLite's single worker is not tracked."""
+    if engine.dialect.name != "postgresql":
+        return "not tracked (SQLite: one `cuikuan worker` process)"
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT to_regclass('procrastinate_workers')")).scalar() is None:
+            return "not tracked (no worker has started yet)"
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM procrastinate_workers "
+                     "WHERE last_heartbeat > now() - interval '1 minute'")
+            ).scalar_one()
+        )  # fmt: skip
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -80,6 +101,10 @@ def metrics(request: Request) -> Response:
         unmatched = conn.execute(
             select(func.count()).select_from(receipts).where(receipts.c.outbox_id.is_(None))
         ).scalar_one()
+        last_plan = conn.execute(
+            select(markers.c.value).where(markers.c.name.like("plan:%"))
+            .order_by(markers.c.name.desc()).limit(1)
+        ).scalar()  # fmt: skip
     m.messages.clear()
     queue = 0
     for status, provider, n in counts:
@@ -88,6 +113,7 @@ def metrics(request: Request) -> Response:
             queue += n
     m.queue.set(queue)
     m.receipts_lag.set(unmatched)
+    m.plan_rows.set(last_plan or 0)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 

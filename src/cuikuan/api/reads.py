@@ -294,3 +294,46 @@ def _today(zone: str, now: datetime) -> date:
     from zoneinfo import ZoneInfo
 
     return now.astimezone(ZoneInfo(zone)).date()
+
+
+@router.get(
+    "/customers/{customer}/explain",
+    responses=problem_responses(404),
+    summary="Why this customer gets a message on a day, or not (`cuikuan explain`)",
+)
+def get_explain(
+    request: Request,
+    customer: Text,
+    as_of: Annotated[
+        Day | None, Query(description="The day (default: today in the book's zone).")
+    ] = None,
+) -> Response:
+    from cuikuan.services.explanation import explain
+
+    st = state(request)
+    now = st.clock()
+    day = as_of or _today(st.settings.defaults.timezone, now)
+    return etagged(request, explain(st.engine, st.settings, customer, day, now).as_json())
+
+
+@router.get("/plan", summary="The day's plan as a dry run: counts per step, suppressions by rule")
+def get_plan(
+    request: Request,
+    as_of: Annotated[
+        Day | None, Query(description="The day (default: today in the book's zone).")
+    ] = None,
+) -> Response:
+    from cuikuan.services.planner import make_plan
+
+    st = state(request)
+    now = st.clock()
+    day = as_of or _today(st.settings.defaults.timezone, now)
+    result = make_plan(st.engine, st.settings, day, dry_run=True, now=now, keep_candidates=False)
+    return etagged(request, result.summary_json(dry_run=True))
+
+
+@router.get("/plans", summary="Instalment plans agreed with borrowers")
+def get_plans(request: Request) -> Response:
+    from cuikuan.services.arrangements import describe
+
+    return etagged(request, {"items": describe(state(request).engine)})

@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cuikuan.api import idempotency
 from cuikuan.api.auth import scope
-from cuikuan.api.common import MAX_ID, NO_CONTROLS, Moment, State, Text, plain, state
+from cuikuan.api.common import MAX_ID, NO_CONTROLS, Day, Moment, State, Text, plain, state
 from cuikuan.api.models import problem_responses
 from cuikuan.api.problems import ApiProblem
 from cuikuan.domain.phones import normalise_phone
@@ -454,3 +454,37 @@ def _number(st: State, text: str) -> str:
     except ValueError as exc:
         raise ApiProblem("invalid-request", f"number: {exc}") from None
     return e164
+
+
+class Agreed(_Strict):
+    due: Day
+    amount: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,13}(\.[0-9]{1,3})?$")] = Field(
+        description="Major units as a decimal string, e.g. 500.00"
+    )
+
+
+class PlanIn(_Strict):
+    loan: Text = Field(max_length=64)
+    schedule: list[Agreed] = Field(min_length=1, max_length=120)
+    agreed_by: Text | None = Field(None, max_length=64)
+
+
+@operate.post("/plans", status_code=201, summary="Agree an instalment plan for a loan")
+def post_plan(request: Request, plan: PlanIn) -> dict[str, Any]:
+    from decimal import Decimal
+
+    from cuikuan.services.arrangements import agree
+
+    st = state(request)
+    now = st.clock()
+    by = plan.agreed_by or request.state.actor
+    try:
+        plan_id = agree(st.engine, st.settings, plan.loan,
+                        [(a.due, Decimal(a.amount)) for a in plan.schedule], by, now)  # fmt: skip
+    except InputError as exc:
+        raise ApiProblem("conflict" if "already has a current plan" in exc.message else "invalid-request",
+                         exc.message) from None  # fmt: skip
+    with st.engine.begin() as conn:
+        audit.record(conn, request.state.actor, "plan.create", f"loan:{plan.loan}", None,
+                     {"plan": plan_id, **plan.model_dump(mode="json")}, now)  # fmt: skip
+    return {"plan": plan_id, "loan": plan.loan}

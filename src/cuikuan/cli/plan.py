@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -12,9 +11,8 @@ import typer
 from rich.table import Table
 
 from cuikuan.cli import common
-from cuikuan.domain.strategy import Facts, ordered_steps, why_not
 from cuikuan.errors import InputError, LintBlocked
-from cuikuan.services.planner import PlanResult, make_plan, planned_row
+from cuikuan.services.planner import PlanResult, make_plan
 
 EXPORT_COLUMNS = ["customer", "external_id", "step", "variant", "template", "channel", "control", "status", "reason",
                   "recipient", "earliest_at", "latest_at", "segments", "billing_units", "dpd", "days_to_due", "text"]  # fmt: skip
@@ -73,10 +71,7 @@ def plan(
     if sink is not None:
         common.err.print(f"exported {sink.rows:,} candidates to {export}", markup=False)
     if json_out:
-        common.print_json({"as_of": day.isoformat(), "dry_run": dry_run, "written": result.written,
-                           "steps": result.summary.to_dicts(), "suppressed": result.reasons.to_dicts(),
-                           "warnings": result.warnings, "lint_templates": result.lint_templates,
-                           "lint_texts": result.lint_texts})  # fmt: skip
+        common.print_json(result.summary_json(dry_run))
     else:
         _print_summary(result, dry_run)
     if result.lint_templates or result.lint_texts:
@@ -156,74 +151,16 @@ def explain(
 ) -> None:
     """Why a borrower gets a message on a day, or not: every step against every open loan, the
     step chosen, each policy rule applied, and the text. Runs the plan's own engine."""
+    from cuikuan.services.explanation import explain as explain_customer
+
     settings = common.settings_from(ctx)
     now = common.moment(at)
     day = common.as_of_date(as_of, settings, now)
-    result = make_plan(
-        common.database(ctx), settings, day, dry_run=True, only_customer=customer, now=now
-    )
-    steps = ordered_steps(result.strategy)
-    loans = []
-    for row in result.evaluated.iter_rows(named=True):
-        facts = Facts(
-            row["days_to_due"],
-            row["dpd"],
-            row["bucket"],
-            _major(row["outstanding"], row["currency"]),
-            frozenset(row["tags"] or []),
-            row["first_delinquency"],
-        )
-        loans.append({
-            "loan": row["external_id"], "dpd": row["dpd"], "days_to_due": row["days_to_due"], "bucket": row["bucket"],
-            "stopped": row["stopped"],
-            "steps": [{"step": s.id, "matched": row[f"m{i}"], "why_not": None if row[f"m{i}"] else why_not(s, facts)} for i, s in enumerate(steps)],
-        })  # fmt: skip
-    decision = result.candidates.to_dicts()[0] if result.candidates.height else None
-    if decision is not None and decision["status"] == "exists":
-        # Planned earlier today: show what was written and where it stands now.
-        stored = planned_row(common.database(ctx), customer, str(decision["step"]), day)
-        if stored is not None:
-            trail = [*json.loads(stored["trail"]), f"already in the outbox: {stored['status']}"]
-            decision = {**decision, **stored, "trail": json.dumps(trail, ensure_ascii=False)}
+    found = explain_customer(common.database(ctx), settings, customer, day, now)
     if json_out:
-        common.print_json(
-            {
-                "customer": customer,
-                "as_of": day.isoformat(),
-                "loans": loans,
-                "decision": _decision_json(decision),
-            }
-        )
+        common.print_json(found.as_json())
         return
-    _print_explain(customer, day.isoformat(), loans, decision)
-
-
-def _major(minor: int, currency: str) -> Decimal:
-    from cuikuan.domain.money import currency_digits
-
-    return Decimal(minor).scaleb(-currency_digits(currency))
-
-
-def _decision_json(decision: dict[str, object] | None) -> dict[str, object] | None:
-    if decision is None:
-        return None
-    keep = (
-        "step",
-        "template",
-        "variant",
-        "control",
-        "status",
-        "reason",
-        "recipient",
-        "earliest_at",
-        "latest_at",
-        "text",
-        "segments",
-        "billing_units",
-    )
-    out = {k: decision.get(k) for k in keep}
-    out["trail"] = json.loads(str(decision.get("trail") or "[]"))
-    return out
+    _print_explain(customer, day.isoformat(), found.loans, found.decision)
 
 
 def _print_explain(

@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import time as clock_time
+from collections.abc import Callable
 from datetime import date, datetime
 
-from procrastinate import App, Blueprint, PsycopgConnector
+from procrastinate import App, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
 from procrastinate.jobs import Status
 from sqlalchemy import delete, func, select, update
@@ -37,20 +38,40 @@ from cuikuan.store.times import as_utc
 log = logging.getLogger(__name__)
 QUEUE = "cuikuan"
 STALLED_AFTER = 15.0  # seconds without a worker's heartbeat before its jobs are retried
-jobs = Blueprint()
+TASKS: dict[str, Callable[..., None]] = {}  # name -> function; made into tasks per app
+
+
+def task(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        TASKS[name] = fn
+        return fn
+
+    return register
+
+
+_apps: dict[str, App] = {}
 
 
 def make_app(database_url: str) -> App:
-    """A Procrastinate app on the book's PostgreSQL database (its tables live beside ours)."""
-    conninfo = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    app = App(connector=PsycopgConnector(conninfo=conninfo), import_paths=[])
-    app.add_tasks_from(jobs, namespace="cuikuan")
-    return app
+    """The Procrastinate app on the book's PostgreSQL database (its tables live beside ours),
+    one per database a process."""
+    if database_url not in _apps:
+        conninfo = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        app = App(connector=PsycopgConnector(conninfo=conninfo), import_paths=[])
+        for name, fn in TASKS.items():
+            app.task(name=f"cuikuan:{name}", queue=QUEUE)(fn)
+        _apps[database_url] = app
+    return _apps[database_url]
+
+
+def _app() -> App:
+    """The app of this worker process (its book's database)."""
+    return make_app(context().settings.database_url)
 
 
 def _defer(task_name: str, lock: str, **kwargs: str | int) -> bool:
     """Queue a task unless the same work is queued already (its lock)."""
-    task = jobs.tasks[task_name]
+    task = _app().tasks[task_name]
     try:
         task.configure(queueing_lock=lock, queue=QUEUE).defer(**kwargs)
         return True
@@ -58,7 +79,7 @@ def _defer(task_name: str, lock: str, **kwargs: str | int) -> bool:
         return False
 
 
-@jobs.task(name="tick", queue=QUEUE)
+@task("tick")
 def tick(now: str) -> None:
     from cuikuan.services.worker import plan_due
 
@@ -102,7 +123,7 @@ def tick(now: str) -> None:
     _defer("cuikuan:settle", "settle", now=now)
 
 
-@jobs.task(name="plan_begin", queue=QUEUE)
+@task("plan_begin")
 def plan_begin(day: str, now: str) -> None:
     from cuikuan.services.planner import begin_plan
 
@@ -122,7 +143,7 @@ def plan_begin(day: str, now: str) -> None:
     log.info("plan begun day=%s parts=%d", day, len(scopes))
 
 
-@jobs.task(name="plan_part", queue=QUEUE)
+@task("plan_part")
 def plan_part(day: str, part: int) -> None:
     from cuikuan.services.planner import plan_part as plan_one
 
@@ -148,7 +169,7 @@ def plan_part(day: str, part: int) -> None:
         _defer("cuikuan:plan_finish", f"plan_finish:{as_of}", day=day)
 
 
-@jobs.task(name="plan_finish", queue=QUEUE)
+@task("plan_finish")
 def plan_finish(day: str) -> None:
     from cuikuan.services.planner import PlanPart, finish_plan
     from cuikuan.services.worker import mark_planned
@@ -177,7 +198,7 @@ def plan_finish(day: str) -> None:
     log.info("plan finished day=%s rows=%d", day, written)
 
 
-@jobs.task(name="dispatch", queue=QUEUE)
+@task("dispatch")
 def dispatch(shard: int, now: str) -> None:
     from cuikuan.dispatch.sender import send_due
 
@@ -201,7 +222,7 @@ def _pace(provider: str, parts: int, tps: float) -> None:
         clock_time.sleep(wait)
 
 
-@jobs.task(name="webhooks", queue=QUEUE)
+@task("webhooks")
 def deliver_webhooks(now: str) -> None:
     from cuikuan.services.webhooks import deliver_due
 
@@ -209,7 +230,7 @@ def deliver_webhooks(now: str) -> None:
     deliver_due(ctx.engine, datetime.fromisoformat(now), ctx.poster())
 
 
-@jobs.task(name="settle", queue=QUEUE)
+@task("settle")
 def settle_promises(now: str) -> None:
     from zoneinfo import ZoneInfo
 

@@ -105,6 +105,13 @@ class PlanResult:
     lint_templates: dict[str, str] = field(default_factory=dict)
     lint_texts: int = 0
 
+    def summary_json(self, dry_run: bool) -> dict[str, Any]:
+        """What `plan --json` prints and the API's dry run answers."""
+        return {"as_of": self.as_of.isoformat(), "dry_run": dry_run, "written": self.written,
+                "steps": self.summary.to_dicts(), "suppressed": self.reasons.to_dicts(),
+                "warnings": self.warnings, "lint_templates": self.lint_templates,
+                "lint_texts": self.lint_texts}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class _Day:
