@@ -56,6 +56,19 @@ def batches(ledger: Path, size: int) -> list[list[dict[str, str]]]:
     return out
 
 
+def wait_up(url: str, seconds: float = 60) -> None:
+    """Until the served process answers /healthz."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise SystemExit("serve did not start") from None
+            time.sleep(0.1)
+
+
 def cpu_of(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -72,15 +85,7 @@ def one_run(parts: list[list[dict[str, str]]], clients: int) -> dict[str, float]
                                   cwd=work, stderr=subprocess.PIPE, text=True)  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(url + "/healthz", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("serve did not start") from None
-                    time.sleep(0.1)
+            wait_up(url)
             bodies = [json.dumps({"rows": p, "snapshot_at": "2026-11-29T16:00:00Z"}).encode()
                       for p in parts]  # fmt: skip
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

@@ -27,7 +27,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from api_ingest import free_port  # noqa: E402
+from api_ingest import free_port, wait_up  # noqa: E402
 from plan_portfolio import OUT, prepared, setup  # noqa: E402
 
 
@@ -70,15 +70,7 @@ def main() -> None:
         timings: dict[str, list[float]] = {"customer": [], "timeline": [], "phone": []}
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(url + "/healthz", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("serve did not start") from None
-                    time.sleep(0.2)
+            wait_up(url)
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                               timeout=60) as client:  # fmt: skip
                 for ext, _ in people[:20]:  # warm the caches a little, as a running server is

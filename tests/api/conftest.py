@@ -72,3 +72,16 @@ def served(tmp_path: Path, db_url: str) -> Iterator[Served]:
     settings, engine = build_book(tmp_path, db_url, 120, 5)
     yield from serve(engine, settings)
     engine.dispose()
+
+
+def first_number(served: Served, customer: str) -> str:
+    """The customer's first phone number, from the book."""
+    from sqlalchemy import text
+
+    with served.engine.connect() as conn:
+        return str(
+            conn.execute(
+                text("SELECT p.e164 FROM customer_phones p JOIN customers c ON c.id = p.customer_id "
+                     "WHERE c.external_id = :c ORDER BY p.position LIMIT 1"), {"c": customer}
+            ).scalar_one()
+        )  # fmt: skip

@@ -22,7 +22,7 @@ from cuikuan.settings import default_settings_text, load_settings
 from cuikuan.sim.generator import GenerateOptions, generate
 from cuikuan.store.engine import open_database
 from cuikuan.store.schema import audit_log, payments
-from tests.api.conftest import NOW, Served, serve
+from tests.api.conftest import NOW, Served, first_number, serve
 from tests.api.test_schema import DEFAULTS
 from tests.helpers import RULES
 from tests.integration.conftest import DAY
@@ -261,22 +261,12 @@ def test_reads_carry_an_etag_and_answer_304_when_unchanged(served: Served) -> No
     assert same.status_code == 304
     timeline = client.get("/api/v1/customers/C00000003/timeline")
     served.client("operate").post(
-        "/api/v1/replies", json={"from": _number(served, "C00000003"), "text": "我明天还"}
+        "/api/v1/replies", json={"from": first_number(served, "C00000003"), "text": "我明天还"}
     )
     after = client.get(
         "/api/v1/customers/C00000003/timeline", headers={"If-None-Match": timeline.headers["etag"]}
     )
     assert after.status_code == 200  # the reply changed it
-
-
-def _number(served: Served, customer: str) -> str:
-    with served.engine.connect() as conn:
-        return str(
-            conn.execute(
-                text("SELECT p.e164 FROM customer_phones p JOIN customers c ON c.id = p.customer_id "
-                     "WHERE c.external_id = :c ORDER BY p.position LIMIT 1"), {"c": customer}
-            ).scalar_one()
-        )  # fmt: skip
 
 
 def test_cursor_pages_cover_every_customer_once(served: Served) -> None:
@@ -308,7 +298,7 @@ def _stops(served: Served, number: str) -> list[str]:
 def test_a_reply_through_the_api_opts_the_number_out_and_an_agent_can_lift_it(
     served: Served,
 ) -> None:
-    number = _number(served, "C00000004")
+    number = first_number(served, "C00000004")
     answer = served.client("operate").post("/api/v1/replies", json={"from": number, "text": "退订"})
     assert answer.status_code == 200, answer.text
     assert answer.json()["intent"] == "opt_out"

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from cuikuan.services import webhooks
 from cuikuan.store.schema import webhook_deliveries
 from cuikuan.store.times import as_utc
-from tests.api.conftest import NOW, Served
+from tests.api.conftest import NOW, Served, first_number
 
 
 @dataclass
@@ -67,16 +67,6 @@ def receiver() -> Iterator[Receiver]:
         server.server_close()
 
 
-def _number(served: Served, customer: str) -> str:
-    with served.engine.connect() as conn:
-        return str(
-            conn.execute(
-                text("SELECT p.e164 FROM customer_phones p JOIN customers c ON c.id = p.customer_id "
-                     "WHERE c.external_id = :c ORDER BY p.position LIMIT 1"), {"c": customer}
-            ).scalar_one()
-        )  # fmt: skip
-
-
 def _deliver(served: Served, now: datetime) -> webhooks.DeliveryReport:
     post, close = webhooks.http_poster()
     try:
@@ -89,7 +79,7 @@ def test_events_reach_the_receiver_signed_and_in_order(served: Served, receiver:
     made = served.client("all").post("/api/v1/webhooks", json={"url": receiver.url})
     assert made.status_code == 201, made.text
     receiver.secret = made.json()["secret"]
-    number = _number(served, "C00000005")
+    number = first_number(served, "C00000005")
     operate = served.client("operate")
     assert operate.post("/api/v1/replies", json={"from": number, "text": "退订"}).status_code == 200
     assert (
@@ -117,7 +107,7 @@ def test_a_failing_receiver_gets_retries_with_growing_delays_then_a_dead_letter(
     )
     receiver.secret = made.json()["secret"]
     served.client("operate").post(
-        "/api/v1/replies", json={"from": _number(served, "C00000006"), "text": "谢谢"}
+        "/api/v1/replies", json={"from": first_number(served, "C00000006"), "text": "谢谢"}
     )
     receiver.failing = 10**6
     moment, gaps, last = NOW, [], NOW
@@ -151,7 +141,7 @@ def test_a_customers_later_event_waits_for_the_earlier_one(
 ) -> None:
     made = served.client("all").post("/api/v1/webhooks", json={"url": receiver.url})
     receiver.secret = made.json()["secret"]
-    number = _number(served, "C00000007")
+    number = first_number(served, "C00000007")
     operate = served.client("operate")
     operate.post("/api/v1/replies", json={"from": number, "text": "好的"})
     receiver.failing = 1  # the first delivery fails once

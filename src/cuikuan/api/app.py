@@ -1,7 +1,7 @@
 """The ASGI application `cuikuan serve` runs: the API under /api/v1, the provider callbacks,
 /healthz, /readyz and /metrics.
 
-    app = create_app(engine, settings, clock=lambda: datetime.now(UTC), public_url="https://...")
+    app = create_app(engine, settings, clock=cli.common.clock, public_url="https://...")
 
 Bodies are bounded (FastAPI's max_body_size): a declared length over the route's limit is refused
 at once, and a body that grows past it while streaming is cut off, both with 413.

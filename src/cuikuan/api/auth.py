@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable
+from datetime import datetime
 
 from fastapi import Request
 
@@ -21,16 +21,17 @@ from cuikuan.services.api_keys import ApiKey, verify
 
 
 class RateLimiter:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
+    """Tokens per key, refilled by the app's clock (the one the server reads at its edge)."""
+
+    def __init__(self) -> None:
         self.buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
         self.lock = threading.Lock()
 
-    def take(self, key: ApiKey) -> float:
+    def take(self, key: ApiKey, moment: datetime) -> float:
         """0 when the request may go, else the seconds until it may."""
         rate = key.rate_per_minute / 60.0
         with self.lock:
-            now = self.clock()
+            now = moment.timestamp()
             tokens, at = self.buckets.get(key.id, (float(key.rate_per_minute), now))
             tokens = min(float(key.rate_per_minute), tokens + (now - at) * rate)
             if tokens < 1:
@@ -53,7 +54,7 @@ def scope(needed: str) -> Callable[[Request], ApiKey]:
             )
         if not key.allows(needed):
             raise ApiProblem("forbidden", f"this route needs the {needed!r} scope", needed=needed)
-        wait = request.app.state.limiter.take(key)
+        wait = request.app.state.limiter.take(key, request.app.state.cuikuan.clock())
         if wait > 0:
             raise ApiProblem(
                 "rate-limited",

@@ -29,6 +29,7 @@ router = APIRouter(
     responses=problem_responses(401, 403, 422, 429),
 )  # fmt: skip
 Limit = Annotated[int, Query(ge=1, le=500, description="Items a page (at most 500).")]
+AsOf = Annotated[Day | None, Query(description="The day (default: today in the book's zone).")]
 Cursor = Annotated[
     Text | None, Query(max_length=200, description="`next_cursor` of the page before.")
 ]
@@ -87,9 +88,7 @@ def find_customers(
 def get_customer(
     request: Request,
     customer: Text,
-    as_of: Annotated[
-        Day | None, Query(description="The day (default: today in the book's zone).")
-    ] = None,
+    as_of: AsOf = None,
 ) -> Response:
     st = state(request)
     day = as_of or _today(st.settings.defaults.timezone, st.clock())
@@ -131,9 +130,7 @@ def get_timeline(request: Request, customer: Text) -> Response:
 )
 def get_portfolio(
     request: Request,
-    as_of: Annotated[
-        Day | None, Query(description="The day (default: today in the book's zone).")
-    ] = None,
+    as_of: AsOf = None,
 ) -> Response:
     st = state(request)
     day = as_of or _today(st.settings.defaults.timezone, st.clock())
@@ -304,9 +301,7 @@ def _today(zone: str, now: datetime) -> date:
 def get_explain(
     request: Request,
     customer: Text,
-    as_of: Annotated[
-        Day | None, Query(description="The day (default: today in the book's zone).")
-    ] = None,
+    as_of: AsOf = None,
 ) -> Response:
     from cuikuan.services.explanation import explain
 
@@ -319,9 +314,7 @@ def get_explain(
 @router.get("/plan", summary="The day's plan as a dry run: counts per step, suppressions by rule")
 def get_plan(
     request: Request,
-    as_of: Annotated[
-        Day | None, Query(description="The day (default: today in the book's zone).")
-    ] = None,
+    as_of: AsOf = None,
 ) -> Response:
     from cuikuan.services.planner import make_plan
 

@@ -1,16 +1,16 @@
 """The app as uvicorn's worker processes build it: from the settings file `serve` named.
 
-The clock is read here, at the edge: below this nothing reads the wall clock."""
+The clock is the command line's (cli.common.clock): below the edges nothing reads it."""
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from cuikuan.api.app import create_app
+from cuikuan.cli.common import clock
 
 
 def app_from_environment() -> FastAPI:
@@ -20,6 +20,5 @@ def app_from_environment() -> FastAPI:
     config = os.environ.get("CUIKUAN_SERVE_CONFIG") or None
     settings = load_settings(find_settings_file(Path(config) if config else None))
     engine = open_database(settings.database_url)
-    return create_app(
-        engine, settings, lambda: datetime.now(UTC), os.environ.get("CUIKUAN_SERVE_PUBLIC_URL", "")
-    )
+    # The clock the command line reads (cli.common.clock): `serve` is an edge like it.
+    return create_app(engine, settings, clock, os.environ.get("CUIKUAN_SERVE_PUBLIC_URL", ""))

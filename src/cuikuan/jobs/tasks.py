@@ -232,14 +232,10 @@ def deliver_webhooks(now: str) -> None:
 
 @task("settle")
 def settle_promises(now: str) -> None:
-    from zoneinfo import ZoneInfo
-
-    from cuikuan.services.promises import settle
+    from cuikuan.services.worker import settle_kept
 
     ctx = context()
-    moment = datetime.fromisoformat(now)
-    today = moment.astimezone(ZoneInfo(ctx.settings.defaults.timezone)).date()
-    settle(ctx.engine, ctx.settings, today, write=True, now=moment, kept_only=True)
+    settle_kept(ctx.engine, ctx.settings, datetime.fromisoformat(now))
 
 
 async def retry_stalled(app: App) -> int:

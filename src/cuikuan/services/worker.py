@@ -67,6 +67,12 @@ def mark_planned(engine: Engine, day: date, rows: int) -> bool:
         return False
 
 
+def settle_kept(engine: Engine, settings: Settings, now: datetime) -> None:
+    """A payment may have kept a promise since the last tick; breaking one is the plan's call."""
+    today = now.astimezone(ZoneInfo(settings.defaults.timezone)).date()
+    settle(engine, settings, today, write=True, now=now, kept_only=True)
+
+
 class WorkerDay:
     def __init__(
         self,
@@ -95,8 +101,6 @@ class WorkerDay:
             heard = drain(self.engine, self.settings, channel, now)
             report.replies += len(heard.replies)
             report.receipts.update(heard.receipts)
-        today = now.astimezone(ZoneInfo(self.settings.defaults.timezone)).date()
-        # A payment may have kept a promise since the last tick; breaking one is the plan's call.
-        settle(self.engine, self.settings, today, write=True, now=now, kept_only=True)
+        settle_kept(self.engine, self.settings, now)
         report.webhooks = webhooks.deliver_due(self.engine, now, self.post)
         return report
