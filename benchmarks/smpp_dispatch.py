@@ -79,7 +79,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from sqlalchemy import func, select
 from cuikuan.channels.registry import make_channel
-from cuikuan.dispatch.listener import drain
+from cuikuan.dispatch.inbound import hear
 from cuikuan.dispatch.sender import send_due
 from cuikuan.settings import load_settings
 from cuikuan.store.engine import open_database
@@ -95,7 +95,7 @@ handed = time.perf_counter() - start
 final = report.delivered + report.undelivered + report.receipt_expired
 while final < report.sent and time.perf_counter() - start < float(sys.argv[2]):
     time.sleep(0.05)
-    final += sum(drain(engine, settings, channel, now).receipts.values())
+    final += sum(hear(engine, settings, channel, now).receipts.values())
 total = time.perf_counter() - start
 with engine.connect() as conn:
     in_db = conn.execute(

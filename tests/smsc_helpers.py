@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from cuikuan.channels.smpp.channel import SmppChannel
+from cuikuan.channels.smpp.inbound import Journal
 from cuikuan.channels.smpp.session import SessionConfig
 from cuikuan.sim.smsc import Smsc, SmscConfig, smsc_in_thread
 
@@ -23,16 +24,18 @@ class RunningSmsc:
     def port(self) -> int:
         return self.smsc.port
 
-    def inject(self, sender: str, text: str) -> int:
-        fut = asyncio.run_coroutine_threadsafe(self._inject(sender, text), self.loop)
+    def inject(self, sender: str, text: str, ton: int = 1) -> int:
+        fut = asyncio.run_coroutine_threadsafe(self._inject(sender, text, ton), self.loop)
         return fut.result(5)
 
-    async def _inject(self, sender: str, text: str) -> int:
-        return self.smsc.inject(sender, "1069", text)
+    async def _inject(self, sender: str, text: str, ton: int) -> int:
+        return self.smsc.inject(sender, "1069", text, ton=ton)
 
-    def channel(self, **session: Any) -> SmppChannel:
+    def channel(
+        self, journal: Journal | None = None, sessions: int = 1, **session: Any
+    ) -> SmppChannel:
         config = SessionConfig(port=self.port, **({"tps": 100_000.0, "window": 64} | session))
-        return SmppChannel(config, source_addr="1069")
+        return SmppChannel(config, source_addr="1069", journal=journal, sessions=sessions)
 
 
 @contextmanager

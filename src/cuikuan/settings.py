@@ -280,8 +280,13 @@ class Smpp(_Section):
     password_env: str = "CUIKUAN_SMPP_PASSWORD"
     system_type: str = ""
     source_addr: str = "1069"  # sender id: a short code, a long number or an alphanumeric name
-    source_ton: int = Field(default=5, ge=0, le=6)  # 5 alphanumeric, 1 international, 3 network
-    source_npi: int = Field(default=0, ge=0, le=18)
+    # None: from source_addr (letters 5/0 alphanumeric, +country 1/1, a short code 0/1).
+    source_ton: int | None = Field(default=None, ge=0, le=6)
+    source_npi: int | None = Field(default=None, ge=0, le=18)
+    # Where a sender number given in national form (or of unknown type) belongs; None: the
+    # book's region ([defaults] region).
+    region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    sessions: int = Field(default=1, ge=1, le=16)  # binds held at once, sharing `tps`
     window: int = Field(default=64, ge=1, le=1024)  # submits in flight before waiting for answers
     tps: float = Field(default=200.0, gt=0)  # the rate the carrier agreed
     enquire_link_seconds: float = Field(default=30.0, gt=0)

@@ -436,6 +436,10 @@ def test_the_smpp_path_as_a_user_runs_it(workdir: Path, tmp_path: Path) -> None:
             "expired",
             "suppressed",
         }
+        health = json.loads(run(["outbox", "providers", "--json"], tmp_path).stdout)
+        assert [(h["provider"], h["state"], h["inbound_waiting"]) for h in health] == [
+            ("smpp", "up", 0)
+        ]
     finally:
         smsc.terminate()
         smsc.wait(10)

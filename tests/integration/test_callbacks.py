@@ -59,7 +59,7 @@ def test_a_signed_status_callback_records_the_receipt(server: tuple[str, Setting
             .where(outbox.c.id == oid)
             .values(status="sent", provider="twilio", provider_id="SMabc")
         )
-        record_parts(conn, "twilio", [(oid, ("SMabc",))])
+        record_parts(conn, "twilio", [(oid, ("SMabc",))], CLOCK)
     assert (
         post(
             base,

@@ -216,8 +216,8 @@ def test_pushed_reports_need_the_token_and_reach_the_outbox(
     with engine.begin() as conn:
         a, b = conn.execute(select(outbox.c.id).limit(2)).scalars().all()
         conn.execute(outbox.update().where(outbox.c.id.in_([a, b])).values(status="sent"))
-        record_parts(conn, "aliyun", [(a, ("900619746936498440^0:13800138000",))])
-        record_parts(conn, "tencent", [(b, ("5000:1045710669157053657849499619",))])
+        record_parts(conn, "aliyun", [(a, ("900619746936498440^0:13800138000",))], CLOCK)
+        record_parts(conn, "tencent", [(b, ("5000:1045710669157053657849499619",))], CLOCK)
     server = callback_server(
         engine, settings, ("127.0.0.1", 0), "https://lender.example", lambda: CLOCK
     )

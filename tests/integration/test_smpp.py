@@ -15,7 +15,7 @@ from cuikuan.channels.base import (
     Uncertain,
 )
 from cuikuan.channels.smpp.channel import SmppChannel
-from cuikuan.dispatch.listener import drain
+from cuikuan.dispatch.inbound import hear
 from cuikuan.dispatch.sender import send_due
 from cuikuan.services.planner import make_plan
 from cuikuan.settings import Settings
@@ -173,7 +173,7 @@ def test_tolerant_receipts_reach_the_outbox(book: tuple[Settings, Engine]) -> No
             def all_in() -> bool:
                 # Counted in the database: receipts that came while send_due was still
                 # recording were applied by it, not by a later drain (a race under load).
-                drain(engine, settings, channel, OPEN)
+                hear(engine, settings, channel, OPEN)
                 with engine.connect() as conn:
                     final = conn.execute(
                         select(func.count()).where(
@@ -211,7 +211,7 @@ def test_a_receipt_before_its_submit_is_recorded_is_matched_later(
     early = record_receipts(engine, "smpp", [Receipt("00AB12", True, OPEN, "DELIVRD")], OPEN)
     assert not early
     with engine.begin() as conn:
-        record_parts(conn, "smpp", [(oid, ("ab12",))])
+        record_parts(conn, "smpp", [(oid, ("ab12",))], OPEN)
     later = record_receipts(engine, "smpp", [], OPEN + timedelta(seconds=5))
     assert later["delivered"] == 1
 
@@ -231,8 +231,7 @@ def test_a_reply_over_smpp_opts_the_number_out_and_the_next_plan_skips_it(
             heard: list[object] = []
             wait_for(
                 lambda: (
-                    bool(heard.extend(drain(engine, settings, channel, OPEN).replies))
-                    or bool(heard)
+                    bool(heard.extend(hear(engine, settings, channel, OPEN).replies)) or bool(heard)
                 )
             )
         finally:

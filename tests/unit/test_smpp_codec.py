@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -15,6 +15,8 @@ from cuikuan.channels.smpp import coding, pdu
 from cuikuan.channels.smpp.receipts import _date, canonical_id, id_candidates, parse_receipt
 from cuikuan.dispatch.receipts import message_status
 from cuikuan.domain.sms import GSM7_BASIC, GSM7_EXTENSION, measure
+
+T0 = datetime(2026, 11, 30, 3, tzinfo=UTC)
 
 
 class _Seq:
@@ -109,25 +111,34 @@ def test_parts_reassemble_exactly_in_any_order_and_match_the_measured_segments(
         assert len(p.octets) - udh <= limit
     shuffled = parts[:]
     rnd.shuffle(shuffled)
-    shuffled.append(shuffled[0])  # a duplicate part changes nothing
-    joiner = coding.Reassembler()
-    out = [
-        joiner.add(
+    if len(parts) > 1:  # a duplicate part changes nothing (a whole message twice is two)
+        shuffled.append(shuffled[0])
+    pieces = [
+        coding.Piece(
+            key,
             pdu.ShortMessage(
                 source_addr="8613800138000",
                 short_message=p.octets,
                 esm_class=p.esm_class,
                 data_coding=p.data_coding,
-            )
+            ),
+            T0,
         )
-        for p in shuffled
+        for key, p in enumerate(shuffled)
     ]
-    done = [t for t in out if t is not None]
-    assert done[0] == text
+    done, waiting = coding.assemble(pieces, T0, timedelta(minutes=5))
+    assert [d.text for d in done] == [text] and done[0].complete and not waiting
+    assert sorted(done[0].keys) == list(range(len(shuffled)))  # the duplicate is read too
+    # Any part missing: nothing is read until the wait is over, then it is, marked incomplete.
+    if len(pieces) > 2:
+        early, held = coding.assemble(pieces[1:-1], T0, timedelta(minutes=5))
+        assert not early and len(held) == len(pieces) - 2
+        late, _ = coding.assemble(pieces[1:-1], T0 + timedelta(minutes=5), timedelta(minutes=5))
+        assert len(late) == 1 and not late[0].complete and late[0].text.endswith("[…incomplete]")
 
 
 def test_sar_tlvs_and_a_lost_part_released_as_incomplete() -> None:
-    joiner = coding.Reassembler(timeout=60)
+    wait = timedelta(seconds=60)
 
     def part(seq: int, text: str, total: int = 2) -> pdu.ShortMessage:
         return pdu.ShortMessage(
@@ -141,11 +152,12 @@ def test_sar_tlvs_and_a_lost_part_released_as_incomplete() -> None:
             },
         )
 
-    assert joiner.add(part(2, "十五号还"), now=0) is None
-    assert joiner.add(part(1, "我"), now=0) == "我十五号还"
-    assert joiner.add(part(1, "分期", total=3), now=0) is None
-    assert joiner.expired(now=30) == []
-    assert joiner.expired(now=61) == [("86138", "分期 […incomplete]")]
+    pieces = [coding.Piece(1, part(2, "十五号还"), T0), coding.Piece(2, part(1, "我"), T0),
+              coding.Piece(3, part(1, "分期", total=3), T0)]  # fmt: skip
+    done, waiting = coding.assemble(pieces, T0 + timedelta(seconds=30), wait)
+    assert [(d.text, d.keys) for d in done] == [("我十五号还", (1, 2))] and waiting == [3]
+    done, waiting = coding.assemble(pieces[2:], T0 + timedelta(seconds=61), wait)
+    assert [(d.sm.source_addr, d.text) for d in done] == [("86138", "分期 […incomplete]")]
 
 
 def test_gsm7_round_trip_keeps_extension_characters() -> None:
@@ -237,7 +249,8 @@ def test_receipts_and_replies_in_data_sm_read_like_deliver_sm() -> None:
     )
     reply.sequence = 10
     mo = pdu.decode_data_sm(pdu.Framer().feed(reply.generate())[0].body)
-    assert coding.Reassembler().add(mo) == "退订"
+    done, _ = coding.assemble([coding.Piece(1, mo, T0)], T0, timedelta(minutes=5))
+    assert [d.text for d in done] == ["退订"]
 
 
 @given(st.datetimes(datetime(2000, 1, 1), datetime(2068, 12, 31)), st.booleans(), st.booleans())

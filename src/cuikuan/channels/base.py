@@ -3,7 +3,7 @@
     results = channel.send([OutgoingMessage(outbox_id=1, recipient="+86...", text="...")])
     receipts = channel.receipts(now)
 
-ProviderError > Transient (retry) | Permanent (fail the message) | Auth (stop the channel)
+ProviderError > Transient (retry; Unreachable: the provider is down) | Permanent (fail the message) | Auth (stop the channel)
               | Uncertain (handed over, fate unknown: never resent automatically).
 
 A channel that can also receive (SMPP binds) has `replies(now) -> list[Inbound]`.
@@ -37,6 +37,11 @@ class Uncertain(ProviderError):
     pass
 
 
+class Unreachable(Transient):
+    """Nothing was handed over: the provider could not be reached (down, a carrier outage).
+    The provider is down, not the message: it waits inside its window."""
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     outbox_id: int
@@ -44,6 +49,7 @@ class OutgoingMessage:
     recipient: str
     text: str
     template: str = ""  # the cuikuan template: template-based providers map it to their code
+    latest_at: datetime | None = None  # the window's end: not to be delivered after it
 
 
 @dataclass(frozen=True)
@@ -72,10 +78,13 @@ class Receipt:
 class Inbound:
     """A message a borrower sent us (mobile originated), stored raw for the replies pipeline."""
 
-    sender: str
+    sender: str  # as the provider gave it
     recipient: str
     text: str
     at: datetime
+    # SMPP's type of number for `sender` (1 international, 2 national, 0 unknown, 5 a name);
+    # None: the provider gives numbers in international form.
+    sender_ton: int | None = None
 
 
 BOTH = ("GSM-7", "UCS-2")

@@ -72,6 +72,7 @@ def build_twilio(engine: Engine, t: Twilio) -> Channel:
 def build_smpp(engine: Engine, s: Smpp) -> Channel:
     from cuikuan.channels.smpp.channel import SmppChannel
     from cuikuan.channels.smpp.session import SessionConfig
+    from cuikuan.store.inbound_pdus import StoredJournal
 
     config = SessionConfig(
         host=s.host,
@@ -91,6 +92,8 @@ def build_smpp(engine: Engine, s: Smpp) -> Channel:
         source_npi=s.source_npi,
         registered_delivery=1 if s.registered_delivery else 0,
         reference_bits=s.udh_reference_bits,
+        sessions=s.sessions,
+        journal=StoredJournal(engine),
     )
 
 

@@ -10,7 +10,7 @@ import typer
 from cuikuan.channels.base import close_all
 from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
-from cuikuan.dispatch.listener import drain
+from cuikuan.dispatch.inbound import hear
 from cuikuan.domain.templates import mask
 from cuikuan.settings import Settings
 from cuikuan.web.callbacks import ROUTES, callback_server
@@ -65,7 +65,7 @@ def listen(
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.2)
             for channel in channels:
-                heard = drain(engine, settings, channel, common.clock())
+                heard = hear(engine, settings, channel, common.clock())
                 for reply in heard.replies:
                     common.err.print(
                         f"reply from {mask(reply.sender)}: {reply.reading.intent} -> {'; '.join(reply.done) or reply.reading.action}",

@@ -9,7 +9,7 @@ from rich.table import Table
 from cuikuan.cli import common
 from cuikuan.dispatch.sender import outbox_counts
 from cuikuan.errors import InputError
-from cuikuan.services.outbox import OUTCOMES, messages_in, resolve_uncertain
+from cuikuan.services.outbox import OUTCOMES, messages_in, provider_health, resolve_uncertain
 
 # Every status an outbox row can be in (store/schema.py, docs/dispatch.md).
 STATUSES = ("planned", "held", "claimed", "sending", "sent", "delivered", "undelivered", "failed",
@@ -19,7 +19,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     invoke_without_command=True,
     no_args_is_help=False,
-    help="Messages by status; `outbox resolve` settles the uncertain ones.",
+    help="Messages by status; `outbox resolve` settles the uncertain ones; `outbox providers` "
+    "shows which providers are down and what their binds left unread.",
 )
 
 
@@ -93,3 +94,24 @@ def resolve(
         raise InputError(f"--as must be one of {', '.join(OUTCOMES)} (got {outcome!r})")
     done = resolve_uncertain(common.database(ctx), ids, outcome, by, common.moment(at))
     common.out.print(f"resolved {done} message(s) as {outcome}", markup=False)
+
+
+@app.command("providers")
+def providers(ctx: typer.Context, json_out: bool = common.JsonOption) -> None:
+    """Each provider as dispatch last found it: up, or down since when, why, and its next try
+    (its messages wait planned inside their windows meanwhile); what its binds heard that is
+    not read yet or could not be read; receipts that match no message."""
+    rows = provider_health(common.database(ctx))
+    if json_out:
+        common.print_json(rows)
+        return
+    table = Table()
+    columns = ("provider", "state", "since", "next_try_at", "inbound_waiting",
+               "inbound_unreadable", "receipts_unmatched", "detail")  # fmt: skip
+    for name in columns:
+        table.add_column(name)
+    for r in rows:
+        table.add_row(*(str(r[c]) if r[c] is not None else "" for c in columns))
+    common.out.print(table)
+    if not rows:
+        common.out.print("no provider has been used yet", markup=False)

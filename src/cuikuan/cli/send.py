@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from cuikuan.channels.base import Channel, close_all, pushing
 from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
-from cuikuan.dispatch.listener import drain
+from cuikuan.dispatch.inbound import hear
 from cuikuan.dispatch.sender import SendReport, send_due
 from cuikuan.errors import InputError, ProviderRefused
 from cuikuan.settings import Settings
@@ -158,7 +158,7 @@ def _dispatch_loop(
                 # shims such as libfaketime, and a signal ends the sleep early anyway.
                 time.sleep(0.5)
                 for provider in pushing(providers.values()):
-                    drain(engine, settings, provider, common.clock())
+                    hear(engine, settings, provider, common.clock())
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -179,4 +179,4 @@ def _wait_for_receipts(
     while listening and time.monotonic() < deadline and report.sent > report.settled:
         time.sleep(0.1)
         for provider in listening:
-            report.add_receipts(drain(engine, settings, provider, now).receipts)
+            report.add_receipts(hear(engine, settings, provider, now).receipts)

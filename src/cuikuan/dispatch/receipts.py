@@ -3,9 +3,11 @@
     counts = record_receipts(engine, "smpp", channel.receipts(now), now)
 
 A receipt that matches no part yet (its submit not recorded yet, or recorded by another
-process) stays unmatched and is tried again on every later call for a day. A message is
-delivered when every part is, undelivered as soon as one part is, expired when every part has
-an outcome and one expired.
+process) stays unmatched and is tried again on every later call for a day. It never matches a
+part the SMSC accepted after the receipt came (more than `CLOCKS_APART` later): SMSC message ids
+are unique only until the SMSC restarts its counter, and an old message's receipt must not
+settle a new message that was given the same id. A message is delivered when every part is,
+undelivered as soon as one part is, expired when every part has an outcome and one expired.
 """
 
 from __future__ import annotations
@@ -21,21 +23,26 @@ from cuikuan.channels.base import Receipt
 from cuikuan.channels.smpp.receipts import canonical_id, id_candidates
 from cuikuan.store.events import emit_many, listeners
 from cuikuan.store.schema import message_parts, outbox, receipts
+from cuikuan.store.times import as_utc
 
 RETRY_UNMATCHED = timedelta(days=1)
+# The receipt's arrival and the part's acceptance are both on dispatchers' clocks, which may be
+# different processes' (listen and send): this much apart still counts as "before".
+CLOCKS_APART = timedelta(seconds=60)
 _CHUNK = 500
 
 
 def record_parts(
-    conn: Connection, provider: str, rows: Sequence[tuple[int, Sequence[str]]]
+    conn: Connection, provider: str, rows: Sequence[tuple[int, Sequence[str]]], now: datetime
 ) -> None:
-    """Remember every part id of the messages just accepted: [(outbox_id, part_ids), ...].
+    """Remember every part id of the messages just accepted at `now`: [(outbox_id, part_ids)].
     A provider that reuses an id (an SMSC restarted its counter) overwrites the old part."""
     values = [
-        {"provider": provider, "provider_id": canonical_id(pid), "outbox_id": oid, "part": i}
+        {"provider": provider, "provider_id": canonical_id(pid), "outbox_id": oid, "part": i,
+         "submitted_at": now}
         for oid, ids in rows
         for i, pid in enumerate(ids, start=1)
-    ]
+    ]  # fmt: skip
     for start in range(0, len(values), _CHUNK):
         chunk = values[start : start + _CHUNK]
         conn.execute(
@@ -51,6 +58,14 @@ def record_receipts(
     engine: Engine, provider: str, incoming: Iterable[Receipt], now: datetime
 ) -> Counter[str]:
     """Store the receipts, match what can be matched; returns messages moved, by new status."""
+    with engine.begin() as conn:
+        store_receipts(conn, provider, incoming, now)
+        return match_waiting(conn, now)
+
+
+def store_receipts(
+    conn: Connection, provider: str, incoming: Iterable[Receipt], now: datetime
+) -> None:
     rows = [
         {
             "provider": provider,
@@ -61,15 +76,20 @@ def record_receipts(
         }
         for r in incoming
     ]
-    with engine.begin() as conn:
-        if rows:
-            conn.execute(insert(receipts), rows)
-        return _match(conn, now)
+    if rows:
+        conn.execute(insert(receipts), rows)
 
 
-def _match(conn: Connection, now: datetime) -> Counter[str]:
+def match_waiting(conn: Connection, now: datetime) -> Counter[str]:
+    """Match the receipts of the last day still waiting for their part; roll up the messages."""
     waiting = conn.execute(
-        select(receipts.c.id, receipts.c.provider, receipts.c.provider_id, receipts.c.outcome)
+        select(
+            receipts.c.id,
+            receipts.c.provider,
+            receipts.c.provider_id,
+            receipts.c.outcome,
+            receipts.c.received_at,
+        )
         .where(receipts.c.outbox_id.is_(None), receipts.c.received_at >= now - RETRY_UNMATCHED)
         .order_by(receipts.c.id)
     ).all()
@@ -87,10 +107,15 @@ def _match(conn: Connection, now: datetime) -> Counter[str]:
         exact = canonical_id(w.provider_id)
         # The id as given first; another spelling (hex for decimal) only when that finds nothing.
         keys = [exact, *sorted(id_candidates(w.provider_id) - {exact})]
-        hit = next(((k, parts[(w.provider, k)]) for k in keys if (w.provider, k) in parts), None)
+        came = as_utc(w.received_at) + CLOCKS_APART
+        hit = next(
+            ((k, parts[(w.provider, k)]) for k in keys
+             if (w.provider, k) in parts and _before(parts[(w.provider, k)][2], came)),
+            None,
+        )  # fmt: skip
         if hit is None:
             continue
-        key, (oid, _part) = hit
+        key, (oid, _part, _at) = hit
         matched.append({"rid": w.id, "oid": oid})
         part_states.append({"prov": w.provider, "pid": key, "st": w.outcome})
     if not matched:
@@ -113,23 +138,32 @@ def _match(conn: Connection, now: datetime) -> Counter[str]:
     return _roll_up(conn, sorted({m["oid"] for m in matched}), now)
 
 
-def _parts(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
+def _before(submitted: datetime | None, came: datetime) -> bool:
+    return submitted is None or as_utc(submitted) <= came
+
+
+def _parts(
+    conn: Connection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, int, datetime | None]]:
     by_provider: dict[str, list[str]] = {}
     for provider, pid in keys:
         by_provider.setdefault(provider, []).append(pid)
-    found: dict[tuple[str, str], tuple[int, int]] = {}
+    found: dict[tuple[str, str], tuple[int, int, datetime | None]] = {}
     for provider, ids in by_provider.items():
         ids.sort()
         for start in range(0, len(ids), _CHUNK):
             for p in conn.execute(
                 select(
-                    message_parts.c.provider_id, message_parts.c.outbox_id, message_parts.c.part
+                    message_parts.c.provider_id,
+                    message_parts.c.outbox_id,
+                    message_parts.c.part,
+                    message_parts.c.submitted_at,
                 ).where(
                     message_parts.c.provider == provider,
                     message_parts.c.provider_id.in_(ids[start : start + _CHUNK]),
                 )
             ):
-                found[(provider, p.provider_id)] = (p.outbox_id, p.part)
+                found[(provider, p.provider_id)] = (p.outbox_id, p.part, p.submitted_at)
     return found
 
 

@@ -12,7 +12,11 @@ marked `sending` (committed) just before it is handed over and recorded just aft
 dispatcher killed at any moment leaves at most one chunk `sending`; after the lease those become
 `uncertain` and are never resent, while rows still only `claimed` go back to `planned`.
 Transient failures are retried with growing delays, up to a limit and only inside the window;
-an auth or config failure stops that channel for the run and its rows wait, untouched.
+an auth or config failure stops that channel for the run and its rows wait, untouched; a
+provider that cannot be reached is down (provider_states): its rows go to the route's fallback
+or wait inside their windows, no attempt spent. What the providers' binds heard (receipts,
+replies) is applied after every round. A message sent to a provider that sends receipts and
+still without one an hour after its validity period ended becomes `expired`.
 """
 
 from __future__ import annotations
@@ -35,12 +39,15 @@ from cuikuan.channels.base import (
     SendResult,
     Transient,
     Uncertain,
+    Unreachable,
 )
-from cuikuan.dispatch.receipts import record_parts, record_receipts
+from cuikuan.dispatch.inbound import hear
+from cuikuan.dispatch.receipts import record_parts
 from cuikuan.dispatch.recheck import recheck
 from cuikuan.domain import routing
 from cuikuan.domain.sms import is_gsm7
 from cuikuan.settings import Channels, Settings
+from cuikuan.store import provider_states
 from cuikuan.store.events import emit_many
 from cuikuan.store.schema import outbox
 from cuikuan.store.times import as_utc
@@ -64,8 +71,13 @@ class SendReport:
     retried: int = 0
     released: int = 0
     stopped_channels: dict[str, str] = field(default_factory=dict)
-    waiting: int = 0  # rows a stopped provider could not take: planned again for the next run
+    down: dict[str, str] = field(default_factory=dict)  # providers that could not be reached
+    waiting: int = 0  # rows a stopped or down provider could not take: planned again for later
+    no_receipt: int = 0  # sent, no receipt by the end of the validity period: expired
+    replies: int = 0
+    unplaced: int = 0  # replies from numbers that could not be placed: tasks for a person
     suppressed: Counter[str] = field(default_factory=Counter)
+    up: set[str] = field(default_factory=set)  # providers that took a message in this run
 
     def add_receipts(self, moved: Counter[str]) -> None:
         """Count messages that receipts moved (record_receipts' answer)."""
@@ -79,7 +91,7 @@ class SendReport:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            **{k: v for k, v in self.__dict__.items() if k != "suppressed"},
+            **{k: v for k, v in self.__dict__.items() if k not in ("suppressed", "up")},
             "suppressed": dict(self.suppressed),
         }
 
@@ -144,6 +156,10 @@ def send_due(
     providers = Providers(channel, settings.channels)
     report.uncertain, report.released = _settle_stuck(engine, now)
     report.expired = _expire(engine, now)
+    report.no_receipt = _no_receipt(engine, providers, now)
+    # First what the binds heard since the last run: a stop that came in is applied before any
+    # row is re-checked.
+    _apply_receipts(engine, settings, providers, now, report)
     remaining = limit
     # In rounds: every IN list of the re-check stays far below the databases' bound-variable
     # limits (SQLite's 32,766), and a crash leaves fewer rows claimed.
@@ -155,9 +171,11 @@ def send_due(
         keep = _recheck(engine, settings, claimed, now, report)
         log.info("round claimed=%d to_send=%d", len(claimed), len(keep))
         _send(engine, providers, keep, now, report, settings.channels, pace)
+        # Promptly, not only at the end: what the binds heard is read while the run goes on.
+        _apply_receipts(engine, settings, providers, now, report)
         if progress is not None:
             progress(report)
-    _apply_receipts(engine, providers, now, report)
+    _apply_receipts(engine, settings, providers, now, report)
     log.info(
         "dispatch done sent=%d suppressed=%d expired=%d uncertain=%d failed=%d retried=%d "
         "waiting=%d stopped=%s",
@@ -188,6 +206,33 @@ def _settle_stuck(engine: Engine, now: datetime) -> tuple[int, int]:
     return uncertain, released
 
 
+# Receipts may trail the end of a message's validity period by this much.
+RECEIPT_GRACE = timedelta(hours=1)
+
+
+def _no_receipt(engine: Engine, providers: Providers, now: datetime) -> int:
+    """Messages still `sent` to a provider that sends receipts, an hour past the end of their
+    validity period (their window): the SMSC has dropped them, so they are expired, not sent
+    for ever."""
+    names = [p.name for p in providers.listening() if getattr(p, "expects_receipts", False)]
+    if not names:
+        return 0
+    with engine.begin() as conn:
+        return conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.status == "sent",
+                outbox.c.provider.in_(names),
+                outbox.c.latest_at < now - RECEIPT_GRACE,
+            )
+            .values(
+                status="expired",
+                reason="no delivery receipt by the end of its validity period",
+                updated_at=now,
+            )
+        ).rowcount
+
+
 def _expire(engine: Engine, now: datetime) -> int:
     with engine.begin() as conn:
         return conn.execute(
@@ -215,9 +260,14 @@ def _claim(
     if engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     with engine.begin() as conn:
+        # The ids first, then the update: as a subquery of the UPDATE, PostgreSQL may run a
+        # LIMIT ... SKIP LOCKED select more than once and claim more than `limit` rows.
+        ids = conn.execute(due).scalars().all()
+        if not ids:
+            return []
         rows = conn.execute(
             update(outbox)
-            .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == "planned")
+            .where(outbox.c.id.in_(ids), outbox.c.status == "planned")
             .values(status="claimed", updated_at=now)
             .returning(*outbox.c)
         ).all()
@@ -299,18 +349,20 @@ def _hand_over(
     for position, name in enumerate(route):
         provider = providers.get(name)
         last = position == len(route) - 1
-        if provider.name in report.stopped_channels:
+        if provider.name in report.stopped_channels or provider.name in report.down:
             if last:
-                stopped = report.stopped_channels[provider.name]
-                _release(engine, [r["id"] for r in pending], stopped, now, report)
+                reason = _unavailable(report, provider.name)
+                _release(engine, [r["id"] for r in pending], reason, now, report)
             continue
         beyond = {r["id"]: why for r in pending if (why := _beyond_limits(r, provider))}
         batch = [
-            OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"], r["template"])
+            OutgoingMessage(r["id"], r["channel"], r["recipient"], r["text"], r["template"],
+                            as_utc(r["latest_at"]))
             for r in pending
             if r["id"] not in beyond
-        ]
+        ]  # fmt: skip
         results = provider.send(batch, now) if batch else []
+        _provider_state(engine, provider.name, results, now, report)
         results += [SendResult(oid, None, Permanent(why)) for oid, why in beyond.items()]
         if not last:
             # Down, stopped or refused: the next provider may take it. Uncertain: never.
@@ -344,6 +396,29 @@ def _beyond_limits(row: dict[str, Any], provider: Channel) -> str | None:
     return None
 
 
+def _unavailable(report: SendReport, name: str) -> str:
+    if name in report.stopped_channels:
+        return f"channel stopped: {report.stopped_channels[name]}"
+    return f"provider down: {report.down[name]}"
+
+
+def _provider_state(
+    engine: Engine, name: str, results: list[SendResult], now: datetime, report: SendReport
+) -> None:
+    """A provider that could not be reached is down (for this run, and in provider_states
+    until its next try); one that took a message is up."""
+    unreachable = [r.error for r in results if isinstance(r.error, Unreachable)]
+    took = any(r.error is None for r in results)
+    if unreachable and not took:
+        report.down[name] = str(unreachable[0])
+        with engine.begin() as conn:
+            provider_states.mark_down(conn, name, now, now + NEXT_RUN, str(unreachable[0]))
+    elif took and name not in report.up:
+        report.up.add(name)
+        with engine.begin() as conn:
+            provider_states.mark_up(conn, name, now)
+
+
 def _may_fall_back(result: SendResult) -> bool:
     return result.error is not None and not isinstance(result.error, Uncertain)
 
@@ -363,7 +438,9 @@ def _mark_sending(engine: Engine, ids: list[int], now: datetime) -> None:
 NEXT_RUN = timedelta(minutes=1)
 
 
-def _release(engine: Engine, ids: list[int], why: str, now: datetime, report: SendReport) -> None:
+def _release(
+    engine: Engine, ids: list[int], reason: str, now: datetime, report: SendReport
+) -> None:
     with engine.begin() as conn:
         for start in range(0, len(ids), ROUND):
             report.waiting += conn.execute(
@@ -373,7 +450,7 @@ def _release(engine: Engine, ids: list[int], why: str, now: datetime, report: Se
                     outbox.c.status.in_(("claimed", "sending")),
                 )
                 .values(
-                    status="planned", reason=f"channel stopped: {why}", updated_at=now,
+                    status="planned", reason=reason, updated_at=now,
                     earliest_at=func.min(outbox.c.latest_at, now + NEXT_RUN)
                     if engine.dialect.name == "sqlite" else func.least(outbox.c.latest_at, now + NEXT_RUN),
                 )
@@ -405,7 +482,7 @@ def _record(
                 .values({k: bindparam(f"v_{k}") for k in keys}),
                 [{"oid": u["oid"], **{f"v_{k}": u[k] for k in keys}} for u in group],
             )
-        record_parts(conn, provider, parts)
+        record_parts(conn, provider, parts, now)
         _events(conn, updates, rows, provider, now)
 
 
@@ -462,6 +539,12 @@ def _outcome(
         later = min(as_utc(row["latest_at"]), now + NEXT_RUN)
         return {"status": "planned", "reason": f"channel stopped: {error}", "updated_at": now,
                 "earliest_at": later}  # fmt: skip
+    if isinstance(error, Unreachable):
+        # The provider is down, not the message: it waits inside its window, no attempt used.
+        report.waiting += 1
+        later = min(as_utc(row["latest_at"]), now + NEXT_RUN)
+        return {"status": "planned", "reason": f"provider down: {error}", "updated_at": now,
+                "earliest_at": later}  # fmt: skip
     attempts = int(row.get("attempts") or 0) + 1
     retry_at = now + timedelta(seconds=rules.retry_seconds * 2 ** (attempts - 1))
     if (
@@ -494,18 +577,23 @@ def _by_keys(updates: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[s
     return groups
 
 
-def collect_receipts(engine: Engine, channel: Channel | Resolver, now: datetime) -> SendReport:
-    """Apply the receipts that have arrived, sending nothing."""
+def collect_receipts(
+    engine: Engine, settings: Settings, channel: Channel | Resolver, now: datetime
+) -> SendReport:
+    """Apply the receipts and replies that have arrived, sending nothing."""
     report = SendReport()
-    _apply_receipts(engine, Providers(channel, Channels()), now, report)
+    _apply_receipts(engine, settings, Providers(channel, Channels()), now, report)
     return report
 
 
 def _apply_receipts(
-    engine: Engine, providers: Providers, now: datetime, report: SendReport
+    engine: Engine, settings: Settings, providers: Providers, now: datetime, report: SendReport
 ) -> None:
     for provider in providers.listening():
-        report.add_receipts(record_receipts(engine, provider.name, provider.receipts(now), now))
+        heard = hear(engine, settings, provider, now)
+        report.add_receipts(heard.receipts)
+        report.replies += len(heard.replies)
+        report.unplaced += heard.unplaced
 
 
 def _local_day(now: datetime, settings: Settings) -> date:

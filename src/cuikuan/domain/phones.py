@@ -63,3 +63,34 @@ def mobile_fast_path(region: str) -> tuple[str, str] | None:
 
 
 CLEAN_CHARS = r"[\s\-().]"
+
+
+def place_sender(address: str, ton: int | None, region: str) -> str | None:
+    """The E.164 number a reply came from, as a ledger number would be read, or None when it
+    cannot be placed with certainty (it then goes to a person, never to a guessed borrower).
+
+    `ton` is SMPP's type of number: 1 international (the digits start with the country code),
+    2 national (read in `region`), 0 unknown (read in `region` as the ledger's numbers are;
+    only a number no reading in `region` makes valid is tried as international), 5 a name.
+    None: the provider's own convention, international with or without the +."""
+    text = re.sub(CLEAN_CHARS, "", unicodedata.normalize("NFKC", address))
+    digits = text.lstrip("+")
+    if not digits.isdigit() or ton == 5:
+        return None
+    if text.startswith("+") or ton in (None, 1):
+        return _valid("+" + digits, None)
+    if ton == 2:
+        return _valid(digits, region)
+    if ton == 0:
+        return _valid(digits, region) or _valid("+" + digits, None)
+    return None  # network-specific, subscriber, abbreviated: not a number we can place
+
+
+def _valid(text: str, region: str | None) -> str | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -102,9 +102,9 @@ async def _serve(
 
 def _listen(clock: Callable[[], datetime]) -> None:
     """Receipts and replies this process's binds heard since the last call."""
-    from cuikuan.dispatch.listener import drain
+    from cuikuan.dispatch.inbound import hear
 
     ctx = job_context.context()
     now = clock()
     for channel in pushing(list(ctx.providers.values())):
-        drain(ctx.engine, ctx.settings, channel, now)
+        hear(ctx.engine, ctx.settings, channel, now)

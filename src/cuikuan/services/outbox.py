@@ -2,6 +2,7 @@
 
     rows = messages_in(engine, "uncertain")
     resolve_uncertain(engine, [12, 13], "not_sent", by="li", now=now)
+    health = provider_health(engine)   # per provider: up or down, what its binds left unread
 
 An uncertain message was handed to a gateway but its fate was never recorded (the dispatcher
 died, or the session dropped before the answer). Only a person who checked with the carrier
@@ -14,10 +15,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from cuikuan.errors import InputError, NotFound
-from cuikuan.store.schema import customers, outbox
+from cuikuan.store import inbound_pdus, provider_states
+from cuikuan.store.schema import customers, outbox, receipts
 
 OUTCOMES = {"sent": "sent", "not_sent": "failed", "resend": "planned"}
 
@@ -69,3 +71,33 @@ def resolve_uncertain(engine: Engine, ids: list[int], outcome: str, by: str, now
             .where(outbox.c.id.in_(ids), outbox.c.status == "uncertain")
             .values(**values)
         ).rowcount
+
+
+def provider_health(engine: Engine) -> list[dict[str, Any]]:
+    """Per provider: up or down (since when, the next try, why) as dispatch last found it;
+    what its binds heard that is not read yet, or could not be read; receipts of the last
+    day that match no message (an id the provider reused, a message recorded nowhere)."""
+    with engine.connect() as conn:
+        states = {s["provider"]: s for s in provider_states.states(conn)}
+        journal = inbound_pdus.counts(conn)
+        unmatched: dict[str, int] = dict(
+            conn.execute(
+                select(receipts.c.provider, func.count())
+                .where(receipts.c.outbox_id.is_(None))
+                .group_by(receipts.c.provider)
+            ).all()
+        )
+    names = sorted(set(states) | {p for p, _ in journal} | set(unmatched))
+    return [
+        {
+            "provider": name,
+            "state": states.get(name, {}).get("state", "up"),
+            "since": states.get(name, {}).get("since"),
+            "next_try_at": states.get(name, {}).get("next_try_at"),
+            "detail": states.get(name, {}).get("detail"),
+            "inbound_waiting": journal.get((name, "new"), 0),
+            "inbound_unreadable": journal.get((name, "unreadable"), 0),
+            "receipts_unmatched": int(unmatched.get(name, 0)),
+        }
+        for name in names
+    ]

@@ -117,6 +117,53 @@ def receive_reply(
     return result
 
 
+def receive_unplaced(
+    engine: Engine,
+    settings: Settings,
+    sender: str,
+    ton: int | None,
+    text: str,
+    at: datetime,
+    *,
+    source: str,
+    message_id: str | None = None,
+) -> ReplyResult:
+    """A reply from a number that cannot be placed with certainty (a national number of no
+    known region, a name, a malformed address): stored as it came and given to a person, who
+    finds the borrower. Nothing is acted on automatically, an opt-out included: acting on a
+    guessed number could stop the wrong person, or miss the right one silently."""
+    today = at.astimezone(ZoneInfo(settings.defaults.timezone)).date()
+    reading = classify(text, today, reply_rules())
+    try:
+        reply_id = _store(engine, reading, at, sender, source, text, [], message_id)
+    except IntegrityError:
+        reply_id = None
+    if reply_id is None:
+        return ReplyResult(sender, reading, [], [], duplicate=True)
+    urgent = bool(reading.safety) or reading.intent == "opt_out"
+    summary = (
+        f"reply from {sender!r} (type of number {ton if ton is not None else '?'}), which could "
+        f"not be placed: find the borrower by hand; {reading.intent} reply {text[:500]!r}"
+    )
+    with engine.begin() as conn:
+        task_id = conn.execute(
+            insert(tasks).values(
+                customer_id=None, kind=READ_REPLY.task, priority=1 if urgent else READ_REPLY.priority,
+                state="open", due_at=at + READ_REPLY.sla, reply_id=reply_id, summary=summary,
+                notes="[]", created_at=at, updated_at=at,
+            ).returning(tasks.c.id)
+        ).scalar_one()  # fmt: skip
+        emit(conn, "task.created", None, {"task": task_id, "kind": READ_REPLY.task, "reply": reply_id,
+                                          "priority": 1 if urgent else READ_REPLY.priority,
+                                          "due_at": (at + READ_REPLY.sla).isoformat()}, at)  # fmt: skip
+        done = [f"unplaced sender: task {READ_REPLY.task} for a person"]
+        conn.execute(update(replies).where(replies.c.id == reply_id).values(action=done[0]))
+        event = {"reply": reply_id, "text": text, "source": source, "sender": sender,
+                 "intent": reading.intent, "customers": [], "done": done, "unplaced": True}  # fmt: skip
+        emit(conn, "reply.received", None, event, at)
+    return ReplyResult(sender, reading, [], done)
+
+
 def _store(
     engine: Engine,
     reading: Reading,

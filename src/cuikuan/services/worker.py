@@ -21,7 +21,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from cuikuan.channels.base import Channel, pushing
-from cuikuan.dispatch.listener import drain
+from cuikuan.dispatch.inbound import hear
 from cuikuan.dispatch.sender import Resolver, SendReport, send_due
 from cuikuan.services import webhooks
 from cuikuan.services.promises import settle
@@ -98,7 +98,7 @@ class WorkerDay:
             log.info("planned day=%s rows=%d", day, result.written)
         report.sent = send_due(self.engine, self.settings, self.resolve, now, self.limit)
         for channel in pushing(self.providers.values()):
-            heard = drain(self.engine, self.settings, channel, now)
+            heard = hear(self.engine, self.settings, channel, now)
             report.replies += len(heard.replies)
             report.receipts.update(heard.receipts)
         settle_kept(self.engine, self.settings, now)

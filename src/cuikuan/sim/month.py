@@ -85,7 +85,7 @@ def run_month(
             report.replies += paid[2]
             if progress:
                 progress(offset + 1, days)
-        collect_receipts(engine, channel, _at(start + timedelta(days=days), 0, zone))
+        collect_receipts(engine, settings, channel, _at(start + timedelta(days=days), 0, zone))
     report.steps = step_results(engine, settings, start, start + timedelta(days=days))
     return report
 

@@ -43,6 +43,7 @@ from smpplib import smpp as ssmpp
 log = logging.getLogger(__name__)
 FATES: dict[str, tuple[str, int | str]] = {
     "0058": ("throttle", 2),
+    "0059": ("throttle", 10**9),  # throttled for ever
     "0014": ("queuefull", 1),
     "0011": ("refuse", 0x0B),
     "0401": ("refuse", 0x401),
@@ -80,6 +81,7 @@ class SmscConfig:
     silent_keepalive: bool = False  # never answer enquire_link (a half-dead link)
     max_tps: float | None = None  # beyond this, answer ESME_RTHROTTLED
     drop_after: int | None = None  # close the connection, unanswered, on this many-th submit
+    ids_from: int | None = None  # message ids from here (a restarted SMSC that reuses them)
     log_path: Path | None = None
 
 
@@ -88,6 +90,9 @@ class Session:
     writer: asyncio.StreamWriter
     system_id: str = ""
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # deliver_sm/data_sm sent and not yet acknowledged: (PDU name, fields) by sequence. What a
+    # session leaves unacknowledged is delivered again on the next bind, as carriers do.
+    unacked: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def write(self, data: bytes) -> None:
         if not self.writer.is_closing():
@@ -98,7 +103,8 @@ class Smsc:
     def __init__(self, config: SmscConfig) -> None:
         self.config = config
         # Ids start from the clock so a restarted SMSC does not hand out the same ones again.
-        self.ids = itertools.count(int(time.time() * 1000) << 8)
+        start = config.ids_from if config.ids_from is not None else int(time.time() * 1000) << 8
+        self.ids = itertools.count(start)
         self.sessions: list[Session] = []
         self.stats: Counter[str] = Counter()
         self.seen: Counter[bytes] = Counter()
@@ -108,6 +114,7 @@ class Smsc:
         self._window_count = 0
         self._dropped = False
         self._servers: list[asyncio.base_events.Server] = []
+        self._undelivered: list[tuple[str, dict[str, Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def serve(self) -> None:
@@ -176,6 +183,7 @@ class Smsc:
             pass
         finally:
             self.sessions.remove(session)
+            self._undelivered += session.unacked.values()
             writer.close()
 
     def _handle(self, session: Session, data: bytes) -> bool:
@@ -183,6 +191,12 @@ class Smsc:
         sequence = struct.unpack(">L", data[12:16])[0]
         if command_id & 0x80000000:
             self.stats["responses"] += 1  # deliver_sm_resp, enquire_link_resp: nothing to do
+            if command_id in (0x80000005, 0x80000103):  # deliver_sm_resp, data_sm_resp
+                status = struct.unpack(">L", data[8:12])[0]
+                self.stats["acked" if status == 0 else "ack_refused"] += 1
+                sent = session.unacked.pop(sequence, None)
+                if status != 0 and sent is not None:  # a temporary error: again in a moment
+                    asyncio.get_running_loop().call_later(0.5, self._deliver, session, *sent)
             return True
         p = ssmpp.parse_pdu(data, client=_CLIENT, allow_unknown_opt_params=True)
         name = p.command
@@ -210,7 +224,21 @@ class Smsc:
         session.write(_resp(name + "_resp", sequence, status=status, system_id="cuikuan-smsc"))
         session.system_id = system_id
         self.stats["binds" if ok else "binds_refused"] += 1
+        if ok and self._undelivered:
+            again, self._undelivered = self._undelivered, []
+            self.stats["redelivered"] += len(again)
+            for name_fields in again:
+                self._deliver(session, *name_fields)
         return ok
+
+    def _deliver(self, session: Session, name: str, fields: dict[str, Any]) -> None:
+        """Send a deliver_sm or data_sm and remember it until it is acknowledged."""
+        if session not in self.sessions:  # gone meanwhile: the next bind gets it
+            self._undelivered.append((name, fields))
+            return
+        sequence = next(session.seq)
+        session.unacked[sequence] = (name, fields)
+        session.write(_make(name, sequence, **fields))
 
     def _submit(self, session: Session, p: Any, sequence: int) -> bool:
         self.stats["submits"] += 1
@@ -271,6 +299,7 @@ class Smsc:
             "esm_class": int(p.esm_class or 0),
             "data_coding": int(p.data_coding or 0),
             "short_message": _raw(p.short_message).hex(),
+            "validity_period": _text(p.validity_period),
             "at": datetime.now(UTC).isoformat(),
         }
         self.stats["accepted"] += 1
@@ -292,49 +321,50 @@ class Smsc:
         if self.config.receipt_tlvs:
             extra = {"receipted_message_id": shown_id, "message_state": _STATE_CODE[state]}
         body = {"message_payload" if self.config.data_sm else "short_message": text.encode()}
-        data = _make(
-            "data_sm" if self.config.data_sm else "deliver_sm",
-            next(session.seq),
-            source_addr=_text(p.destination_addr),
-            destination_addr=_text(p.source_addr),
-            esm_class=0x04,  # SMSC delivery receipt (smpplib names only the acks)
+        fields = {
+            "source_addr": _text(p.destination_addr),
+            "destination_addr": _text(p.source_addr),
+            "esm_class": 0x04,  # SMSC delivery receipt (smpplib names only the acks)
             **body,
             **extra,
-        )
-        session.write(data)
+        }
+        self._deliver(session, "data_sm" if self.config.data_sm else "deliver_sm", fields)
         self.stats["receipts"] += 1
 
     # -- mobile-originated messages -------------------------------------------------------
 
-    def inject(self, sender: str, recipient: str, text: str) -> int:
-        """Send a borrower's message to every bound session; long ones in concatenated parts."""
+    def inject(self, sender: str, recipient: str, text: str, ton: int = 1, npi: int = 1) -> int:
+        """Send a borrower's message to every bound session; long ones in concatenated parts.
+        `ton` 1: the sender in international form; 2 national, 0 unknown."""
         parts, encoding, esm_class = sgsm.make_parts(text)
         for session in list(self.sessions):
             for part in parts:
-                data = _make(
-                    "deliver_sm",
-                    next(session.seq),
-                    source_addr_ton=1,
-                    source_addr_npi=1,
-                    source_addr=sender.lstrip("+"),
-                    destination_addr=recipient,
-                    esm_class=esm_class,
-                    data_coding=encoding,
-                    short_message=part,
-                )
-                session.write(data)
+                fields = {
+                    "source_addr_ton": ton,
+                    "source_addr_npi": npi,
+                    "source_addr": sender.lstrip("+"),
+                    "destination_addr": recipient,
+                    "esm_class": esm_class,
+                    "data_coding": encoding,
+                    "short_message": part,
+                }
+                self._deliver(session, "deliver_sm", fields)
         self.stats["mo"] += 1
         return len(parts)
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One JSON request a line: {"cmd": "mo", "from": "+86...", "to": "1069", "text": "..."}
+        """One JSON request a line: {"cmd": "mo", "from": "+86...", "to": "1069", "text": "...",
+        "ton": 1}
         or {"cmd": "stats"}; one JSON answer a line."""
         with contextlib.suppress(ConnectionError):
             while line := await reader.readline():
                 try:
                     request = json.loads(line)
                     if request.get("cmd") == "mo":
-                        parts = self.inject(request["from"], request.get("to", ""), request["text"])
+                        parts = self.inject(
+                            request["from"], request.get("to", ""), request["text"],
+                            int(request.get("ton", 1)), int(request.get("npi", 1)),
+                        )  # fmt: skip
                         answer: dict[str, Any] = {
                             "ok": True,
                             "parts": parts,

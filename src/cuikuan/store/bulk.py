@@ -186,8 +186,12 @@ def arrow_frame(
 
 # One ADBC connection per process, thread and database, kept open: connecting for every frame
 # (a plan in parts reads dozens) cost most of a PostgreSQL test's time. Autocommit, so every
-# read sees what is committed now, never a snapshot held from an earlier read.
+# read sees what is committed now, never a snapshot held from an earlier read. At most
+# `_ADBC_KEEP` are kept per thread, the least recently used closed first: a process that opens many
+# databases in turn (a test run, a tool over several books) must not hold a server connection
+# for each of them until it exits.
 _ADBC: dict[tuple[int, int, str], Any] = {}
+_ADBC_KEEP = 8
 
 
 def _adbc_key(target: str) -> tuple[int, int, str]:
@@ -198,9 +202,15 @@ def _adbc_read(target: str, sql: str, schema: Mapping[str, PolarsDataType]) -> p
     import adbc_driver_postgresql.dbapi as driver
 
     key = _adbc_key(target)
-    if key not in _ADBC:
-        _ADBC[key] = driver.connect(target, autocommit=True)
-    with _ADBC[key].cursor() as cursor:
+    conn = _ADBC.pop(key, None)
+    if conn is None:
+        conn = driver.connect(target, autocommit=True)
+        mine = [k for k in _ADBC if k[:2] == key[:2]]  # another thread's may be in use
+        for old in mine[: max(0, len(mine) - _ADBC_KEEP + 1)]:
+            with contextlib.suppress(Exception):
+                _ADBC.pop(old).close()
+    _ADBC[key] = conn  # the most recently used last
+    with conn.cursor() as cursor:
         cursor.execute(sql)
         return typed(arrow_stream_frame(cursor.fetch_arrow()), schema)
 

@@ -182,6 +182,10 @@ message_parts = Table(
     Column("outbox_id", ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("part", Integer, nullable=False),
     Column("state", String(16)),
+    # When the SMSC accepted it (the dispatcher's clock): a receipt never matches a part
+    # submitted after the receipt came, so an SMSC that restarts its id counter cannot hand a
+    # new message an old message's receipt.
+    Column("submitted_at", DateTime(timezone=True)),
 )
 
 # Which messages preceded each payment: every message sent (or held back as control) to the
@@ -217,6 +221,37 @@ receipts = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("outbox_id", Integer, index=True),  # NULL until matched
     Index("ix_receipts_provider_id", "provider", "provider_id"),
+)
+
+# Every deliver_sm and data_sm any SMPP bind received, stored raw before it is acknowledged (the
+# SMSC sends again what we do not acknowledge): receipts and borrowers' replies are read from
+# here, so one the dispatcher was killed holding is read by the next. `state`: new (not read
+# yet), done, or unreadable; `note` says what became of it.
+inbound_pdus = Table(
+    "inbound_pdus",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("session", String(64), nullable=False),  # which bind it came on
+    Column("command_id", BigInteger, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("arrived_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("note", Text),
+    Index("ix_inbound_pdus_provider_state", "provider", "state"),
+)
+
+# A provider that could not be reached (an outage) is down until its next try: dispatch leaves
+# its messages planned inside their windows (or to the route's fallback) rather than failing
+# them, and says so in `outbox providers`.
+provider_states = Table(
+    "provider_states",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("state", String(16), nullable=False),  # up or down
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("next_try_at", DateTime(timezone=True)),
+    Column("detail", Text),
 )
 
 # Opt-outs per customer and channel (the replies issue writes them from 退订/STOP; operators

@@ -7,9 +7,18 @@
     channel.close()
 
 A message's fate is decided per part: all parts accepted -> sent (part ids kept for receipts);
-a part refused -> Permanent; nothing written yet and the session down -> Transient (safe to try
-again); a part written whose answer never came, or a message cut after some parts were accepted
--> Uncertain, which dispatch never resends.
+a part refused -> Permanent; still throttled after a few tries -> Transient (back to the queue);
+the SMSC unreachable and nothing written -> Unreachable (the provider is down: the message waits
+inside its window); a part written whose answer never came, or a message cut after some parts
+were accepted -> Uncertain, which dispatch never resends.
+
+Every message carries a validity period, the end of its contact window, so an SMSC that cannot
+deliver it in time drops it rather than waking someone at night. With `sessions` > 1 the
+channel holds that many binds, messages dealt out in turn, the agreed rate shared between them.
+
+What the binds hear is kept in `journal` before it is acknowledged (channels/smpp/inbound.py):
+the database's when dispatch builds the channel, read by `dispatch.inbound`; else in memory,
+read by `receipts` and `replies` here.
 """
 
 from __future__ import annotations
@@ -19,10 +28,10 @@ import itertools
 import logging
 import random
 import threading
-from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any
 
 from cuikuan.channels.base import (
     BOTH,
@@ -35,9 +44,10 @@ from cuikuan.channels.base import (
     SendResult,
     Transient,
     Uncertain,
+    Unreachable,
 )
 from cuikuan.channels.smpp import coding, pdu
-from cuikuan.channels.smpp.receipts import is_receipt, parse_receipt
+from cuikuan.channels.smpp.inbound import Arrival, Journal, MemoryJournal
 from cuikuan.channels.smpp.session import (
     BindRefused,
     ConnectionLost,
@@ -47,7 +57,6 @@ from cuikuan.channels.smpp.session import (
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 STATUS_NAMES = {
     0x01: "ESME_RINVMSGLEN",
     0x08: "ESME_RSYSERR",
@@ -67,31 +76,68 @@ def status_text(status: int) -> str:
     return f"0x{status:08X} {STATUS_NAMES.get(status, '')}".rstrip()
 
 
+def default_source_ton(source_addr: str) -> tuple[int, int]:
+    """(TON, NPI) a sender id is read as when the settings do not say: letters are an
+    alphanumeric name (5/0), a number with its country code an international one (1/1), a
+    short code or a national number unknown in the ISDN plan (0/1)."""
+    if not source_addr or not source_addr.lstrip("+").isdigit():
+        return 5, 0
+    if source_addr.startswith("+") or len(source_addr) > 11:
+        return 1, 1
+    return 0, 1
+
+
+def validity(latest: datetime | None) -> str:
+    """SMPP's absolute time format in UTC (YYMMDDhhmmsstnnp, offset 00 quarter hours, +)."""
+    return "" if latest is None else f"{latest.astimezone(UTC):%y%m%d%H%M%S}000+"
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class SmppChannel:
     config: SessionConfig
     source_addr: str = ""
-    source_ton: int = 5  # alphanumeric sender id by default; 1/1 for a long number
-    source_npi: int = 0
+    source_ton: int | None = None  # None: from the address (default_source_ton)
+    source_npi: int | None = None
     registered_delivery: int = 1
     reference_bits: int = 8
     name: str = "smpp"
     send_timeout: float = 300.0
     max_parts: int = 255  # what an 8-bit UDH can number
     encodings: tuple[str, ...] = BOTH
+    sessions: int = 1
+    journal: Journal | None = None  # None: kept in memory, read by receipts() and replies()
+    clock: Callable[[], datetime] = _wall_clock  # when a PDU arrived
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
-    _client: SmppClient | None = field(default=None, init=False, repr=False)
+    _clients: list[SmppClient] = field(default_factory=list, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
-    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
-    _receipts: deque[Receipt] = field(default_factory=deque, init=False, repr=False)
-    _replies: deque[Inbound] = field(default_factory=deque, init=False, repr=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
+    _turn: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
+    _memory: MemoryJournal | None = field(default=None, init=False, repr=False)
+    _receipts: list[Receipt] = field(default_factory=list, init=False, repr=False)
+    _replies: list[Inbound] = field(default_factory=list, init=False, repr=False)
     _refs: itertools.count[int] = field(
         default_factory=lambda: itertools.count(random.randrange(65536)), init=False, repr=False
     )
 
+    def __post_init__(self) -> None:
+        ton, npi = default_source_ton(self.source_addr)
+        self.source_ton = ton if self.source_ton is None else self.source_ton
+        self.source_npi = npi if self.source_npi is None else self.source_npi
+        if self.journal is None:
+            self._memory = MemoryJournal()
+            self.journal = self._memory
+
     @property
     def max_tps(self) -> float:
         return self.config.tps
+
+    @property
+    def expects_receipts(self) -> bool:
+        return bool(self.registered_delivery & 0x01)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -99,16 +145,18 @@ class SmppChannel:
         if self._thread is not None:
             return
         loop = asyncio.new_event_loop()
-        reassembler = coding.Reassembler()
         ready = threading.Event()
+        count = max(1, self.sessions)
+        shared = replace(self.config, tps=self.config.tps / count)
 
-        def on_deliver(sm: pdu.ShortMessage) -> None:
-            self._on_deliver(sm, reassembler)
+        def keep(arrivals: Sequence[Arrival]) -> None:
+            assert self.journal is not None
+            self.journal.keep(self.name, arrivals)
 
         def run() -> None:
             asyncio.set_event_loop(loop)
-            self._client = SmppClient(self.config, on_deliver)
-            self._task = loop.create_task(self._client.run())
+            self._clients = [SmppClient(shared, keep, self.clock) for _ in range(count)]
+            self._tasks = [loop.create_task(c.run()) for c in self._clients]
             loop.call_soon(ready.set)
             loop.run_forever()
 
@@ -118,16 +166,16 @@ class SmppChannel:
         ready.wait()
 
     def close(self) -> None:
-        if self._thread is None or self._loop is None or self._client is None:
+        if self._thread is None or self._loop is None or not self._clients:
             return
         loop = self._loop
-        fut = asyncio.run_coroutine_threadsafe(self._client.stop(), loop)
+        fut = asyncio.run_coroutine_threadsafe(_all(c.stop() for c in self._clients), loop)
         try:
             fut.result(5)
-            if self._task is not None:
-                asyncio.run_coroutine_threadsafe(
-                    asyncio.wait([self._task], timeout=2), loop
-                ).result(3)
+            if self._tasks:
+                asyncio.run_coroutine_threadsafe(asyncio.wait(self._tasks, timeout=2), loop).result(
+                    3
+                )
         finally:
             loop.call_soon_threadsafe(loop.stop)
             self._thread.join(5)
@@ -136,8 +184,9 @@ class SmppChannel:
 
     def wait_bound(self, timeout: float = 10.0) -> bool:
         self.start()
-        assert self._loop is not None and self._client is not None
-        fut = asyncio.run_coroutine_threadsafe(self._client.wait_bound(timeout), self._loop)
+        assert self._loop is not None and self._clients
+        waits = (c.wait_bound(timeout) for c in self._clients)
+        fut = asyncio.run_coroutine_threadsafe(_all(waits), self._loop)
         try:
             fut.result(timeout + 1)
             return True
@@ -153,10 +202,29 @@ class SmppChannel:
         return fut.result(self.send_timeout)
 
     def receipts(self, now: datetime) -> list[Receipt]:
-        return _drain(self._receipts)
+        self._take(now)
+        out, self._receipts = self._receipts, []
+        return out
 
     def replies(self, now: datetime) -> list[Inbound]:
-        return _drain(self._replies)
+        self._take(now)
+        out, self._replies = self._replies, []
+        return out
+
+    def _take(self, now: datetime) -> None:
+        """The in-memory journal read (a stored journal is read by dispatch.inbound)."""
+        if self._memory is None:
+            return
+        heard = self._memory.take(now)
+        self._receipts += [r for _, r in heard.receipts]
+        for reply in heard.replies:
+            sm = reply.sm
+            self._replies.append(
+                Inbound(sm.source_addr, sm.destination_addr, reply.text, reply.at,
+                        sender_ton=sm.source_addr_ton)
+            )  # fmt: skip
+        for key, why in heard.unreadable.items():
+            log.warning("inbound PDU %d: %s", key, why)
 
     # -- inside the event loop ------------------------------------------------------------
 
@@ -164,7 +232,7 @@ class SmppChannel:
         return list(await asyncio.gather(*(self._send_one(m) for m in batch)))
 
     async def _send_one(self, message: OutgoingMessage) -> SendResult:
-        assert self._client is not None
+        client = self._clients[next(self._turn) % len(self._clients)]
         try:
             parts = coding.encode_parts(message.text, next(self._refs), self.reference_bits)
         except ValueError as exc:
@@ -173,30 +241,30 @@ class SmppChannel:
         for part in parts:
             sm = pdu.ShortMessage(
                 source_addr=self.source_addr,
-                source_addr_ton=self.source_ton,
-                source_addr_npi=self.source_npi,
+                source_addr_ton=int(self.source_ton or 0),
+                source_addr_npi=int(self.source_npi or 0),
                 destination_addr=message.recipient.lstrip("+"),
                 short_message=part.octets,
                 esm_class=part.esm_class,
                 data_coding=part.data_coding,
                 registered_delivery=self.registered_delivery,
+                validity_period=validity(message.latest_at),
             )
-            error = await self._submit_part(pdu.sm_body(sm), accepted, len(parts))
+            error = await self._submit_part(client, pdu.sm_body(sm), accepted, len(parts))
             if error is not None:
                 return SendResult(message.outbox_id, None, error, tuple(accepted))
         return SendResult(message.outbox_id, accepted[0], None, tuple(accepted))
 
     async def _submit_part(
-        self, body: bytes, accepted: list[str], total: int
+        self, client: SmppClient, body: bytes, accepted: list[str], total: int
     ) -> ProviderError | None:
-        assert self._client is not None
         done = f" after {len(accepted)} of {total} parts were accepted" if accepted else ""
         try:
-            answer = await self._client.submit(body)
+            answer = await client.submit(body)
         except BindRefused as exc:
             return AuthError(f"SMPP {exc}")
         except NotConnected as exc:
-            return Uncertain(f"{exc}{done}") if accepted else Transient(str(exc))
+            return Uncertain(f"{exc}{done}") if accepted else Unreachable(str(exc))
         except ConnectionLost as exc:
             return Uncertain(str(exc) + done)
         if answer.status == pdu.ESME_ROK:
@@ -206,39 +274,6 @@ class SmppChannel:
             return Transient(f"SMSC still throttling: {status_text(answer.status)}")
         return Permanent(f"SMSC refused: {status_text(answer.status)}{done}")
 
-    def _on_deliver(self, sm: pdu.ShortMessage, reassembler: coding.Reassembler) -> None:
-        now = datetime.now(UTC)
-        if is_receipt(sm):
-            info = parse_receipt(sm)
-            if info is None:
-                log.warning("unreadable delivery receipt: %r", sm.short_message[:120])
-                return
-            if info.outcome is None:
-                return  # intermediate (ENROUTE, ACCEPTD): wait for the final one
-            detail = info.state + (f" err:{info.error}" if info.error else "")
-            self._receipts.append(
-                Receipt(
-                    info.message_id,
-                    info.outcome == "delivered",
-                    now,
-                    detail,
-                    expired=info.outcome == "expired",
-                )
-            )
-            return
-        text = reassembler.add(sm)
-        if text is not None:
-            self._replies.append(Inbound(_e164(sm.source_addr), sm.destination_addr, text, now))
-        for sender, partial in reassembler.expired():
-            self._replies.append(Inbound(_e164(sender), sm.destination_addr, partial, now))
 
-
-def _e164(address: str) -> str:
-    return address if address.startswith("+") or not address.isdigit() else "+" + address
-
-
-def _drain(queue: deque[T]) -> list[T]:
-    out = []
-    while queue:
-        out.append(queue.popleft())
-    return out
+async def _all(calls: Iterable[Coroutine[Any, Any, None]]) -> None:
+    await asyncio.gather(*calls)

@@ -1,5 +1,7 @@
 """Text to SMPP short messages and back: data_coding, concatenation by UDH, reassembly.
 
+    done, waiting = assemble(pieces, now, wait)      # replies joined from their parts
+
     parts = encode_parts("您的账单...", reference=17)   # [(esm_class, data_coding, octets), ...]
     text = decode(data_coding, octets)
 
@@ -12,8 +14,9 @@ BMP is a surrogate pair that `split` never cuts). A long message carries a conca
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from cuikuan.channels.smpp import pdu
 from cuikuan.domain.sms import GSM7_BASIC, GSM7_EXTENSION, split
@@ -117,46 +120,56 @@ def strip_udh(sm: pdu.ShortMessage) -> tuple[Concat | None, bytes]:
     return concat, octets
 
 
-@dataclass
-class _Pending:
-    data_coding: int
-    total: int
-    first_seen: float
-    parts: dict[int, bytes] = field(default_factory=dict)
+@dataclass(frozen=True)
+class Piece:
+    """One inbound short message and where it is kept (`key`: its stored row)."""
+
+    key: int
+    sm: pdu.ShortMessage
+    at: datetime
 
 
-class Reassembler:
-    """Joins the parts of concatenated messages (any order, duplicates ignored) by sender,
-    reference and total; a message whose parts stop arriving is released as it is after
-    `timeout` seconds, marked incomplete, rather than lost."""
+@dataclass(frozen=True)
+class Assembled:
+    keys: tuple[int, ...]  # every piece it was made of, duplicates included
+    sm: pdu.ShortMessage  # the first piece: sender, its TON and NPI, our number
+    text: str
+    at: datetime  # when its last piece came
+    complete: bool
 
-    def __init__(self, timeout: float = 300.0) -> None:
-        self.timeout = timeout
-        self._pending: dict[tuple[str, int, int], _Pending] = {}
 
-    def add(self, sm: pdu.ShortMessage, now: float | None = None) -> str | None:
-        concat, octets = strip_udh(sm)
+def assemble(
+    pieces: Sequence[Piece], now: datetime, wait: timedelta
+) -> tuple[list[Assembled], list[int]]:
+    """Join concatenated messages (any order, duplicates ignored) by sender, reference and
+    total. Returns the messages that are whole, and those whose parts stopped arriving `wait`
+    before `now`, released as they are and marked incomplete rather than lost; and the keys of
+    the pieces still waiting for the rest. Stateless, so the pieces can come from storage."""
+    done: list[Assembled] = []
+    groups: dict[tuple[str, int, int, int], list[tuple[int, Piece, bytes]]] = {}
+    for piece in pieces:
+        concat, octets = strip_udh(piece.sm)
         if concat is None or concat.total <= 1:
-            return decode(sm.data_coding, octets)
-        key = (sm.source_addr, concat.reference, concat.total)
-        entry = self._pending.setdefault(
-            key, _Pending(sm.data_coding, concat.total, now if now is not None else time.time())
-        )
-        entry.parts.setdefault(concat.seq, octets)
-        if len(entry.parts) < entry.total:
-            return None
-        del self._pending[key]
+            text = decode(piece.sm.data_coding, octets)
+            done.append(Assembled((piece.key,), piece.sm, text, piece.at, True))
+            continue
+        key = (piece.sm.source_addr, piece.sm.source_addr_ton, concat.reference, concat.total)
+        groups.setdefault(key, []).append((concat.seq, piece, octets))
+    waiting: list[int] = []
+    for (_, _, _, total), group in groups.items():
+        parts: dict[int, bytes] = {}
+        for seq, _, octets in sorted(group, key=lambda g: g[1].key):
+            parts.setdefault(seq, octets)  # the first copy of a part counts
+        first = min(group, key=lambda g: g[1].key)[1]
+        whole = len(parts) >= total
+        if not whole and now - first.at < wait:
+            waiting += [p.key for _, p, _ in group]
+            continue
         # Join the octets before decoding: a sender may cut a surrogate pair or an escape.
-        return decode(entry.data_coding, b"".join(entry.parts[i] for i in sorted(entry.parts)))
-
-    def expired(self, now: float | None = None) -> list[tuple[str, str]]:
-        moment = now if now is not None else time.time()
-        out = []
-        for key, entry in list(self._pending.items()):
-            if moment - entry.first_seen >= self.timeout:
-                del self._pending[key]
-                text = decode(
-                    entry.data_coding, b"".join(entry.parts[i] for i in sorted(entry.parts))
-                )
-                out.append((key[0], text + " […incomplete]"))
-        return out
+        text = decode(first.sm.data_coding, b"".join(parts[i] for i in sorted(parts)))
+        keys = tuple(sorted(p.key for _, p, _ in group))
+        last = max(p.at for _, p, _ in group)
+        done.append(
+            Assembled(keys, first.sm, text if whole else text + " […incomplete]", last, whole)
+        )
+    return done, waiting

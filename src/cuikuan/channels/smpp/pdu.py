@@ -36,6 +36,7 @@ ESME_RBINDFAIL = 0x0D
 ESME_RINVDSTADR = 0x0B
 ESME_RSYSERR = 0x08
 ESME_RINVCMDID = 0x03
+ESME_RX_T_APPNACK = 0x64  # "temporary application error": the SMSC delivers it again later
 
 # Optional parameters (TLVs) we read or write.
 TLV_RECEIPTED_MESSAGE_ID = 0x001E

@@ -1,14 +1,19 @@
 """One SMPP transceiver session on asyncio: bind, windowed requests, keep-alive, inbound PDUs.
 
-    client = SmppClient(config, on_deliver)
+    client = SmppClient(config, keep)
     asyncio.create_task(client.run())          # binds, keeps the bind, reconnects with backoff
-    outcome = await client.submit(sm_body)     # Accepted(id) | Refused(status) | raises
+    outcome = await client.submit(sm_body)     # Answer(status, message_id) | raises
 
 Requests are matched to responses by sequence number in a dict, so the cost per message does not
 grow with the traffic. At most `window` submits are in flight. A throttling answer (0x58, 0x14)
-pauses every submitter for a growing interval and the same PDU is sent again; any other error
-status fails that message only and the session stays up. deliver_sm is acknowledged at once,
-before it is handed on.
+halves the session's rate for every sender, which then climbs back towards the agreed rate as
+submits go through; the throttled part is tried again a few times at the new pace and then
+answered as throttled, so the caller puts the message back in the queue instead of holding its
+batch. Any other error status fails that message only and the session stays up.
+
+deliver_sm and data_sm are acknowledged only once `keep` has stored them (in a thread, the
+PDUs that arrive meanwhile stored together in the next call); if storing fails they are answered
+with a temporary error and the SMSC sends them again.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cuikuan.channels.smpp import pdu
+from cuikuan.channels.smpp.inbound import Arrival
 
 log = logging.getLogger(__name__)
 AUTH_STATUSES = {pdu.ESME_RINVPASWD, pdu.ESME_RINVSYSID, pdu.ESME_RBINDFAIL}
@@ -39,7 +46,7 @@ class SessionConfig:
     response_timeout: float = 10.0
     connect_timeout: float = 5.0
     max_backoff: float = 30.0
-    max_throttle_retries: int = 12
+    throttle_tries: int = 4  # a throttled part is tried this often before going back to the queue
 
 
 class NotConnected(Exception):
@@ -88,12 +95,36 @@ class _Protocol(asyncio.Protocol):
 
 
 class RateLimiter:
-    """Spaces requests to `rate` a second, allowing a burst of a tenth of a second's worth."""
+    """Spaces requests to `rate` a second, allowing a burst of a tenth of a second's worth.
+    `slow_down` halves the rate (the peer throttled us); each `recover` gives back a
+    twentieth of the agreed rate, up to it (additive increase, multiplicative decrease)."""
+
+    CALM = 0.25  # seconds after slowing down in which more throttling answers change nothing
 
     def __init__(self, rate: float) -> None:
+        self.agreed = rate
+        self.next_free = 0.0
+        self.calm_until = 0.0
+        self._set(rate)
+
+    def _set(self, rate: float) -> None:
+        self.rate = rate
         self.interval = 1.0 / rate
         self.burst = max(1.0, rate / 10) * self.interval
-        self.next_free = 0.0
+
+    def slow_down(self) -> None:
+        """Halve the rate, once per CALM: the answers to requests already in flight at the
+        old rate say nothing new."""
+        now = asyncio.get_running_loop().time()
+        if now < self.calm_until:
+            return
+        self.calm_until = now + self.CALM
+        self._set(max(1.0, self.rate / 2))
+        self.next_free = max(self.next_free, now + self.interval)
+
+    def recover(self) -> None:
+        if self.rate < self.agreed:
+            self._set(min(self.agreed, self.rate + self.agreed / 20))
 
     async def acquire(self) -> None:
         loop = asyncio.get_running_loop()
@@ -108,10 +139,14 @@ class SmppClient:
     def __init__(
         self,
         config: SessionConfig,
-        on_deliver: Callable[[pdu.ShortMessage], None],
+        keep: Callable[[Sequence[Arrival]], None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
-        self.on_deliver = on_deliver
+        self.keep, self.clock = keep, clock
+        self.session = ""  # names the current bind in what it hears
+        self._inbox: list[tuple[asyncio.Transport, pdu.Pdu, Arrival]] = []
+        self._storing: asyncio.Task[None] | None = None
         self._proto: _Protocol | None = None
         self._pending: dict[int, asyncio.Future[pdu.Pdu]] = {}
         self._seq = 0
@@ -119,8 +154,6 @@ class SmppClient:
         self._closed = asyncio.Event()
         self._window = asyncio.Semaphore(config.window)
         self._limiter = RateLimiter(config.tps)
-        self._throttled_until = 0.0
-        self._throttle_backoff = 0.05
         self._stopping = False
         self.auth_error: BindRefused | None = None
         self.binds = 0
@@ -173,6 +206,7 @@ class SmppClient:
             self._close()
             raise BindRefused(answer.status)
         self.binds += 1
+        self.session = f"{self.config.system_id}#{self.binds}@{self.clock():%Y%m%dT%H%M%S.%f}"
         self._bound.set()
 
     async def wait_bound(self, timeout: float) -> None:
@@ -252,13 +286,10 @@ class SmppClient:
         if transport is None:
             return
         if p.command_id in (pdu.DELIVER_SM, pdu.DATA_SM):
-            data_sm = p.command_id == pdu.DATA_SM
-            answer = pdu.DATA_SM_RESP if data_sm else pdu.DELIVER_SM_RESP
-            transport.write(pdu.encode(answer, p.sequence, b"\0"))
-            try:
-                self.on_deliver(pdu.decode_data_sm(p.body) if data_sm else pdu.decode_sm(p.body))
-            except Exception:  # a bad inbound PDU must not take the session down
-                log.exception("could not handle an inbound message")
+            arrival = Arrival(self.session, p.command_id, p.body, self.clock())
+            self._inbox.append((transport, p, arrival))
+            if self._storing is None:
+                self._storing = asyncio.get_running_loop().create_task(self._store_inbox())
         elif p.command_id == pdu.ENQUIRE_LINK:
             transport.write(pdu.encode(pdu.ENQUIRE_LINK_RESP, p.sequence))
         elif p.command_id == pdu.UNBIND:
@@ -267,18 +298,39 @@ class SmppClient:
         else:
             transport.write(pdu.encode(pdu.GENERIC_NACK, p.sequence, status=pdu.ESME_RINVCMDID))
 
+    async def _store_inbox(self) -> None:
+        """Store what arrived, then acknowledge it on the connection it came on; whatever
+        arrives while one batch is being stored goes in the next."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._inbox:
+                batch, self._inbox = self._inbox, []
+                try:
+                    await loop.run_in_executor(None, self.keep, [a for _, _, a in batch])
+                    status = pdu.ESME_ROK
+                except Exception:  # not stored: not acknowledged, so the SMSC sends it again
+                    log.exception(
+                        "could not store %d inbound PDU(s); answered with a temporary error",
+                        len(batch),
+                    )
+                    status = pdu.ESME_RX_T_APPNACK
+                for transport, p, _ in batch:
+                    answer = (
+                        pdu.DATA_SM_RESP if p.command_id == pdu.DATA_SM else pdu.DELIVER_SM_RESP
+                    )
+                    if not transport.is_closing():
+                        transport.write(pdu.encode(answer, p.sequence, b"\0", status=status))
+        finally:
+            self._storing = None
+
     async def submit(self, body: bytes) -> Answer:
         """Submit one part. Returns the final answer (accepted, or refused with a status that is
         not throttling); raises NotConnected when nothing was written and ConnectionLost when
         the part was written but its fate is unknown."""
-        loop = asyncio.get_running_loop()
         throttled = 0
         while True:
             if not self._bound.is_set() or self.auth_error is not None:
                 await self.wait_bound(self.config.connect_timeout)
-            wait = self._throttled_until - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
             await self._limiter.acquire()
             try:
                 async with self._window:
@@ -288,11 +340,11 @@ class SmppClient:
                 self._bound.clear()
                 await self.wait_bound(self.config.connect_timeout)
                 continue
-            if resp.status in THROTTLE_STATUSES and throttled < self.config.max_throttle_retries:
+            if resp.status in THROTTLE_STATUSES:
+                self._limiter.slow_down()
                 throttled += 1
-                self._throttled_until = loop.time() + self._throttle_backoff
-                self._throttle_backoff = min(self._throttle_backoff * 2, 2.0)
-                continue
-            if resp.status == pdu.ESME_ROK:
-                self._throttle_backoff = 0.05
+                if throttled < self.config.throttle_tries:
+                    continue
+            elif resp.status == pdu.ESME_ROK:
+                self._limiter.recover()
             return Answer(resp.status, pdu.decode_cstr(resp.body))

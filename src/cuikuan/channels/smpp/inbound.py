@@ -1,0 +1,106 @@
+"""What an SMPP bind hears: every deliver_sm and data_sm is kept (a journal) before it is
+acknowledged, and read from there, so nothing acknowledged can be lost with the process.
+
+    journal.keep("cmcc", [Arrival(session, command_id, body, at), ...])   # raises: not kept
+    heard = read(stored, now)     # receipts, replies (joined from their parts), the rest
+
+The session's own loop only stores and acknowledges; reading (receipts to messages, replies to
+the replies pipeline) happens in whoever applies the journal: `dispatch.inbound` for the stored
+journal, the channel itself for the in-memory one that tools and tests use without a database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from cuikuan.channels.base import Receipt
+from cuikuan.channels.smpp import coding, pdu
+from cuikuan.channels.smpp.receipts import is_receipt, parse_receipt
+
+# A reply whose parts stop arriving is read as it is, marked incomplete, after this long.
+PARTS_WAIT = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    session: str  # the bind it came on
+    command_id: int  # DELIVER_SM or DATA_SM
+    body: bytes  # the PDU body as it came
+    at: datetime
+
+
+class Journal(Protocol):
+    def keep(self, provider: str, arrivals: Sequence[Arrival]) -> None:
+        """Store them durably; raise if that failed (they are then not acknowledged)."""
+
+
+def message_of(command_id: int, body: bytes) -> pdu.ShortMessage:
+    return pdu.decode_data_sm(body) if command_id == pdu.DATA_SM else pdu.decode_sm(body)
+
+
+@dataclass
+class Heard:
+    receipts: list[tuple[int, Receipt]] = field(default_factory=list)
+    replies: list[coding.Assembled] = field(default_factory=list)
+    # Read and nothing to do (an intermediate receipt), or unreadable: key -> note.
+    skipped: dict[int, str] = field(default_factory=dict)
+    unreadable: dict[int, str] = field(default_factory=dict)
+    waiting: list[int] = field(default_factory=list)  # reply parts waiting for the rest
+
+
+def read(
+    stored: Sequence[tuple[int, Arrival]], now: datetime, wait: timedelta = PARTS_WAIT
+) -> Heard:
+    heard = Heard()
+    pieces: list[coding.Piece] = []
+    for key, arrival in stored:
+        try:
+            sm = message_of(arrival.command_id, arrival.body)
+        except (pdu.PduError, ValueError, IndexError) as exc:
+            heard.unreadable[key] = f"unreadable PDU: {exc}"
+            continue
+        if not is_receipt(sm):
+            pieces.append(coding.Piece(key, sm, arrival.at))
+            continue
+        info = parse_receipt(sm)
+        if info is None:
+            heard.unreadable[key] = f"unreadable receipt: {sm.short_message[:120]!r}"
+        elif info.outcome is None:
+            heard.skipped[key] = f"intermediate receipt {info.state} for {info.message_id}"
+        else:
+            detail = info.state + (f" err:{info.error}" if info.error else "")
+            receipt = Receipt(
+                info.message_id, info.outcome == "delivered", arrival.at, detail,
+                expired=info.outcome == "expired",
+            )  # fmt: skip
+            heard.receipts.append((key, receipt))
+    heard.replies, heard.waiting = coding.assemble(pieces, now, wait)
+    return heard
+
+
+class MemoryJournal:
+    """Kept in this process only: for a channel used without a database (tools, tests)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, Arrival] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def keep(self, provider: str, arrivals: Sequence[Arrival]) -> None:
+        with self._lock:
+            for arrival in arrivals:
+                self._rows[next(self._ids)] = arrival
+
+    def take(self, now: datetime) -> Heard:
+        """Read what is kept and forget it, except reply parts still waiting for the rest."""
+        with self._lock:
+            stored = sorted(self._rows.items())
+            heard = read(stored, now)
+            waiting = set(heard.waiting)
+            self._rows = {k: a for k, a in stored if k in waiting}
+        return heard
