@@ -73,6 +73,18 @@ def listen(
                     )
                 for refused in heard.refused:
                     common.err.print(f"reply not recorded: {_masked_numbers(refused)}")
+                if heard.unplaced:
+                    common.err.print(
+                        f"{heard.unplaced} reply(ies) from numbers that could not be placed: "
+                        "given to a person (tasks list)",
+                        markup=False,
+                    )
+                if heard.unreadable:
+                    common.err.print(
+                        f"{heard.unreadable} inbound PDU(s) could not be read: kept, see "
+                        "`outbox providers`",
+                        markup=False,
+                    )
     except KeyboardInterrupt:
         pass
     finally:

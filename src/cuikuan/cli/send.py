@@ -95,6 +95,23 @@ def send(
         )
         for reason, count in report.suppressed.most_common():
             common.out.print(f"  suppressed: {reason}: {count:,}")
+        if report.replies or report.unplaced:
+            common.out.print(
+                f"  replies read: {report.replies:,}; from numbers that could not be placed "
+                f"(given to a person): {report.unplaced:,}",
+                markup=False,
+            )
+        if report.no_receipt:
+            common.out.print(
+                f"  expired for want of a receipt by the end of their validity: {report.no_receipt:,}",
+                markup=False,
+            )
+        for name, why in report.down.items():
+            common.err.print(
+                f"provider {name} is down ({why}): its messages wait, planned, inside their "
+                "windows; `cuikuan outbox providers` shows it",
+                markup=False,
+            )
     if report.stopped_channels:
         refused = "; ".join(f"{name}: {why}" for name, why in report.stopped_channels.items())
         raise ProviderRefused(

@@ -8,10 +8,12 @@ settle(conn, {id: ("done", "receipt for message 12")})   # False if another read
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from cuikuan.channels.smpp.inbound import Arrival
+from cuikuan.store.bulk import Bulk
 from cuikuan.store.schema import inbound_pdus
 from cuikuan.store.times import as_utc
 
@@ -21,17 +23,23 @@ class StoredJournal:
         self.engine = engine
 
     def keep(self, provider: str, arrivals: Sequence[Arrival]) -> None:
+        """One transaction, the driver's executemany on plain tuples: a busy bind hears
+        thousands of receipts a second, and the SMSC waits for this before its answer."""
         if not arrivals:
             return
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(inbound_pdus),
-                [
-                    {"provider": provider, "session": a.session[:64], "command_id": a.command_id,
-                     "body": a.body, "arrived_at": a.at, "state": "new"}
-                    for a in arrivals
-                ],
+            bulk = Bulk(conn)
+            bulk.many(
+                "INSERT INTO inbound_pdus (provider, session, command_id, body, arrived_at, state)"
+                f" VALUES ({bulk.placeholders(6)})",
+                [(provider, a.session[:64], a.command_id, a.body, _bound(bulk, a.at), "new")
+                 for a in arrivals],
             )  # fmt: skip
+
+
+def _bound(bulk: Bulk, at: datetime) -> object:
+    """A moment as the driver binds it: SQLAlchemy's UTC text on SQLite, the object elsewhere."""
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}" if bulk.sqlite else at
 
 
 def waiting(conn: Connection, provider: str, limit: int) -> list[tuple[int, Arrival]]:
