@@ -652,3 +652,28 @@ def test_send_exits_8_when_the_provider_refuses_our_credentials(
     assert "refused our credentials" in sent.stderr and "next run" in sent.stderr
     report = json.loads(sent.stdout)
     assert report["sent"] == 0 and report["waiting"] > 0
+
+
+def test_console_users_are_added_listed_and_disabled(tmp_path: Path) -> None:
+    assert run(["init", "."], tmp_path).returncode == 0
+    env = {"PW": "a long enough passphrase"}
+    made = run(
+        ["users", "add", "li", "--role", "agent", "--team", "east", "--password-env", "PW"],
+        tmp_path,
+        env,
+    )
+    assert made.returncode == 0, made.stderr
+    again = run(["users", "add", "li", "--role", "agent", "--password-env", "PW"], tmp_path, env)
+    assert (
+        again.returncode != 0
+        and "exists already" in again.stderr
+        and "Traceback" not in again.stderr
+    )
+    bad = run(["users", "add", "x", "--role", "boss", "--password-env", "PW"], tmp_path, env)
+    assert bad.returncode != 0 and "agent, supervisor, compliance, admin" in bad.stderr
+    assert run(["users", "disable", "li"], tmp_path).returncode == 0
+    listed = json.loads(run(["users", "list", "--json"], tmp_path).stdout)
+    assert [(u["name"], u["role"], u["team"], u["disabled"]) for u in listed] == [
+        ("li", "agent", "east", True)
+    ]
+    assert "password" not in json.dumps(listed)

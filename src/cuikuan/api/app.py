@@ -1,5 +1,5 @@
-"""The ASGI application `cuikuan serve` runs: the API under /api/v1, the provider callbacks,
-/healthz, /readyz and /metrics.
+"""The ASGI application `cuikuan serve` runs: the API under /api/v1, the console under /console,
+the provider callbacks, /healthz, /readyz and /metrics.
 
     app = create_app(engine, settings, clock=cli.common.clock, public_url="https://...")
 
@@ -24,6 +24,7 @@ from cuikuan.api.auth import RateLimiter
 from cuikuan.api.common import State
 from cuikuan.errors import CuikuanError
 from cuikuan.settings import Settings
+from cuikuan.web import console
 from cuikuan.web.callbacks import CallbackRoutes
 
 PREFIX = "/api/v1"
@@ -56,6 +57,7 @@ def create_app(
     app.include_router(writes.ingest, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.include_router(writes.operate, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.include_router(admin.router, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
+    app.include_router(console.router, max_body_size=64 * 1024)
     app.add_exception_handler(problems.ApiProblem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)

@@ -17,12 +17,13 @@ from cuikuan.api.common import Day, Text, decode_cursor, etagged, money, page, p
 from cuikuan.api.models import problem_responses
 from cuikuan.api.problems import ApiProblem
 from cuikuan.domain.money import currency_digits
-from cuikuan.domain.phones import normalise_phone
+from cuikuan.errors import InputError
 from cuikuan.services import audit
+from cuikuan.services.customers import find_customers as find
 from cuikuan.services.portfolio import customer_view
 from cuikuan.services.portfolio import portfolio as build_portfolio
 from cuikuan.services.timeline import timeline
-from cuikuan.store.schema import customer_phones, customers, outbox, promises, tasks
+from cuikuan.store.schema import customers, outbox, promises, tasks
 
 router = APIRouter(
     dependencies=[Depends(scope("read"))], tags=["read"],
@@ -46,7 +47,9 @@ def find_customers(
     request: Request,
     q: Annotated[
         Text | None,
-        Query(max_length=100, description="External id (exact) or the start of a name."),
+        Query(
+            max_length=100, description="External id or a loan's (exact), or the start of a name."
+        ),
     ] = None,
     phone: Annotated[
         Text | None, Query(max_length=40, description="A phone number in any usual spelling.")
@@ -55,27 +58,11 @@ def find_customers(
     cursor: Cursor = None,
 ) -> Response:
     st = state(request)
-    after = decode_cursor(cursor)
-    query = select(customers.c.id, customers.c.external_id, customers.c.name).where(
-        customers.c.id > after
-    )
-    if q:
-        query = query.where(
-            (customers.c.external_id == q) | customers.c.name.startswith(q, autoescape=True)
-        )
-    if phone:
-        try:
-            e164, _ = normalise_phone(phone, st.settings.defaults.region)
-        except ValueError as exc:
-            raise ApiProblem("invalid-request", f"phone: {exc}") from None
-        query = query.where(
-            customers.c.id.in_(
-                select(customer_phones.c.customer_id).where(customer_phones.c.e164 == e164)
-            )
-        )
-    with st.engine.connect() as conn:
-        rows = conn.execute(query.order_by(customers.c.id).limit(limit + 1)).all()
-    items = [(r.id, {"id": r.external_id, "name": r.name}) for r in rows]
+    try:
+        rows = find(st.engine, st.settings.defaults.region, q, phone, decode_cursor(cursor), limit)
+    except InputError as exc:
+        raise ApiProblem("invalid-request", exc.message) from None
+    items = [(cid, {"id": ext, "name": name}) for cid, ext, name in rows]
     return etagged(request, page(items, limit))
 
 

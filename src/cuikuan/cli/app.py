@@ -44,6 +44,7 @@ GROUPS = {
     "holidays": "holidays",
     "keys": "keys",
     "webhooks": "webhooks",
+    "users": "users",
 }
 
 HELP = (

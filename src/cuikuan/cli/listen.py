@@ -11,7 +11,7 @@ from cuikuan.channels.base import close_all
 from cuikuan.channels.registry import make_channel
 from cuikuan.cli import common
 from cuikuan.dispatch.inbound import hear
-from cuikuan.domain.templates import mask
+from cuikuan.domain.templates import mask, mask_numbers
 from cuikuan.settings import Settings
 from cuikuan.web.callbacks import ROUTES, callback_server
 
@@ -72,7 +72,7 @@ def listen(
                         markup=False,
                     )
                 for refused in heard.refused:
-                    common.err.print(f"reply not recorded: {_masked_numbers(refused)}")
+                    common.err.print(f"reply not recorded: {mask_numbers(refused)}")
                 if heard.unplaced:
                     common.err.print(
                         f"{heard.unplaced} reply(ies) from numbers that could not be placed: "
@@ -100,10 +100,3 @@ def _smpp_providers(settings: Settings) -> list[str]:
     names = [c.sms, c.sms_fallback] + [n for r in c.routes for n in (r.provider, r.fallback)]
     kinds = {n: (settings.providers[n].kind if n in settings.providers else n) for n in names if n}
     return sorted(n for n, kind in kinds.items() if kind == "smpp")
-
-
-def _masked_numbers(text: str) -> str:
-    """Phone numbers in a message for the operator's terminal, masked (138****8000)."""
-    import re
-
-    return re.sub(r"\+?\d{7,}", lambda m: mask(m.group()), text)

@@ -26,9 +26,9 @@ def serve(
     ),
 ) -> None:
     """Serve the API under /api/v1 (OpenAPI at /api/v1/openapi.json, a docs page at
-    /api/v1/docs), the provider callbacks (/twilio/status, /twilio/inbound, /aliyun/report,
-    /tencent/report: the same paths as `listen --public-url`), /healthz, /readyz and /metrics
-    (Prometheus). Callers need an API key: `cuikuan keys create NAME --scopes read,...`."""
+    /api/v1/docs), the console under /console (users: `cuikuan users add`), the provider
+    callbacks (/twilio/status, /twilio/inbound, /aliyun/report, /tencent/report: the same paths
+    as `listen --public-url`), /healthz, /readyz and /metrics (Prometheus). Callers need an API key: `cuikuan keys create NAME --scopes read,...`."""
     import os
 
     import uvicorn

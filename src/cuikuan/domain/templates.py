@@ -213,6 +213,15 @@ def mask(value: object, keep_start: int = 3, keep_end: int = 4) -> str:
     return text[:keep_start] + "*" * (len(text) - keep_start - keep_end) + text[-keep_end:]
 
 
+def mask_numbers(text: str) -> str:
+    """Every phone-number-like run of digits in a text masked (138****8000): for terminals and
+    pages whose reader may not see whole numbers."""
+    return _NUMBER_RUN.sub(lambda m: mask(m.group()), text)
+
+
+_NUMBER_RUN = re.compile(r"\+?\d{7,}")
+
+
 def _tail(value: object, n: int = 4) -> str:
     return str(value)[-n:]
 

@@ -12,14 +12,14 @@ decides: `sent` (it went; it counts for the caps), `not_sent` (failed, never ret
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
 from cuikuan.errors import InputError, NotFound
 from cuikuan.store import inbound_pdus, provider_states
-from cuikuan.store.schema import customers, outbox, receipts
+from cuikuan.store.schema import customers, outbox, receipts, template_pauses
 
 OUTCOMES = {"sent": "sent", "not_sent": "failed", "resend": "planned"}
 
@@ -101,3 +101,21 @@ def provider_health(engine: Engine) -> list[dict[str, Any]]:
         }
         for name in names
     ]
+
+
+def day_by_step(engine: Engine, day: date) -> list[dict[str, Any]]:
+    """The day's plan: messages per step and status (to send, held back, suppressed, sent...)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.step, outbox.c.status, func.count())
+            .where(outbox.c.plan_date == day)
+            .group_by(outbox.c.step, outbox.c.status)
+            .order_by(outbox.c.step, outbox.c.status)
+        ).all()
+    return [{"step": r[0], "status": r[1], "count": int(r[2])} for r in rows]
+
+
+def paused_templates(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(template_pauses).order_by(template_pauses.c.template)).all()
+    return [{"template": r.template, "reason": r.reason, "since": r.since} for r in rows]

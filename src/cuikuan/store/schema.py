@@ -500,3 +500,34 @@ plan_part_results = Table(
     Column("held", LargeBinary, nullable=False),
     Column("stops", LargeBinary, nullable=False),
 )
+
+
+# The console's people: agents, supervisors, compliance officers, admins. Passwords are argon2
+# hashes (pwdlib); repeated failures lock the account for a while.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # agent, supervisor, compliance, admin
+    Column("team", String(64)),
+    Column("password_hash", Text, nullable=False),
+    Column("locale", String(8)),  # zh or en; None: the browser's Accept-Language
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Console sessions, kept in the database: the cookie holds a random token, this table its hash
+# (a stolen database gives no live session), the form token (CSRF) and when it lapses.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

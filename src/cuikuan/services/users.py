@@ -1,0 +1,198 @@
+"""The console's users: roles, argon2 passwords (pwdlib), lockout, sessions kept in the database.
+
+    add_user(engine, "li", "agent", "a long passphrase", now, team="east")
+    session = login(engine, "li", "a long passphrase", now)     # Session(token=..., csrf=...)
+    user = session_user(engine, session.token, now)             # User, or None once lapsed
+    logout(engine, session.token); logout_everywhere(engine, user.id)
+
+Five wrong passwords in a row lock the account for 15 minutes (the answer is the same whether
+the name exists or not, and a password is hashed either way, so neither the words nor the time
+tell). A login always makes a new session token (no fixation); the cookie carries the token,
+the database only its SHA-256. Sessions lapse after 8 idle hours and 7 days at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from pwdlib import PasswordHash
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from cuikuan.errors import InputError, NotFound
+from cuikuan.services import audit
+from cuikuan.store.schema import console_sessions, users
+from cuikuan.store.times import as_utc
+
+ROLES = ("agent", "supervisor", "compliance", "admin")
+MIN_PASSWORD = 10
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+IDLE = timedelta(hours=8)
+LONGEST = timedelta(days=7)
+# Who may see a borrower's whole phone number (others see 138****8000; each reveal is audited).
+SEE_NUMBERS = frozenset({"supervisor", "compliance", "admin"})
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+    team: str | None
+    locale: str | None
+
+    def may(self, *roles: str) -> bool:
+        return self.role == "admin" or self.role in roles
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str  # for the cookie only: never stored
+    csrf: str
+    user: User
+
+
+class LoginRefused(Exception):
+    """Wrong name or password, or locked: one message for all, on purpose."""
+
+
+@cache
+def _hasher() -> PasswordHash:
+    return PasswordHash.recommended()
+
+
+def add_user(
+    engine: Engine, name: str, role: str, password: str, now: datetime, team: str | None = None
+) -> User:
+    if role not in ROLES:
+        raise InputError(f"--role {role!r}: expected one of {', '.join(ROLES)}")
+    if not name or len(name) > 64 or not name.isprintable() or name.strip() != name:
+        raise InputError(f"user name {name!r}: 1 to 64 printable characters, no outer spaces")
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"password: at least {MIN_PASSWORD} characters")
+    try:
+        with engine.begin() as conn:
+            uid = conn.execute(
+                insert(users).values(
+                    name=name, role=role, team=team, password_hash=_hasher().hash(password),
+                    locale=None, failed_logins=0, locked_until=None, disabled=False, created_at=now,
+                ).returning(users.c.id)
+            ).scalar_one()  # fmt: skip
+            audit.record(
+                conn, "cli", "user.add", f"user:{name}", None, {"role": role, "team": team}, now
+            )
+    except IntegrityError:
+        raise InputError(f"a user named {name!r} exists already") from None
+    return User(uid, name, role, team, None)
+
+
+def list_users(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(users).order_by(users.c.name)).all()
+    return [
+        {"name": r.name, "role": r.role, "team": r.team, "disabled": bool(r.disabled),
+         "locked_until": as_utc(r.locked_until).isoformat() if r.locked_until else None}
+        for r in rows
+    ]  # fmt: skip
+
+
+def disable(engine: Engine, name: str, now: datetime, by: str) -> None:
+    """No more logins, and every session of the user ends now."""
+    with engine.begin() as conn:
+        uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar_one_or_none()
+        if uid is None:
+            raise NotFound(f"no user named {name!r}")
+        conn.execute(update(users).where(users.c.id == uid).values(disabled=True))
+        conn.execute(delete(console_sessions).where(console_sessions.c.user_id == uid))
+        audit.record(conn, by, "user.disable", f"user:{name}", None, None, now)
+
+
+def login(engine: Engine, name: str, password: str, now: datetime) -> Session:
+    with engine.begin() as conn:  # a failure is counted (committed) before it is answered
+        row = conn.execute(select(users).where(users.c.name == name)).first()
+        if row is None:
+            _hasher().hash(password)  # the same work as for a real name: time tells nothing
+            made = None
+        else:
+            made = _check(conn, row, password, now)
+    if made is None:
+        raise LoginRefused
+    return made
+
+
+def _check(conn: Connection, row: Any, password: str, now: datetime) -> Session | None:
+    locked = row.locked_until is not None and as_utc(row.locked_until) > now
+    good = _hasher().verify(password, row.password_hash)
+    if locked or row.disabled or not good:
+        if not locked and not good:
+            failures = int(row.failed_logins) + 1
+            values: dict[str, object] = {"failed_logins": failures}
+            if failures >= MAX_FAILURES:
+                values = {"failed_logins": 0, "locked_until": now + LOCKOUT}
+                audit.record(conn, f"user:{row.name}", "user.locked", f"user:{row.name}", None,
+                             {"until": (now + LOCKOUT).isoformat()}, now)  # fmt: skip
+            conn.execute(update(users).where(users.c.id == row.id).values(**values))
+        return None
+    conn.execute(
+        update(users).where(users.c.id == row.id).values(failed_logins=0, locked_until=None)
+    )
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    conn.execute(
+        insert(console_sessions).values(
+            token_hash=_digest(token), user_id=row.id, csrf=csrf, created_at=now, seen_at=now,
+            expires_at=now + LONGEST,
+        )
+    )  # fmt: skip
+    return Session(token, csrf, User(row.id, row.name, row.role, row.team, row.locale))
+
+
+def session_user(engine: Engine, token: str, now: datetime) -> Session | None:
+    """The session's user, or None (unknown, lapsed, or the user disabled); touches it."""
+    if not token or len(token) > 200:
+        return None
+    s = console_sessions.c
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(s.token_hash, s.csrf, s.seen_at, s.expires_at, users)
+            .join(users, users.c.id == s.user_id)
+            .where(s.token_hash == _digest(token))
+        ).first()
+        if row is None:
+            return None
+        if row.disabled or as_utc(row.expires_at) <= now or as_utc(row.seen_at) + IDLE <= now:
+            conn.execute(delete(console_sessions).where(s.token_hash == row.token_hash))
+            return None
+        if now - as_utc(row.seen_at) > timedelta(minutes=1):
+            conn.execute(
+                update(console_sessions).where(s.token_hash == row.token_hash).values(seen_at=now)
+            )
+    return Session(token, row.csrf, User(row.id, row.name, row.role, row.team, row.locale))
+
+
+def logout(engine: Engine, token: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            delete(console_sessions).where(console_sessions.c.token_hash == _digest(token))
+        )
+
+
+def logout_everywhere(engine: Engine, user_id: int) -> int:
+    with engine.begin() as conn:
+        return conn.execute(
+            delete(console_sessions).where(console_sessions.c.user_id == user_id)
+        ).rowcount
+
+
+def set_locale(engine: Engine, user_id: int, locale: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == user_id).values(locale=locale))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

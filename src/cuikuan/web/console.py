@@ -1,0 +1,435 @@
+"""The console under /console: server-rendered pages (Jinja2, autoescaped) with htmx for the
+parts that change in place, served by `cuikuan serve` beside the API, over the same services.
+
+Sessions live in the database (services/users.py): the cookie is HttpOnly and SameSite=Strict,
+a login always starts a new session, and every form and htmx request carries the session's
+CSRF token (a hidden field, or the X-CSRF-Token header htmx sends from the page) or is refused.
+Who may see what: agents their own and unassigned tasks and the borrowers behind them, numbers
+masked; supervisors, compliance and admins everything, and they may reveal a whole number,
+which is recorded in the audit log. Pages forbid framing and scripts from elsewhere (CSP).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+import polars as pl
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine, select
+
+from cuikuan.domain.money import currency_digits, format_minor
+from cuikuan.domain.templates import mask, mask_numbers
+from cuikuan.errors import CuikuanError, NotFound
+from cuikuan.services import audit, users
+from cuikuan.services.customers import find_customers
+from cuikuan.services.outbox import day_by_step, paused_templates, provider_health
+from cuikuan.services.portfolio import customer_view, portfolio
+from cuikuan.services.tasks import done as close_task
+from cuikuan.services.tasks import list_tasks, take
+from cuikuan.services.timeline import timeline
+from cuikuan.settings import Settings
+from cuikuan.store.schema import customers, promises, tasks
+from cuikuan.web.console_text import LOCALES, pick, words
+
+COOKIE = "cuikuan_console"
+LOGIN_COOKIE = "cuikuan_login"  # the login form's own CSRF token (no session yet)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' "
+    "'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+FILTERS = ("open", "mine", "overdue", "promises_due", "broken", "complaints")
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("cuikuan.web", "templates/console"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+# --- plumbing -------------------------------------------------------------------------------
+
+
+def _app(request: Request) -> tuple[Engine, Settings, Callable[[], datetime]]:
+    st = request.app.state.cuikuan
+    return st.engine, st.settings, st.clock
+
+
+def _session(request: Request) -> users.Session | None:
+    engine, _, clock = _app(request)
+    return users.session_user(engine, request.cookies.get(COOKIE, ""), clock())
+
+
+def _page(
+    request: Request,
+    template: str,
+    session: users.Session | None,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    locale = pick(session.user.locale if session else None, request.headers.get("accept-language"))
+    html = _env.get_template(template).render(
+        t=words(locale), locale=locale, locales=LOCALES, session=session, user=session.user if session else None,
+        csrf=session.csrf if session else "", path=request.url.path, **context,
+    )  # fmt: skip
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _refuse(request: Request, session: users.Session | None, key: str, status: int) -> HTMLResponse:
+    return _page(request, "error.html", session, status=status, message=key)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _csrf_ok(request: Request, session: users.Session, form: dict[str, str]) -> bool:
+    sent = form.get("csrf") or request.headers.get("x-csrf-token") or ""
+    return hmac.compare_digest(sent.encode(), session.csrf.encode())
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/console/login", status_code=303, headers=SECURITY_HEADERS)
+
+
+def _today(settings: Settings, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(settings.defaults.timezone)).date()
+
+
+# --- logging in and out -----------------------------------------------------------------------
+
+
+@router.get("/static/htmx.min.js")
+def htmx() -> Response:
+    from importlib import resources
+
+    body = resources.files("cuikuan.web").joinpath("static/htmx.min.js").read_bytes()
+    return Response(body, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    token = secrets.token_urlsafe(24)
+    page = _page(request, "login.html", None, login_csrf=token, failed=False)
+    page.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/console")
+    return page
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    engine, _, clock = _app(request)
+    form = await _form(request)
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(form.get("csrf", "").encode(), expected.encode()):
+        return _refuse(request, None, "bad_form", 403)
+    try:
+        made = users.login(
+            engine, form.get("name", "")[:64], form.get("password", "")[:1024], clock()
+        )
+    except users.LoginRefused:
+        token = secrets.token_urlsafe(24)
+        page = _page(request, "login.html", None, status=401, login_csrf=token, failed=True)
+        page.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/console")
+        return page
+    answer = RedirectResponse("/console", status_code=303, headers=SECURITY_HEADERS)
+    secure = request.url.scheme == "https"
+    answer.set_cookie(
+        COOKIE, made.token, httponly=True, samesite="strict", secure=secure, path="/console"
+    )
+    answer.delete_cookie(LOGIN_COOKIE, path="/console")
+    return answer
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    form = await _form(request)
+    if not _csrf_ok(request, session, form):
+        return _refuse(request, session, "bad_form", 403)
+    engine, _, _ = _app(request)
+    if form.get("everywhere"):
+        users.logout_everywhere(engine, session.user.id)
+    else:
+        users.logout(engine, session.token)
+    answer = _to_login()
+    answer.delete_cookie(COOKIE, path="/console")
+    return answer
+
+
+@router.post("/locale")
+async def set_locale(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    form = await _form(request)
+    if not _csrf_ok(request, session, form):
+        return _refuse(request, session, "bad_form", 403)
+    locale = form.get("locale")
+    users.set_locale(_app(request)[0], session.user.id, locale if locale in LOCALES else None)
+    back = form.get("back", "/console")
+    return RedirectResponse(back if back.startswith("/console") else "/console", status_code=303)
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@router.get("")
+def today(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    engine, settings, clock = _app(request)
+    day = _today(settings, clock())
+    book = portfolio(engine, day, settings)
+    buckets = [
+        {**row, "outstanding": _money(row["outstanding"], row["currency"]),
+         "overdue": _money(row["overdue"], row["currency"])}
+        for row in book.buckets.to_dicts()
+    ]  # fmt: skip
+    counts = {s["status"]: s["count"] for s in _statuses(engine)}
+    return _page(
+        request, "today.html", session, day=day, buckets=buckets, plan=day_by_step(engine, day),
+        dispatch=counts, providers=provider_health(engine), paused=paused_templates(engine),
+    )  # fmt: skip
+
+
+@router.get("/work")
+def work(request: Request, filter: str = "open") -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    engine, settings, clock = _app(request)
+    chosen = filter if filter in FILTERS else "open"
+    now = clock()
+    rows = _visible_tasks(engine, session.user, chosen, now, day=_today(settings, now))
+    return _page(request, "work.html", session, tasks=rows, filter=chosen, filters=FILTERS)
+
+
+@router.post("/tasks/{task_id}/{action}")
+async def task_action(request: Request, task_id: int, action: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    form = await _form(request)
+    if not _csrf_ok(request, session, form):
+        return _refuse(request, session, "bad_form", 403)
+    engine, _, clock = _app(request)
+    now = clock()
+    row = _task(engine, task_id)
+    if row is None:
+        return _refuse(request, session, "not_found", 404)
+    if not _may_work(session.user, row):
+        return _refuse(request, session, "forbidden", 403)
+    before = {"state": row["state"], "assignee": row["assignee"]}
+    if action == "take":
+        take(engine, task_id, session.user.name, now)
+    elif action == "done":
+        close_task(
+            engine, task_id, now, note=form.get("note", "")[:2000] or None, by=session.user.name
+        )
+    else:
+        return _refuse(request, session, "not_found", 404)
+    after = _task(engine, task_id)
+    with engine.begin() as conn:
+        audit.record(conn, f"user:{session.user.name}", f"task.{action}", f"task:{task_id}", before,
+                     {"state": after["state"], "assignee": after["assignee"]} if after else None, now)  # fmt: skip
+    if request.headers.get("hx-request"):
+        visible = _visible_tasks(engine, session.user, "open", now, only=task_id)
+        return _page(request, "task_row.html", session, task=visible[0] if visible else after)
+    return RedirectResponse("/console/work", status_code=303)
+
+
+@router.get("/borrowers")
+def search(request: Request, q: str = "") -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    engine, settings, _ = _app(request)
+    q = q.strip()[:100]
+    found: list[dict[str, Any]] = []
+    if q:
+        digits = q.replace(" ", "").replace("-", "").lstrip("+")
+        try:
+            rows = (
+                find_customers(engine, settings.defaults.region, phone=q)
+                if digits.isdigit() and len(digits) >= 7
+                else []
+            )
+        except CuikuanError:
+            rows = []
+        rows = rows or find_customers(engine, settings.defaults.region, q=q)
+        allowed = _borrowers_for(engine, session.user)
+        found = [
+            {"id": ext, "name": name}
+            for cid, ext, name in rows[:50]
+            if allowed is None or cid in allowed
+        ]
+    return _page(request, "search.html", session, q=q, found=found)
+
+
+@router.get("/borrowers/{external_id}")
+def borrower(request: Request, external_id: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    engine, settings, clock = _app(request)
+    cid = _customer_id(engine, external_id)
+    if cid is None:
+        return _refuse(request, session, "not_found", 404)
+    allowed = _borrowers_for(engine, session.user)
+    if allowed is not None and cid not in allowed:
+        return _refuse(request, session, "forbidden", 403)
+    try:
+        view = customer_view(engine, external_id, _today(settings, clock()), settings)
+        events = timeline(engine, settings, external_id)
+    except NotFound:
+        return _refuse(request, session, "not_found", 404)
+    loans = [
+        {"id": r["external_id"], "dpd": r["dpd"], "bucket": "closed" if r["paid_off"] else r["bucket"],
+         "outstanding": _money(r["outstanding"], r["currency"]), "overdue": _money(r["overdue_amount"], r["currency"]),
+         "next_due": r["next_due_date"], "next_due_amount": _money(r["next_due_amount"], r["currency"])}
+        for r in view.loans.to_dicts()
+    ]  # fmt: skip
+    may_reveal = session.user.role in users.SEE_NUMBERS
+    phones = [mask(p) for p in view.phones]
+    shown = [
+        {
+            "at": e.at,
+            "kind": e.kind,
+            "summary": e.summary if may_reveal else mask_numbers(e.summary),
+        }
+        for e in sorted(events, key=lambda e: e.at, reverse=True)[:200]
+    ]
+    return _page(
+        request, "borrower.html", session, view=view, loans=loans, phones=phones,
+        may_reveal=may_reveal, events=shown,
+    )  # fmt: skip
+
+
+@router.post("/borrowers/{external_id}/reveal")
+async def reveal(request: Request, external_id: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    form = await _form(request)
+    if not _csrf_ok(request, session, form):
+        return _refuse(request, session, "bad_form", 403)
+    if session.user.role not in users.SEE_NUMBERS:
+        return _refuse(request, session, "forbidden", 403)
+    engine, settings, clock = _app(request)
+    try:
+        view = customer_view(engine, external_id, _today(settings, clock()), settings)
+    except NotFound:
+        return _refuse(request, session, "not_found", 404)
+    with engine.begin() as conn:
+        audit.record(conn, f"user:{session.user.name}", "phone.reveal", f"customer:{external_id}",
+                     None, {"numbers": len(view.phones)}, clock())  # fmt: skip
+    return _page(request, "phones.html", session, phones=view.phones, may_reveal=False)
+
+
+# --- who may see what -------------------------------------------------------------------------
+
+
+def _borrowers_for(engine: Engine, user: users.User) -> set[int] | None:
+    """The customers an agent may open (behind their own or unassigned open tasks); None: all."""
+    if user.role != "agent":
+        return None
+    with engine.connect() as conn:
+        ids = conn.execute(
+            select(tasks.c.customer_id).where(
+                tasks.c.customer_id.is_not(None),
+                (tasks.c.assignee == user.name)
+                | ((tasks.c.assignee.is_(None)) & (tasks.c.state == "open")),
+            )
+        ).scalars()
+        return set(ids)
+
+
+def _may_work(user: users.User, task: dict[str, Any]) -> bool:
+    if user.role != "agent":
+        return True
+    return task["assignee"] in (None, user.name)
+
+
+def _promised(engine: Engine, status: str, day: date | None) -> set[str]:
+    """Customers (external ids) with a promise in `status` (due on `day` if given)."""
+    query = select(customers.c.external_id).join(promises, promises.c.customer_id == customers.c.id)
+    query = query.where(promises.c.status == status)
+    if day is not None:
+        query = query.where(promises.c.promised_date == day)
+    with engine.connect() as conn:
+        return set(conn.execute(query).scalars())
+
+
+def _visible_tasks(
+    engine: Engine,
+    user: users.User,
+    chosen: str,
+    now: datetime,
+    only: int | None = None,
+    day: date | None = None,
+) -> list[dict[str, Any]]:
+    frame = list_tasks(engine)
+    due_today = _promised(engine, "pending", day) if chosen == "promises_due" else set()
+    broken = _promised(engine, "broken", None) if chosen == "broken" else set()
+    rows = []
+    for r in frame.to_dicts():
+        if only is not None and r["id"] != only:
+            continue
+        if user.role == "agent" and r["assignee"] not in (None, user.name):
+            continue
+        due = r["due_at"].replace(tzinfo=now.tzinfo) if r["due_at"] is not None else None
+        late = due is not None and due < now
+        keep = {
+            "open": r["state"] != "done",
+            "mine": r["assignee"] == user.name and r["state"] != "done",
+            "overdue": late and r["state"] != "done",
+            "promises_due": r["customer"] in due_today and r["state"] != "done",
+            "broken": r["customer"] in broken and r["state"] != "done",
+            "complaints": r["kind"] == "complaint" and r["state"] != "done",
+        }[chosen]
+        if only is not None or keep:
+            summary = r["summary"] if user.role in users.SEE_NUMBERS else mask_numbers(r["summary"])
+            rows.append({**r, "summary": summary, "late": late})
+    # Past their SLA first, then by priority and due time.
+    return sorted(rows, key=lambda r: (not r["late"], r["priority"], str(r["due_at"])))
+
+
+def _task(engine: Engine, task_id: int) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def _customer_id(engine: Engine, external_id: str) -> int | None:
+    with engine.connect() as conn:
+        found: int | None = conn.execute(
+            select(customers.c.id).where(customers.c.external_id == external_id[:64])
+        ).scalar_one_or_none()
+    return found
+
+
+def _statuses(engine: Engine) -> list[dict[str, Any]]:
+    from cuikuan.dispatch.sender import outbox_counts
+
+    frame = outbox_counts(engine).group_by("status").agg(pl.col("count").sum())
+    return [{"status": s, "count": int(c)} for s, c in frame.sort("status").iter_rows()]
+
+
+def _money(minor: int | None, currency: str) -> str:
+    return (
+        "" if minor is None else f"{format_minor(int(minor), currency_digits(currency))} {currency}"
+    )

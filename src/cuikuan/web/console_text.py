@@ -1,0 +1,115 @@
+"""The console's words in Chinese and English, and which language a request gets.
+
+t = words("zh")      # t("today") -> "今日"
+pick(user_locale, accept_language_header)   # "zh" or "en"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LOCALES = ("zh", "en")
+
+TEXT: dict[str, tuple[str, str]] = {
+    "title": ("催款 控制台", "cuikuan console"),
+    "today": ("今日", "Today"),
+    "work": ("工作清单", "Work list"),
+    "borrowers": ("借款人", "Borrowers"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "logout_everywhere": ("退出所有设备", "Log out everywhere"),
+    "name": ("用户名", "Name"),
+    "password": ("密码", "Password"),
+    "login_failed": (
+        "用户名或密码不正确，或账户已暂时锁定。",
+        "Wrong name or password, or the account is locked for a while.",
+    ),
+    "language": ("语言", "Language"),
+    "portfolio": ("资产组合（按账龄）", "Portfolio by bucket"),
+    "bucket": ("账龄", "Bucket"),
+    "accounts": ("账户", "Accounts"),
+    "customers": ("客户", "Customers"),
+    "outstanding": ("未还本息", "Outstanding"),
+    "overdue": ("逾期金额", "Overdue"),
+    "plan_today": ("今日计划（按步骤）", "Today's plan by step"),
+    "step": ("步骤", "Step"),
+    "status": ("状态", "Status"),
+    "count": ("数量", "Count"),
+    "dispatch": ("发送进度", "Dispatch"),
+    "uncertain": ("待核实的消息", "Uncertain messages to resolve"),
+    "providers": ("通道状态", "Providers"),
+    "paused": ("被暂停的模板", "Templates paused by the guardrail"),
+    "none": ("无", "none"),
+    "priority": ("优先级", "Priority"),
+    "kind": ("类型", "Kind"),
+    "due": ("截止", "Due"),
+    "assignee": ("处理人", "Assignee"),
+    "summary": ("摘要", "Summary"),
+    "take": ("领取", "Take"),
+    "done": ("完成", "Done"),
+    "note": ("备注", "Note"),
+    "all_open": ("全部未完成", "All open"),
+    "mine": ("我的", "Mine"),
+    "overdue_tasks": ("已超时", "Past their SLA"),
+    "promises_due": ("今日到期的承诺", "Promises due today"),
+    "broken": ("违约的承诺", "Broken promises"),
+    "complaints": ("投诉", "Complaints"),
+    "search": ("查找", "Search"),
+    "search_hint": ("姓名、客户号、借据号或手机号", "Name, customer id, loan id or phone"),
+    "phones": ("手机号", "Phones"),
+    "reveal": ("显示完整号码", "Show the full numbers"),
+    "loans": ("借据", "Loans"),
+    "loan": ("借据", "Loan"),
+    "dpd": ("逾期天数", "DPD"),
+    "next_due": ("下期应还", "Next due"),
+    "timeline": ("时间线", "Timeline"),
+    "when": ("时间", "When"),
+    "what": ("事件", "What"),
+    "forbidden": ("您的角色无权查看此页面。", "Your role may not see this page."),
+    "not_found": ("没有找到。", "Not found."),
+    "bad_form": (
+        "表单已过期，请刷新页面后重试。",
+        "This form has expired: reload the page and try again.",
+    ),
+    "no_results": ("没有匹配的借款人。", "No borrower matches."),
+    "signed_in_as": ("当前用户", "Signed in as"),
+    "actions": ("操作", "Actions"),
+    "said": ("借款人说（按回复处理：承诺、分期、退订……）", "What the borrower said (read like a reply: a promise, instalments, stop...)"),
+    "record": ("记录", "Record"),
+    "flag": ("标记", "Flag"),
+    "set": ("设置", "set"),
+    "clear": ("清除", "clear"),
+    "apply": ("执行", "Apply"),
+    "number_stop": ("号码", "Number"),
+    "opt_out": ("退订（停止短信）", "opt out (stop SMS)"),
+    "opt_in": ("恢复", "opt back in"),
+    "flags_now": ("当前标记", "Flags now"),
+    "audit": ("审计日志", "Audit log"),
+    "who": ("操作人", "Who"),
+    "object": ("对象", "Object"),
+    "report": ("报告", "Report"),
+    "done_ok": ("已完成", "Done"),
+}
+
+
+def words(locale: str) -> Callable[[str], str]:
+    index = 0 if locale == "zh" else 1
+
+    def t(key: str) -> str:
+        pair = TEXT.get(key)
+        return pair[index] if pair else key
+
+    return t
+
+
+def pick(user_locale: str | None, accept_language: str | None) -> str:
+    """The user's own choice, else the first of zh/en the browser asks for, else Chinese."""
+    if user_locale in LOCALES:
+        return str(user_locale)
+    for part in (accept_language or "").split(",")[:10]:
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag.startswith("en"):
+            return "en"
+    return "zh"

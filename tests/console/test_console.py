@@ -1,0 +1,287 @@
+"""The console in a real browser (Debian's chromium through Playwright) against a real server,
+and its security rules over HTTP on both databases."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select, update
+
+from cuikuan.services import users
+from cuikuan.services.replies import receive_reply
+from cuikuan.store.schema import audit_log, customers, tasks
+from tests.api.conftest import NOW, Served, first_number, serve
+from tests.integration.conftest import build_book
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def console(tmp_path: Path, db_url: str) -> Iterator[tuple[Served, dict[str, str]]]:
+    """A book with tasks from replies (one hostile), agents li and wang, supervisor zhao; wang
+    has taken one task. Returns the server and {role: customer of a task they may open}."""
+    settings, engine = build_book(tmp_path, db_url, 120, 5)
+    with engine.connect() as conn:
+        ids = conn.execute(select(customers.c.external_id).order_by(customers.c.id).limit(3)).scalars().all()  # fmt: skip
+    served_numbers = {}
+    for customer, text in zip(
+        ids, ["能分期吗", "<script>window.__xss=1</script>再发就投诉", "能分期吗"], strict=True
+    ):
+        number = _number(engine, customer)
+        served_numbers[customer] = number
+        receive_reply(engine, settings, number, text, NOW, source="sim")
+    users.add_user(engine, "li", "agent", PASSWORD, NOW, team="east")
+    users.add_user(engine, "wang", "agent", PASSWORD, NOW, team="east")
+    users.add_user(engine, "zhao", "supervisor", PASSWORD, NOW, team="east")
+    with engine.begin() as conn:
+        theirs = conn.execute(
+            select(tasks.c.id).join(customers, customers.c.id == tasks.c.customer_id)
+            .where(customers.c.external_id == ids[2])
+        ).scalar_one()  # fmt: skip
+        conn.execute(
+            update(tasks).where(tasks.c.id == theirs).values(state="taken", assignee="wang")
+        )
+    for served in serve(engine, settings):
+        yield served, {"mine": ids[0], "hostile": ids[1], "theirs": ids[2]}
+    engine.dispose()
+
+
+def _number(engine: Engine, customer: str) -> str:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return str(conn.execute(text(
+            "SELECT p.e164 FROM customer_phones p JOIN customers c ON c.id = p.customer_id "
+            "WHERE c.external_id = :c ORDER BY p.position LIMIT 1"), {"c": customer}).scalar_one())  # fmt: skip
+
+
+def _login(client: httpx.Client, name: str, password: str = PASSWORD) -> httpx.Response:
+    page = client.get("/console/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, page.text
+    return client.post(
+        "/console/login", data={"csrf": token.group(1), "name": name, "password": password}
+    )
+
+
+def _csrf(client: httpx.Client, path: str = "/console/work") -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found
+    return found.group(1)
+
+
+def test_every_page_and_fragment_needs_a_session_and_every_form_its_token(
+    console: tuple[Served, dict[str, str]],
+) -> None:
+    served, who = console
+    with httpx.Client(base_url=served.url, follow_redirects=False) as anon:
+        for path in (
+            "/console",
+            "/console/work",
+            "/console/borrowers",
+            f"/console/borrowers/{who['mine']}",
+        ):
+            assert anon.get(path).headers.get("location") == "/console/login", path
+        assert anon.post("/console/tasks/1/take").headers.get("location") == "/console/login"
+    with httpx.Client(base_url=served.url, follow_redirects=False) as li:
+        assert _login(li, "li").status_code == 303
+        task_id = _task_of(served.engine, who["mine"])
+        refused = li.post(f"/console/tasks/{task_id}/take", data={"csrf": "forged"})
+        assert refused.status_code == 403
+        assert li.post(f"/console/tasks/{task_id}/take").status_code == 403  # no token at all
+        assert _task_state(served.engine, task_id) == ("open", None)
+        ok = li.post(f"/console/tasks/{task_id}/take", data={"csrf": _csrf(li)})
+        assert ok.status_code == 303 and _task_state(served.engine, task_id) == ("taken", "li")
+        # The header htmx sends does as well as the field.
+        theirs = _task_of(served.engine, who["theirs"])
+        assert (
+            li.post(
+                f"/console/tasks/{theirs}/done", headers={"X-CSRF-Token": _csrf(li)}
+            ).status_code
+            == 403
+        )
+        assert (
+            li.get(f"/console/borrowers/{who['theirs']}").status_code == 403
+        )  # another's borrower
+        for customer in (who["mine"], who["hostile"]):  # the hostile one's opt-out names it
+            page = li.get(f"/console/borrowers/{customer}")
+            assert page.status_code == 200 and "****" in page.text
+            whole = first_number(served, customer)
+            assert whole not in page.text and whole[3:] not in page.text
+        assert first_number(served, who["hostile"])[3:] not in li.get("/console/work").text
+        assert (
+            "Content-Security-Policy" in page.headers
+            and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        )
+        assert (
+            li.post(
+                f"/console/borrowers/{who['mine']}/reveal", data={"csrf": _csrf(li)}
+            ).status_code
+            == 403
+        )
+
+
+def test_a_login_makes_a_new_session_and_logout_everywhere_ends_them_all(
+    console: tuple[Served, dict[str, str]],
+) -> None:
+    served, _ = console
+    with (
+        httpx.Client(base_url=served.url, follow_redirects=False) as a,
+        httpx.Client(base_url=served.url, follow_redirects=False) as b,
+    ):
+        a.cookies.set(
+            "cuikuan_console", "chosen-by-an-attacker", domain="127.0.0.1", path="/console"
+        )
+        assert a.get("/console").headers.get("location") == "/console/login"  # not a session
+        assert _login(a, "li").status_code == 303
+        assert a.cookies.get("cuikuan_console", domain="127.0.0.1") != "chosen-by-an-attacker"
+        assert _login(b, "li").status_code == 303
+        assert a.get("/console").status_code == b.get("/console").status_code == 200
+        assert (
+            a.post("/console/logout", data={"csrf": _csrf(a), "everywhere": "1"}).status_code == 303
+        )
+        assert b.get("/console").headers.get("location") == "/console/login"
+    # Logging in needs the login form's own token too (no login CSRF).
+    with httpx.Client(base_url=served.url, follow_redirects=False) as c:
+        assert (
+            c.post("/console/login", data={"name": "li", "password": PASSWORD}).status_code == 403
+        )
+
+
+def test_repeated_failures_lock_the_account_for_a_while(db_url: str, tmp_path: Path) -> None:
+    _settings, engine = build_book(tmp_path, db_url, 10, 1)
+    users.add_user(engine, "li", "agent", PASSWORD, NOW)
+    for i in range(users.MAX_FAILURES):
+        with pytest.raises(users.LoginRefused):
+            users.login(engine, "li", f"wrong {i}", NOW + timedelta(seconds=i))
+    with pytest.raises(users.LoginRefused):  # locked: even the right password is refused
+        users.login(engine, "li", PASSWORD, NOW + timedelta(minutes=1))
+    with pytest.raises(users.LoginRefused):
+        users.login(engine, "nobody", PASSWORD, NOW)
+    later = NOW + users.LOCKOUT + timedelta(seconds=5)
+    assert users.login(engine, "li", PASSWORD, later).user.name == "li"
+    with engine.connect() as conn:
+        assert conn.execute(
+            select(audit_log.c.action).where(audit_log.c.action == "user.locked")
+        ).scalar_one()
+    with pytest.raises(Exception, match="at least 10"):
+        users.add_user(engine, "short", "agent", "tiny", NOW)
+    users.disable(engine, "li", later, by="test")
+    with pytest.raises(users.LoginRefused):
+        users.login(engine, "li", PASSWORD, later)
+    engine.dispose()
+
+
+def _task_of(engine: Engine, customer: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(
+            select(tasks.c.id).join(customers, customers.c.id == tasks.c.customer_id)
+            .where(customers.c.external_id == customer)).scalar_one())  # fmt: skip
+
+
+def _task_state(engine: Engine, task_id: int) -> tuple[str, str | None]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(tasks.c.state, tasks.c.assignee).where(tasks.c.id == task_id)
+        ).one()
+    return row.state, row.assignee
+
+
+def _shots(tmp_path: Path) -> Path:
+    """Where the screenshots go: $CUIKUAN_SCREENSHOTS (docs/screenshots for the README), else
+    the test's own folder."""
+    folder = Path(os.environ.get("CUIKUAN_SCREENSHOTS", tmp_path / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_agent_works_the_list_in_the_browser(
+    console: tuple[Served, dict[str, str]], tmp_path: Path
+) -> None:
+    if CHROMIUM is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("chromium is not installed (CI=true: the browser tests must run)")
+        pytest.skip("chromium is not installed (Debian package chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    served, who = console
+    shots = _shots(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(
+            locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+        )
+        page = context.new_page()
+        page.goto(served.url + "/console")
+        expect(page).to_have_url(re.compile(r"/console/login$"))
+        page.fill("#name", "li")
+        page.fill("#password", "wrong password!")
+        page.click("#login")
+        expect(page.locator("#login-error")).to_be_visible()
+        page.screenshot(path=str(shots / "login-zh.png"), full_page=True)
+        page.fill("#name", "li")
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        expect(page.locator("#portfolio")).to_be_visible()
+        expect(page.locator("nav")).to_contain_text("工作清单")
+        page.screenshot(path=str(shots / "today-zh.png"), full_page=True)
+
+        page.goto(served.url + "/console/work")
+        rows = page.locator("#tasks tbody tr")
+        expect(rows).to_have_count(2)  # their own and unassigned: not wang's
+        page.screenshot(path=str(shots / "work-zh.png"), full_page=True)
+        # By keyboard: Tab to the first Take button, Enter; htmx swaps the row in place.
+        first_take = page.locator("#tasks button", has_text="领取").first
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            if first_take.evaluate("b => b === document.activeElement"):
+                break
+        else:
+            raise AssertionError("Tab never reached a Take button")
+        page.keyboard.press("Enter")
+        expect(page.locator("#tasks tbody tr").first).to_contain_text("li")
+        expect(page.locator("#tasks button", has_text="完成")).to_have_count(1)
+
+        page.goto(served.url + f"/console/borrowers/{who['hostile']}")
+        expect(page.locator("#timeline")).to_contain_text("<script>window.__xss=1</script>")
+        assert page.evaluate("() => window.__xss") is None  # shown, never run
+        expect(page.locator("#numbers")).to_contain_text("****")
+        expect(page.locator("#reveal")).to_have_count(0)
+        page.screenshot(path=str(shots / "borrower-zh.png"), full_page=True)
+        answer = page.goto(served.url + f"/console/borrowers/{who['theirs']}")
+        assert answer is not None and answer.status == 403
+
+        page.goto(served.url + "/console/work")
+        page.select_option("#locale-switch", "en")
+        page.click("#locale-switch + button")
+        expect(page.locator("nav").first).to_contain_text("Work list")
+        page.screenshot(path=str(shots / "work-en.png"), full_page=True)
+        page.goto(served.url + "/console")
+        page.screenshot(path=str(shots / "today-en.png"), full_page=True)
+        page.click("#logout")
+        expect(page).to_have_url(re.compile(r"/console/login$"))
+        page.goto(served.url + "/console/work")
+        expect(page).to_have_url(re.compile(r"/console/login$"))
+
+        # A supervisor may reveal the number; the reveal is in the audit log.
+        page.fill("#name", "zhao")
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        page.goto(served.url + f"/console/borrowers/{who['theirs']}")
+        page.click("#reveal")
+        expect(page.locator("#numbers")).to_contain_text(first_number(served, who["theirs"]))
+        browser.close()
+    with served.engine.connect() as conn:
+        reveals = conn.execute(select(audit_log.c.actor, audit_log.c.object).where(audit_log.c.action == "phone.reveal")).all()  # fmt: skip
+    assert [tuple(r) for r in reveals] == [("user:zhao", f"customer:{who['theirs']}")]
