@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from cuikuan.services import users
+from cuikuan.services.planner import make_plan
 from cuikuan.services.replies import receive_reply
 from cuikuan.store.schema import audit_log, customers, tasks
 from tests.api.conftest import NOW, Served, first_number, serve
@@ -28,16 +29,18 @@ PASSWORD = "correct horse battery"
 def console(tmp_path: Path, db_url: str) -> Iterator[tuple[Served, dict[str, str]]]:
     """A book with tasks from replies (one hostile), agents li and wang, supervisor zhao; wang
     has taken one task. Returns the server and {role: customer of a task they may open}."""
-    settings, engine = build_book(tmp_path, db_url, 120, 5)
-    with engine.connect() as conn:
-        ids = conn.execute(select(customers.c.external_id).order_by(customers.c.id).limit(3)).scalars().all()  # fmt: skip
-    served_numbers = {}
+    settings, engine = build_book(tmp_path, db_url, 300, 5)
+    # Borrowers the day's plan would message: `explain` then has something to say about them.
+    plan = make_plan(engine, settings, NOW.date(), dry_run=True).candidates
+    ids = (
+        plan.filter(plan["status"] == "planned")["customer"]
+        .unique(maintain_order=True)
+        .to_list()[:3]
+    )
     for customer, text in zip(
         ids, ["能分期吗", "<script>window.__xss=1</script>再发就投诉", "能分期吗"], strict=True
     ):
-        number = _number(engine, customer)
-        served_numbers[customer] = number
-        receive_reply(engine, settings, number, text, NOW, source="sim")
+        receive_reply(engine, settings, _number(engine, customer), text, NOW, source="sim")
     users.add_user(engine, "li", "agent", PASSWORD, NOW, team="east")
     users.add_user(engine, "wang", "agent", PASSWORD, NOW, team="east")
     users.add_user(engine, "zhao", "supervisor", PASSWORD, NOW, team="east")
@@ -127,6 +130,85 @@ def test_every_page_and_fragment_needs_a_session_and_every_form_its_token(
             ).status_code
             == 403
         )
+
+
+def test_acts_on_a_borrower_go_through_the_services_with_their_checks_and_the_audit(
+    console: tuple[Served, dict[str, str]],
+) -> None:
+    """What the borrower said is read like a reply (a promise with a date is recorded and
+    pauses reminders, as `explain` then says); flags and number stops are the API's own acts;
+    each is audited; an agent may not act on another agent's borrower."""
+    from cuikuan.services.explanation import explain
+    from cuikuan.store.schema import number_stops, promises
+
+    served, who = console
+    mine = who["mine"]
+    with httpx.Client(base_url=served.url, follow_redirects=False) as li:
+        assert _login(li, "li").status_code == 303
+        token = _csrf(li, f"/console/borrowers/{mine}")
+        said = li.post(f"/console/borrowers/{mine}/said", data={"csrf": token, "text": "我15号还"},
+                       headers={"HX-Request": "true"})  # fmt: skip
+        assert said.status_code == 200 and "promise_to_pay" in said.text
+        # The promise pauses reminders: `explain` says so for today's plan.
+        why = explain(served.engine, served.settings, mine, NOW.date(), NOW).as_json()
+        assert "promise" in " ".join(why["decision"]["trail"]), why["decision"]
+        assert (
+            li.post(
+                f"/console/borrowers/{mine}/flag",
+                data={"csrf": token, "flag": "hardship", "op": "set"},
+            ).status_code
+            == 303
+        )
+        assert (
+            li.post(
+                f"/console/borrowers/{mine}/number",
+                data={"csrf": token, "position": "0", "op": "stop"},
+            ).status_code
+            == 303
+        )
+        assert (
+            li.post(f"/console/borrowers/{mine}/flag", data={"flag": "hardship"}).status_code == 403
+        )  # no token
+        theirs = li.post(
+            f"/console/borrowers/{who['theirs']}/flag", data={"csrf": token, "flag": "dispute"}
+        )
+        assert theirs.status_code == 403
+        page = li.get(f"/console/borrowers/{mine}").text
+        assert "hardship" in page and "promise" in page
+        assert (
+            li.get("/console/audit").status_code == 403
+            and li.get("/console/report").status_code == 403
+        )
+    with served.engine.connect() as conn:
+        promised = conn.execute(select(promises.c.promised_date, promises.c.source)).all()
+        stopped = conn.execute(select(number_stops.c.address, number_stops.c.source)).all()
+        actions = [
+            r.action
+            for r in conn.execute(
+                select(audit_log.c.action, audit_log.c.actor).where(audit_log.c.actor == "user:li")
+            )
+        ]
+        flags = conn.execute(
+            select(customers.c.flags).where(customers.c.external_id == mine)
+        ).scalar_one()
+    assert [p.promised_date.day for p in promised] == [15]
+    assert (first_number(served, mine), "console") in [tuple(r) for r in stopped]
+    assert {"reply.record", "flag.set", "optout.add"} <= set(actions)
+    assert "hardship" in flags and "dispute" not in str(_flags(served.engine, who["theirs"]))
+    with httpx.Client(base_url=served.url, follow_redirects=False) as zhao:
+        assert _login(zhao, "zhao").status_code == 303
+        audit_page = zhao.get("/console/audit", params={"actor": "user:li"})
+        assert audit_page.status_code == 200 and "flag.set" in audit_page.text
+        report = zhao.get("/console/report", params={"start": "2026-11-01", "end": "2026-11-29"})
+        assert report.status_code == 200 and "Funnel" in report.text
+        assert zhao.get("/console/report", params={"start": "nonsense"}).status_code == 400
+
+
+def _flags(engine: Engine, customer: str) -> object:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(customers.c.flags).where(customers.c.external_id == customer)
+        ).scalar_one()
 
 
 def test_a_login_makes_a_new_session_and_logout_everywhere_ends_them_all(
@@ -261,6 +343,14 @@ def test_an_agent_works_the_list_in_the_browser(
         page.screenshot(path=str(shots / "borrower-zh.png"), full_page=True)
         answer = page.goto(served.url + f"/console/borrowers/{who['theirs']}")
         assert answer is not None and answer.status == 403
+        # Record what the borrower said on the call: read as a promise, in place (htmx), then on
+        # the timeline.
+        page.goto(served.url + f"/console/borrowers/{who['mine']}")
+        page.fill("#said", "我15号还")
+        page.click("#record-said")
+        expect(page.locator("#action-result")).to_contain_text("promise_to_pay")
+        page.reload()
+        expect(page.locator("#timeline")).to_contain_text("promise")
 
         page.goto(served.url + "/console/work")
         page.select_option("#locale-switch", "en")

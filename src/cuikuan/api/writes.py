@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 
 from cuikuan.api import idempotency
@@ -39,18 +38,16 @@ from cuikuan.api.common import MAX_ID, NO_CONTROLS, Day, Moment, State, Text, pl
 from cuikuan.api.models import problem_responses
 from cuikuan.api.problems import ApiProblem
 from cuikuan.domain.phones import normalise_phone
-from cuikuan.domain.policy import FLAG_SUPPRESSIONS
 from cuikuan.errors import CuikuanError, InputError, NotFound
 from cuikuan.ingest.sources import FrameSource
 from cuikuan.ingest.validate import Rules
-from cuikuan.services import audit, guardrail
+from cuikuan.services import acts, audit, guardrail
 from cuikuan.services import tasks as task_service
 from cuikuan.services.api_keys import ApiKey
 from cuikuan.services.importer import ImportResult, import_file, import_source
 from cuikuan.services.outbox import resolve_uncertain
 from cuikuan.services.replies import receive_reply
-from cuikuan.store import number_stops
-from cuikuan.store.schema import customers, opt_outs, template_pauses
+from cuikuan.store.schema import template_pauses
 
 MAX_BATCH_ROWS = 50_000
 # Body limits of the routes that take more than the app's 1 MB: 50,000 rows of a dozen columns
@@ -294,12 +291,7 @@ class OptOutIn(_Strict):
 def post_opt_out(request: Request, stop: OptOutIn) -> dict[str, Any]:
     st = state(request)
     e164 = _number(st, stop.number)
-    now = st.clock()
-    with st.engine.begin() as conn:
-        before = number_stops.stopped(conn, [e164]).get((e164, stop.channel))
-        number_stops.stop(conn, e164, stop.channel, "opt_out", "api", now)
-        audit.record(conn, request.state.actor, "optout.add", f"number:{e164}", before,
-                     {"channel": stop.channel}, now)  # fmt: skip
+    acts.stop_number(st.engine, e164, stop.channel, request.state.actor, st.clock(), source="api")
     return {"number": e164, "channel": stop.channel, "opted_out": True}
 
 
@@ -309,29 +301,12 @@ def delete_opt_out(
 ) -> dict[str, Any]:
     st = state(request)
     e164 = _number(st, number)
-    now = st.clock()
-    with st.engine.begin() as conn:
-        lifted = number_stops.lift(conn, e164, channel, "opt_out", now)
-        from cuikuan.store.schema import customer_phones
-
-        people = select(customer_phones.c.customer_id).where(customer_phones.c.e164 == e164)
-        from sqlalchemy import delete
-
-        conn.execute(
-            delete(opt_outs).where(
-                opt_outs.c.customer_id.in_(people), opt_outs.c.channel == channel
-            )
-        )
-        audit.record(conn, request.state.actor, "optout.remove", f"number:{e164}",
-                     {"channel": channel, "stops": lifted}, None, now)  # fmt: skip
+    acts.lift_number(st.engine, e164, channel, request.state.actor, st.clock())
     return {"number": e164, "channel": channel, "opted_out": False}
 
 
-# The flags a person may set: those that stop reminders (domain.policy), but the one a reply
-# the rules could not read sets and a task's closing lifts.
-SETTABLE_FLAGS = sorted(f for f in FLAG_SUPPRESSIONS if f != "reply_unread")
 FlagName = Annotated[
-    str, PathParam(pattern="^(" + "|".join(SETTABLE_FLAGS) + ")$", description="The flag.")
+    str, PathParam(pattern="^(" + "|".join(acts.SETTABLE_FLAGS) + ")$", description="The flag.")
 ]
 
 
@@ -347,22 +322,7 @@ def delete_flag(request: Request, customer: Text, flag: FlagName) -> dict[str, A
 
 def _flag(request: Request, customer: str, flag: str, add: bool) -> dict[str, Any]:
     st = state(request)
-    now = st.clock()
-    with st.engine.begin() as conn:
-        row = conn.execute(
-            select(customers.c.id, customers.c.flags).where(customers.c.external_id == customer)
-        ).first()
-        if row is None:
-            raise NotFound(f"no customer {customer!r} in the ledger")
-        before = json.loads(row.flags or "[]")
-        after = sorted({*before, flag}) if add else [f for f in before if f != flag]
-        if after != before:
-            conn.execute(
-                update(customers).where(customers.c.id == row.id)
-                .values(flags=json.dumps(after), updated_at=now)
-            )  # fmt: skip
-            audit.record(conn, request.state.actor, "flag.set" if add else "flag.clear",
-                         f"customer:{customer}", before, after, now)  # fmt: skip
+    after = acts.set_flag(st.engine, customer, flag, add, request.state.actor, st.clock())
     return {"customer": customer, "flags": after}
 
 

@@ -63,7 +63,9 @@ def lift_number(engine: Engine, e164: str, channel: str, actor: str, now: dateti
         lifted = number_stops.lift(conn, e164, channel, "opt_out", now)
         people = select(customer_phones.c.customer_id).where(customer_phones.c.e164 == e164)
         conn.execute(
-            delete(opt_outs).where(opt_outs.c.customer_id.in_(people), opt_outs.c.channel == channel)
+            delete(opt_outs).where(
+                opt_outs.c.customer_id.in_(people), opt_outs.c.channel == channel
+            )
         )
         audit.record(conn, actor, "optout.remove", f"number:{e164}",
                      {"channel": channel, "stops": lifted}, None, now)  # fmt: skip

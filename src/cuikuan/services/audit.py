@@ -46,3 +46,17 @@ def entries(
 
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def search(
+    engine: Engine, actor: str | None = None, target: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The newest entries first; `actor` exact, `target` the start of the object."""
+    query = select(audit_log)
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    if target:
+        query = query.where(audit_log.c.object.startswith(target, autoescape=True))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]

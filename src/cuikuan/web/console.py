@@ -12,9 +12,10 @@ which is recorded in the audit log. Pages forbid framing and scripts from elsewh
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,15 +29,19 @@ from cuikuan.domain.money import currency_digits, format_minor
 from cuikuan.domain.templates import mask, mask_numbers
 from cuikuan.errors import CuikuanError, NotFound
 from cuikuan.services import audit, users
+from cuikuan.services.acts import SETTABLE_FLAGS, lift_number, set_flag, stop_number
 from cuikuan.services.customers import find_customers
 from cuikuan.services.outbox import day_by_step, paused_templates, provider_health
 from cuikuan.services.portfolio import customer_view, portfolio
+from cuikuan.services.replies import receive_reply
+from cuikuan.services.report import build_report
 from cuikuan.services.tasks import done as close_task
 from cuikuan.services.tasks import list_tasks, take
 from cuikuan.services.timeline import timeline
 from cuikuan.settings import Settings
 from cuikuan.store.schema import customers, promises, tasks
 from cuikuan.web.console_text import LOCALES, pick, words
+from cuikuan.web.report_html import render_html
 
 COOKIE = "cuikuan_console"
 LOGIN_COOKIE = "cuikuan_login"  # the login form's own CSRF token (no session yet)
@@ -315,7 +320,7 @@ def borrower(request: Request, external_id: str) -> Response:
     ]
     return _page(
         request, "borrower.html", session, view=view, loans=loans, phones=phones,
-        may_reveal=may_reveal, events=shown,
+        may_reveal=may_reveal, events=shown, actions=_actions(engine, view),
     )  # fmt: skip
 
 
@@ -433,3 +438,145 @@ def _money(minor: int | None, currency: str) -> str:
     return (
         "" if minor is None else f"{format_minor(int(minor), currency_digits(currency))} {currency}"
     )
+
+
+# --- acting on a borrower ---------------------------------------------------------------------
+
+
+async def _borrower_act(
+    request: Request, external_id: str
+) -> tuple[users.Session, dict[str, str], Any] | Response:
+    """The session, the form and the borrower's view, or the answer that refuses the act."""
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    form = await _form(request)
+    if not _csrf_ok(request, session, form):
+        return _refuse(request, session, "bad_form", 403)
+    engine, settings, clock = _app(request)
+    cid = _customer_id(engine, external_id)
+    if cid is None:
+        return _refuse(request, session, "not_found", 404)
+    allowed = _borrowers_for(engine, session.user)
+    if allowed is not None and cid not in allowed:
+        return _refuse(request, session, "forbidden", 403)
+    view = customer_view(engine, external_id, _today(settings, clock()), settings)
+    return session, form, view
+
+
+def _acted(request: Request, session: users.Session, view: Any, message: str) -> Response:
+    engine, settings, clock = _app(request)
+    fresh = customer_view(engine, view.external_id, _today(settings, clock()), settings)
+    if request.headers.get("hx-request"):
+        return _page(request, "actions.html", session, **_actions(engine, fresh, message))
+    return RedirectResponse(f"/console/borrowers/{view.external_id}", status_code=303)
+
+
+def _actions(engine: Engine, view: Any, message: str = "") -> dict[str, Any]:
+    with engine.connect() as conn:
+        flags = conn.execute(
+            select(customers.c.flags).where(customers.c.external_id == view.external_id)
+        ).scalar_one()
+    return {"view": view, "phones": [mask(p) for p in view.phones], "flags": SETTABLE_FLAGS,
+            "current_flags": json.loads(flags or "[]"), "message": message}  # fmt: skip
+
+
+@router.post("/borrowers/{external_id}/said")
+async def said(request: Request, external_id: str) -> Response:
+    """What the borrower said on a call, read like a reply from their number: a promise with a
+    date is recorded and pauses reminders, a stop stops, anything unclear goes to a person."""
+    found = await _borrower_act(request, external_id)
+    if isinstance(found, Response):
+        return found
+    session, form, view = found
+    text = form.get("text", "").strip()[:1000]
+    if not text or not view.phones:
+        return _acted(request, session, view, "")
+    engine, settings, clock = _app(request)
+    now = clock()
+    result = receive_reply(
+        engine, settings, view.phones[0], text, now, source=f"console:{session.user.name}"
+    )
+    with engine.begin() as conn:
+        audit.record(conn, f"user:{session.user.name}", "reply.record", f"customer:{external_id}",
+                     None, result.as_dict(), now)  # fmt: skip
+    done = "; ".join(result.done) or result.reading.intent
+    shown = done if session.user.role in users.SEE_NUMBERS else mask_numbers(done)
+    return _acted(request, session, view, f"{result.reading.intent}: {shown}")
+
+
+@router.post("/borrowers/{external_id}/flag")
+async def flag(request: Request, external_id: str) -> Response:
+    found = await _borrower_act(request, external_id)
+    if isinstance(found, Response):
+        return found
+    session, form, view = found
+    engine, _, clock = _app(request)
+    try:
+        after = set_flag(engine, external_id, form.get("flag", ""), form.get("op") != "clear",
+                         f"user:{session.user.name}", clock())  # fmt: skip
+    except CuikuanError as exc:
+        return _acted(request, session, view, exc.message)
+    return _acted(request, session, view, ", ".join(after))
+
+
+@router.post("/borrowers/{external_id}/number")
+async def number(request: Request, external_id: str) -> Response:
+    """Opt one of the borrower's numbers out or back in, chosen by its place in the list (an
+    agent never needs to see it whole to act on it)."""
+    found = await _borrower_act(request, external_id)
+    if isinstance(found, Response):
+        return found
+    session, form, view = found
+    position = form.get("position", "")
+    if not position.isdigit() or int(position) >= len(view.phones):
+        return _acted(request, session, view, "")
+    e164 = view.phones[int(position)]
+    engine, _, clock = _app(request)
+    actor = f"user:{session.user.name}"
+    if form.get("op") == "lift":
+        lift_number(engine, e164, "sms", actor, clock())
+    else:
+        stop_number(engine, e164, "sms", actor, clock(), source="console")
+    return _acted(request, session, view, f"{mask(e164)}: {form.get('op', 'stop')}")
+
+
+# --- the audit log and the report ------------------------------------------------------------
+
+
+@router.get("/audit")
+def audit_page(request: Request, actor: str = "", object: str = "") -> Response:
+    """The audit log, newest first, filtered by who and what (compliance, supervisors, admins)."""
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    if not session.user.may("compliance", "supervisor"):
+        return _refuse(request, session, "forbidden", 403)
+    engine, _, _ = _app(request)
+    rows = audit.search(
+        engine, actor=actor.strip()[:80] or None, target=object.strip()[:200] or None
+    )
+    return _page(
+        request, "audit.html", session, entries=rows, actor=actor[:80], object=object[:200]
+    )
+
+
+@router.get("/report")
+def report_page(request: Request, start: str = "", end: str = "") -> Response:
+    """The report for a range (the last 30 days by default) as the HTML report renders it."""
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    if not session.user.may("compliance", "supervisor"):
+        return _refuse(request, session, "forbidden", 403)
+    engine, settings, clock = _app(request)
+    now = clock()
+    try:
+        last = date.fromisoformat(end) if end else _today(settings, now) - timedelta(days=1)
+        first = date.fromisoformat(start) if start else last - timedelta(days=29)
+    except ValueError:
+        return _refuse(request, session, "bad_form", 400)
+    if first > last or (last - first).days > 366:
+        return _refuse(request, session, "bad_form", 400)
+    html = render_html(build_report(engine, settings, first, last, now=now), now)
+    return HTMLResponse(html, headers=SECURITY_HEADERS)

@@ -74,7 +74,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "no_results": ("没有匹配的借款人。", "No borrower matches."),
     "signed_in_as": ("当前用户", "Signed in as"),
     "actions": ("操作", "Actions"),
-    "said": ("借款人说（按回复处理：承诺、分期、退订……）", "What the borrower said (read like a reply: a promise, instalments, stop...)"),
+    "said": (
+        "借款人说（按回复处理：承诺、分期、退订……）",
+        "What the borrower said (read like a reply: a promise, instalments, stop...)",
+    ),
     "record": ("记录", "Record"),
     "flag": ("标记", "Flag"),
     "set": ("设置", "set"),
