@@ -371,6 +371,14 @@ def test_an_agent_works_the_list_in_the_browser(
         page.goto(served.url + f"/console/borrowers/{who['theirs']}")
         page.click("#reveal")
         expect(page.locator("#numbers")).to_contain_text(first_number(served, who["theirs"]))
+        # The template editor lints as one types, with the rules of `templates check`.
+        page.goto(served.url + "/console/templates")
+        page.locator("#template-list a").first.click()
+        expect(page.locator("#lint-result")).not_to_contain_text("banned")
+        page.locator("#source").press("Control+End")
+        page.locator("#source").press_sequentially("再不还款后果自负", delay=10)
+        expect(page.locator("#findings")).to_contain_text("banned")
+        page.screenshot(path=str(shots / "template-zh.png"), full_page=True)
         browser.close()
     with served.engine.connect() as conn:
         reveals = conn.execute(select(audit_log.c.actor, audit_log.c.object).where(audit_log.c.action == "phone.reveal")).all()  # fmt: skip

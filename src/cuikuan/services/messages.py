@@ -203,6 +203,36 @@ def _missing_locales(templates: list[TemplateFile], locales: tuple[str, ...]) ->
     return out
 
 
+@dataclass(frozen=True)
+class DraftCheck:
+    findings: list[FileFinding]
+    text: str  # rendered for the first sample borrower ("" when it cannot be rendered)
+    measurement: Measurement | None
+
+
+def check_draft(settings: Settings, file_name: str, source: str) -> DraftCheck:
+    """A template's text as someone edits it, checked exactly as `templates check` checks the
+    file (the same rules, samples and wording lists), and rendered for a sample borrower."""
+    try:
+        template = parse_template(file_name, source)
+    except TemplateProblem as exc:
+        return DraftCheck([FileFinding(exc.file, exc.line, exc.rule, exc.message)], "", None)
+    templates, _ = load_templates(templates_dir(settings))
+    renderer = Renderer({**{t.path: t for t in templates}, template.path: template})
+    matcher, rules, lender = wording_matcher(settings), lint_rules(settings), lender_facts(settings)
+    findings = _check_one(template, renderer, matcher, rules, lender)
+    try:
+        text = renderer.render(template, sample_contexts(lender, template.locale)[0])
+    except TemplateProblem:
+        return DraftCheck(findings, "", None)
+    return DraftCheck(findings, text, measure(text))
+
+
+def list_template_files(settings: Settings) -> list[TemplateFile]:
+    templates, _ = load_templates(templates_dir(settings))
+    return templates
+
+
 def lint_bare_text(text: str, settings: Settings | None, pack: str | None) -> list[lint.Finding]:
     rules = lint_rules(settings) if settings is not None else lint.LintRules()
     if pack:

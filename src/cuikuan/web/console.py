@@ -16,6 +16,7 @@ import json
 import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ from cuikuan.errors import CuikuanError, NotFound
 from cuikuan.services import audit, users
 from cuikuan.services.acts import SETTABLE_FLAGS, lift_number, set_flag, stop_number
 from cuikuan.services.customers import find_customers
+from cuikuan.services.messages import check_draft, list_template_files
 from cuikuan.services.outbox import day_by_step, paused_templates, provider_health
 from cuikuan.services.portfolio import customer_view, portfolio
 from cuikuan.services.replies import receive_reply
@@ -580,3 +582,53 @@ def report_page(request: Request, start: str = "", end: str = "") -> Response:
         return _refuse(request, session, "bad_form", 400)
     html = render_html(build_report(engine, settings, first, last, now=now), now)
     return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+
+# --- templates: read, and lint as you type ------------------------------------------------------
+
+EDITORS = ("compliance", "supervisor")  # and admins
+
+
+@router.get("/templates")
+def templates_page(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    if not session.user.may(*EDITORS):
+        return _refuse(request, session, "forbidden", 403)
+    _, settings, _ = _app(request)
+    files = sorted(list_template_files(settings), key=lambda t: (t.name, t.locale))
+    return _page(request, "templates.html", session, files=files)
+
+
+@router.get("/templates/{file_name}")
+def template_editor(request: Request, file_name: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    if not session.user.may(*EDITORS):
+        return _refuse(request, session, "forbidden", 403)
+    _, settings, _ = _app(request)
+    found = next((t for t in list_template_files(settings) if Path(t.path).name == file_name), None)
+    if found is None:
+        return _refuse(request, session, "not_found", 404)
+    source = Path(found.path).read_text("utf-8")
+    return _page(request, "template_edit.html", session, file_name=file_name, source=source,
+                 check=check_draft(settings, file_name, source))  # fmt: skip
+
+
+@router.post("/templates/{file_name}/lint")
+async def template_lint(request: Request, file_name: str) -> Response:
+    """The editor's text checked as `templates check` checks the file; the findings, the
+    rendering for a sample borrower, its encoding, segments and billing units."""
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    form = await _form(request)
+    if not _csrf_ok(request, session, form):
+        return _refuse(request, session, "bad_form", 403)
+    if not session.user.may(*EDITORS):
+        return _refuse(request, session, "forbidden", 403)
+    _, settings, _ = _app(request)
+    check = check_draft(settings, Path(file_name).name, form.get("source", "")[:20_000])
+    return _page(request, "lint_result.html", session, check=check)

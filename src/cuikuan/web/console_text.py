@@ -92,6 +92,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "object": ("对象", "Object"),
     "report": ("报告", "Report"),
     "done_ok": ("已完成", "Done"),
+    "templates": ("模板", "Templates"),
+    "locale": ("语言版本", "Locale"),
+    "channel": ("渠道", "Channel"),
+    "tone": ("语气", "Tone"),
+    "lint_ok": ("检查通过", "No findings"),
+    "preview": ("示例预览", "Preview for a sample borrower"),
+    "segments": ("条数", "Segments"),
+    "billing_units": ("计费条数", "Billing units"),
+    "encoding": ("编码", "Encoding"),
+    "not_saved": (
+        "此处只检查，不保存：修改模板文件后运行 cuikuan templates check。",
+        "Checked here, not saved: edit the template file and run cuikuan templates check.",
+    ),
 }
 
 
