@@ -22,6 +22,8 @@ RUNS = (
     ["api_ingest.py", "--accounts", "100000"],
     ["api_reads.py", "--accounts", "1000000"],
     ["workers_dispatch.py", "--accounts", "50000"],
+    # The console (issue 20): its pages on a large book.
+    ["console_pages.py", "--accounts", "1000000"],
 )
 for script, *args in RUNS:
     subprocess.run([sys.executable, str(HERE / script), *args], check=True)
