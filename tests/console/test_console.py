@@ -383,3 +383,36 @@ def test_an_agent_works_the_list_in_the_browser(
     with served.engine.connect() as conn:
         reveals = conn.execute(select(audit_log.c.actor, audit_log.c.object).where(audit_log.c.action == "phone.reveal")).all()  # fmt: skip
     assert [tuple(r) for r in reveals] == [("user:zhao", f"customer:{who['theirs']}")]
+
+
+def test_the_work_list_pages_past_sla_first_then_by_priority(db_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import insert
+
+    from cuikuan.services.tasks import worklist
+
+    _settings, engine = build_book(tmp_path, db_url, 40, 2)
+    with engine.connect() as conn:
+        people = conn.execute(select(customers.c.id)).scalars().all()
+    rows = []
+    for i in range(130):
+        due = NOW + timedelta(hours=(i % 7) - 3)  # some past their SLA, some not
+        assignee = None if i % 5 else ("wang" if i % 10 else "li")
+        rows.append({"customer_id": people[i % len(people)], "kind": "call_back", "priority": 1 + i % 3, "state": "open",
+                     "assignee": assignee, "due_at": due, "reply_id": None, "summary": f"t{i}", "notes": "[]",
+                     "created_at": NOW, "updated_at": NOW})  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(tasks), rows)
+    first = worklist(engine, NOW, limit=100)
+    second = worklist(engine, NOW, limit=100, offset=100)
+    assert len(first) == 100 and len(second) == 30
+    assert not {r["id"] for r in first} & {r["id"] for r in second}
+    everything = first + second
+    keys = [(not r["late"], r["priority"], r["due_at"]) for r in everything]
+    assert keys == sorted(keys)  # past SLA first, then priority, then due
+    assert all(
+        bool(r["late"]) == (r["due_at"].replace(tzinfo=NOW.tzinfo) < NOW) for r in everything
+    )
+    li = worklist(engine, NOW, visible_to="li", limit=1000)
+    assert li and all(r["assignee"] in (None, "li") for r in li)
+    assert len(li) == sum(1 for r in rows if r["assignee"] in (None, "li"))
+    engine.dispose()

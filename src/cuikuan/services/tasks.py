@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 
 from cuikuan.errors import InputError, NotFound
 from cuikuan.store import number_stops
@@ -111,3 +113,43 @@ def _release_number(conn: Connection, reply_id: int) -> None:
 
 def add_note(engine: Engine, task_id: int, text: str, now: datetime, by: str | None = None) -> None:
     _change(engine, task_id, now, note=text, by=by)
+
+
+def worklist(
+    engine: Engine,
+    now: datetime,
+    *,
+    visible_to: str | None = None,
+    mine: str | None = None,
+    kinds: Sequence[str] | None = None,
+    customers_in: Collection[str] | None = None,
+    past_due: bool = False,
+    task_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Open and taken tasks as a work list pages them: past their SLA first, then by priority
+    and due time. `visible_to`: an agent's name (their own and unassigned tasks only); `mine`:
+    only this person's; `customers_in`: only these borrowers (external ids)."""
+    t = tasks.c
+    query = (
+        select(t.id, t.priority, t.kind, t.state, t.assignee, t.due_at, customers.c.external_id.label("customer"),
+               customers.c.name, t.summary, (t.due_at < now).label("late"))
+        .outerjoin(customers, customers.c.id == t.customer_id)
+    )  # fmt: skip
+    # One task by id whatever its state (the row a page just changed); else the open work.
+    query = query.where(t.id == task_id) if task_id is not None else query.where(t.state != "done")
+    if visible_to is not None:
+        query = query.where(or_(t.assignee.is_(None), t.assignee == visible_to))
+    if mine is not None:
+        query = query.where(t.assignee == mine)
+    if kinds is not None:
+        query = query.where(t.kind.in_(list(kinds)))
+    if customers_in is not None:
+        query = query.where(customers.c.external_id.in_(list(customers_in)[:10_000]))
+    if past_due:
+        query = query.where(t.due_at < now)
+    query = query.order_by((t.due_at < now).desc(), t.priority, t.due_at, t.id)
+    with engine.connect() as conn:
+        rows = conn.execute(query.limit(limit).offset(offset)).all()
+    return [dict(r._mapping) for r in rows]

@@ -38,7 +38,7 @@ from cuikuan.services.portfolio import customer_view, portfolio
 from cuikuan.services.replies import receive_reply
 from cuikuan.services.report import build_report
 from cuikuan.services.tasks import done as close_task
-from cuikuan.services.tasks import list_tasks, take
+from cuikuan.services.tasks import take, worklist
 from cuikuan.services.timeline import timeline
 from cuikuan.settings import Settings
 from cuikuan.store.schema import customers, promises, tasks
@@ -214,15 +214,17 @@ def today(request: Request) -> Response:
 
 
 @router.get("/work")
-def work(request: Request, filter: str = "open") -> Response:
+def work(request: Request, filter: str = "open", page: int = 0) -> Response:
     session = _session(request)
     if session is None:
         return _to_login()
     engine, settings, clock = _app(request)
     chosen = filter if filter in FILTERS else "open"
     now = clock()
-    rows = _visible_tasks(engine, session.user, chosen, now, day=_today(settings, now))
-    return _page(request, "work.html", session, tasks=rows, filter=chosen, filters=FILTERS)
+    at = max(0, min(page, 10_000))
+    rows = _visible_tasks(engine, session.user, chosen, now, day=_today(settings, now), page=at)
+    return _page(request, "work.html", session, tasks=rows, filter=chosen, filters=FILTERS,
+                 page=at, more=len(rows) == PAGE)  # fmt: skip
 
 
 @router.post("/tasks/{task_id}/{action}")
@@ -255,7 +257,9 @@ async def task_action(request: Request, task_id: int, action: str) -> Response:
                      {"state": after["state"], "assignee": after["assignee"]} if after else None, now)  # fmt: skip
     if request.headers.get("hx-request"):
         visible = _visible_tasks(engine, session.user, "open", now, only=task_id)
-        return _page(request, "task_row.html", session, task=visible[0] if visible else after)
+        if not visible:
+            return _refuse(request, session, "not_found", 404)
+        return _page(request, "task_row.html", session, task=visible[0])
     return RedirectResponse("/console/work", status_code=303)
 
 
@@ -381,6 +385,9 @@ def _promised(engine: Engine, status: str, day: date | None) -> set[str]:
         return set(conn.execute(query).scalars())
 
 
+PAGE = 100
+
+
 def _visible_tasks(
     engine: Engine,
     user: users.User,
@@ -388,31 +395,24 @@ def _visible_tasks(
     now: datetime,
     only: int | None = None,
     day: date | None = None,
+    page: int = 0,
 ) -> list[dict[str, Any]]:
-    frame = list_tasks(engine)
-    due_today = _promised(engine, "pending", day) if chosen == "promises_due" else set()
-    broken = _promised(engine, "broken", None) if chosen == "broken" else set()
-    rows = []
-    for r in frame.to_dicts():
-        if only is not None and r["id"] != only:
-            continue
-        if user.role == "agent" and r["assignee"] not in (None, user.name):
-            continue
-        due = r["due_at"].replace(tzinfo=now.tzinfo) if r["due_at"] is not None else None
-        late = due is not None and due < now
-        keep = {
-            "open": r["state"] != "done",
-            "mine": r["assignee"] == user.name and r["state"] != "done",
-            "overdue": late and r["state"] != "done",
-            "promises_due": r["customer"] in due_today and r["state"] != "done",
-            "broken": r["customer"] in broken and r["state"] != "done",
-            "complaints": r["kind"] == "complaint" and r["state"] != "done",
-        }[chosen]
-        if only is not None or keep:
-            summary = r["summary"] if user.role in users.SEE_NUMBERS else mask_numbers(r["summary"])
-            rows.append({**r, "summary": summary, "late": late})
-    # Past their SLA first, then by priority and due time.
-    return sorted(rows, key=lambda r: (not r["late"], r["priority"], str(r["due_at"])))
+    """One page of the work list, filtered and ordered by the database (past SLA first)."""
+    customers_in = None
+    if chosen == "promises_due":
+        customers_in = _promised(engine, "pending", day)
+    elif chosen == "broken":
+        customers_in = _promised(engine, "broken", None)
+    rows = worklist(
+        engine, now, visible_to=user.name if user.role == "agent" else None,
+        mine=user.name if chosen == "mine" else None,
+        kinds=("complaint",) if chosen == "complaints" else None,
+        customers_in=customers_in, past_due=chosen == "overdue", task_id=only,
+        limit=PAGE, offset=page * PAGE,
+    )  # fmt: skip
+    if user.role not in users.SEE_NUMBERS:
+        rows = [{**r, "summary": mask_numbers(r["summary"])} for r in rows]
+    return rows
 
 
 def _task(engine: Engine, task_id: int) -> dict[str, Any] | None:
