@@ -94,3 +94,29 @@ def test_the_amount_interval_covers_a_known_difference() -> None:
         c = compare_amounts(treated, control, rounds=1000)
         covered += c.low <= 0.3 * 120 - 0.25 * 120 <= c.high
     assert 0.92 <= covered / 400 <= 0.98
+
+
+def test_a_step_with_only_held_back_members_gains_no_money_and_says_so_in_numbers() -> None:
+    """No treated member in the range: the incremental money is 0, never NaN (which stopped the
+    HTML report and is not JSON)."""
+    import math
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    import polars as pl
+
+    from cuikuan.services.report_members import MEMBERS, compare_steps
+
+    at = datetime(2026, 11, 30, 1, tzinfo=UTC)
+    rows = [
+        {"outbox_id": i, "customer_id": i, "loan_id": i, "step": "m1", "template": "t", "variant": 0,
+         "channel": "sms", "recipient": f"+86138{i:08d}", "status": "held", "provider": None, "reason": None,
+         "billing_units": 0, "plan_date": date(2026, 11, 30), "sent_at": None, "earliest_at": at, "opens_at": at,
+         "control": True, "opens": at, "open": False, "paid": i % 2 == 0, "amount": 10_000 * (i % 2 == 0),
+         "left": False}
+        for i in range(12)
+    ]  # fmt: skip
+    members = pl.DataFrame(rows, schema=MEMBERS)
+    steps, _ = compare_steps(members, ["m1"], Decimal("0.05"), 2)
+    values = [steps[0][k] for k in ("incremental", "incremental_low", "incremental_high")]
+    assert all(isinstance(v, float) and math.isfinite(v) for v in values), values

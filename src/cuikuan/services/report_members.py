@@ -108,8 +108,11 @@ def compare_steps(
         row = _compare(treated, held)
         units = int(treated.filter(pl.col("left"))["billing_units"].sum())
         cost = int((units * unit_price).to_integral_value())
+        # Nobody treated (only held-back members in the range): nothing was gained, and an
+        # unbounded interval times no one is no money, not NaN.
         gained, low, high = (
-            row["recovered_per_member"][k] * treated.height for k in ("difference", "low", "high")
+            row["recovered_per_member"][k] * treated.height if treated.height else 0.0
+            for k in ("difference", "low", "high")
         )
         statuses = dict(treated.group_by("status").agg(pl.len()).iter_rows())
         out.append({
