@@ -5,6 +5,7 @@ helper."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,16 @@ class RunningSmsc:
 def running_smsc(**options: Any) -> Iterator[RunningSmsc]:
     with smsc_in_thread(SmscConfig(port=0, **options)) as (smsc, loop):
         yield RunningSmsc(smsc, loop)
+
+
+def wait_for(predicate: object, seconds: float = 30.0) -> None:
+    """Until `predicate()` holds, polling; AssertionError after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
 
 
 def received_messages(records: list[dict[str, Any]]) -> dict[str, list[str]]:

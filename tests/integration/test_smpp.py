@@ -21,7 +21,7 @@ from cuikuan.services.planner import make_plan
 from cuikuan.settings import Settings
 from cuikuan.store.schema import message_parts, number_stops, outbox, receipts, replies
 from tests.integration.conftest import DAY
-from tests.smsc_helpers import received_messages, running_smsc
+from tests.smsc_helpers import received_messages, running_smsc, wait_for
 
 OPEN = datetime(2026, 11, 30, 3, tzinfo=UTC)
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -43,15 +43,6 @@ def messages(n: int) -> list[OutgoingMessage]:
         )
         out.append(OutgoingMessage(i + 1, "sms", f"+86139{i:08d}"[:14] + "7", text))
     return out
-
-
-def wait_for(predicate: object, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def test_1000_messages_arrive_exactly_once_and_reassemble_exactly() -> None:

@@ -37,7 +37,7 @@ from cuikuan.store.schema import (
 )
 from cuikuan.store.times import as_utc
 from tests.integration.conftest import DAY, build_book
-from tests.smsc_helpers import running_smsc
+from tests.smsc_helpers import running_smsc, wait_for
 
 OPEN = datetime(2026, 11, 30, 3, tzinfo=UTC)  # 11:00 in Shanghai: the day's window is open
 
@@ -46,15 +46,6 @@ OPEN = datetime(2026, 11, 30, 3, tzinfo=UTC)  # 11:00 in Shanghai: the day's win
 def busy_book(tmp_path: Path, db_url: str) -> tuple[Settings, Engine]:
     """A book whose day has a few hundred messages (the small one has about twenty)."""
     return build_book(tmp_path, db_url, 4000, 11)
-
-
-def wait_for(predicate: object, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def count(engine: Engine, table: object, *where: object) -> int:

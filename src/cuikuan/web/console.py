@@ -106,6 +106,30 @@ def _csrf_ok(request: Request, session: users.Session, form: dict[str, str]) -> 
     return hmac.compare_digest(sent.encode(), session.csrf.encode())
 
 
+def _viewer(request: Request, *roles: str) -> users.Session | Response:
+    """The reader's session, or the answer instead: the login page, or 403 without one of
+    `roles` (admins have every role)."""
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    if roles and not session.user.may(*roles):
+        return _refuse(request, session, "forbidden", 403)
+    return session
+
+
+async def _actor(request: Request, *roles: str) -> tuple[users.Session, dict[str, str]] | Response:
+    """As `_viewer`, for a form or an htmx request: its CSRF token checked as well."""
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    form = await _form(request)
+    if not _csrf_ok(request, session, form):
+        return _refuse(request, session, "bad_form", 403)
+    if roles and not session.user.may(*roles):
+        return _refuse(request, session, "forbidden", 403)
+    return session, form
+
+
 def _to_login() -> RedirectResponse:
     return RedirectResponse("/console/login", status_code=303, headers=SECURITY_HEADERS)
 
@@ -160,12 +184,10 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    form = await _form(request)
-    if not _csrf_ok(request, session, form):
-        return _refuse(request, session, "bad_form", 403)
+    acting = await _actor(request)
+    if isinstance(acting, Response):
+        return acting
+    session, form = acting
     engine, _, _ = _app(request)
     if form.get("everywhere"):
         users.logout_everywhere(engine, session.user.id)
@@ -178,12 +200,10 @@ async def logout(request: Request) -> Response:
 
 @router.post("/locale")
 async def set_locale(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    form = await _form(request)
-    if not _csrf_ok(request, session, form):
-        return _refuse(request, session, "bad_form", 403)
+    acting = await _actor(request)
+    if isinstance(acting, Response):
+        return acting
+    session, form = acting
     locale = form.get("locale")
     users.set_locale(_app(request)[0], session.user.id, locale if locale in LOCALES else None)
     back = form.get("back", "/console")
@@ -195,9 +215,9 @@ async def set_locale(request: Request) -> Response:
 
 @router.get("")
 def today(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = _viewer(request)
+    if isinstance(session, Response):
+        return session
     engine, settings, clock = _app(request)
     day = _today(settings, clock())
     book = portfolio(engine, day, settings)
@@ -215,9 +235,9 @@ def today(request: Request) -> Response:
 
 @router.get("/work")
 def work(request: Request, filter: str = "open", page: int = 0) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = _viewer(request)
+    if isinstance(session, Response):
+        return session
     engine, settings, clock = _app(request)
     chosen = filter if filter in FILTERS else "open"
     now = clock()
@@ -229,12 +249,10 @@ def work(request: Request, filter: str = "open", page: int = 0) -> Response:
 
 @router.post("/tasks/{task_id}/{action}")
 async def task_action(request: Request, task_id: int, action: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    form = await _form(request)
-    if not _csrf_ok(request, session, form):
-        return _refuse(request, session, "bad_form", 403)
+    acting = await _actor(request)
+    if isinstance(acting, Response):
+        return acting
+    session, form = acting
     engine, _, clock = _app(request)
     now = clock()
     row = _task(engine, task_id)
@@ -265,9 +283,9 @@ async def task_action(request: Request, task_id: int, action: str) -> Response:
 
 @router.get("/borrowers")
 def search(request: Request, q: str = "") -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = _viewer(request)
+    if isinstance(session, Response):
+        return session
     engine, settings, _ = _app(request)
     q = q.strip()[:100]
     found: list[dict[str, Any]] = []
@@ -293,9 +311,9 @@ def search(request: Request, q: str = "") -> Response:
 
 @router.get("/borrowers/{external_id}")
 def borrower(request: Request, external_id: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = _viewer(request)
+    if isinstance(session, Response):
+        return session
     engine, settings, clock = _app(request)
     cid = _customer_id(engine, external_id)
     if cid is None:
@@ -332,14 +350,10 @@ def borrower(request: Request, external_id: str) -> Response:
 
 @router.post("/borrowers/{external_id}/reveal")
 async def reveal(request: Request, external_id: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    form = await _form(request)
-    if not _csrf_ok(request, session, form):
-        return _refuse(request, session, "bad_form", 403)
-    if session.user.role not in users.SEE_NUMBERS:
-        return _refuse(request, session, "forbidden", 403)
+    acting = await _actor(request, *users.SEE_NUMBERS)
+    if isinstance(acting, Response):
+        return acting
+    session, _ = acting
     engine, settings, clock = _app(request)
     try:
         view = customer_view(engine, external_id, _today(settings, clock()), settings)
@@ -449,12 +463,10 @@ async def _borrower_act(
     request: Request, external_id: str
 ) -> tuple[users.Session, dict[str, str], Any] | Response:
     """The session, the form and the borrower's view, or the answer that refuses the act."""
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    form = await _form(request)
-    if not _csrf_ok(request, session, form):
-        return _refuse(request, session, "bad_form", 403)
+    acting = await _actor(request)
+    if isinstance(acting, Response):
+        return acting
+    session, form = acting
     engine, settings, clock = _app(request)
     cid = _customer_id(engine, external_id)
     if cid is None:
@@ -549,11 +561,9 @@ async def number(request: Request, external_id: str) -> Response:
 @router.get("/audit")
 def audit_page(request: Request, actor: str = "", object: str = "") -> Response:
     """The audit log, newest first, filtered by who and what (compliance, supervisors, admins)."""
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    if not session.user.may("compliance", "supervisor"):
-        return _refuse(request, session, "forbidden", 403)
+    session = _viewer(request, "compliance", "supervisor")
+    if isinstance(session, Response):
+        return session
     engine, _, _ = _app(request)
     rows = audit.search(
         engine, actor=actor.strip()[:80] or None, target=object.strip()[:200] or None
@@ -566,11 +576,9 @@ def audit_page(request: Request, actor: str = "", object: str = "") -> Response:
 @router.get("/report")
 def report_page(request: Request, start: str = "", end: str = "") -> Response:
     """The report for a range (the last 30 days by default) as the HTML report renders it."""
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    if not session.user.may("compliance", "supervisor"):
-        return _refuse(request, session, "forbidden", 403)
+    session = _viewer(request, "compliance", "supervisor")
+    if isinstance(session, Response):
+        return session
     engine, settings, clock = _app(request)
     now = clock()
     try:
@@ -591,11 +599,9 @@ EDITORS = ("compliance", "supervisor")  # and admins
 
 @router.get("/templates")
 def templates_page(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    if not session.user.may(*EDITORS):
-        return _refuse(request, session, "forbidden", 403)
+    session = _viewer(request, *EDITORS)
+    if isinstance(session, Response):
+        return session
     _, settings, _ = _app(request)
     files = sorted(list_template_files(settings), key=lambda t: (t.name, t.locale))
     return _page(request, "templates.html", session, files=files)
@@ -603,11 +609,9 @@ def templates_page(request: Request) -> Response:
 
 @router.get("/templates/{file_name}")
 def template_editor(request: Request, file_name: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    if not session.user.may(*EDITORS):
-        return _refuse(request, session, "forbidden", 403)
+    session = _viewer(request, *EDITORS)
+    if isinstance(session, Response):
+        return session
     _, settings, _ = _app(request)
     found = next((t for t in list_template_files(settings) if Path(t.path).name == file_name), None)
     if found is None:
@@ -621,14 +625,10 @@ def template_editor(request: Request, file_name: str) -> Response:
 async def template_lint(request: Request, file_name: str) -> Response:
     """The editor's text checked as `templates check` checks the file; the findings, the
     rendering for a sample borrower, its encoding, segments and billing units."""
-    session = _session(request)
-    if session is None:
-        return _to_login()
-    form = await _form(request)
-    if not _csrf_ok(request, session, form):
-        return _refuse(request, session, "bad_form", 403)
-    if not session.user.may(*EDITORS):
-        return _refuse(request, session, "forbidden", 403)
+    acting = await _actor(request, *EDITORS)
+    if isinstance(acting, Response):
+        return acting
+    session, form = acting
     _, settings, _ = _app(request)
     check = check_draft(settings, Path(file_name).name, form.get("source", "")[:20_000])
     return _page(request, "lint_result.html", session, check=check)
