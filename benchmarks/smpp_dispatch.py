@@ -86,7 +86,7 @@ from cuikuan.store.engine import open_database
 from cuikuan.store.schema import outbox
 settings = load_settings(Path(sys.argv[1]))
 engine = open_database(settings.database_url)
-channel = make_channel("smpp", engine, settings)
+channel = make_channel("smpp", engine, settings, lambda: datetime.now(UTC))
 channel.wait_bound(10)
 now = datetime(2026, 11, 30, 3, tzinfo=UTC)
 start, cpu = time.perf_counter(), time.process_time()
@@ -136,7 +136,8 @@ from cuikuan.channels.base import OutgoingMessage
 from cuikuan.channels.smpp.channel import SmppChannel
 from cuikuan.channels.smpp.session import SessionConfig
 n, port = int(sys.argv[1]), int(sys.argv[2])
-channel = SmppChannel(SessionConfig(port=port, tps=1e9, window=int(sys.argv[3])), source_addr="1069")
+channel = SmppChannel(SessionConfig(port=port, tps=1e9, window=int(sys.argv[3])), source_addr="1069",
+                      clock=lambda: datetime.now(UTC))
 channel.wait_bound(10)
 batch = [OutgoingMessage(i, "sms", f"+86139{i:07d}7", f"【示例金融】尊敬的客户，您本期账单1,234.50元将于12月1日到期，请按时还款。编号{i}") for i in range(n)]
 now = datetime.now(UTC)

@@ -9,12 +9,17 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from cuikuan.channels.smpp.channel import SmppChannel
 from cuikuan.channels.smpp.inbound import Journal
 from cuikuan.channels.smpp.session import SessionConfig
 from cuikuan.sim.smsc import Smsc, SmscConfig, smsc_in_thread
+
+
+def CLOCK() -> datetime:
+    return datetime(2026, 11, 30, 3, tzinfo=UTC)
 
 
 class RunningSmsc:
@@ -36,7 +41,9 @@ class RunningSmsc:
         self, journal: Journal | None = None, sessions: int = 1, **session: Any
     ) -> SmppChannel:
         config = SessionConfig(port=self.port, **({"tps": 100_000.0, "window": 64} | session))
-        return SmppChannel(config, source_addr="1069", journal=journal, sessions=sessions)
+        return SmppChannel(
+            config, source_addr="1069", journal=journal, sessions=sessions, clock=CLOCK
+        )
 
 
 @contextmanager

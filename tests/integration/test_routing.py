@@ -18,7 +18,7 @@ from cuikuan.settings import Channels, Route, Settings
 from cuikuan.store.schema import customer_phones, outbox
 from tests.integration.conftest import DAY
 from tests.integration.test_smpp import OPEN
-from tests.smsc_helpers import running_smsc
+from tests.smsc_helpers import CLOCK, running_smsc
 
 DEFAULTS = {"sms": "smpp", "email": "smtp"}
 
@@ -79,7 +79,7 @@ def test_a_provider_that_is_down_hands_its_messages_to_the_fallback(
 ) -> None:
     settings, engine = book
     make_plan(engine, settings, DAY)
-    down = SmppChannel(SessionConfig(port=1, connect_timeout=0.3))
+    down = SmppChannel(SessionConfig(port=1, connect_timeout=0.3), clock=CLOCK)
     made: dict[str, Channel] = {"smpp": down, "sandbox": SandboxChannel(engine)}
     routed = with_channels(settings, sms="smpp", sms_fallback="sandbox")
     try:
@@ -200,7 +200,7 @@ def test_two_named_smpp_carriers_routed_by_number_prefix(book: tuple[Settings, E
         made: dict[str, Channel] = {}
 
         def resolve(name: str) -> Channel:
-            made.setdefault(name, make_channel(name, engine, routed))
+            made.setdefault(name, make_channel(name, engine, routed, CLOCK))
             return made[name]
 
         try:

@@ -21,7 +21,7 @@ from cuikuan.services.planner import make_plan
 from cuikuan.settings import Settings
 from cuikuan.store.schema import message_parts, number_stops, outbox, receipts, replies
 from tests.integration.conftest import DAY
-from tests.smsc_helpers import received_messages, running_smsc, wait_for
+from tests.smsc_helpers import CLOCK, received_messages, running_smsc, wait_for
 
 OPEN = datetime(2026, 11, 30, 3, tzinfo=UTC)
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -141,7 +141,7 @@ def test_wrong_credentials_stop_the_channel_with_an_auth_error() -> None:
 def test_an_unreachable_smsc_is_transient() -> None:
     from cuikuan.channels.smpp.session import SessionConfig
 
-    channel = SmppChannel(SessionConfig(port=1, connect_timeout=0.5))
+    channel = SmppChannel(SessionConfig(port=1, connect_timeout=0.5), clock=CLOCK)
     try:
         results = channel.send(messages(2), NOW)
     finally:

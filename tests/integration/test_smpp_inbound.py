@@ -37,7 +37,7 @@ from cuikuan.store.schema import (
 )
 from cuikuan.store.times import as_utc
 from tests.integration.conftest import DAY, build_book
-from tests.smsc_helpers import running_smsc, wait_for
+from tests.smsc_helpers import CLOCK, running_smsc, wait_for
 
 OPEN = datetime(2026, 11, 30, 3, tzinfo=UTC)  # 11:00 in Shanghai: the day's window is open
 
@@ -148,6 +148,7 @@ from cuikuan.store.times import as_utc
 settings = load_settings(Path(sys.argv[1]), environ={})
 engine = open_database(settings.database_url)
 channel = SmppChannel(SessionConfig(port=int(sys.argv[2]), tps=25.0), source_addr="1069",
+                      clock=lambda: datetime.fromisoformat(sys.argv[3]),
                       journal=StoredJournal(engine))
 send_due(engine, settings, channel, datetime.fromisoformat(sys.argv[3]))
 print("finished", flush=True)
@@ -285,7 +286,9 @@ def test_an_outage_leaves_the_messages_planned_and_the_provider_down(
     settings, engine = busy_book
     make_plan(engine, settings, DAY)
     planned = statuses(engine)["planned"]
-    channel = SmppChannel(SessionConfig(port=1, connect_timeout=0.5), journal=StoredJournal(engine))
+    channel = SmppChannel(
+        SessionConfig(port=1, connect_timeout=0.5), journal=StoredJournal(engine), clock=CLOCK
+    )
     try:
         began = time.monotonic()
         report = send_due(engine, settings, channel, OPEN)
@@ -314,7 +317,12 @@ def test_an_outage_leaves_the_messages_planned_and_the_provider_down(
     with engine.connect() as conn:
         assert conn.execute(select(provider_states.c.state)).scalar_one() == "up"
     closed = OPEN + timedelta(days=1)
-    send_due(engine, settings, SmppChannel(SessionConfig(port=1, connect_timeout=0.2)), closed)
+    send_due(
+        engine,
+        settings,
+        SmppChannel(SessionConfig(port=1, connect_timeout=0.2), clock=CLOCK),
+        closed,
+    )
     left = statuses(engine)
     # The 50 sent ones are delivered (or, a receipt still on its way, expired for want of it).
     assert "failed" not in left and "planned" not in left and left["expired"] >= planned - 50
@@ -338,7 +346,9 @@ def test_messages_carry_their_window_as_validity_and_expire_without_a_receipt(
     for r in records:
         latest = as_utc(windows["+" + r["destination"]])
         assert r["validity_period"] == validity(latest)
-    channel = SmppChannel(SessionConfig(port=1, connect_timeout=0.2), journal=StoredJournal(engine))
+    channel = SmppChannel(
+        SessionConfig(port=1, connect_timeout=0.2), journal=StoredJournal(engine), clock=CLOCK
+    )
     late = max(as_utc(w) for w in windows.values()) + timedelta(hours=1, minutes=1)
     report = send_due(engine, settings, channel, late, limit=0)
     assert report.no_receipt == 20 and "sent" not in statuses(engine)
@@ -380,7 +390,7 @@ def test_several_binds_share_the_agreed_rate() -> None:
 
 
 def test_an_unreachable_smsc_is_unreachable_not_failed() -> None:
-    channel = SmppChannel(SessionConfig(port=1, connect_timeout=0.3))
+    channel = SmppChannel(SessionConfig(port=1, connect_timeout=0.3), clock=CLOCK)
     try:
         results = channel.send([OutgoingMessage(1, "sms", "+8613800138000", "x")], OPEN)
     finally:

@@ -20,6 +20,7 @@ from cuikuan.dispatch.sender import send_due
 from cuikuan.errors import ConfigError
 from cuikuan.settings import Settings
 from cuikuan.store.schema import customers, loans, outbox
+from tests.smsc_helpers import CLOCK
 
 NOW = datetime(2026, 11, 30, 3, tzinfo=UTC)
 
@@ -103,7 +104,7 @@ def test_providers_register_through_entry_points(book: tuple[Settings, Engine]) 
     settings, engine = book
     assert {"sandbox", "smtp"} <= set(available())
     with pytest.raises(ConfigError, match="no channel provider 'carrier-pigeon'"):
-        make_channel("carrier-pigeon", engine, settings)
+        make_channel("carrier-pigeon", engine, settings, CLOCK)
 
 
 def test_send_routes_email_rows_to_the_smtp_provider(

@@ -3,13 +3,19 @@ so a lender can bind to two carriers at once), or else a kind through the `cuiku
 entry points, configured by its own section ([smpp], [aliyun] ...). The built-in kinds register
 the same way a third party's would (pyproject.toml), so the extension point is always exercised.
 
-    channel = make_channel("cmcc", engine, settings)     # [providers.cmcc], kind smpp
-    channel = make_channel("smtp", engine, settings)     # the smtp kind, [smtp]
+    channel = make_channel("cmcc", engine, settings, clock)   # [providers.cmcc], kind smpp
+    channel = make_channel("smtp", engine, settings, clock)   # the smtp kind, [smtp]
+
+`clock` is the caller's (the command line's): a channel that hears things (an SMPP bind) stamps
+what arrives with it, never with the wall clock of its own. An entry point is called as
+`factory(engine, settings, clock)`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -20,16 +26,17 @@ from cuikuan.errors import ConfigError
 from cuikuan.settings import Aliyun, Settings, Smpp, Smtp, Tencent, Twilio
 
 GROUP = "cuikuan.channels"
+Clock = Callable[[], datetime]
 
 
 def available() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=GROUP))
 
 
-def make_channel(name: str, engine: Engine, settings: Settings) -> Channel:
+def make_channel(name: str, engine: Engine, settings: Settings, clock: Clock) -> Channel:
     declared = settings.providers.get(name)
     if declared is not None:
-        channel: Channel = BUILDERS[declared.kind](engine, declared)
+        channel: Channel = BUILDERS[declared.kind](engine, declared, clock)
         channel.name = name  # parts and receipts are kept per provider name
         return channel
     found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
@@ -40,20 +47,20 @@ def make_channel(name: str, engine: Engine, settings: Settings) -> Channel:
             f"installed kinds: {', '.join(available()) or 'none'}"
         )
     factory = found[0].load()
-    made: Channel = factory(engine, settings)
+    made: Channel = factory(engine, settings, clock)
     return made
 
 
 # --- the built-in kinds: one builder each, from its settings section ------------------------
 
 
-def build_sandbox(engine: Engine, section: Any) -> Channel:
+def build_sandbox(engine: Engine, section: Any, clock: Clock) -> Channel:
     from cuikuan.channels.sandbox import SandboxChannel
 
     return SandboxChannel(engine, failure_share=getattr(section, "failure_share", 0.03))
 
 
-def build_smtp(engine: Engine, s: Smtp) -> Channel:
+def build_smtp(engine: Engine, s: Smtp, clock: Clock) -> Channel:
     from cuikuan.channels.smtp import SmtpChannel
 
     return SmtpChannel(
@@ -61,7 +68,7 @@ def build_smtp(engine: Engine, s: Smtp) -> Channel:
     )
 
 
-def build_twilio(engine: Engine, t: Twilio) -> Channel:
+def build_twilio(engine: Engine, t: Twilio, clock: Clock) -> Channel:
     from cuikuan.channels.twilio import TwilioChannel
 
     return TwilioChannel(
@@ -69,7 +76,7 @@ def build_twilio(engine: Engine, t: Twilio) -> Channel:
     )
 
 
-def build_smpp(engine: Engine, s: Smpp) -> Channel:
+def build_smpp(engine: Engine, s: Smpp, clock: Clock) -> Channel:
     from cuikuan.channels.smpp.channel import SmppChannel
     from cuikuan.channels.smpp.session import SessionConfig
     from cuikuan.store.inbound_pdus import StoredJournal
@@ -94,10 +101,11 @@ def build_smpp(engine: Engine, s: Smpp) -> Channel:
         reference_bits=s.udh_reference_bits,
         sessions=s.sessions,
         journal=StoredJournal(engine),
+        clock=clock,
     )
 
 
-def build_aliyun(engine: Engine, a: Aliyun) -> Channel:
+def build_aliyun(engine: Engine, a: Aliyun, clock: Clock) -> Channel:
     from cuikuan.channels.aliyun import AliyunChannel
     from cuikuan.channels.provider_templates import ProviderTemplate
 
@@ -112,7 +120,7 @@ def build_aliyun(engine: Engine, a: Aliyun) -> Channel:
     )
 
 
-def build_tencent(engine: Engine, t: Tencent) -> Channel:
+def build_tencent(engine: Engine, t: Tencent, clock: Clock) -> Channel:
     from cuikuan.channels.provider_templates import ProviderTemplate
     from cuikuan.channels.tencent import TencentChannel
 
@@ -141,25 +149,25 @@ BUILDERS: dict[str, Any] = {
 # --- entry points: each kind configured by its own section ------------------------------
 
 
-def sandbox(engine: Engine, settings: Settings) -> Channel:
-    return build_sandbox(engine, None)
+def sandbox(engine: Engine, settings: Settings, clock: Clock) -> Channel:
+    return build_sandbox(engine, None, clock)
 
 
-def smtp(engine: Engine, settings: Settings) -> Channel:
-    return build_smtp(engine, settings.smtp)
+def smtp(engine: Engine, settings: Settings, clock: Clock) -> Channel:
+    return build_smtp(engine, settings.smtp, clock)
 
 
-def twilio(engine: Engine, settings: Settings) -> Channel:
-    return build_twilio(engine, settings.twilio)
+def twilio(engine: Engine, settings: Settings, clock: Clock) -> Channel:
+    return build_twilio(engine, settings.twilio, clock)
 
 
-def smpp(engine: Engine, settings: Settings) -> Channel:
-    return build_smpp(engine, settings.smpp)
+def smpp(engine: Engine, settings: Settings, clock: Clock) -> Channel:
+    return build_smpp(engine, settings.smpp, clock)
 
 
-def aliyun(engine: Engine, settings: Settings) -> Channel:
-    return build_aliyun(engine, settings.aliyun)
+def aliyun(engine: Engine, settings: Settings, clock: Clock) -> Channel:
+    return build_aliyun(engine, settings.aliyun, clock)
 
 
-def tencent(engine: Engine, settings: Settings) -> Channel:
-    return build_tencent(engine, settings.tencent)
+def tencent(engine: Engine, settings: Settings, clock: Clock) -> Channel:
+    return build_tencent(engine, settings.tencent, clock)

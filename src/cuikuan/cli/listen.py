@@ -50,7 +50,7 @@ def listen(
         )
     channels = []
     for name in _smpp_providers(settings):
-        channel = make_channel(name, engine, settings)
+        channel = make_channel(name, engine, settings, common.clock)
         bound = channel.wait_bound(10.0)  # type: ignore[attr-defined]
         common.err.print(
             f"SMPP {name}: bound" if bound else f"SMPP {name}: not bound yet; retrying",

@@ -70,7 +70,7 @@ def send(
 
     def resolve(name: str) -> Channel:
         if name not in providers:
-            providers[name] = make_channel(name, engine, settings)
+            providers[name] = make_channel(name, engine, settings, common.clock)
         return providers[name]
 
     if every is not None:

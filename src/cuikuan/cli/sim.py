@@ -152,7 +152,9 @@ def _local_smpp() -> Iterator[Channel]:
     from cuikuan.sim.smsc import SmscConfig, smsc_in_thread
 
     with smsc_in_thread(SmscConfig(port=0)) as (smsc, _loop):
-        channel = SmppChannel(SessionConfig(port=smsc.port, tps=5000), source_addr="1069")
+        channel = SmppChannel(
+            SessionConfig(port=smsc.port, tps=5000), source_addr="1069", clock=common.clock
+        )
         common.err.print(f"SMPP: sending to a local SMSC on 127.0.0.1:{smsc.port}", markup=False)
         try:
             yield channel

@@ -80,7 +80,7 @@ def worker(
 
     def resolve(name: str) -> Channel:
         if name not in providers:
-            providers[name] = make_channel(name, engine, settings)
+            providers[name] = make_channel(name, engine, settings, common.clock)
         return providers[name]
 
     post, close_post = webhooks.http_poster()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -25,13 +27,18 @@ class Context:
     lock: threading.Lock = field(default_factory=threading.Lock)
     post: webhooks.Post | None = None
     close_post: object = None
+    # The worker's clock (the command line's), given by jobs.runner.run: the channels stamp
+    # what their binds hear with it.
+    clock: Callable[[], datetime] | None = None
 
     def resolve(self, name: str) -> Channel:
         from cuikuan.channels.registry import make_channel
 
         with self.lock:
             if name not in self.providers:
-                self.providers[name] = make_channel(name, self.engine, self.settings)
+                if self.clock is None:
+                    raise RuntimeError("the worker's clock is not set (jobs.runner.run sets it)")
+                self.providers[name] = make_channel(name, self.engine, self.settings, self.clock)
             return self.providers[name]
 
     def poster(self) -> webhooks.Post:

@@ -56,6 +56,7 @@ def run(
     seconds (every worker does; the queueing lock keeps one waiting)."""
     os.environ[job_context.CONFIG_ENV] = str(settings_path)
     ctx = job_context.context()
+    ctx.clock = clock
     app = make_app(ctx.settings.database_url)
     ensure_schema(ctx.engine, app)
     try:

@@ -27,6 +27,7 @@ import contextlib
 import itertools
 import json
 import logging
+import secrets
 import struct
 import threading
 import time
@@ -102,8 +103,8 @@ class Session:
 class Smsc:
     def __init__(self, config: SmscConfig) -> None:
         self.config = config
-        # Ids start from the clock so a restarted SMSC does not hand out the same ones again.
-        start = config.ids_from if config.ids_from is not None else int(time.time() * 1000) << 8
+        # Ids start at random so a restarted SMSC does not hand out the same ones again.
+        start = config.ids_from if config.ids_from is not None else secrets.randbits(40) << 8
         self.ids = itertools.count(start)
         self.sessions: list[Session] = []
         self.stats: Counter[str] = Counter()

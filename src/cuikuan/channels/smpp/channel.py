@@ -1,6 +1,7 @@
 """The SMPP channel: the synchronous Channel interface over an asyncio session in its own thread.
 
-    channel = SmppChannel(SessionConfig(host="127.0.0.1", port=2775, system_id="x", password="y"))
+    channel = SmppChannel(SessionConfig(host="127.0.0.1", port=2775, system_id="x", password="y"),
+                          clock=clock)
     results = channel.send(batch, now)      # every part through the window, results per message
     receipts = channel.receipts(now)        # deliver_sm receipts that arrived meanwhile
     replies = channel.replies(now)          # mobile-originated messages, reassembled
@@ -92,10 +93,6 @@ def validity(latest: datetime | None) -> str:
     return "" if latest is None else f"{latest.astimezone(UTC):%y%m%d%H%M%S}000+"
 
 
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class SmppChannel:
     config: SessionConfig
@@ -110,7 +107,8 @@ class SmppChannel:
     encodings: tuple[str, ...] = BOTH
     sessions: int = 1
     journal: Journal | None = None  # None: kept in memory, read by receipts() and replies()
-    clock: Callable[[], datetime] = _wall_clock  # when a PDU arrived
+    # The caller's clock (the command line's): what a bind hears is stamped with it.
+    clock: Callable[[], datetime] = field(kw_only=True)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
     _clients: list[SmppClient] = field(default_factory=list, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)

@@ -1,6 +1,6 @@
 """One SMPP transceiver session on asyncio: bind, windowed requests, keep-alive, inbound PDUs.
 
-    client = SmppClient(config, keep)
+    client = SmppClient(config, keep, clock)
     asyncio.create_task(client.run())          # binds, keeps the bind, reconnects with backoff
     outcome = await client.submit(sm_body)     # Answer(status, message_id) | raises
 
@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cuikuan.channels.smpp import pdu
 from cuikuan.channels.smpp.inbound import Arrival
@@ -140,7 +140,7 @@ class SmppClient:
         self,
         config: SessionConfig,
         keep: Callable[[Sequence[Arrival]], None],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime],
     ) -> None:
         self.config = config
         self.keep, self.clock = keep, clock
