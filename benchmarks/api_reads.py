@@ -37,6 +37,14 @@ def cuikuan(args: list[str], cwd: Path) -> str:
     return done.stdout
 
 
+def planned_copy(book: Path, work: Path) -> None:
+    """The book copied into `work` with the busy strategy and the day planned (so that
+    timelines and the day's figures have messages)."""
+    setup(book, work, "busy")
+    shutil.copy(book / "cuikuan.db", work / "cuikuan.db")
+    cuikuan(["plan", "--as-of", "2026-11-30"], work)
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
@@ -53,9 +61,7 @@ def main() -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="cuikuan-reads-") as tmp:
         work = Path(tmp)
-        setup(book, work, "busy")
-        shutil.copy(book / "cuikuan.db", work / "cuikuan.db")
-        cuikuan(["plan", "--as-of", "2026-11-30"], work)  # so that timelines have messages
+        planned_copy(book, work)
         with sqlite3.connect(work / "cuikuan.db") as db:
             high = db.execute("SELECT max(id) FROM customers").fetchone()[0]
             picked = [rng.randint(1, high) for _ in range(args.requests)]

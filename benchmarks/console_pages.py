@@ -17,7 +17,6 @@ import json
 import os
 import random
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -31,8 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from api_ingest import free_port, wait_up  # noqa: E402
-from api_reads import cuikuan, percentiles  # noqa: E402
-from plan_portfolio import OUT, prepared, setup  # noqa: E402
+from api_reads import percentiles, planned_copy  # noqa: E402
+from plan_portfolio import OUT, prepared  # noqa: E402
 
 PASSWORD = "benchmark passphrase"
 
@@ -46,9 +45,7 @@ def main() -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="cuikuan-console-") as tmp:
         work = Path(tmp)
-        setup(book, work, "busy")
-        shutil.copy(book / "cuikuan.db", work / "cuikuan.db")
-        cuikuan(["plan", "--as-of", "2026-11-30"], work)
+        planned_copy(book, work)
         people = _people_and_tasks(work / "cuikuan.db", rng, args.requests)
         env = {**os.environ, "BENCH_PW": PASSWORD}
         subprocess.run([sys.executable, "-m", "cuikuan", "users", "add", "bench", "--role",

@@ -16,6 +16,7 @@ from cuikuan.api.auth import scope
 from cuikuan.api.common import Day, Text, decode_cursor, etagged, money, page, plain, state
 from cuikuan.api.models import problem_responses
 from cuikuan.api.problems import ApiProblem
+from cuikuan.domain.dates import local_day
 from cuikuan.domain.money import currency_digits
 from cuikuan.errors import InputError
 from cuikuan.services import audit
@@ -275,9 +276,7 @@ def _times(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _today(zone: str, now: datetime) -> date:
-    from zoneinfo import ZoneInfo
-
-    return now.astimezone(ZoneInfo(zone)).date()
+    return local_day(now, zone)
 
 
 @router.get(

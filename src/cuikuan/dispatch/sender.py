@@ -45,6 +45,7 @@ from cuikuan.dispatch.inbound import hear
 from cuikuan.dispatch.receipts import record_parts
 from cuikuan.dispatch.recheck import recheck
 from cuikuan.domain import routing
+from cuikuan.domain.dates import local_day
 from cuikuan.domain.sms import is_gsm7
 from cuikuan.settings import Channels, Settings
 from cuikuan.store import provider_states
@@ -597,9 +598,7 @@ def _apply_receipts(
 
 
 def _local_day(now: datetime, settings: Settings) -> date:
-    from zoneinfo import ZoneInfo
-
-    return now.astimezone(ZoneInfo(settings.defaults.timezone)).date()
+    return local_day(now, settings.defaults.timezone)
 
 
 def outbox_counts(engine: Engine) -> pl.DataFrame:

@@ -79,3 +79,10 @@ def parse_moment(text: str) -> datetime:
     except ValueError as exc:
         raise ValueError(EXPECTED_MOMENT if str(exc) == EXPECTED_TIME else str(exc)) from None
     return naive.replace(tzinfo=offset).astimezone(UTC)
+
+
+def local_day(moment: datetime, zone: str) -> date:
+    """The calendar day `moment` falls on in `zone` (the book's day of a UTC instant)."""
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone)).date()

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 import polars as pl
@@ -26,6 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine, select
 
+from cuikuan.domain.dates import local_day
 from cuikuan.domain.money import currency_digits, format_minor
 from cuikuan.domain.templates import mask, mask_numbers
 from cuikuan.errors import CuikuanError, NotFound
@@ -135,7 +135,7 @@ def _to_login() -> RedirectResponse:
 
 
 def _today(settings: Settings, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(settings.defaults.timezone)).date()
+    return local_day(now, settings.defaults.timezone)
 
 
 # --- logging in and out -----------------------------------------------------------------------
@@ -149,12 +149,18 @@ def htmx() -> Response:
     return Response(body, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
 
-@router.get("/login")
-def login_page(request: Request) -> Response:
+def _login_form(request: Request, failed: bool) -> HTMLResponse:
+    """The login form with a fresh token of its own, in the form and in a cookie."""
     token = secrets.token_urlsafe(24)
-    page = _page(request, "login.html", None, login_csrf=token, failed=False)
+    page = _page(request, "login.html", None, status=401 if failed else 200, login_csrf=token,
+                 failed=failed)  # fmt: skip
     page.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/console")
     return page
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    return _login_form(request, failed=False)
 
 
 @router.post("/login")
@@ -169,10 +175,7 @@ async def login(request: Request) -> Response:
             engine, form.get("name", "")[:64], form.get("password", "")[:1024], clock()
         )
     except users.LoginRefused:
-        token = secrets.token_urlsafe(24)
-        page = _page(request, "login.html", None, status=401, login_csrf=token, failed=True)
-        page.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/console")
-        return page
+        return _login_form(request, failed=True)
     answer = RedirectResponse("/console", status_code=303, headers=SECURITY_HEADERS)
     secure = request.url.scheme == "https"
     answer.set_cookie(
