@@ -38,8 +38,11 @@ def main() -> None:
         help="one more month per step, in which only that step holds back nobody: each step's "
         "truth then differs from the report's world in that step's control group alone",
     )
+    parser.add_argument(
+        "--out", help="where the JSON goes (default benchmarks/out/report_truth*.json)"
+    )
     args = parser.parse_args()
-    rows = []
+    rows: list[dict[str, object]] = []
     for seed in args.seeds:
         began = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="cuikuan-truth-") as folder:
@@ -54,7 +57,8 @@ def main() -> None:
                          "low_pp": round(s.low * 100, 2), "high_pp": round(s.high * 100, 2),
                          "covered": s.covered, "true_amount": round(s.true_amount),
                          "amount_low": round(s.amount_low), "amount_high": round(s.amount_high),
-                         "amount_covered": s.amount_covered})  # fmt: skip
+                         "amount_covered": s.amount_covered, "n_treated": s.n_treated,
+                         "paid_treated": s.paid_treated, "paid_control": s.paid_control})  # fmt: skip
             print(
                 f"seed {seed} {s.step:16} held back {s.n_control:5}  truth {s.true_rate * 100:+6.2f} pp"
                 f"  report {s.estimate * 100:+6.2f} [{s.low * 100:+6.2f}, {s.high * 100:+6.2f}]"
@@ -64,16 +68,23 @@ def main() -> None:
                 flush=True,
             )
         print(f"seed {seed}: {found.covered} of {len(found.steps)} steps covered ({took:.0f} s)")
-    rate = sum(r["covered"] for r in rows)
-    amount = sum(r["amount_covered"] for r in rows)
+        _write(args, rows)
+    rate = sum(bool(r["covered"]) for r in rows)
+    amount = sum(bool(r["amount_covered"]) for r in rows)
     seeds_all = sum(all(r["covered"] for r in rows if r["seed"] == s) for s in args.seeds)
     print(f"pay rate: {rate} of {len(rows)} step-seeds covered; all steps covered in "
           f"{seeds_all} of {len(args.seeds)} seeds; amount per member: {amount} of {len(rows)}")  # fmt: skip
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    (out / f"report_truth{'-exact' if args.exact else ''}.json").write_text(
-        json.dumps({"args": vars(args), "rows": rows}, indent=1)
+
+
+def _write(args: argparse.Namespace, rows: list[dict[str, object]]) -> None:
+    """After every seed: a long run stopped half-way keeps what it found."""
+    out = (
+        Path(args.out)
+        if args.out
+        else HERE / "out" / f"report_truth{'-exact' if args.exact else ''}.json"
     )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

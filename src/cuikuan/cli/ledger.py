@@ -295,10 +295,10 @@ def account(
 
 
 def _promises_kept(engine: Engine, settings: Settings, now: datetime) -> None:
-    """Payments just arrived: mark the promises they keep (the plan decides broken ones)."""
-    from zoneinfo import ZoneInfo
+    """Payments just arrived: mark the promises they keep (the plan decides broken ones) and
+    close the tasks they made moot."""
+    from cuikuan.services.worker import settle_kept
 
-    from cuikuan.services.promises import settle
-
-    today = now.astimezone(ZoneInfo(settings.defaults.timezone)).date()
-    settle(engine, settings, today, write=True, now=now, kept_only=True)
+    closed = settle_kept(engine, settings, now)
+    if closed:
+        common.err.print(f"{closed:,} task(s) about money owed closed: paid since, nothing overdue")

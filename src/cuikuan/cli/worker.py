@@ -103,12 +103,13 @@ def worker(
                 + f" sent {report.sent.sent:,}, suppressed {sum(report.sent.suppressed.values()):,},"
                 f" expired {report.sent.expired:,}; receipts {report.sent.settled + sum(report.receipts.values()):,};"
                 f" replies {report.replies:,}; webhooks {report.webhooks.delivered:,} delivered"
+                + (f"; tasks closed as paid {report.tasks_closed:,}" if report.tasks_closed else "")
             )
             if json_out:
                 common.print_json({
                     "at": moment.isoformat(), "planned": report.planned, "plan_rows": report.plan_rows,
                     "send": report.sent.as_dict(), "replies": report.replies,
-                    "receipts": dict(report.receipts),
+                    "receipts": dict(report.receipts), "tasks_closed": report.tasks_closed,
                     "webhooks": {**report.webhooks.__dict__, "errors": dict(report.webhooks.errors)},
                 })  # fmt: skip
             else:

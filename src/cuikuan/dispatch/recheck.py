@@ -18,22 +18,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, and_, or_, select
 
-from cuikuan.domain import ledger, policy, send_rules
+from cuikuan.domain import policy, send_rules
 from cuikuan.domain.decide import Caps, cap_reason_at
 from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
 from cuikuan.services.arrangements import settle_arrangements
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.store import number_stops
+from cuikuan.store.loans_now import loans_at
 from cuikuan.store.schema import (
     customer_phones,
     customers,
-    instalments,
-    loans,
     opt_outs,
     outbox,
     pauses,
-    payments,
     promises,
 )
 from cuikuan.store.times import as_utc
@@ -209,63 +207,22 @@ def _loans_now(
     settings: Settings,
     asked: list[date],
 ) -> dict[int, send_rules.LoanNow]:
-    """The rows' loans as they stand at `now` (domain.ledger's row rules, the reference the
-    plan's column path is tested against). Fully paid instalments are left out unless a row
-    asks about their due date: they change neither the allocation nor the position
-    (tests/unit/test_ledger.py holds this), and on a long book they are most of the rows."""
+    """The rows' loans as they stand at `now` (store.loans_now), and whether a payment came
+    that the plan could not know of."""
     planned_at: dict[int, datetime] = {}
     for r in rows:
         at = as_utc(r["created_at"])
         planned_at[r["loan_id"]] = min(planned_at.get(r["loan_id"], at), at)
-    snapshots = dict(
-        conn.execute(
-            select(loans.c.id, loans.c.paid_snapshot_at).where(loans.c.id.in_(loan_ids))
-        ).all()
-    )
-    # Rows fetched all at once (`.all()`): a fetch a row was a tenth of the re-check's time.
-    schedule: dict[int, list[ledger.Instalment]] = defaultdict(list)
-    for lid, number, due, amount, paid in conn.execute(
-        select(
-            instalments.c.loan_id,
-            instalments.c.number,
-            instalments.c.due_date,
-            instalments.c.amount_due,
-            instalments.c.amount_paid,
-        ).where(
-            instalments.c.loan_id.in_(loan_ids),
-            or_(
-                instalments.c.amount_paid < instalments.c.amount_due,
-                instalments.c.due_date.in_(asked),
-            ),
-        )
-    ).all():  # fmt: skip
-        schedule[lid].append(ledger.Instalment(number, due, amount, paid))
-    paid_rows: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
-    for lid, paid_at, created, amount in conn.execute(
-        select(payments.c.loan_id, payments.c.paid_at, payments.c.created_at, payments.c.amount)
-        .where(payments.c.loan_id.in_(loan_ids))
-    ).all():  # fmt: skip
-        paid_rows[lid].append((as_utc(paid_at), as_utc(created), amount))
+    found = loans_at(conn, loan_ids, now, today, settings.ledger.grace_days, asked)
     out: dict[int, send_rules.LoanNow] = {}
-    for lid in loan_ids:
-        if lid not in snapshots:
-            continue
-        snapshot = as_utc(snapshots[lid]) if snapshots[lid] is not None else None
-        extra = ledger.countable_payments(
-            [ledger.Payment(at, amount) for at, _, amount in paid_rows[lid]], snapshot, now
-        )
-        allocated, _ = ledger.allocate(schedule[lid], extra)
-        since = planned_at[lid]
+    for lid, state in found.items():
+        since, snapshot = planned_at[lid], state.snapshot_at
         # A payment the plan could not know of: made after it, or made before and recorded after.
         paid_since = (snapshot is not None and since < snapshot <= now) or any(
             at <= now and (at > since or since < created <= now)
-            for at, created, _ in paid_rows[lid]
+            for at, created, _ in state.payments
         )
-        out[lid] = send_rules.LoanNow(
-            allocated,
-            ledger.position(allocated, today, settings.ledger.grace_days),
-            paid_since,
-        )
+        out[lid] = send_rules.LoanNow(state.instalments, state.position, paid_since)
     return out
 
 

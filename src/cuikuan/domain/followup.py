@@ -18,11 +18,14 @@ class FollowUp:
     task: str | None
     priority: int = 3
     sla: timedelta = timedelta(days=2)
+    # The task is about money owed and nothing else: once a payment has come since the task
+    # was made and nothing is overdue, nobody needs to act and it closes itself (unless taken).
+    moot_once_paid: bool = False
 
 
 FOLLOW_UPS: dict[str, FollowUp] = {
-    "paid": FollowUp(3, "verify_payment", 2, timedelta(days=1)),
-    "installment": FollowUp(7, "agree_plan", 2, timedelta(days=1)),
+    "paid": FollowUp(3, "verify_payment", 2, timedelta(days=1), moot_once_paid=True),
+    "installment": FollowUp(7, "agree_plan", 2, timedelta(days=1), moot_once_paid=True),
     "hardship": FollowUp(14, "hardship", 2, timedelta(days=1)),
     "dispute": FollowUp(0, "dispute", 2, timedelta(days=1)),  # a flag until resolved, not a pause
     "wrong_number": FollowUp(0, "data_fix", 2, timedelta(days=2)),
@@ -34,7 +37,7 @@ FOLLOW_UPS: dict[str, FollowUp] = {
 # The one message allowed after an opt-out (where the pack allows it): a plain confirmation.
 OPT_OUT_CONFIRMATION = "optout_confirmation"
 
-ASK_DATE = FollowUp(0, "ask_date", 3, timedelta(days=1))
+ASK_DATE = FollowUp(0, "ask_date", 3, timedelta(days=1), moot_once_paid=True)
 READ_REPLY = FollowUp(0, "read_reply", 3, timedelta(days=1))
 NOTHING = FollowUp(0, None)
 
@@ -47,3 +50,10 @@ def followup(
     if promise_without_date:
         return ASK_DATE
     return FOLLOW_UPS.get(intent, NOTHING)
+
+
+def moot_once_paid() -> frozenset[str]:
+    """The task kinds that close themselves once paid (a hardship, a dispute, a complaint or a
+    call-back request stays with a person whatever is paid)."""
+    every = [*FOLLOW_UPS.values(), ASK_DATE, READ_REPLY]
+    return frozenset(f.task for f in every if f.moot_once_paid and f.task is not None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,10 +11,16 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, or_, select, update
 
+from cuikuan.domain.dates import local_day
+from cuikuan.domain.followup import moot_once_paid
 from cuikuan.errors import InputError, NotFound
+from cuikuan.services import audit
+from cuikuan.settings import Settings
 from cuikuan.store import number_stops
 from cuikuan.store.bulk import frame_from_rows
-from cuikuan.store.schema import customers, replies, tasks
+from cuikuan.store.loans_now import loans_at
+from cuikuan.store.schema import customers, loans, replies, tasks
+from cuikuan.store.times import as_utc
 
 STATES = ("open", "taken", "done")
 
@@ -153,3 +160,69 @@ def worklist(
     with engine.connect() as conn:
         rows = conn.execute(query.limit(limit).offset(offset)).all()
     return [dict(r._mapping) for r in rows]
+
+
+MOOT_NOTE = "closed by cuikuan: a payment came after this task was made and nothing is overdue now"
+
+
+def close_moot(engine: Engine, settings: Settings, now: datetime) -> list[int]:
+    """Close the open (untaken) tasks that were only about money owed (followup.moot_once_paid)
+    once a payment has come since they were made and none of the borrower's loans is overdue:
+    a "paid already" to verify, a plan to agree, a date to ask for. A taken task stays with its
+    agent. Each closing is a note on the task and an audit entry by "cuikuan"."""
+    kinds = sorted(moot_once_paid())
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            select(tasks.c.id, tasks.c.customer_id, tasks.c.created_at).where(
+                tasks.c.state == "open", tasks.c.kind.in_(kinds), tasks.c.customer_id.is_not(None)
+            )
+        ).all()
+        if not waiting:
+            return []
+        people = sorted({w.customer_id for w in waiting})
+        loan_ids = [
+            lid
+            for start in range(0, len(people), 5_000)
+            for lid in conn.execute(
+                select(loans.c.id).where(loans.c.customer_id.in_(people[start : start + 5_000]))
+            ).scalars()
+        ]
+        today = local_day(now, settings.defaults.timezone)
+        found = loans_at(conn, loan_ids, now, today, settings.ledger.grace_days)
+    overdue: dict[int, int] = defaultdict(int)
+    last_paid: dict[int, datetime] = {}
+    for state in found.values():
+        cid = state.customer_id
+        overdue[cid] += state.position.overdue_amount
+        # When the book learnt of each payment. A newer instalment snapshot is no evidence: a
+        # lender re-sends its schedule every day, whether or not anything was paid.
+        for at, recorded, _ in state.payments:
+            if at <= now:
+                learnt = max(at, recorded)
+                last_paid[cid] = max(learnt, last_paid.get(cid, learnt))
+    moot = [
+        w.id
+        for w in waiting
+        if overdue[w.customer_id] == 0
+        and w.customer_id in last_paid
+        and last_paid[w.customer_id] > as_utc(w.created_at)
+    ]
+    for task_id in moot:
+        with engine.begin() as conn:
+            closed = conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.state == "open")
+                .values(state="done", updated_at=now, notes=_noted(conn, task_id, now))
+            ).rowcount
+            if closed:
+                audit.record(conn, "cuikuan", "task.expire", f"task:{task_id}",
+                             {"state": "open"}, {"state": "done", "why": MOOT_NOTE}, now)  # fmt: skip
+    return moot
+
+
+def _noted(conn: Connection, task_id: int, now: datetime) -> str:
+    notes = json.loads(
+        conn.execute(select(tasks.c.notes).where(tasks.c.id == task_id)).scalar_one()
+    )
+    return json.dumps([*notes, {"at": now.isoformat(), "by": "cuikuan", "text": MOOT_NOTE}],
+                      ensure_ascii=False)  # fmt: skip

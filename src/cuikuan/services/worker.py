@@ -25,6 +25,7 @@ from cuikuan.dispatch.inbound import hear
 from cuikuan.dispatch.sender import Resolver, SendReport, send_due
 from cuikuan.services import webhooks
 from cuikuan.services.promises import settle
+from cuikuan.services.tasks import close_moot
 from cuikuan.settings import Settings
 from cuikuan.store.schema import markers
 
@@ -39,6 +40,7 @@ class TickReport:
     replies: int = 0
     receipts: Counter[str] = field(default_factory=Counter)
     webhooks: webhooks.DeliveryReport = field(default_factory=webhooks.DeliveryReport)
+    tasks_closed: int = 0  # tasks a payment made moot (services.tasks.close_moot)
 
 
 def plan_marker(day: date) -> str:
@@ -67,10 +69,12 @@ def mark_planned(engine: Engine, day: date, rows: int) -> bool:
         return False
 
 
-def settle_kept(engine: Engine, settings: Settings, now: datetime) -> None:
-    """A payment may have kept a promise since the last tick; breaking one is the plan's call."""
+def settle_kept(engine: Engine, settings: Settings, now: datetime) -> int:
+    """A payment may have kept a promise since the last tick (breaking one is the plan's call)
+    and made a task about money owed moot; returns how many tasks closed."""
     today = now.astimezone(ZoneInfo(settings.defaults.timezone)).date()
     settle(engine, settings, today, write=True, now=now, kept_only=True)
+    return len(close_moot(engine, settings, now))
 
 
 class WorkerDay:
@@ -101,6 +105,6 @@ class WorkerDay:
             heard = hear(self.engine, self.settings, channel, now)
             report.replies += len(heard.replies)
             report.receipts.update(heard.receipts)
-        settle_kept(self.engine, self.settings, now)
+        report.tasks_closed = settle_kept(self.engine, self.settings, now)
         report.webhooks = webhooks.deliver_due(self.engine, now, self.post)
         return report

@@ -64,6 +64,10 @@ class StepTruth:
     true_amount: float
     amount_low: float
     amount_high: float
+    # The report's counts, so that another interval can be held against the same truth.
+    n_treated: int = 0
+    paid_treated: int = 0
+    paid_control: int = 0
 
     @property
     def covered(self) -> bool:
@@ -154,7 +158,9 @@ def check_report(books: Books, days: int, seed: int, window_days: int = 3) -> Fo
             t = true_effects(books, last, window_days, books.by_step[u["step"]])[u["step"]]
         found.steps.append(
             StepTruth(u["step"], rate["n_control"], t["rate"], rate["low"], rate["high"],
-                      rate["difference"], t["amount"], amount["low"], amount["high"])
+                      rate["difference"], t["amount"], amount["low"], amount["high"],
+                      rate["n_treated"], round(rate["treated"] * rate["n_treated"]),
+                      round(rate["control"] * rate["n_control"]))
         )  # fmt: skip
     return found
 
