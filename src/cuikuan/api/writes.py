@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import polars as pl
 from fastapi import APIRouter, Depends, File, Header, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -23,9 +22,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
     StringConstraints,
     ValidationError,
 )
@@ -34,7 +30,8 @@ from starlette.concurrency import run_in_threadpool
 
 from cuikuan.api import idempotency
 from cuikuan.api.auth import scope
-from cuikuan.api.common import MAX_ID, NO_CONTROLS, Day, Moment, State, Text, plain, state
+from cuikuan.api.batches import Batch, read_batch
+from cuikuan.api.common import MAX_ID, Day, Moment, State, Text, plain, state
 from cuikuan.api.models import problem_responses
 from cuikuan.api.problems import ApiProblem
 from cuikuan.domain.phones import normalise_phone
@@ -49,14 +46,12 @@ from cuikuan.services.outbox import resolve_uncertain
 from cuikuan.services.replies import receive_reply
 from cuikuan.store.schema import template_pauses
 
-MAX_BATCH_ROWS = 50_000
 # Body limits of the routes that take more than the app's 1 MB: 50,000 rows of a dozen columns
 # fit well under 64 MB. The app refuses a larger declared length before reading (app.py).
 BODY_LIMITS = {"/api/v1/instalments": 64 << 20, "/api/v1/payments": 64 << 20,
                "/api/v1/imports": 256 << 20}  # fmt: skip
 RowId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="The id this API gave out.")]
 UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx")
-Cell = Annotated[StrictStr, StringConstraints(pattern=NO_CONTROLS)] | StrictInt | StrictFloat | None
 IdempotencyKey = Annotated[
     Text | None,
     Header(alias="Idempotency-Key", max_length=200,
@@ -72,17 +67,6 @@ operate = APIRouter(
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Batch(_Strict):
-    rows: list[dict[Text, Cell]] = Field(
-        min_length=1, max_length=MAX_BATCH_ROWS,
-        description="One object a row, keyed by the same column names the file import reads "
-        "(English or Chinese headers; other columns are kept as custom attributes).",
-    )  # fmt: skip
-    snapshot_at: Moment | None = Field(
-        None, description="When the paid amounts were taken (instalments): default, now."
-    )
 
 
 class ImportAnswer(BaseModel):
@@ -146,8 +130,8 @@ async def post_import(
 async def _batch(
     request: Request, kind: Literal["instalments", "payments"], key: ApiKey, ikey: str | None
 ) -> JSONResponse:
-    """The body parsed and checked by pydantic-core in one pass (JSON to rows without Python
-    objects per cell first), the rows handed to the importer as a frame of text cells."""
+    """The body read as the model `Batch` reads it (api/batches.py: a column at a time, the
+    model's own check where that is not plainly valid), handed to the importer as a frame."""
     st = state(request)
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise ApiProblem("unsupported-media-type", "send the batch as application/json")
@@ -155,24 +139,18 @@ async def _batch(
 
     def work() -> tuple[int, Any]:
         try:
-            batch = Batch.model_validate_json(body)  # in the thread: the event loop stays free
+            batch = read_batch(body)  # in the thread: the event loop stays free
         except ValidationError as exc:
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
             ) from None
         when = batch.snapshot_at or (st.clock() if kind == "instalments" else None)
-        source = _rows_source(batch.rows, f"{kind} batch")
+        source = FrameSource(Path(f"{kind} batch"), batch.header, batch.frame)
         return _imported(
             st, source, key, kind, when, f"{kind} batch", hashlib.sha256(body).hexdigest()
         )
 
     return await _once(request, key, ikey, kind, body, work)
-
-
-def _rows_source(rows: list[dict[str, Any]], label: str) -> FrameSource:
-    header = list(dict.fromkeys(name for row in rows for name in row))
-    frame = pl.from_dicts(rows, schema=dict.fromkeys(header, pl.String), strict=False)
-    return FrameSource(Path(label), header, frame)
 
 
 async def _once(
