@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import date
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from cuikuan.api.app import create_app
+from cuikuan.api.auth import RateLimiter
 from cuikuan.channels.twilio import signature
 from cuikuan.services.api_keys import create_key
 from cuikuan.services.importer import import_file
@@ -369,3 +371,23 @@ def test_an_instalment_plan_agreed_through_the_api_is_listed_once(served: Served
     assert refused.status_code == 422 and "cover" in refused.json()["detail"]
     negative = {**plan, "schedule": [{"due": "2026-12-15", "amount": "-1"}]}
     assert operate.post("/api/v1/plans", json=negative).status_code == 422
+
+
+def test_two_servers_hold_a_keys_rate_together_on_postgresql(served: Served) -> None:
+    """Two limiters over one database, as two `serve` processes behind a balancer: requests
+    from both, at once, get the key's minute allowance between them and no more; a minute
+    later the bucket is full again. (On SQLite each process keeps its own bucket.)"""
+    if served.engine.dialect.name != "postgresql":
+        pytest.skip("the shared bucket is PostgreSQL's; SQLite keeps it in the process")
+    key = create_key(served.engine, "shared", frozenset({"read"}), NOW, rate=40)
+    servers = [RateLimiter(served.engine), RateLimiter(served.engine)]
+    with ThreadPoolExecutor(8) as pool:
+        waits = list(pool.map(lambda i: servers[i % 2].take(key.key, NOW), range(100)))
+    assert sum(w == 0 for w in waits) == 40
+    assert all(0 < w <= 1.5 for w in waits if w)  # 40 a minute: a token every 1.5 s
+    assert servers[0].take(key.key, NOW + timedelta(seconds=3)) == 0  # two tokens back
+    assert servers[1].take(key.key, NOW + timedelta(seconds=3)) == 0
+    assert servers[1].take(key.key, NOW + timedelta(seconds=3)) > 0
+    assert servers[0].take(key.key, NOW - timedelta(seconds=60)) > 0  # a clock behind: no refill
+    alone = RateLimiter()  # the in-process bucket knows nothing of the others
+    assert alone.take(key.key, NOW + timedelta(seconds=3)) == 0

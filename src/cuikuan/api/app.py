@@ -46,7 +46,7 @@ def create_app(
     )  # fmt: skip
     app.state.cuikuan = State(engine, settings, clock)
     app.state.engine = engine
-    app.state.limiter = RateLimiter()
+    app.state.limiter = RateLimiter(engine)
     app.state.metrics = ops.Metrics()
     app.state.callbacks = CallbackRoutes(engine, settings, public_url)
     app.add_middleware(DeclaredLength)

@@ -3,8 +3,9 @@
     key: ApiKey = Depends(scope("read"))
 
 Missing or unknown key: 401; a scope the key lacks: 403; over its rate: 429 with Retry-After.
-The rate is a token bucket per key (a minute's allowance, refilled continuously) kept in this
-server process: with several `serve` processes behind a balancer each holds its own.
+The rate is a token bucket per key (a minute's allowance, refilled continuously). On
+PostgreSQL it is a row every `serve` process shares (store/api_buckets.py), so several servers
+behind a balancer hold the key's rate together; on SQLite it is kept in the server process.
 """
 
 from __future__ import annotations
@@ -15,20 +16,26 @@ from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import Request
+from sqlalchemy import Engine
 
 from cuikuan.api.problems import ApiProblem
 from cuikuan.services.api_keys import ApiKey, verify
+from cuikuan.store import api_buckets
 
 
 class RateLimiter:
     """Tokens per key, refilled by the app's clock (the one the server reads at its edge)."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine | None = None) -> None:
         self.buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
         self.lock = threading.Lock()
+        self.shared = engine if engine is not None and engine.dialect.name == "postgresql" else None
 
     def take(self, key: ApiKey, moment: datetime) -> float:
         """0 when the request may go, else the seconds until it may."""
+        if self.shared is not None:
+            with self.shared.begin() as conn:
+                return api_buckets.take(conn, key.id, key.rate_per_minute, moment.timestamp())
         rate = key.rate_per_minute / 60.0
         with self.lock:
             now = moment.timestamp()

@@ -479,6 +479,16 @@ provider_slots = Table(
     Column("free_at", DateTime(timezone=True), nullable=False),
 )
 
+# PostgreSQL with several `serve` processes: each API key's token bucket, shared
+# (store/api_buckets.py). `at` in seconds since the epoch, by the server's clock.
+api_buckets = Table(
+    "api_buckets",
+    metadata,
+    Column("key_id", Integer, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
 # A day's plan made in parts by several workers: the run, and each part's outcome until the
 # last part is in and the plan is written (services/planner: begin_plan, plan_part, finish_plan).
 plan_runs = Table(
