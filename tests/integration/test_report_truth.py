@@ -5,15 +5,26 @@ and a larger book; BENCHMARKS.md has the coverage)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
 from pathlib import Path
+
+from sqlalchemy import select
 
 from cuikuan.sim.borrowers import Situation, uplift
 from cuikuan.sim.truth import check_report, twin_books
+from cuikuan.store.schema import loans
+from cuikuan.store.times import as_utc
 from tests.integration.conftest import DAY
 
 
 def test_the_reports_intervals_cover_each_steps_true_effect(tmp_path: Path) -> None:
     books = twin_books(tmp_path, 2000, 3, DAY, 0.25)
+    # The book's paid amounts are as of before the month, in every copy, whatever today's date:
+    # a snapshot inside the month would swallow the simulated payments made before it.
+    for twin in (books.held, books.sent):
+        with twin.engine.connect() as conn:
+            taken = {as_utc(t) for t in conn.execute(select(loans.c.paid_snapshot_at)).scalars()}
+        assert len(taken) == 1 and taken.pop() < datetime.combine(DAY, time(0), UTC)
     found = check_report(books, days=21, seed=3)
     assert len(found.steps) >= 5, [s.step for s in found.steps]  # enough held back to judge
     missed = [s for s in found.steps if not s.covered]

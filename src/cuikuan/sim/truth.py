@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,10 @@ def twin_books(
     differ in that step's control group alone)."""
     ledger = folder / "ledger.csv"
     generate(GenerateOptions(accounts, seed, start - timedelta(days=1), ledger))
+    # The book's paid amounts are as of the generator's snapshot (the file's modification time
+    # it sets). Said outright: a copy made with today's time once put the snapshot inside the
+    # simulated month, and every payment before it was taken as already in the paid amounts.
+    taken = datetime.fromtimestamp(ledger.stat().st_mtime, UTC)
     copies = [("held", with_control(control)), ("sent", with_control(0.0))]
     if exact:
         copies += [(f"step-{s}", with_control(control, s)) for s in step_ids()]
@@ -118,7 +122,7 @@ def twin_books(
             settings.defaults.region, settings.defaults.timezone, settings.defaults.currency
         )
         shutil.copy(ledger, home / "ledger.csv")
-        import_file(engine, home / "ledger.csv", rules)
+        import_file(engine, home / "ledger.csv", rules, snapshot_at=taken, now=taken)
         twins.append(Twin(settings, engine))
     books = Books(twins[0], twins[1], start)
     books.by_step = {name[5:]: twin for (name, _), twin in zip(copies[2:], twins[2:], strict=True)}
