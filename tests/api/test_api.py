@@ -373,7 +373,9 @@ def test_an_instalment_plan_agreed_through_the_api_is_listed_once(served: Served
     assert operate.post("/api/v1/plans", json=negative).status_code == 422
 
 
-def test_two_servers_hold_a_keys_rate_together_on_postgresql_and_apart_on_sqlite(served: Served) -> None:
+def test_two_servers_hold_a_keys_rate_together_on_postgresql_and_apart_on_sqlite(
+    served: Served,
+) -> None:
     """Two limiters over one database, as two `serve` processes behind a balancer: requests
     from both, at once, get the key's minute allowance between them and no more; a minute
     later the bucket is full again. On SQLite each process keeps its own bucket."""
@@ -392,3 +394,24 @@ def test_two_servers_hold_a_keys_rate_together_on_postgresql_and_apart_on_sqlite
     assert servers[0].take(key.key, NOW - timedelta(seconds=60)) > 0  # a clock behind: no refill
     alone = RateLimiter()  # the in-process bucket knows nothing of the others
     assert alone.take(key.key, NOW + timedelta(seconds=3)) == 0
+
+
+def test_an_agents_call_is_logged_audited_and_on_the_timeline(served: Served) -> None:
+    client = served.client("operate")
+    made = client.post("/api/v1/customers/C00000004/calls",
+                       json={"outcome": "no_answer", "note": "无人接听", "at": "2026-11-30T02:00:00Z"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    assert made.json()["number"] == first_number(served, "C00000004")
+    events = served.client("read").get("/api/v1/customers/C00000004/timeline").json()["items"]
+    assert any(e["kind"] == "call" and "no_answer" in e["summary"] for e in events)
+    audit = served.client("all").get("/api/v1/audit").json()["items"]
+    assert audit[-1]["action"] == "call.log" and audit[-1]["actor"] == "key:test-operate"
+    bad = client.post("/api/v1/customers/C00000004/calls", json={"outcome": "chatted"})
+    assert bad.status_code == 422
+    missing = client.post("/api/v1/customers/NOPE/calls", json={"outcome": "busy"})
+    assert missing.status_code == 404
+    later = client.post("/api/v1/customers/C00000004/calls",
+                        json={"outcome": "busy", "at": "2030-01-01T00:00:00Z"})  # fmt: skip
+    assert later.status_code == 422 and "after it was made" in later.json()["detail"]
+    assert served.client("read").post("/api/v1/customers/C00000004/calls",
+                                      json={"outcome": "busy"}).status_code == 403  # fmt: skip

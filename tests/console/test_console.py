@@ -169,6 +169,19 @@ def test_acts_on_a_borrower_go_through_the_services_with_their_checks_and_the_au
         assert (
             li.post(f"/console/borrowers/{mine}/flag", data={"flag": "hardship"}).status_code == 403
         )  # no token
+        # A call the agent made: logged against the number at that place, on the timeline
+        # (masked for an agent), and counted by the caps (tests/integration/test_calls.py).
+        called = li.post(f"/console/borrowers/{mine}/call",
+                         data={"csrf": token, "position": "1", "outcome": "no_answer", "note": "<b>无人接听</b>"},
+                         headers={"HX-Request": "true"})  # fmt: skip
+        assert called.status_code == 200 and "no_answer" in called.text
+        assert "+86" not in called.text  # the agent sees the number masked
+        odd = li.post(f"/console/borrowers/{mine}/call",
+                      data={"csrf": token, "position": "1", "outcome": "chatted"},
+                      headers={"HX-Request": "true"})  # fmt: skip
+        assert odd.status_code == 200 and "expected one of" in odd.text
+        timeline_page = li.get(f"/console/borrowers/{mine}").text
+        assert "&lt;b&gt;无人接听&lt;/b&gt;" in timeline_page and "<b>无人接听" not in timeline_page
         theirs = li.post(
             f"/console/borrowers/{who['theirs']}/flag", data={"csrf": token, "flag": "dispute"}
         )

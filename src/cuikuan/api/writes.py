@@ -38,7 +38,7 @@ from cuikuan.domain.phones import normalise_phone
 from cuikuan.errors import CuikuanError, InputError, NotFound
 from cuikuan.ingest.sources import FrameSource
 from cuikuan.ingest.validate import Rules
-from cuikuan.services import acts, audit, guardrail
+from cuikuan.services import acts, audit, calls, guardrail
 from cuikuan.services import tasks as task_service
 from cuikuan.services.api_keys import ApiKey
 from cuikuan.services.importer import ImportResult, import_file, import_source
@@ -302,6 +302,29 @@ def _flag(request: Request, customer: str, flag: str, add: bool) -> dict[str, An
     st = state(request)
     after = acts.set_flag(st.engine, customer, flag, add, request.state.actor, st.clock())
     return {"customer": customer, "flags": after}
+
+
+class CallIn(_Strict):
+    number: Text = Field(
+        "1",
+        max_length=40,
+        description="The number called: E.164, or its position among the customer's (1 first).",
+    )
+    outcome: Literal[calls.OUTCOMES] = Field(description="What came of it.")  # type: ignore[valid-type]
+    note: Text = Field("", max_length=calls.MAX_NOTE)
+    at: Moment | None = Field(
+        None, description="When the call was made (default: now); not in the future."
+    )
+
+
+@operate.post("/customers/{customer}/calls", status_code=201,
+              summary="Log a call made to the borrower (it counts against the contact caps)")  # fmt: skip
+def post_call(request: Request, customer: Text, call: CallIn) -> dict[str, Any]:
+    st = state(request)
+    now = st.clock()
+    made = calls.log_call(st.engine, st.settings, customer, call.number, call.outcome,
+                          call.at or now, by=request.state.actor, note=call.note, now=now)  # fmt: skip
+    return made.as_dict()
 
 
 class TaskAct(_Strict):

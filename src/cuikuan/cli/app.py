@@ -45,6 +45,7 @@ GROUPS = {
     "keys": "keys",
     "webhooks": "webhooks",
     "users": "users",
+    "calls": "calls",
 }
 
 HELP = (

@@ -24,6 +24,7 @@ from cuikuan.domain.followup import OPT_OUT_CONFIRMATION
 from cuikuan.services.arrangements import settle_arrangements
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
+from cuikuan.store import calls as call_history
 from cuikuan.store import number_stops
 from cuikuan.store.loans_now import loans_at
 from cuikuan.store.schema import (
@@ -185,6 +186,12 @@ def _caps(conn: Connection, rows: list[dict[str, Any]], ids: list[int], now: dat
             continue
         moment = as_utc(h.sent_at or h.updated_at)
         caps.add(h.customer_id, h.recipient, h.step, h.plan_date, h.idempotency_key, moment)
+    for c in call_history.recent(conn, since, ids, recipients):
+        at = as_utc(c.at)
+        if at <= now:
+            caps.add(
+                c.customer_id, c.number, call_history.STEP, at.date(), call_history.key(c.id), at
+            )
     return caps
 
 

@@ -77,10 +77,12 @@ from cuikuan.services.portfolio import loan_positions
 from cuikuan.services.promises import settle
 from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
+from cuikuan.store import calls as call_history
 from cuikuan.store import ledger_reads, number_stops, plan_tallies, sqlite_worker
 from cuikuan.store.bulk import Bulk, frame_from_rows, sqlite_text
 from cuikuan.store.ledger_reads import Scope, among, read_frame, scoped, where
 from cuikuan.store.schema import customer_phones, customers, opt_outs, outbox, pauses
+from cuikuan.store.times import as_utc
 
 HISTORY_DAYS = 35
 # Customers per part of the plan: a larger book is planned a range of customer ids at a time,
@@ -732,7 +734,37 @@ def _history(
             "plan_date": pl.Date, "key": pl.String, "at": pl.Datetime("us", "UTC"),
             "status": pl.String, "control": pl.Int64,
         })  # fmt: skip
-    return frame.with_columns(pl.col("control").cast(pl.Boolean))
+        made = _calls(conn, since, only, scope)
+    frame = frame.with_columns(pl.col("control").cast(pl.Boolean))
+    return pl.concat([frame, made]) if made.height else frame
+
+
+def _calls(
+    conn: Connection, since: date, only: pl.DataFrame | None, scope: Scope | None
+) -> pl.DataFrame:
+    """Agents' calls as history rows (store/calls.py): each counts against the caps like a
+    delivered message, for its customer and for the number called."""
+    start = datetime.combine(since, time(0), UTC)
+    if scope is not None:
+        low, high = scope
+        numbers = select(customer_phones.c.e164).where(
+            customer_phones.c.customer_id >= low, customer_phones.c.customer_id < high
+        )
+        ids = select(customers.c.id).where(customers.c.id >= low, customers.c.id < high)
+        rows = call_history.recent_in(conn, start, ids, numbers)
+    elif only is not None:
+        addresses = only.select(pl.col("phones").explode()).to_series().drop_nulls().to_list()
+        rows = call_history.recent(conn, start, only.get_column("customer_id").to_list(), addresses)
+    else:
+        rows = call_history.recent(conn, start)
+    return pl.DataFrame(
+        [(r.customer_id, r.number, call_history.STEP, as_utc(r.at).date(), call_history.key(r.id),
+          as_utc(r.at), "delivered", False) for r in rows],
+        schema={"customer_id": pl.Int64, "recipient": pl.String, "step": pl.String,
+                "plan_date": pl.Date, "key": pl.String, "at": pl.Datetime("us", "UTC"),
+                "status": pl.String, "control": pl.Boolean},
+        orient="row",
+    )  # fmt: skip
 
 
 def _first_delinquency(

@@ -17,6 +17,7 @@ from cuikuan.domain.templates import mask
 from cuikuan.errors import NotFound
 from cuikuan.settings import Settings
 from cuikuan.store.schema import (
+    calls,
     customer_phones,
     customers,
     loans,
@@ -146,6 +147,12 @@ def timeline(engine: Engine, settings: Settings, customer: str) -> list[Event]:
                     {"text": r.text, "intent": r.intent},
                 )
             )
+        for c in conn.execute(select(calls).where(calls.c.customer_id == cid)).all():
+            said = f": {c.note}" if c.note else ""
+            events.append(
+                Event(as_utc(c.at), "call", f"call to {c.number} by {c.by}: {c.outcome}{said}",
+                      {"number": c.number, "outcome": c.outcome, "by": c.by, "note": c.note})
+            )  # fmt: skip
         for o in conn.execute(select(opt_outs).where(opt_outs.c.customer_id == cid)).all():
             events.append(
                 Event(as_utc(o.created_at), "opt-out", f"{o.channel} opted out ({o.source})", {})

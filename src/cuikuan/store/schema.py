@@ -350,6 +350,23 @@ tasks = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Calls an agent made (services/calls.py). Each counts against the contact caps like a message,
+# for the person and for the number (the plan's history and the send-time re-check read it).
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "customer_id", ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("number", String(20), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("outcome", String(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # Automated reminders paused for a customer until a day, and why (hardship, dispute, ...).
 pauses = Table(
     "pauses",

@@ -29,7 +29,7 @@ from cuikuan.domain.dates import local_day
 from cuikuan.domain.money import currency_digits, format_minor
 from cuikuan.domain.templates import mask, mask_numbers
 from cuikuan.errors import CuikuanError, NotFound
-from cuikuan.services import audit, users
+from cuikuan.services import audit, calls, users
 from cuikuan.services.acts import SETTABLE_FLAGS, lift_number, set_flag, stop_number
 from cuikuan.services.customers import find_customers
 from cuikuan.services.messages import check_draft, list_template_files
@@ -495,7 +495,8 @@ def _actions(engine: Engine, view: Any, message: str = "") -> dict[str, Any]:
             select(customers.c.flags).where(customers.c.external_id == view.external_id)
         ).scalar_one()
     return {"view": view, "phones": [mask(p) for p in view.phones], "flags": SETTABLE_FLAGS,
-            "current_flags": json.loads(flags or "[]"), "message": message}  # fmt: skip
+            "current_flags": json.loads(flags or "[]"), "message": message,
+            "outcomes": calls.OUTCOMES}  # fmt: skip
 
 
 @router.post("/borrowers/{external_id}/said")
@@ -520,6 +521,25 @@ async def said(request: Request, external_id: str) -> Response:
     done = "; ".join(result.done) or result.reading.intent
     shown = done if session.user.role in users.SEE_NUMBERS else mask_numbers(done)
     return _acted(request, session, view, f"{result.reading.intent}: {shown}")
+
+
+@router.post("/borrowers/{external_id}/call")
+async def call(request: Request, external_id: str) -> Response:
+    """Log a call the agent made, to a number chosen by its place in the list: the same service
+    as `cuikuan calls log` and the API, so it counts against the caps the same way."""
+    found = await _borrower_act(request, external_id)
+    if isinstance(found, Response):
+        return found
+    session, form, view = found
+    engine, settings, clock = _app(request)
+    now = clock()
+    try:
+        made = calls.log_call(engine, settings, external_id, form.get("position", "1"),
+                              form.get("outcome", ""), now, by=f"user:{session.user.name}",
+                              note=form.get("note", "").strip(), now=now)  # fmt: skip
+    except CuikuanError as exc:
+        return _acted(request, session, view, exc.message)
+    return _acted(request, session, view, f"{mask(made.number)}: {made.outcome}")
 
 
 @router.post("/borrowers/{external_id}/flag")
