@@ -367,6 +367,24 @@ calls = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Four eyes: every version of a template file, proposed, approved or not (services/versions.py).
+# The file in the templates folder is the approved one; drafts never touch it.
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # draft, approved, rejected, superseded
+    Column("author", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("note", Text, nullable=False),
+    Index("ix_config_versions_kind_name", "kind", "name"),
+)
+
 # Automated reminders paused for a customer until a day, and why (hardship, dispute, ...).
 pauses = Table(
     "pauses",

@@ -1,0 +1,209 @@
+"""Four eyes on the wording: a template change is a draft until a second person approves it.
+
+    draft = propose_template(engine, settings, "overdue_firm.zh-CN.txt", text, "user:sam", now)
+    approve(engine, settings, draft, "user:cara", now)      # not the author: writes the file
+    restore(engine, settings, old_version, "user:sam", now)  # an old text as a new draft
+
+The plan and the sender read the template folder, which holds only approved text: a draft lives
+in `config_versions` and never touches the file. A draft is checked as `templates check` checks
+the file (services.messages.check_draft) when it is proposed and again when it is approved; an
+error stops it. Approving writes the file (all at once: a temporary file renamed over it), keeps
+what it replaces as a version (the file's text before any approval here is recorded as
+"from the folder"), and is audited. Who may propose and who may approve is the front end's
+check (roles); that the approver is not the author is checked here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from cuikuan.errors import InputError, NotFound
+from cuikuan.services import audit
+from cuikuan.services.messages import check_draft, shipped_templates_dir, templates_dir
+from cuikuan.settings import Settings
+from cuikuan.store.schema import config_versions
+
+TEMPLATE = "template"
+MAX_SOURCE = 20_000
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int
+    name: str
+    state: str
+    author: str
+    created_at: datetime
+    decided_by: str | None
+    note: str
+    content: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "state": self.state, "author": self.author,
+                "created_at": self.created_at.isoformat(), "decided_by": self.decided_by,
+                "note": self.note}  # fmt: skip
+
+
+def propose_template(
+    engine: Engine, settings: Settings, name: str, source: str, author: str, now: datetime,
+    note: str = "",
+) -> int:  # fmt: skip
+    """A new draft of the template file `name`; refused, with every error, if the check finds
+    any (the lint stops the save)."""
+    name = _file_name(name)
+    if len(source) > MAX_SOURCE:
+        raise InputError(f"{name}: at most {MAX_SOURCE} characters")
+    _refuse_errors(settings, name, source)
+    with engine.begin() as conn:
+        draft = conn.execute(
+            insert(config_versions).values(
+                kind=TEMPLATE, name=name, content=source, state="draft", author=author,
+                created_at=now, note=note[:500],
+            ).returning(config_versions.c.id)
+        ).scalar_one()  # fmt: skip
+        audit.record(conn, author, "template.propose", f"template:{name}", None,
+                     {"version": draft}, now)  # fmt: skip
+    return int(draft)
+
+
+def approve(
+    engine: Engine, settings: Settings, version_id: int, approver: str, now: datetime
+) -> Path:
+    """The draft becomes the template file; returns the file written."""
+    draft = _draft(engine, version_id)
+    if draft.author == approver:
+        raise InputError(
+            f"version {version_id}: a change is approved by someone other than its author"
+        )
+    _refuse_errors(settings, draft.name, draft.content)
+    folder = _own_folder(settings)
+    target = folder / draft.name
+    with engine.begin() as conn:
+        _keep_folder_text(conn, target, draft.name, now)
+        conn.execute(
+            update(config_versions)
+            .where(config_versions.c.kind == TEMPLATE, config_versions.c.name == draft.name,
+                   config_versions.c.state == "approved")
+            .values(state="superseded")
+        )  # fmt: skip
+        changed = conn.execute(
+            update(config_versions)
+            .where(config_versions.c.id == version_id, config_versions.c.state == "draft")
+            .values(state="approved", decided_by=approver, decided_at=now)
+        ).rowcount  # fmt: skip
+        if changed != 1:
+            raise InputError(f"version {version_id} is no longer a draft")
+        audit.record(conn, approver, "template.approve", f"template:{draft.name}",
+                     {"author": draft.author}, {"version": version_id}, now)  # fmt: skip
+        _write(target, draft.content)  # last: a failed write rolls the approval back
+    return target
+
+
+def reject(engine: Engine, version_id: int, by: str, now: datetime, note: str = "") -> None:
+    draft = _draft(engine, version_id)
+    with engine.begin() as conn:
+        conn.execute(
+            update(config_versions).where(config_versions.c.id == version_id)
+            .values(state="rejected", decided_by=by, decided_at=now, note=note[:500] or draft.note)
+        )  # fmt: skip
+        audit.record(conn, by, "template.reject", f"template:{draft.name}", None,
+                     {"version": version_id}, now)  # fmt: skip
+
+
+def restore(engine: Engine, settings: Settings, version_id: int, author: str, now: datetime) -> int:
+    """An earlier version's text as a new draft (approved like any other)."""
+    old = version(engine, version_id)
+    return propose_template(engine, settings, old.name, old.content, author, now,
+                            note=f"restores version {version_id}")  # fmt: skip
+
+
+def versions(engine: Engine, name: str | None = None, state: str | None = None) -> list[Version]:
+    query = select(config_versions).where(config_versions.c.kind == TEMPLATE)
+    if name is not None:
+        query = query.where(config_versions.c.name == _file_name(name))
+    if state is not None:
+        query = query.where(config_versions.c.state == state)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(config_versions.c.id.desc())).all()
+    return [_version(r) for r in rows]
+
+
+def version(engine: Engine, version_id: int) -> Version:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(config_versions).where(config_versions.c.id == version_id)
+        ).first()
+    if row is None:
+        raise NotFound(f"no version {version_id}")
+    return _version(row)
+
+
+def _draft(engine: Engine, version_id: int) -> Version:
+    found = version(engine, version_id)
+    if found.state != "draft":
+        raise InputError(f"version {version_id} is {found.state}, not a draft")
+    return found
+
+
+def _version(row: Any) -> Version:
+    return Version(row.id, row.name, row.state, row.author, row.created_at, row.decided_by,
+                   row.note, row.content)  # fmt: skip
+
+
+def _file_name(name: str) -> str:
+    plain = Path(name).name
+    if plain != name or not plain.endswith(".txt") or plain.startswith("."):
+        raise InputError(f"{name!r}: a template file name such as overdue_firm.zh-CN.txt")
+    return plain
+
+
+def _refuse_errors(settings: Settings, name: str, source: str) -> None:
+    errors = [f for f in check_draft(settings, name, source).findings if f.severity == "error"]
+    if errors:
+        raise InputError("the check stops it: " + "; ".join(f.render() for f in errors))
+
+
+def _own_folder(settings: Settings) -> Path:
+    """The lender's template folder; made from the starter set the first time a change is
+    approved while the settings still stand on it (the package's files are never written)."""
+    folder = templates_dir(settings)
+    if folder == shipped_templates_dir():
+        folder = settings.path(settings.templates.dir)
+        shutil.copytree(shipped_templates_dir(), folder, dirs_exist_ok=True)
+    return folder
+
+
+def _keep_folder_text(conn: Connection, target: Path, name: str, now: datetime) -> None:
+    """The file's text as a version before the first approval replaces it (so it can be restored)."""
+    known = conn.execute(
+        select(config_versions.c.id).where(
+            config_versions.c.kind == TEMPLATE, config_versions.c.name == name,
+            config_versions.c.state.in_(("approved", "superseded")),
+        )
+    ).first()  # fmt: skip
+    if known is None and target.is_file():
+        conn.execute(
+            insert(config_versions).values(
+                kind=TEMPLATE, name=name, content=target.read_text("utf-8"), state="superseded",
+                author="folder", created_at=now, note="from the folder, before any approval here",
+            )
+        )  # fmt: skip
+
+
+def _write(target: Path, content: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(content)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,86 @@
+"""Four eyes on the wording: a draft never reaches the plan; a second person approves it; the
+lint stops a bad one at both steps; every version is kept and can be restored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from cuikuan.errors import InputError
+from cuikuan.services.audit import entries
+from cuikuan.services.messages import shipped_templates_dir, templates_dir
+from cuikuan.services.planner import make_plan
+from cuikuan.services.versions import approve, propose_template, reject, restore, versions
+from cuikuan.settings import Settings
+from tests.integration.conftest import DAY
+
+NOW = datetime(2026, 11, 29, 6, tzinfo=UTC)
+NAME = "overdue_firm.zh-CN.txt"
+NEW_LINE = "{{ signature }}{{ customer.honorific }}，您{{ loan.masked }}的借款已逾期{{ dpd }}天，请今天联系我们。"
+
+
+def _texts(settings: Settings, engine: Engine, template: str) -> set[str]:
+    found = make_plan(engine, settings, DAY, dry_run=True).candidates
+    assert found is not None
+    return set(found.filter(found["template"] == template)["text"].drop_nulls().to_list())
+
+
+def test_a_change_reaches_the_plan_only_once_someone_else_approves_it(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    original = (shipped_templates_dir() / NAME).read_text("utf-8")
+    head, _, _ = original.rpartition("---\n")
+    changed = head + "---\n" + NEW_LINE + "\n"
+    before = _texts(settings, engine, "overdue_firm")
+    assert before and not any("请今天联系我们" in t for t in before)
+
+    draft = propose_template(engine, settings, NAME, changed, "user:sam", NOW)
+    assert _texts(settings, engine, "overdue_firm") == before  # a draft changes nothing
+    with pytest.raises(InputError, match="other than its author"):
+        approve(engine, settings, draft, "user:sam", NOW)
+    written = approve(engine, settings, draft, "user:cara", NOW + timedelta(minutes=5))
+    assert written == templates_dir(settings) / NAME != shipped_templates_dir() / NAME
+    assert (shipped_templates_dir() / NAME).read_text("utf-8") == original  # the package untouched
+    assert all("请今天联系我们" in t for t in _texts(settings, engine, "overdue_firm"))
+
+    kept = versions(engine, NAME)
+    assert [(v.state, v.author) for v in kept] == [
+        ("superseded", "folder"),  # newest record first: the folder's text, kept on approval
+        ("approved", "user:sam"),
+    ]
+    assert kept[0].content == original
+    # Restoring is a new draft of the old text, approved like any other.
+    back = restore(engine, settings, kept[0].id, "user:sam", NOW + timedelta(hours=1))
+    approve(engine, settings, back, "user:cara", NOW + timedelta(hours=2))
+    assert written.read_text("utf-8") == original
+    assert [v.state for v in versions(engine, NAME)] == ["approved", "superseded", "superseded"]
+    actions = [e["action"] for e in entries(engine) if e["action"].startswith("template.")]
+    assert actions == [
+        "template.propose",
+        "template.approve",
+        "template.propose",
+        "template.approve",
+    ]
+
+
+def test_banned_wording_is_stopped_when_proposed_and_a_draft_can_be_rejected(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    original = (shipped_templates_dir() / NAME).read_text("utf-8")
+    threat = original.rstrip("\n") + "不还就通知你家人。\n"
+    with pytest.raises(InputError, match="the check stops it"):
+        propose_template(engine, settings, NAME, threat, "user:sam", NOW)
+    assert versions(engine) == []
+    for hostile in ("../cuikuan.toml", "x/../../etc.txt", ".hidden.txt"):
+        with pytest.raises(InputError, match="template file name"):
+            propose_template(engine, settings, hostile, original, "user:sam", NOW)
+    draft = propose_template(engine, settings, NAME, original + "\n", "user:sam", NOW)
+    reject(engine, draft, "user:cara", NOW, note="no change")
+    with pytest.raises(InputError, match="rejected, not a draft"):
+        approve(engine, settings, draft, "user:cara", NOW)
+    assert not Path(settings.path(settings.templates.dir)).exists()  # nothing written
