@@ -3,6 +3,7 @@ and its security rules over HTTP on both databases."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -429,3 +430,57 @@ def test_the_work_list_pages_past_sla_first_then_by_priority(db_url: str, tmp_pa
     assert li and all(r["assignee"] in (None, "li") for r in li)
     assert len(li) == sum(1 for r in rows if r["assignee"] in (None, "li"))
     engine.dispose()
+
+
+def test_a_template_change_is_a_draft_until_another_compliance_user_approves_it(
+    console: tuple[Served, dict[str, str]],
+) -> None:
+    """Four eyes in the console: a supervisor saves a draft (banned wording is stopped with the
+    findings), an agent may not approve, the author may not approve their own, a compliance
+    user approves and the file changes; the old text can be restored as a new draft."""
+    from cuikuan.services.messages import templates_dir
+    from cuikuan.services.versions import versions
+
+    served, _ = console
+    users.add_user(served.engine, "cara", "compliance", PASSWORD, NOW, team="east")
+    name = "overdue_firm.zh-CN.txt"
+    with httpx.Client(base_url=served.url, follow_redirects=False) as zhao:
+        assert _login(zhao, "zhao").status_code == 303
+        page = zhao.get(f"/console/templates/{name}").text
+        source = html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", page, re.S).group(1))  # type: ignore[union-attr]
+        token = _csrf(zhao, f"/console/templates/{name}")
+        bad = zhao.post(f"/console/templates/{name}/draft",
+                        data={"csrf": token, "source": source.rstrip() + "不还就通知你家人。"})  # fmt: skip
+        assert bad.status_code == 200 and "the check stops it" in bad.text
+        assert versions(served.engine) == []
+        changed = source.replace("请尽快还款", "请今天还款")
+        saved = zhao.post(
+            f"/console/templates/{name}/draft", data={"csrf": token, "source": changed}
+        )
+        assert saved.status_code == 200 and 'id="draft-result"' in saved.text
+        (draft,) = versions(served.engine, state="draft")
+        own = zhao.post(f"/console/versions/{draft.id}/approve", data={"csrf": token})
+        assert own.status_code == 403  # a supervisor does not approve
+    with httpx.Client(base_url=served.url, follow_redirects=False) as li:
+        assert _login(li, "li").status_code == 303
+        assert li.post(f"/console/versions/{draft.id}/approve",
+                       data={"csrf": _csrf(li)}).status_code == 403  # fmt: skip
+    with httpx.Client(base_url=served.url, follow_redirects=False) as cara:
+        assert _login(cara, "cara").status_code == 303
+        assert draft.id and f"#{draft.id}" in cara.get("/console/templates").text
+        token = _csrf(cara, "/console/templates")
+        assert (
+            cara.post(f"/console/versions/{draft.id}/approve", data={"csrf": "x"}).status_code
+            == 403
+        )
+        ok = cara.post(f"/console/versions/{draft.id}/approve", data={"csrf": token})
+        assert ok.status_code == 303
+        assert "请今天还款" in (templates_dir(served.settings) / name).read_text("utf-8")
+        old = next(v for v in versions(served.engine, name) if v.author == "folder")
+        assert (
+            cara.post(f"/console/versions/{old.id}/restore", data={"csrf": token}).status_code
+            == 303
+        )
+        (back,) = versions(served.engine, state="draft")
+        mine = cara.post(f"/console/versions/{back.id}/approve", data={"csrf": token})
+        assert mine.status_code == 409 and "other than its author" in mine.text

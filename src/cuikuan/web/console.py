@@ -29,7 +29,7 @@ from cuikuan.domain.dates import local_day
 from cuikuan.domain.money import currency_digits, format_minor
 from cuikuan.domain.templates import mask, mask_numbers
 from cuikuan.errors import CuikuanError, NotFound
-from cuikuan.services import audit, calls, users
+from cuikuan.services import audit, calls, users, versions
 from cuikuan.services.acts import SETTABLE_FLAGS, lift_number, set_flag, stop_number
 from cuikuan.services.customers import find_customers
 from cuikuan.services.messages import check_draft, list_template_files
@@ -92,8 +92,10 @@ def _page(
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-def _refuse(request: Request, session: users.Session | None, key: str, status: int) -> HTMLResponse:
-    return _page(request, "error.html", session, status=status, message=key)
+def _refuse(
+    request: Request, session: users.Session | None, key: str, status: int, detail: str = ""
+) -> HTMLResponse:
+    return _page(request, "error.html", session, status=status, message=key, detail=detail)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -618,6 +620,7 @@ def report_page(request: Request, start: str = "", end: str = "") -> Response:
 # --- templates: read, and lint as you type ------------------------------------------------------
 
 EDITORS = ("compliance", "supervisor")  # and admins
+APPROVERS = ("compliance",)  # and admins: four eyes, never the author (services/versions)
 
 
 @router.get("/templates")
@@ -627,7 +630,8 @@ def templates_page(request: Request) -> Response:
         return session
     _, settings, _ = _app(request)
     files = sorted(list_template_files(settings), key=lambda t: (t.name, t.locale))
-    return _page(request, "templates.html", session, files=files)
+    drafts = versions.versions(_app(request)[0], state="draft")
+    return _page(request, "templates.html", session, files=files, drafts=drafts)
 
 
 @router.get("/templates/{file_name}")
@@ -640,8 +644,61 @@ def template_editor(request: Request, file_name: str) -> Response:
     if found is None:
         return _refuse(request, session, "not_found", 404)
     source = Path(found.path).read_text("utf-8")
+    return _editor(request, session, file_name, source)
+
+
+def _editor(
+    request: Request, session: users.Session, file_name: str, source: str, message: str = "",
+    saved: int | None = None,
+) -> Response:  # fmt: skip
+    engine, settings, _ = _app(request)
     return _page(request, "template_edit.html", session, file_name=file_name, source=source,
-                 check=check_draft(settings, file_name, source))  # fmt: skip
+                 check=check_draft(settings, file_name, source), message=message, saved=saved,
+                 versions=versions.versions(engine, file_name),
+                 may_approve=session.user.may(*APPROVERS))  # fmt: skip
+
+
+@router.post("/templates/{file_name}/draft")
+async def template_draft(request: Request, file_name: str) -> Response:
+    """Save the editor's text as a draft: refused, with the findings, when the check finds an
+    error; the plan goes on using the current file until someone else approves it."""
+    acting = await _actor(request, *EDITORS)
+    if isinstance(acting, Response):
+        return acting
+    session, form = acting
+    engine, settings, clock = _app(request)
+    source = form.get("source", "")[: versions.MAX_SOURCE]
+    try:
+        draft = versions.propose_template(engine, settings, Path(file_name).name, source,
+                                          f"user:{session.user.name}", clock())  # fmt: skip
+    except CuikuanError as exc:
+        return _editor(request, session, Path(file_name).name, source, exc.message)
+    return _editor(request, session, Path(file_name).name, source, saved=draft)
+
+
+@router.post("/versions/{version_id}/{action}")
+async def version_act(request: Request, version_id: int, action: str) -> Response:
+    """Approve or reject a draft (compliance; never one's own), or restore an old version as
+    a new draft (any editor)."""
+    if action not in ("approve", "reject", "restore"):
+        return HTMLResponse("not found", status_code=404, headers=SECURITY_HEADERS)
+    acting = await _actor(request, *(EDITORS if action == "restore" else APPROVERS))
+    if isinstance(acting, Response):
+        return acting
+    session, _ = acting
+    engine, settings, clock = _app(request)
+    actor = f"user:{session.user.name}"
+    try:
+        found = versions.version(engine, version_id)
+        if action == "approve":
+            versions.approve(engine, settings, version_id, actor, clock())
+        elif action == "reject":
+            versions.reject(engine, version_id, actor, clock())
+        else:
+            versions.restore(engine, settings, version_id, actor, clock())
+    except CuikuanError as exc:
+        return _refuse(request, session, "refused", 409, detail=exc.message)
+    return RedirectResponse(f"/console/templates/{found.name}", status_code=303)
 
 
 @router.post("/templates/{file_name}/lint")

@@ -107,9 +107,21 @@ TEXT: dict[str, tuple[str, str]] = {
     "billing_units": ("计费条数", "Billing units"),
     "encoding": ("编码", "Encoding"),
     "not_saved": (
-        "此处只检查，不保存：修改模板文件后运行 cuikuan templates check。",
-        "Checked here, not saved: edit the template file and run cuikuan templates check.",
+        "保存为草稿后，须由另一位合规人员批准才会生效；批准前计划仍使用当前版本。",
+        "Saved as a draft, a change takes effect only once another compliance user approves it; "
+        "until then the plan uses the current version.",
     ),
+    "save_draft": ("保存为草稿", "Save as draft"),
+    "draft_saved": ("已保存为草稿，等待批准", "Saved as a draft, waiting for approval"),
+    "drafts": ("待批准的草稿", "Drafts waiting for approval"),
+    "versions": ("版本", "Versions"),
+    "author": ("作者", "Author"),
+    "state": ("状态", "State"),
+    "approve": ("批准", "Approve"),
+    "reject": ("驳回", "Reject"),
+    "restore": ("恢复为草稿", "Restore as a draft"),
+    "no_drafts": ("没有待批准的草稿。", "No draft is waiting."),
+    "refused": ("未执行：", "Not done:"),
 }
 
 
