@@ -677,3 +677,25 @@ def test_console_users_are_added_listed_and_disabled(tmp_path: Path) -> None:
         ("li", "agent", "east", True)
     ]
     assert "password" not in json.dumps(listed)
+
+
+def test_a_template_change_from_the_command_line_needs_a_second_person(tmp_path: Path) -> None:
+    assert run(["init", "."], tmp_path).returncode == 0
+    env = {"PW": "a-long-enough-password"}
+    for name, role in (("sam", "supervisor"), ("cara", "compliance")):
+        added = run(["users", "add", name, "--role", role, "--password-env", "PW"], tmp_path, env)
+        assert added.returncode == 0, added.stderr
+    live = tmp_path / "templates" / "overdue_firm.zh-CN.txt"
+    changed = tmp_path / "overdue_firm.zh-CN.txt"
+    changed.write_text(live.read_text("utf-8").replace("请尽快还款", "请今天还款"), "utf-8")
+    assert run(["templates", "propose", str(changed), "--by", "sam"], tmp_path).returncode == 0
+    assert "请今天还款" not in live.read_text("utf-8")  # a draft changes nothing
+    refused = run(["templates", "approve", "1", "--by", "sam"], tmp_path)
+    assert refused.returncode != 0 and "compliance" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert run(["templates", "approve", "1", "--by", "cara"], tmp_path).returncode == 0
+    assert "请今天还款" in live.read_text("utf-8")
+    listed = json.loads(run(["templates", "versions", "--json"], tmp_path).stdout)
+    assert [(v["state"], v["author"], v["decided_by"]) for v in listed] == [
+        ("superseded", "folder", None), ("approved", "user:sam", "user:cara")
+    ]  # fmt: skip

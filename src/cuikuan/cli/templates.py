@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -13,7 +14,9 @@ from cuikuan.errors import CuikuanError, InputError
 from cuikuan.services import messages
 
 app = typer.Typer(
-    rich_markup_mode=None, help="Message templates: lint them, preview them.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Message templates: lint them, preview them; change them with four eyes (propose, approve).",
+    no_args_is_help=True,
 )
 
 
@@ -138,3 +141,109 @@ def resume(
     if not do_resume(common.database(ctx), name):
         raise NotFound(f"template {name!r} is not paused")
     common.out.print(f"{name} resumed", markup=False)
+
+
+# --- four eyes: drafts, approval, versions (services/versions.py) ---------------------------
+
+
+@app.command("propose")
+def propose(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ..., help="The new text of a template file (its name is the template's)."
+    ),
+    by: str = typer.Option(
+        ..., "--by", help="A console user with the compliance or supervisor role."
+    ),
+    note: str = typer.Option("", "--note", help="Why."),
+    at: str | None = common.AtOption,
+) -> None:
+    """Propose a change to a template as a draft. Checked as `templates check` checks the file;
+    the plan keeps using the current text until another compliance user approves it."""
+    from cuikuan.services import users, versions
+
+    engine = common.database(ctx)
+    actor = users.require_role(engine, by, "compliance", "supervisor")
+    source = file.read_text("utf-8-sig")
+    draft = versions.propose_template(engine, common.settings_from(ctx), file.name, source, actor,
+                                      common.moment(at), note)  # fmt: skip
+    common.out.print(f"draft {draft} of {file.name}: waiting for approval", markup=False)
+
+
+@app.command("approve")
+def approve_(
+    ctx: typer.Context,
+    version_id: int = typer.Argument(..., help="The draft's number (templates versions)."),
+    by: str = typer.Option(..., "--by", help="A compliance user who is not the draft's author."),
+    at: str | None = common.AtOption,
+) -> None:
+    """Approve a draft: it becomes the template file the plan uses, and is audited."""
+    from cuikuan.services import users, versions
+
+    engine = common.database(ctx)
+    actor = users.require_role(engine, by, "compliance")
+    written = versions.approve(
+        engine, common.settings_from(ctx), version_id, actor, common.moment(at)
+    )
+    common.out.print(f"version {version_id} approved: {written}", markup=False)
+
+
+@app.command("reject")
+def reject_(
+    ctx: typer.Context,
+    version_id: int = typer.Argument(...),
+    by: str = typer.Option(..., "--by", help="A compliance user."),
+    note: str = typer.Option("", "--note", help="Why."),
+    at: str | None = common.AtOption,
+) -> None:
+    """Reject a draft (it stays in the history)."""
+    from cuikuan.services import users, versions
+
+    engine = common.database(ctx)
+    versions.reject(
+        engine, version_id, users.require_role(engine, by, "compliance"), common.moment(at), note
+    )
+    common.out.print(f"version {version_id} rejected", markup=False)
+
+
+@app.command("versions")
+def versions_(
+    ctx: typer.Context,
+    name: str | None = typer.Argument(None, help="One template file (default: all)."),
+    state: str | None = typer.Option(
+        None, "--state", help="draft, approved, rejected or superseded."
+    ),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Every version of the templates changed through drafts, newest first."""
+    from cuikuan.services import versions
+
+    found = versions.versions(common.database(ctx), name, state)
+    if json_out:
+        common.print_json([v.as_dict() for v in found])
+        return
+    table = Table()
+    for column in ("#", "template", "state", "author", "created (UTC)", "decided by", "note"):
+        table.add_column(column)
+    for v in found:
+        table.add_row(str(v.id), v.name, v.state, v.author, f"{v.created_at:%Y-%m-%d %H:%M}",
+                      v.decided_by or "-", v.note)  # fmt: skip
+    common.out.print(table)
+
+
+@app.command("restore")
+def restore_(
+    ctx: typer.Context,
+    version_id: int = typer.Argument(...),
+    by: str = typer.Option(..., "--by", help="A compliance or supervisor user."),
+    at: str | None = common.AtOption,
+) -> None:
+    """An earlier version's text as a new draft (approved like any other)."""
+    from cuikuan.services import users, versions
+
+    engine = common.database(ctx)
+    actor = users.require_role(engine, by, "compliance", "supervisor")
+    draft = versions.restore(
+        engine, common.settings_from(ctx), version_id, actor, common.moment(at)
+    )
+    common.out.print(f"draft {draft}: restores version {version_id}", markup=False)

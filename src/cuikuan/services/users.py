@@ -102,6 +102,20 @@ def list_users(engine: Engine) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
+def require_role(engine: Engine, name: str, *roles: str) -> str:
+    """The actor name of an enabled user holding one of `roles` (admins hold all), for a
+    command line that acts as that user; refused otherwise."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(users.c.role, users.c.disabled).where(users.c.name == name)
+        ).first()
+    if row is None or row.disabled:
+        raise NotFound(f"no enabled user named {name!r} (cuikuan users add)")
+    if row.role != "admin" and row.role not in roles:
+        raise InputError(f"{name} is {row.role}: this needs the role {' or '.join(roles)}")
+    return f"user:{name}"
+
+
 def disable(engine: Engine, name: str, now: datetime, by: str) -> None:
     """No more logins, and every session of the user ends now."""
     with engine.begin() as conn:
