@@ -13,7 +13,14 @@ from cuikuan.errors import InputError
 from cuikuan.services.audit import entries
 from cuikuan.services.messages import shipped_templates_dir, templates_dir
 from cuikuan.services.planner import make_plan
-from cuikuan.services.versions import approve, propose_template, reject, restore, versions
+from cuikuan.services.versions import (
+    approve,
+    propose_strategy,
+    propose_template,
+    reject,
+    restore,
+    versions,
+)
 from cuikuan.settings import Settings
 from tests.integration.conftest import DAY
 
@@ -84,3 +91,39 @@ def test_banned_wording_is_stopped_when_proposed_and_a_draft_can_be_rejected(
     with pytest.raises(InputError, match="rejected, not a draft"):
         approve(engine, settings, draft, "user:cara", NOW)
     assert not Path(settings.path(settings.templates.dir)).exists()  # nothing written
+
+
+def test_a_strategy_change_waits_for_a_second_person_and_a_broken_one_is_stopped(
+    book: tuple[Settings, Engine],
+) -> None:
+    """The plan runs the approved strategy only: a draft that holds everyone back in a step
+    changes nothing until approved; one with a share of 7 held back is stopped at proposal, with
+    the file, line and field."""
+    from cuikuan.services.strategy_file import shipped_strategy_text
+
+    settings, engine = book
+    shipped = shipped_strategy_text()
+
+    def held() -> int:
+        found = make_plan(engine, settings, DAY, dry_run=True).candidates
+        assert found is not None
+        return int((found["status"] == "held").sum())
+
+    before = held()
+    everyone = shipped.replace("control = 0.10", "control = 0.90")
+    assert everyone != shipped
+    draft = propose_strategy(engine, settings, everyone, "user:sam", NOW)
+    assert held() == before
+    with pytest.raises(InputError, match="other than its author"):
+        approve(engine, settings, draft, "user:sam", NOW)
+    approve(engine, settings, draft, "user:cara", NOW)
+    assert held() > before
+    kept = versions(engine, kind="strategy")
+    assert [(v.state, v.author) for v in kept] == [
+        ("superseded", "folder"),
+        ("approved", "user:sam"),
+    ]
+    assert kept[0].content == shipped  # the shipped strategy it replaced, restorable
+    broken = shipped.replace("control = 0.10", "control = 7", 1)  # a share must be below 1
+    with pytest.raises(InputError, match=r"strategy\.toml \(draft\):\d+: steps\.\d+\."):
+        propose_strategy(engine, settings, broken, "user:sam", NOW)

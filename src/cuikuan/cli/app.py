@@ -46,6 +46,7 @@ GROUPS = {
     "webhooks": "webhooks",
     "users": "users",
     "calls": "calls",
+    "strategy": "strategy",
 }
 
 HELP = (

@@ -37,6 +37,20 @@ def load_strategy(settings: Settings) -> Strategy:
     else:
         data, text = read_toml(path)
         shown = path
+    return _checked(settings, data, text, shown)
+
+
+def check_strategy_text(settings: Settings, text: str, shown: Path) -> Strategy:
+    """A strategy's text checked exactly as the file is when the plan loads it (a draft before
+    it is approved: services/versions)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{shown}: not valid TOML: {exc}") from None
+    return _checked(settings, data, text, shown)
+
+
+def _checked(settings: Settings, data: dict[str, object], text: str, shown: Path) -> Strategy:
     try:
         strategy = Strategy.model_validate(data)
     except ValidationError as exc:

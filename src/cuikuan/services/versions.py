@@ -1,11 +1,13 @@
-"""Four eyes on the wording: a template change is a draft until a second person approves it.
+"""Four eyes on the wording and the strategy: a change is a draft until a second person
+approves it.
 
     draft = propose_template(engine, settings, "overdue_firm.zh-CN.txt", text, "user:sam", now)
     approve(engine, settings, draft, "user:cara", now)      # not the author: writes the file
     restore(engine, settings, old_version, "user:sam", now)  # an old text as a new draft
 
-The plan and the sender read the template folder, which holds only approved text: a draft lives
-in `config_versions` and never touches the file. A draft is checked as `templates check` checks
+The plan and the sender read the template folder and the strategy file, which hold only
+approved text: a draft lives in `config_versions` and never touches them. The strategy is
+checked as the plan loads it (file, line and field for anything wrong). A draft is checked as `templates check` checks
 the file (services.messages.check_draft) when it is proposed and again when it is approved; an
 error stops it. Approving writes the file (all at once: a temporary file renamed over it), keeps
 what it replaces as a version (the file's text before any approval here is recorded as
@@ -25,19 +27,22 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from cuikuan.errors import InputError, NotFound
+from cuikuan.errors import ConfigError, InputError, NotFound
 from cuikuan.services import audit
 from cuikuan.services.messages import check_draft, shipped_templates_dir, templates_dir
+from cuikuan.services.strategy_file import check_strategy_text, shipped_strategy_text
 from cuikuan.settings import Settings
 from cuikuan.store.schema import config_versions
 
 TEMPLATE = "template"
+STRATEGY = "strategy"
 MAX_SOURCE = 20_000
 
 
 @dataclass(frozen=True)
 class Version:
     id: int
+    kind: str
     name: str
     state: str
     author: str
@@ -47,7 +52,7 @@ class Version:
     content: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "state": self.state, "author": self.author,
+        return {"id": self.id, "kind": self.kind, "name": self.name, "state": self.state, "author": self.author,
                 "created_at": self.created_at.isoformat(), "decided_by": self.decided_by,
                 "note": self.note}  # fmt: skip
 
@@ -58,18 +63,33 @@ def propose_template(
 ) -> int:  # fmt: skip
     """A new draft of the template file `name`; refused, with every error, if the check finds
     any (the lint stops the save)."""
-    name = _file_name(name)
+    return _propose(engine, settings, TEMPLATE, _file_name(name), source, author, now, note)
+
+
+def propose_strategy(
+    engine: Engine, settings: Settings, source: str, author: str, now: datetime, note: str = ""
+) -> int:
+    """A new draft of the strategy file; refused, naming file, line and field, if the plan
+    could not load it."""
+    return _propose(engine, settings, STRATEGY, _strategy_target(settings).name, source, author,
+                    now, note)  # fmt: skip
+
+
+def _propose(
+    engine: Engine, settings: Settings, kind: str, name: str, source: str, author: str,
+    now: datetime, note: str,
+) -> int:  # fmt: skip
     if len(source) > MAX_SOURCE:
         raise InputError(f"{name}: at most {MAX_SOURCE} characters")
-    _refuse_errors(settings, name, source)
+    _refuse_errors(settings, kind, name, source)
     with engine.begin() as conn:
         draft = conn.execute(
             insert(config_versions).values(
-                kind=TEMPLATE, name=name, content=source, state="draft", author=author,
+                kind=kind, name=name, content=source, state="draft", author=author,
                 created_at=now, note=note[:500],
             ).returning(config_versions.c.id)
         ).scalar_one()  # fmt: skip
-        audit.record(conn, author, "template.propose", f"template:{name}", None,
+        audit.record(conn, author, f"{kind}.propose", f"{kind}:{name}", None,
                      {"version": draft}, now)  # fmt: skip
     return int(draft)
 
@@ -83,14 +103,16 @@ def approve(
         raise InputError(
             f"version {version_id}: a change is approved by someone other than its author"
         )
-    _refuse_errors(settings, draft.name, draft.content)
-    folder = _own_folder(settings)
-    target = folder / draft.name
+    _refuse_errors(settings, draft.kind, draft.name, draft.content)
+    if draft.kind == STRATEGY:
+        target = _strategy_target(settings)
+    else:
+        target = _own_folder(settings) / draft.name
     with engine.begin() as conn:
-        _keep_folder_text(conn, target, draft.name, now)
+        _keep_folder_text(conn, target, draft.kind, draft.name, now)
         conn.execute(
             update(config_versions)
-            .where(config_versions.c.kind == TEMPLATE, config_versions.c.name == draft.name,
+            .where(config_versions.c.kind == draft.kind, config_versions.c.name == draft.name,
                    config_versions.c.state == "approved")
             .values(state="superseded")
         )  # fmt: skip
@@ -101,7 +123,7 @@ def approve(
         ).rowcount  # fmt: skip
         if changed != 1:
             raise InputError(f"version {version_id} is no longer a draft")
-        audit.record(conn, approver, "template.approve", f"template:{draft.name}",
+        audit.record(conn, approver, f"{draft.kind}.approve", f"{draft.kind}:{draft.name}",
                      {"author": draft.author}, {"version": version_id}, now)  # fmt: skip
         _write(target, draft.content)  # last: a failed write rolls the approval back
     return target
@@ -114,21 +136,23 @@ def reject(engine: Engine, version_id: int, by: str, now: datetime, note: str = 
             update(config_versions).where(config_versions.c.id == version_id)
             .values(state="rejected", decided_by=by, decided_at=now, note=note[:500] or draft.note)
         )  # fmt: skip
-        audit.record(conn, by, "template.reject", f"template:{draft.name}", None,
+        audit.record(conn, by, f"{draft.kind}.reject", f"{draft.kind}:{draft.name}", None,
                      {"version": version_id}, now)  # fmt: skip
 
 
 def restore(engine: Engine, settings: Settings, version_id: int, author: str, now: datetime) -> int:
     """An earlier version's text as a new draft (approved like any other)."""
     old = version(engine, version_id)
-    return propose_template(engine, settings, old.name, old.content, author, now,
-                            note=f"restores version {version_id}")  # fmt: skip
+    return _propose(engine, settings, old.kind, old.name, old.content, author, now,
+                    note=f"restores version {version_id}")  # fmt: skip
 
 
-def versions(engine: Engine, name: str | None = None, state: str | None = None) -> list[Version]:
-    query = select(config_versions).where(config_versions.c.kind == TEMPLATE)
+def versions(
+    engine: Engine, name: str | None = None, state: str | None = None, kind: str = TEMPLATE
+) -> list[Version]:
+    query = select(config_versions).where(config_versions.c.kind == kind)
     if name is not None:
-        query = query.where(config_versions.c.name == _file_name(name))
+        query = query.where(config_versions.c.name == Path(name).name)
     if state is not None:
         query = query.where(config_versions.c.state == state)
     with engine.connect() as conn:
@@ -154,7 +178,7 @@ def _draft(engine: Engine, version_id: int) -> Version:
 
 
 def _version(row: Any) -> Version:
-    return Version(row.id, row.name, row.state, row.author, row.created_at, row.decided_by,
+    return Version(row.id, row.kind, row.name, row.state, row.author, row.created_at, row.decided_by,
                    row.note, row.content)  # fmt: skip
 
 
@@ -165,10 +189,20 @@ def _file_name(name: str) -> str:
     return plain
 
 
-def _refuse_errors(settings: Settings, name: str, source: str) -> None:
+def _refuse_errors(settings: Settings, kind: str, name: str, source: str) -> None:
+    if kind == STRATEGY:
+        try:
+            check_strategy_text(settings, source, Path(f"{name} (draft)"))
+        except ConfigError as exc:
+            raise InputError("the check stops it: " + exc.message) from None
+        return
     errors = [f for f in check_draft(settings, name, source).findings if f.severity == "error"]
     if errors:
         raise InputError("the check stops it: " + "; ".join(f.render() for f in errors))
+
+
+def _strategy_target(settings: Settings) -> Path:
+    return settings.path(settings.plan.strategy)
 
 
 def _own_folder(settings: Settings) -> Path:
@@ -181,18 +215,23 @@ def _own_folder(settings: Settings) -> Path:
     return folder
 
 
-def _keep_folder_text(conn: Connection, target: Path, name: str, now: datetime) -> None:
+def _keep_folder_text(conn: Connection, target: Path, kind: str, name: str, now: datetime) -> None:
     """The file's text as a version before the first approval replaces it (so it can be restored)."""
     known = conn.execute(
         select(config_versions.c.id).where(
-            config_versions.c.kind == TEMPLATE, config_versions.c.name == name,
+            config_versions.c.kind == kind, config_versions.c.name == name,
             config_versions.c.state.in_(("approved", "superseded")),
         )
     ).first()  # fmt: skip
-    if known is None and target.is_file():
+    # No strategy file yet: the plan runs the shipped one, which is what the approval replaces.
+    current = (
+        target.read_text("utf-8") if target.is_file()
+        else shipped_strategy_text() if kind == STRATEGY else None
+    )  # fmt: skip
+    if known is None and current is not None:
         conn.execute(
             insert(config_versions).values(
-                kind=TEMPLATE, name=name, content=target.read_text("utf-8"), state="superseded",
+                kind=kind, name=name, content=current, state="superseded",
                 author="folder", created_at=now, note="from the folder, before any approval here",
             )
         )  # fmt: skip
