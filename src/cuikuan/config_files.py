@@ -12,7 +12,9 @@ tables and arrays of tables exactly (the form these files use).
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,19 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
         raise ConfigError(f"{path}:{line}: not valid TOML: {exc.args[0]}") from None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """`text` into `path` all at once: a temporary file beside it renamed over it, so a reader
+    never sees half a file (the plan reading a template, the strategy, a holiday file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _read(path: Path) -> str:

@@ -8,13 +8,11 @@ Errors name the file, the line and the field (ConfigError), as settings errors d
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from cuikuan.config_files import locate_keys, read_toml
+from cuikuan.config_files import locate_keys, read_toml, write_atomically
 from cuikuan.domain.holidays import HolidayFileError, YearDays, dump_years, parse_years
 from cuikuan.errors import ConfigError
 
@@ -73,12 +71,4 @@ def merge(
 
 
 def write_holiday_file(path: Path, years: Mapping[str, Mapping[int, YearDays]]) -> None:
-    text = dump_years(years)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".holidays-", suffix=".toml")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, dump_years(years))

@@ -37,12 +37,12 @@ def test_a_call_counts_against_the_caps_at_plan_time(book: tuple[Settings, Engin
     before = _planned(settings, engine).sort("customer_id")
     late, busy_week, long_ago = (before.row(i, named=True) for i in range(3))
     noon = datetime(2026, 11, 29, 4, tzinfo=UTC)  # 12:00 in Shanghai, the day before
-    log_call(engine, settings, late["customer"], late["recipient"], "reached",
+    log_call(engine, late["customer"], late["recipient"], "reached",
              noon + timedelta(hours=9), by="user:li", note="说明天还", now=OPEN)  # fmt: skip
     for days in (2, 3, 4):
-        log_call(engine, settings, busy_week["customer"], "1", "no_answer",
+        log_call(engine, busy_week["customer"], "1", "no_answer",
                  noon - timedelta(days=days), by="user:li", now=OPEN)  # fmt: skip
-    log_call(engine, settings, long_ago["customer"], "1", "voicemail",
+    log_call(engine, long_ago["customer"], "1", "voicemail",
              noon - timedelta(days=1), by="user:li", now=OPEN)  # fmt: skip
     after = make_plan(engine, settings, DAY, dry_run=True).candidates
     assert after is not None
@@ -79,7 +79,7 @@ def test_a_call_after_planning_stops_the_message_at_send_time(
 
         ext = dict(conn.execute(select(customers.c.id, customers.c.external_id)).all())
     called = rows[0]
-    log_call(engine, settings, ext[called.customer_id], called.recipient, "busy",
+    log_call(engine, ext[called.customer_id], called.recipient, "busy",
              OPEN - timedelta(minutes=30), by="user:wang", now=OPEN - timedelta(minutes=29))  # fmt: skip
     send_due(engine, settings, SandboxChannel(engine), OPEN)
     with engine.connect() as conn:
@@ -94,7 +94,7 @@ def test_a_call_after_planning_stops_the_message_at_send_time(
 
 
 def test_a_call_is_checked_before_it_is_logged(book: tuple[Settings, Engine]) -> None:
-    settings, engine = book
+    _, engine = book
     for number, outcome, at, why in [
         ("1", "chatted", OPEN, "outcome"),
         ("+8613000000000", "reached", OPEN, "not one of"),
@@ -102,4 +102,4 @@ def test_a_call_is_checked_before_it_is_logged(book: tuple[Settings, Engine]) ->
         ("1", "reached", OPEN + timedelta(hours=1), "after it was made"),
     ]:
         with pytest.raises(InputError, match=why):
-            log_call(engine, settings, "C00000001", number, outcome, at, by="user:li", now=OPEN)
+            log_call(engine, "C00000001", number, outcome, at, by="user:li", now=OPEN)

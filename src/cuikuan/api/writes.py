@@ -322,7 +322,7 @@ class CallIn(_Strict):
 def post_call(request: Request, customer: Text, call: CallIn) -> dict[str, Any]:
     st = state(request)
     now = st.clock()
-    made = calls.log_call(st.engine, st.settings, customer, call.number, call.outcome,
+    made = calls.log_call(st.engine, customer, call.number, call.outcome,
                           call.at or now, by=request.state.actor, note=call.note, now=now)  # fmt: skip
     return made.as_dict()
 

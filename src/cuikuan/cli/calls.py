@@ -31,7 +31,7 @@ def log(
     count it against the caps (a day's, a week's, the gap), for the person and the number."""
     now = common.moment(at)
     call = service.log_call(
-        common.database(ctx), common.settings_from(ctx), customer, number, outcome, now,
+        common.database(ctx), customer, number, outcome, now,
         by=f"user:{by}", note=note, now=now,
     )  # fmt: skip
     if json_out:

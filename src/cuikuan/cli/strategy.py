@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from cuikuan.cli import common
+from cuikuan.cli.templates import approve_
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -37,22 +38,8 @@ def propose(
     common.out.print(f"draft {draft} of the strategy: waiting for approval", markup=False)
 
 
-@app.command("approve")
-def approve(
-    ctx: typer.Context,
-    version_id: int = typer.Argument(..., help="The draft's number (strategy versions)."),
-    by: str = typer.Option(..., "--by", help="A compliance user who is not the draft's author."),
-    at: str | None = common.AtOption,
-) -> None:
-    """Approve a draft: it becomes the strategy file the plan uses, and is audited."""
-    from cuikuan.services import users, versions
-
-    engine = common.database(ctx)
-    actor = users.require_role(engine, by, "compliance")
-    written = versions.approve(
-        engine, common.settings_from(ctx), version_id, actor, common.moment(at)
-    )
-    common.out.print(f"version {version_id} approved: {written}", markup=False)
+# A draft's number says what it is: the one approval command, under both groups.
+app.command("approve")(approve_)
 
 
 @app.command("versions")

@@ -173,11 +173,14 @@ def propose(
 @app.command("approve")
 def approve_(
     ctx: typer.Context,
-    version_id: int = typer.Argument(..., help="The draft's number (templates versions)."),
+    version_id: int = typer.Argument(
+        ..., help="The draft's number (templates versions, strategy versions)."
+    ),
     by: str = typer.Option(..., "--by", help="A compliance user who is not the draft's author."),
     at: str | None = common.AtOption,
 ) -> None:
-    """Approve a draft: it becomes the template file the plan uses, and is audited."""
+    """Approve a draft: it becomes the file the plan uses (the template, or the strategy), and
+    is audited. `strategy approve` is this command."""
     from cuikuan.services import users, versions
 
     engine = common.database(ctx)

@@ -2,7 +2,7 @@
 caps like a message, for the person and for the number (store/calls.history feeds the plan's
 history and the send-time re-check alike), and lands on the timeline.
 
-    log_call(engine, settings, "C00000042", "+8613800138000", "no_answer", now, by="user:li")
+    log_call(engine, "C00000042", "+8613800138000", "no_answer", now, by="user:li")
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from sqlalchemy import Engine, insert, select
 
 from cuikuan.errors import InputError, NotFound
 from cuikuan.services import audit
-from cuikuan.settings import Settings
 from cuikuan.store.schema import calls, customer_phones, customers
 
 OUTCOMES = ("reached", "no_answer", "voicemail", "busy", "refused", "wrong_number", "promised")
@@ -36,7 +35,6 @@ class Call:
 
 def log_call(
     engine: Engine,
-    settings: Settings,
     customer: str,
     number: str,
     outcome: str,
@@ -48,7 +46,6 @@ def log_call(
 ) -> Call:
     """Record a call to one of the customer's own numbers (by E.164 or its position, 1 first).
     A time in the future is refused: a call is logged once it was made."""
-    del settings  # the contact rules read calls where they read messages
     if outcome not in OUTCOMES:
         raise InputError(f"outcome {outcome!r}: expected one of {', '.join(OUTCOMES)}")
     if len(note) > MAX_NOTE:

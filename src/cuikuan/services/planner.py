@@ -751,7 +751,7 @@ def _calls(
             customer_phones.c.customer_id >= low, customer_phones.c.customer_id < high
         )
         ids = select(customers.c.id).where(customers.c.id >= low, customers.c.id < high)
-        rows = call_history.recent_in(conn, start, ids, numbers)
+        rows = call_history.recent(conn, start, ids, numbers)
     elif only is not None:
         addresses = only.select(pl.col("phones").explode()).to_series().drop_nulls().to_list()
         rows = call_history.recent(conn, start, only.get_column("customer_id").to_list(), addresses)

@@ -17,9 +17,7 @@ check (roles); that the approver is not the author is checked here.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from cuikuan.config_files import write_atomically
 from cuikuan.errors import ConfigError, InputError, NotFound
 from cuikuan.services import audit
 from cuikuan.services.messages import check_draft, shipped_templates_dir, templates_dir
@@ -125,7 +124,7 @@ def approve(
             raise InputError(f"version {version_id} is no longer a draft")
         audit.record(conn, approver, f"{draft.kind}.approve", f"{draft.kind}:{draft.name}",
                      {"author": draft.author}, {"version": version_id}, now)  # fmt: skip
-        _write(target, draft.content)  # last: a failed write rolls the approval back
+        write_atomically(target, draft.content)  # last: a failed write rolls the approval back
     return target
 
 
@@ -235,14 +234,3 @@ def _keep_folder_text(conn: Connection, target: Path, kind: str, name: str, now:
                 author="folder", created_at=now, note="from the folder, before any approval here",
             )
         )  # fmt: skip
-
-
-def _write(target: Path, content: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(content)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Select, or_, select
 
 from cuikuan.store.schema import calls
 
@@ -26,27 +26,23 @@ def key(call_id: int) -> str:
 def recent(
     conn: Connection,
     since: datetime,
-    customer_ids: Collection[int] | None = None,
-    numbers: Collection[str] | None = None,
+    customer_ids: Collection[int] | Select[Any] | None = None,
+    numbers: Collection[str] | Select[Any] | None = None,
 ) -> list[Any]:
     """(id, customer_id, number, at) of the calls since `since`: all of them, or those of these
-    customers or to these numbers."""
+    customers or to these numbers (lists, or subqueries for a plan part's range)."""
     query = select(calls.c.id, calls.c.customer_id, calls.c.number, calls.c.at).where(
         calls.c.at >= since
     )
     if customer_ids is not None or numbers is not None:
         query = query.where(
             or_(
-                calls.c.customer_id.in_(list(customer_ids or ())),
-                calls.c.number.in_(list(numbers or ())),
+                calls.c.customer_id.in_(_among(customer_ids)),
+                calls.c.number.in_(_among(numbers)),
             )
         )
     return list(conn.execute(query).all())
 
 
-def recent_in(conn: Connection, since: datetime, customer_ids: Any, numbers: Any) -> list[Any]:
-    """As `recent`, with the customers and numbers given as subqueries (a plan part's range)."""
-    query = select(calls.c.id, calls.c.customer_id, calls.c.number, calls.c.at).where(
-        calls.c.at >= since, or_(calls.c.customer_id.in_(customer_ids), calls.c.number.in_(numbers))
-    )
-    return list(conn.execute(query).all())
+def _among(values: Collection[Any] | Select[Any] | None) -> list[Any] | Select[Any]:
+    return values if isinstance(values, Select) else list(values or ())

@@ -533,10 +533,10 @@ async def call(request: Request, external_id: str) -> Response:
     if isinstance(found, Response):
         return found
     session, form, view = found
-    engine, settings, clock = _app(request)
+    engine, _, clock = _app(request)
     now = clock()
     try:
-        made = calls.log_call(engine, settings, external_id, form.get("position", "1"),
+        made = calls.log_call(engine, external_id, form.get("position", "1"),
                               form.get("outcome", ""), now, by=f"user:{session.user.name}",
                               note=form.get("note", "").strip(), now=now)  # fmt: skip
     except CuikuanError as exc:
