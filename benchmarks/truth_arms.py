@@ -64,6 +64,15 @@ def main() -> None:
     table = pl.DataFrame(rows, schema=["held", "paid", *days], orient="row", strict=False)
     pl.Config.set_tbl_cols(-1)
     print(table.group_by("held").agg(pl.len().alias("members"), pl.all().mean()).sort("held"))
+    # The step's estimate (treated minus held back) beside its exact truth (the held back's
+    # pay rate had the step sent to them, from the twin, minus their own): many seeds of this
+    # line tell chance from a bias.
+    truth_rate = truth.true_effects(books, last, 3, books.by_step[args.step])[args.step]["rate"]
+    rate = found.group_by("control").agg(pl.col("paid").mean()).sort("control")["paid"]
+    print(
+        f"seed {args.seed} step {args.step}: estimate {rate[0] - rate[1]:+.4f} "
+        f"truth {truth_rate:+.4f} members {found.height}"
+    )
 
 
 if __name__ == "__main__":

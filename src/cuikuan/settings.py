@@ -271,7 +271,8 @@ class Channels(_Section):
 
 
 class Smpp(_Section):
-    """An SMPP 3.4 transceiver bind to a carrier, an aggregator or `cuikuan smsc`."""
+    """SMPP 3.4 binds to a carrier, an aggregator or `cuikuan smsc`: transceivers, or separate
+    transmitter and receiver binds (`receivers`)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=2775, ge=1, le=65535)
@@ -287,6 +288,9 @@ class Smpp(_Section):
     # book's region ([defaults] region).
     region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     sessions: int = Field(default=1, ge=1, le=16)  # binds held at once, sharing `tps`
+    # 0: the sessions are transceivers. N: the carrier wants separate binds; the sessions bind
+    # as transmitters and N receiver binds hear the receipts and replies.
+    receivers: int = Field(default=0, ge=0, le=16)
     window: int = Field(default=64, ge=1, le=1024)  # submits in flight before waiting for answers
     tps: float = Field(default=200.0, gt=0)  # the rate the carrier agreed
     enquire_link_seconds: float = Field(default=30.0, gt=0)

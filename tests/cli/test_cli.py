@@ -368,9 +368,11 @@ def test_report_prints_json_writes_html_and_refuses_a_backwards_range(
     assert backwards.returncode == 3 and "after" in backwards.stderr
 
 
-def test_the_smpp_path_as_a_user_runs_it(workdir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("receivers", ["0", "1"], ids=["transceivers", "separate-binds"])
+def test_the_smpp_path_as_a_user_runs_it(workdir: Path, tmp_path: Path, receivers: str) -> None:
     """cuikuan smsc in one process; send and listen in others; a reply injected with smsc-mo
-    opts the number out."""
+    opts the number out. On transceivers, and on separate binds (send then sends on a
+    transmitter and hears its receipts on a receiver; listen holds a receiver alone)."""
     import socket
     import sqlite3
     import time
@@ -381,7 +383,8 @@ def test_the_smpp_path_as_a_user_runs_it(workdir: Path, tmp_path: Path) -> None:
             return int(s.getsockname()[1])
 
     port, control = free(), free()
-    env = {"CUIKUAN_CHANNELS__SMS": "smpp", "CUIKUAN_SMPP__PORT": str(port)}
+    env = {"CUIKUAN_CHANNELS__SMS": "smpp", "CUIKUAN_SMPP__PORT": str(port),
+           "CUIKUAN_SMPP__RECEIVERS": receivers}  # fmt: skip
     assert run(["init", "."], tmp_path).returncode == 0
     assert run(["import", str(workdir / "ledger.csv")], tmp_path).returncode == 0
     assert run(["plan", "--as-of", "2026-11-30"], tmp_path).returncode == 0

@@ -3,7 +3,9 @@ day. Against the test SMSC (smpplib's codec) on a real loopback socket, on both 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -17,8 +19,10 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from cuikuan.channels.base import OutgoingMessage, Receipt, Transient, Unreachable
+from cuikuan.channels.smpp import pdu
 from cuikuan.channels.smpp.channel import SmppChannel, validity
-from cuikuan.channels.smpp.session import SessionConfig
+from cuikuan.channels.smpp.inbound import Arrival, MemoryJournal
+from cuikuan.channels.smpp.session import SessionConfig, SmppClient
 from cuikuan.dispatch.inbound import hear
 from cuikuan.dispatch.receipts import record_parts, record_receipts
 from cuikuan.dispatch.sender import send_due
@@ -396,3 +400,94 @@ def test_an_unreachable_smsc_is_unreachable_not_failed() -> None:
     finally:
         channel.close()
     assert isinstance(results[0].error, Unreachable)
+
+
+class _Recording(MemoryJournal):
+    """The in-memory journal, also noting which bind each PDU came on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions: list[str] = []
+
+    def keep(self, provider: str, arrivals: Sequence[Arrival]) -> None:
+        self.sessions += [a.session for a in arrivals]
+        super().keep(provider, arrivals)
+
+
+def test_separate_binds_send_on_transmitters_and_hear_on_the_receiver() -> None:
+    """A carrier that wants transmitter and receiver binds apart: every submit goes out on a
+    transmitter, every receipt and reply comes in on the receiver, none is lost."""
+    batch = [OutgoingMessage(i, "sms", f"+8613{i:05d}1236", f"m{i}") for i in range(120)]
+    journal = _Recording()
+    with running_smsc() as smsc:
+        channel = smsc.channel(journal=journal, sessions=2)
+        channel.receivers = 1
+        try:
+            assert channel.wait_bound(5)
+            modes = sorted(s.mode for s in smsc.smsc.sessions)
+            results = channel.send(batch, OPEN)
+            smsc.inject("+8613800138000", "退订")
+            wait_for(lambda: len(journal.sessions) == len(batch) + 1)
+            got = channel.receipts(OPEN)
+            said = channel.replies(OPEN)
+        finally:
+            channel.close()
+    assert modes == ["receiver", "transmitter", "transmitter"]
+    assert all(r.error is None for r in results)
+    assert {r.provider_id for r in got} == {r.provider_id for r in results}
+    assert [r.text for r in said] == ["退订"]
+    assert all("/re@" in s for s in journal.sessions), set(journal.sessions)
+
+
+def test_listen_holds_only_the_receivers_and_gets_what_came_while_none_was_bound() -> None:
+    """Receipts that come after the sending process has gone wait at the SMSC; a hear-only
+    channel (what `listen` holds) binds the receivers alone and takes every one of them."""
+    batch = [OutgoingMessage(i, "sms", f"+8613{i:05d}1236", f"m{i}") for i in range(20)]
+    with running_smsc(receipt_delay=1.0) as smsc:
+        sender = smsc.channel(sessions=1)
+        sender.receivers = 1
+        try:
+            results = sender.send(batch, OPEN)
+        finally:
+            sender.close()
+        wait_for(lambda: smsc.smsc.stats["receipts"] == len(batch))
+        journal = _Recording()
+        hearer = smsc.channel(journal=journal, sessions=1)
+        hearer.receivers, hearer.hear_only = 2, True
+        try:
+            assert hearer.wait_bound(5)
+            wait_for(lambda: len(journal.sessions) == len(batch))
+            modes = sorted(s.mode for s in smsc.smsc.sessions if s.mode)  # bound ones
+            got = hearer.receipts(OPEN)
+        finally:
+            hearer.close()
+    assert modes == ["receiver", "receiver"]
+    assert all(r.error is None for r in results)
+    assert {r.provider_id for r in got} == {r.provider_id for r in results}
+
+
+def test_the_smsc_refuses_a_submit_on_a_receiver_bind() -> None:
+    """The simulator holds clients to the bind they asked for, as carriers do."""
+    config = SessionConfig(tps=1000.0, bind="receiver")
+    with running_smsc() as smsc:
+        client = SmppClient(
+            dataclasses.replace(config, port=smsc.port), lambda arrivals: None, CLOCK
+        )
+
+        async def attempt() -> int:
+            task = asyncio.create_task(client.run())
+            await client.wait_bound(5)
+            answer = await client._request(
+                pdu.SUBMIT_SM,
+                pdu.sm_body(
+                    pdu.ShortMessage(
+                        source_addr="1069", destination_addr="8613800138000", short_message=b"x"
+                    )
+                ),
+            )
+            await client.stop()
+            await asyncio.wait_for(task, 5)
+            return answer.status
+
+        status = asyncio.run(attempt())
+    assert status == pdu.ESME_RINVBNDSTS

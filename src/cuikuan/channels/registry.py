@@ -100,6 +100,7 @@ def build_smpp(engine: Engine, s: Smpp, clock: Clock) -> Channel:
         registered_delivery=1 if s.registered_delivery else 0,
         reference_bits=s.udh_reference_bits,
         sessions=s.sessions,
+        receivers=s.receivers,
         journal=StoredJournal(engine),
         clock=clock,
     )

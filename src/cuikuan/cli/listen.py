@@ -9,6 +9,7 @@ import typer
 
 from cuikuan.channels.base import close_all
 from cuikuan.channels.registry import make_channel
+from cuikuan.channels.smpp.channel import SmppChannel
 from cuikuan.cli import common
 from cuikuan.dispatch.inbound import hear
 from cuikuan.domain.templates import mask, mask_numbers
@@ -51,6 +52,8 @@ def listen(
     channels = []
     for name in _smpp_providers(settings):
         channel = make_channel(name, engine, settings, common.clock)
+        if isinstance(channel, SmppChannel):
+            channel.hear_only = True  # with separate binds, the receivers alone
         bound = channel.wait_bound(10.0)  # type: ignore[attr-defined]
         common.err.print(
             f"SMPP {name}: bound" if bound else f"SMPP {name}: not bound yet; retrying",

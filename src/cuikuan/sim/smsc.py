@@ -5,7 +5,10 @@ the test suite.
     await smsc.serve()
 
 It accepts binds, answers submit_sm with a message id, sends delivery receipts as deliver_sm,
-and injects mobile-originated messages on request (a line of JSON on the control port). Its PDUs
+and injects mobile-originated messages on request (a line of JSON on the control port). As a
+carrier does, it sends receipts and borrowers' messages only to binds that may hear them
+(transceivers and receivers of the same system id; the submitting bind first), refuses
+submit_sm on a receiver bind, and keeps what no such bind is there to take for the next one. Its PDUs
 are read and written with smpplib, a different implementation from cuikuan's own client, so a
 misreading of the protocol cannot hide in both.
 
@@ -90,6 +93,7 @@ class SmscConfig:
 class Session:
     writer: asyncio.StreamWriter
     system_id: str = ""
+    mode: str = ""  # "transceiver", "transmitter" or "receiver" once bound
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     # deliver_sm/data_sm sent and not yet acknowledged: (PDU name, fields) by sequence. What a
     # session leaves unacknowledged is delivered again on the next bind, as carriers do.
@@ -117,6 +121,7 @@ class Smsc:
         self._servers: list[asyncio.base_events.Server] = []
         self._undelivered: list[tuple[str, dict[str, Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._turn = itertools.count()
 
     async def serve(self) -> None:
         if not self._servers:
@@ -204,6 +209,9 @@ class Smsc:
         if name in ("bind_transceiver", "bind_transmitter", "bind_receiver"):
             return self._bind(session, p, name, sequence)
         if name == "submit_sm":
+            if session.mode == "receiver":
+                session.write(_resp("submit_sm_resp", sequence, status=0x04))  # ESME_RINVBNDSTS
+                return True
             return self._submit(session, p, sequence)
         if name == "enquire_link":
             self.stats["enquire_links"] += 1
@@ -222,21 +230,34 @@ class Smsc:
             system_id == self.config.system_id and _text(p.password) == self.config.password
         )
         status = 0 if ok else (0x0F if system_id != self.config.system_id else 0x0E)
-        session.write(_resp(name + "_resp", sequence, status=status, system_id="cuikuan-smsc"))
+        # The session's state first: a client in another thread may act on the answer at once.
         session.system_id = system_id
+        session.mode = name.removeprefix("bind_") if ok else ""
         self.stats["binds" if ok else "binds_refused"] += 1
-        if ok and self._undelivered:
+        session.write(_resp(name + "_resp", sequence, status=status, system_id="cuikuan-smsc"))
+        if ok and self._undelivered and session.mode != "transmitter":
             again, self._undelivered = self._undelivered, []
             self.stats["redelivered"] += len(again)
             for name_fields in again:
                 self._deliver(session, *name_fields)
         return ok
 
+    def _hearing(self, system_id: str) -> list[Session]:
+        return [
+            s for s in self.sessions
+            if s.mode in ("transceiver", "receiver") and s.system_id == system_id
+        ]  # fmt: skip
+
     def _deliver(self, session: Session, name: str, fields: dict[str, Any]) -> None:
-        """Send a deliver_sm or data_sm and remember it until it is acknowledged."""
-        if session not in self.sessions:  # gone meanwhile: the next bind gets it
-            self._undelivered.append((name, fields))
-            return
+        """Send a deliver_sm or data_sm and remember it until it is acknowledged: on `session`
+        if it may hear, else on a bind of its system id that may; kept for the next bind when
+        none is there."""
+        if session not in self.sessions or session.mode not in ("transceiver", "receiver"):
+            others = self._hearing(session.system_id)
+            if not others:
+                self._undelivered.append((name, fields))
+                return
+            session = others[next(self._turn) % len(others)]
         sequence = next(session.seq)
         session.unacked[sequence] = (name, fields)
         session.write(_make(name, sequence, **fields))
@@ -335,10 +356,13 @@ class Smsc:
     # -- mobile-originated messages -------------------------------------------------------
 
     def inject(self, sender: str, recipient: str, text: str, ton: int = 1, npi: int = 1) -> int:
-        """Send a borrower's message to every bound session; long ones in concatenated parts.
-        `ton` 1: the sender in international form; 2 national, 0 unknown."""
+        """Send a borrower's message to every system id bound to hear, once each (on one of
+        its binds that may hear; kept for the next bind if none is up); long ones in
+        concatenated parts. `ton` 1: the sender in international form; 2 national, 0 unknown."""
         parts, encoding, esm_class = sgsm.make_parts(text)
-        for session in list(self.sessions):
+        ids = sorted({s.system_id for s in self.sessions if s.mode})
+        targets: list[Session | None] = [h[0] for i in ids if (h := self._hearing(i))]
+        for session in targets or [None]:
             for part in parts:
                 fields = {
                     "source_addr_ton": ton,
@@ -349,7 +373,10 @@ class Smsc:
                     "data_coding": encoding,
                     "short_message": part,
                 }
-                self._deliver(session, "deliver_sm", fields)
+                if session is None:
+                    self._undelivered.append(("deliver_sm", fields))
+                else:
+                    self._deliver(session, "deliver_sm", fields)
         self.stats["mo"] += 1
         return len(parts)
 

@@ -16,6 +16,9 @@ were accepted -> Uncertain, which dispatch never resends.
 Every message carries a validity period, the end of its contact window, so an SMSC that cannot
 deliver it in time drops it rather than waking someone at night. With `sessions` > 1 the
 channel holds that many binds, messages dealt out in turn, the agreed rate shared between them.
+With `receivers` > 0 the binds are split as some carriers require: the `sessions` bind as
+transmitters (they only send) and `receivers` more bind as receivers (they only hear receipts
+and replies); `hear_only` (what `listen` holds) binds the receivers alone.
 
 What the binds hear is kept in `journal` before it is acknowledged (channels/smpp/inbound.py):
 the database's when dispatch builds the channel, read by `dispatch.inbound`; else in memory,
@@ -106,11 +109,14 @@ class SmppChannel:
     max_parts: int = 255  # what an 8-bit UDH can number
     encodings: tuple[str, ...] = BOTH
     sessions: int = 1
+    receivers: int = 0  # 0: every session a transceiver; else separate receiver binds
+    hear_only: bool = False  # bind only what hears (the receivers, or the transceivers)
     journal: Journal | None = None  # None: kept in memory, read by receipts() and replies()
     # The caller's clock (the command line's): what a bind hears is stamped with it.
     clock: Callable[[], datetime] = field(kw_only=True)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
     _clients: list[SmppClient] = field(default_factory=list, init=False, repr=False)
+    _senders: list[SmppClient] = field(default_factory=list, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
     _turn: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
@@ -126,8 +132,9 @@ class SmppChannel:
         self.source_ton = ton if self.source_ton is None else self.source_ton
         self.source_npi = npi if self.source_npi is None else self.source_npi
         if self.journal is None:
-            self._memory = MemoryJournal()
-            self.journal = self._memory
+            self.journal = MemoryJournal()
+        if isinstance(self.journal, MemoryJournal):
+            self._memory = self.journal
 
     @property
     def max_tps(self) -> float:
@@ -144,8 +151,7 @@ class SmppChannel:
             return
         loop = asyncio.new_event_loop()
         ready = threading.Event()
-        count = max(1, self.sessions)
-        shared = replace(self.config, tps=self.config.tps / count)
+        configs = self._bind_configs()
 
         def keep(arrivals: Sequence[Arrival]) -> None:
             assert self.journal is not None
@@ -153,7 +159,8 @@ class SmppChannel:
 
         def run() -> None:
             asyncio.set_event_loop(loop)
-            self._clients = [SmppClient(shared, keep, self.clock) for _ in range(count)]
+            self._clients = [SmppClient(c, keep, self.clock) for c in configs]
+            self._senders = [c for c in self._clients if c.config.bind != "receiver"]
             self._tasks = [loop.create_task(c.run()) for c in self._clients]
             loop.call_soon(ready.set)
             loop.run_forever()
@@ -162,6 +169,17 @@ class SmppChannel:
         self._thread = threading.Thread(target=run, name=f"smpp-{self.name}", daemon=True)
         self._thread.start()
         ready.wait()
+
+    def _bind_configs(self) -> list[SessionConfig]:
+        """One config per bind: the senders share the agreed rate."""
+        count = max(1, self.sessions)
+        if self.receivers <= 0:
+            return [replace(self.config, tps=self.config.tps / count)] * count
+        hearing = [replace(self.config, bind="receiver")] * self.receivers
+        if self.hear_only:
+            return hearing
+        sending = replace(self.config, tps=self.config.tps / count, bind="transmitter")
+        return [sending] * count + hearing
 
     def close(self) -> None:
         if self._thread is None or self._loop is None or not self._clients:
@@ -230,7 +248,9 @@ class SmppChannel:
         return list(await asyncio.gather(*(self._send_one(m) for m in batch)))
 
     async def _send_one(self, message: OutgoingMessage) -> SendResult:
-        client = self._clients[next(self._turn) % len(self._clients)]
+        if not self._senders:
+            return SendResult(message.outbox_id, None, Unreachable("no bind that may send"))
+        client = self._senders[next(self._turn) % len(self._senders)]
         try:
             parts = coding.encode_parts(message.text, next(self._refs), self.reference_bits)
         except ValueError as exc:

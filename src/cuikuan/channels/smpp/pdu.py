@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass, field
 
 GENERIC_NACK = 0x80000000
+BIND_RECEIVER = 0x00000001
+BIND_TRANSMITTER = 0x00000002
 BIND_TRANSCEIVER = 0x00000009
 BIND_TRANSCEIVER_RESP = 0x80000009
 SUBMIT_SM = 0x00000004
@@ -36,6 +38,7 @@ ESME_RBINDFAIL = 0x0D
 ESME_RINVDSTADR = 0x0B
 ESME_RSYSERR = 0x08
 ESME_RINVCMDID = 0x03
+ESME_RINVBNDSTS = 0x04  # the command is not allowed in this bind (submit on a receiver)
 ESME_RX_T_APPNACK = 0x64  # "temporary application error": the SMSC delivers it again later
 
 # Optional parameters (TLVs) we read or write.

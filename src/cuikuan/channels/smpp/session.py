@@ -1,4 +1,4 @@
-"""One SMPP transceiver session on asyncio: bind, windowed requests, keep-alive, inbound PDUs.
+"""One SMPP session on asyncio: bind, windowed requests, keep-alive, inbound PDUs.
 
     client = SmppClient(config, keep, clock)
     asyncio.create_task(client.run())          # binds, keeps the bind, reconnects with backoff
@@ -14,6 +14,9 @@ batch. Any other error status fails that message only and the session stays up.
 deliver_sm and data_sm are acknowledged only once `keep` has stored them (in a thread, the
 PDUs that arrive meanwhile stored together in the next call); if storing fails they are answered
 with a temporary error and the SMSC sends them again.
+
+A session binds as a transceiver (sends and hears), a transmitter (sends only) or a receiver
+(hears only), as `SessionConfig.bind` says; carriers that want separate binds get the last two.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from cuikuan.channels.smpp import pdu
 from cuikuan.channels.smpp.inbound import Arrival
@@ -31,6 +35,12 @@ from cuikuan.channels.smpp.inbound import Arrival
 log = logging.getLogger(__name__)
 AUTH_STATUSES = {pdu.ESME_RINVPASWD, pdu.ESME_RINVSYSID, pdu.ESME_RBINDFAIL}
 THROTTLE_STATUSES = {pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL}
+BindMode = Literal["transceiver", "transmitter", "receiver"]
+BIND_COMMANDS: dict[BindMode, int] = {
+    "transceiver": pdu.BIND_TRANSCEIVER,
+    "transmitter": pdu.BIND_TRANSMITTER,
+    "receiver": pdu.BIND_RECEIVER,
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class SessionConfig:
     connect_timeout: float = 5.0
     max_backoff: float = 30.0
     throttle_tries: int = 4  # a throttled part is tried this often before going back to the queue
+    bind: BindMode = "transceiver"
 
 
 class NotConnected(Exception):
@@ -201,12 +212,13 @@ class SmppClient:
         )
         self._proto = proto
         body = pdu.bind_body(self.config.system_id, self.config.password, self.config.system_type)
-        answer = await self._request(pdu.BIND_TRANSCEIVER, body)
+        answer = await self._request(BIND_COMMANDS[self.config.bind], body)
         if answer.status != pdu.ESME_ROK:
             self._close()
             raise BindRefused(answer.status)
         self.binds += 1
-        self.session = f"{self.config.system_id}#{self.binds}@{self.clock():%Y%m%dT%H%M%S.%f}"
+        mode = "" if self.config.bind == "transceiver" else f"/{self.config.bind[:2]}"
+        self.session = f"{self.config.system_id}#{self.binds}{mode}@{self.clock():%Y%m%dT%H%M%S.%f}"
         self._bound.set()
 
     async def wait_bound(self, timeout: float) -> None:
@@ -327,6 +339,8 @@ class SmppClient:
         """Submit one part. Returns the final answer (accepted, or refused with a status that is
         not throttling); raises NotConnected when nothing was written and ConnectionLost when
         the part was written but its fate is unknown."""
+        if self.config.bind == "receiver":
+            raise ValueError("a receiver bind cannot submit")  # the channel never asks it to
         throttled = 0
         while True:
             if not self._bound.is_set() or self.auth_error is not None:
