@@ -128,3 +128,62 @@ def locate_keys(text: str) -> dict[tuple[str, ...], int]:
         if k:
             found[(*table, k.group(1).strip('"'))] = number
     return found
+
+
+def table_lines(text: str, name: str) -> tuple[int, int] | None:
+    """Where table `[name]` (and its sub-tables `[name.x]`) stands in `text`: the index of its
+    header line and of the line after its last, leaving out the blank lines after it and the
+    comments right above the next table's header. None when the document has no such table."""
+    lines = text.splitlines(keepends=True)
+    start = end = None
+    for i, line in enumerate(lines):
+        m = _TABLE.match(line)
+        if m is None:
+            continue
+        head = m.group(2).strip().strip('"')
+        mine = head == name or head.startswith(name + ".")
+        if start is None and mine and m.group(1) == "[":
+            start = i
+        elif start is not None and not mine:
+            end = i
+            break
+    if start is None:
+        return None
+    end = len(lines) if end is None else end
+    while end - 1 > start and lines[end - 1].lstrip().startswith("#"):
+        end -= 1  # comments right above the next table's header are the next table's
+    while end - 1 > start and not lines[end - 1].strip():
+        end -= 1
+    return start, end
+
+
+def table_text(text: str, name: str) -> str | None:
+    """The text of table `[name]`, header included (table_lines)."""
+    span = table_lines(text, name)
+    if span is None:
+        return None
+    return "".join(text.splitlines(keepends=True)[span[0] : span[1]])
+
+
+def replace_table(text: str, name: str, section: str) -> str:
+    """`text` with table `[name]` replaced by `section` (appended when it has none), every
+    other line kept as it was. ConfigError when the result does not read as the same document
+    with only that table changed (a layout the line scan cannot follow)."""
+    lines = text.splitlines(keepends=True)
+    section = section if section.endswith("\n") else section + "\n"
+    span = table_lines(text, name)
+    if span is None:
+        joined = text + ("" if not text or text.endswith("\n") else "\n") + "\n" + section
+    else:
+        joined = "".join(lines[: span[0]]) + section + "".join(lines[span[1] :])
+    try:
+        before, after, wanted = tomllib.loads(text), tomllib.loads(joined), tomllib.loads(section)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the [{name}] table cannot be placed in the file: {exc}") from None
+    before[name], expected = wanted.get(name, {}), after
+    if expected != before or set(wanted) != {name}:
+        raise ConfigError(
+            f"the [{name}] table cannot be replaced without changing other settings; "
+            "edit the file by hand"
+        )
+    return joined

@@ -110,8 +110,10 @@ class Policy(_Section):
     debt_collector: bool = False
     window_start: str | None = None  # "HH:MM", borrower's local time
     window_end: str | None = None
-    max_per_day: int | None = Field(default=None, ge=0)
-    max_per_7_days: int | None = Field(default=None, ge=0)
+    # At least 1: a cap of 0 would read as "no message at all", which caps (counted over the
+    # messages before) cannot say; pause templates or steps for that.
+    max_per_day: int | None = Field(default=None, ge=1)
+    max_per_7_days: int | None = Field(default=None, ge=1)
     min_gap_hours: float | None = Field(default=None, ge=0, le=168)
     holiday_calendar: str | None = None  # "cn", a country code such as US or GB, or "none"
     opt_out_confirmation: bool | None = None  # one confirmation after an opt-out (pack default)

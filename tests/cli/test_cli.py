@@ -702,3 +702,38 @@ def test_a_template_change_from_the_command_line_needs_a_second_person(tmp_path:
     assert [(v["state"], v["author"], v["decided_by"]) for v in listed] == [
         ("superseded", "folder", None), ("approved", "user:sam", "user:cara")
     ]  # fmt: skip
+
+
+def test_a_policy_change_from_the_command_line_needs_a_second_person(tmp_path: Path) -> None:
+    """`policy show` prints the rules in force; `policy propose` keeps a draft (a broken one is
+    refused naming line and field, no traceback); another compliance user's approval rewrites
+    the [policy] table, which the next command reads."""
+    assert run(["init", "."], tmp_path).returncode == 0
+    env = {"PW": "a-long-enough-password"}
+    for name in ("cara", "dana"):
+        added = run(["users", "add", name, "--role", "compliance", "--password-env", "PW"],
+                    tmp_path, env)  # fmt: skip
+        assert added.returncode == 0, added.stderr
+    shown = json.loads(run(["policy", "show", "--json"], tmp_path).stdout)
+    assert shown["rules"]["window"] == "08:00-21:00" and shown["section"].startswith("[policy]")
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[policy]\nwindow_end = "7pm"\n', "utf-8")
+    refused = run(["policy", "propose", str(broken), "--by", "cara"], tmp_path)
+    assert refused.returncode != 0 and ":2: policy.window_end" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    change = tmp_path / "policy.toml"
+    change.write_text('[policy]\njurisdiction = "cn"\nwindow_end = "20:00"\n', "utf-8")
+    assert run(["policy", "propose", str(change), "--by", "cara"], tmp_path).returncode == 0
+    assert json.loads(run(["policy", "show", "--json"], tmp_path).stdout)["rules"]["window"] == (
+        "08:00-21:00"
+    )  # a draft changes nothing
+    own = run(["policy", "approve", "1", "--by", "cara"], tmp_path)
+    assert own.returncode != 0 and "author" in own.stderr
+    assert run(["policy", "approve", "1", "--by", "dana"], tmp_path).returncode == 0
+    assert json.loads(run(["policy", "show", "--json"], tmp_path).stdout)["rules"]["window"] == (
+        "08:00-20:00"
+    )
+    listed = json.loads(run(["policy", "versions", "--json"], tmp_path).stdout)
+    assert [(v["state"], v["author"], v["decided_by"]) for v in listed] == [
+        ("superseded", "folder", None), ("approved", "user:cara", "user:dana")
+    ]  # fmt: skip

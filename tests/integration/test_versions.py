@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -127,3 +128,63 @@ def test_a_strategy_change_waits_for_a_second_person_and_a_broken_one_is_stopped
     broken = shipped.replace("control = 0.10", "control = 7", 1)  # a share must be below 1
     with pytest.raises(InputError, match=r"strategy\.toml \(draft\):\d+: steps\.\d+\."):
         propose_strategy(engine, settings, broken, "user:sam", NOW)
+
+
+def test_a_policy_change_waits_for_a_second_person_and_touches_only_its_table(
+    book: tuple[Settings, Engine],
+) -> None:
+    """A draft of [policy] leaves the settings file alone; a broken one is stopped naming its
+    line and field; approving rewrites that table and nothing else; the old table is kept and
+    can be restored. The plan (a process started after) runs the approved policy."""
+    import tomllib
+
+    from cuikuan.services.policy_file import policy_section
+    from cuikuan.services.versions import propose_policy
+    from cuikuan.settings import load_settings
+
+    settings, engine = book
+    assert settings.source is not None
+    file_before = settings.source.read_text("utf-8")
+    old_section = policy_section(settings)
+
+    def earliest(s: Settings) -> str:
+        """The earliest local send time of the day's planned messages."""
+        found = make_plan(engine, s, DAY, dry_run=True).candidates
+        assert found is not None
+        at = found.filter(found["status"] == "planned")["earliest_at"]
+        return str(min(t.astimezone(ZoneInfo("Asia/Shanghai")) for t in at).strftime("%H:%M"))
+
+    before = earliest(settings)
+    assert before < "19:00"
+    with pytest.raises(InputError, match=r"\[policy\] \(draft\):3: policy\.window_start"):
+        propose_policy(engine, settings, '[policy]\njurisdiction = "cn"\nwindow_start = "25:00"\n',
+                       "user:sam", NOW)  # fmt: skip
+    with pytest.raises(InputError, match=r"only the \[policy\] table"):
+        propose_policy(engine, settings, "[policy]\n[smpp]\nport = 1\n", "user:sam", NOW)
+    with pytest.raises(InputError, match=r"max_per_typo"):
+        propose_policy(engine, settings, "[policy]\nmax_per_typo = 1\n", "user:sam", NOW)
+    with pytest.raises(InputError, match=r"policy\.max_per_day"):
+        propose_policy(engine, settings, "[policy]\nmax_per_day = 0\n", "user:sam", NOW)
+
+    evening = '[policy]\njurisdiction = "cn"\nwindow_start = "19:00"  # after work\n'
+    draft = propose_policy(engine, settings, evening, "user:sam", NOW)
+    assert settings.source.read_text("utf-8") == file_before  # a draft changes nothing
+    with pytest.raises(InputError, match="other than its author"):
+        approve(engine, settings, draft, "user:sam", NOW)
+    approve(engine, settings, draft, "user:cara", NOW)
+    after = load_settings(settings.source)
+    assert after.policy.window_start == "19:00" and earliest(after) == "19:00"
+    old, new = tomllib.loads(file_before), tomllib.loads(settings.source.read_text("utf-8"))
+    assert {k: v for k, v in new.items() if k != "policy"} == {
+        k: v for k, v in old.items() if k != "policy"
+    }
+    kept = versions(engine, kind="policy")
+    assert [(v.state, v.author) for v in kept] == [
+        ("superseded", "folder"),
+        ("approved", "user:sam"),
+    ]
+    assert kept[0].content == old_section
+    again = restore(engine, settings, kept[0].id, "user:cara", NOW)
+    approve(engine, after, again, "user:sam", NOW)
+    assert earliest(load_settings(settings.source)) == before
+    assert tomllib.loads(settings.source.read_text("utf-8")) == old

@@ -47,6 +47,7 @@ GROUPS = {
     "users": "users",
     "calls": "calls",
     "strategy": "strategy",
+    "policy": "policy",
 }
 
 HELP = (

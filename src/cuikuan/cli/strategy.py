@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -55,6 +56,11 @@ def versions_(
     from cuikuan.services import versions
 
     found = versions.versions(common.database(ctx), state=state, kind=versions.STRATEGY)
+    print_versions(found, json_out)
+
+
+def print_versions(found: list[Any], json_out: bool) -> None:
+    """Versions (services.versions.Version) as a table, or JSON for scripts."""
     if json_out:
         common.print_json([v.as_dict() for v in found])
         return

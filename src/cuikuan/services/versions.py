@@ -1,12 +1,14 @@
-"""Four eyes on the wording and the strategy: a change is a draft until a second person
-approves it.
+"""Four eyes on the wording, the strategy and the contact policy: a change is a draft until a
+second person approves it.
 
     draft = propose_template(engine, settings, "overdue_firm.zh-CN.txt", text, "user:sam", now)
     approve(engine, settings, draft, "user:cara", now)      # not the author: writes the file
     restore(engine, settings, old_version, "user:sam", now)  # an old text as a new draft
 
-The plan and the sender read the template folder and the strategy file, which hold only
-approved text: a draft lives in `config_versions` and never touches them. The strategy is
+The plan and the sender read the template folder, the strategy file and the settings file's
+`[policy]` table, which hold only approved text: a draft lives in `config_versions` and never
+touches them. A policy draft is the whole `[policy]` table; approving it rewrites that table in
+the settings file and nothing else (services/policy_file), read by every process started after. The strategy is
 checked as the plan loads it (file, line and field for anything wrong). A draft is checked as `templates check` checks
 the file (services.messages.check_draft) when it is proposed and again when it is approved; an
 error stops it. Approving writes the file (all at once: a temporary file renamed over it), keeps
@@ -29,12 +31,18 @@ from cuikuan.config_files import write_atomically
 from cuikuan.errors import ConfigError, InputError, NotFound
 from cuikuan.services import audit
 from cuikuan.services.messages import check_draft, shipped_templates_dir, templates_dir
+from cuikuan.services.policy_file import (
+    check_policy_text,
+    policy_section,
+    settings_with_policy,
+)
 from cuikuan.services.strategy_file import check_strategy_text, shipped_strategy_text
 from cuikuan.settings import Settings
 from cuikuan.store.schema import config_versions
 
 TEMPLATE = "template"
 STRATEGY = "strategy"
+POLICY = "policy"
 MAX_SOURCE = 20_000
 
 
@@ -74,6 +82,15 @@ def propose_strategy(
                     now, note)  # fmt: skip
 
 
+def propose_policy(
+    engine: Engine, settings: Settings, source: str, author: str, now: datetime, note: str = ""
+) -> int:
+    """A new draft of the settings file's `[policy]` table (the whole table, header included);
+    refused, naming line and field, if the settings would not load with it."""
+    return _propose(engine, settings, POLICY, _policy_target(settings).name, source, author,
+                    now, note)  # fmt: skip
+
+
 def _propose(
     engine: Engine, settings: Settings, kind: str, name: str, source: str, author: str,
     now: datetime, note: str,
@@ -103,12 +120,9 @@ def approve(
             f"version {version_id}: a change is approved by someone other than its author"
         )
     _refuse_errors(settings, draft.kind, draft.name, draft.content)
-    if draft.kind == STRATEGY:
-        target = _strategy_target(settings)
-    else:
-        target = _own_folder(settings) / draft.name
+    target, text = _written(settings, draft)
     with engine.begin() as conn:
-        _keep_folder_text(conn, target, draft.kind, draft.name, now)
+        _keep_folder_text(conn, settings, target, draft.kind, draft.name, now)
         conn.execute(
             update(config_versions)
             .where(config_versions.c.kind == draft.kind, config_versions.c.name == draft.name,
@@ -124,8 +138,20 @@ def approve(
             raise InputError(f"version {version_id} is no longer a draft")
         audit.record(conn, approver, f"{draft.kind}.approve", f"{draft.kind}:{draft.name}",
                      {"author": draft.author}, {"version": version_id}, now)  # fmt: skip
-        write_atomically(target, draft.content)  # last: a failed write rolls the approval back
+        write_atomically(target, text)  # last: a failed write rolls the approval back
     return target
+
+
+def _written(settings: Settings, draft: Version) -> tuple[Path, str]:
+    """The file an approved draft goes to, and its whole new text."""
+    if draft.kind == STRATEGY:
+        return _strategy_target(settings), draft.content
+    if draft.kind == POLICY:
+        try:
+            return _policy_target(settings), settings_with_policy(settings, draft.content)
+        except ConfigError as exc:
+            raise InputError(exc.message) from None
+    return _own_folder(settings) / draft.name, draft.content
 
 
 def reject(engine: Engine, version_id: int, by: str, now: datetime, note: str = "") -> None:
@@ -189,6 +215,12 @@ def _file_name(name: str) -> str:
 
 
 def _refuse_errors(settings: Settings, kind: str, name: str, source: str) -> None:
+    if kind == POLICY:
+        try:
+            check_policy_text(settings, source, Path(f"{name} [policy] (draft)"))
+        except ConfigError as exc:
+            raise InputError("the check stops it: " + exc.message) from None
+        return
     if kind == STRATEGY:
         try:
             check_strategy_text(settings, source, Path(f"{name} (draft)"))
@@ -204,6 +236,12 @@ def _strategy_target(settings: Settings) -> Path:
     return settings.path(settings.plan.strategy)
 
 
+def _policy_target(settings: Settings) -> Path:
+    if settings.source is None:
+        raise InputError("the policy is changed in a settings file; these settings have none")
+    return settings.source
+
+
 def _own_folder(settings: Settings) -> Path:
     """The lender's template folder; made from the starter set the first time a change is
     approved while the settings still stand on it (the package's files are never written)."""
@@ -214,7 +252,9 @@ def _own_folder(settings: Settings) -> Path:
     return folder
 
 
-def _keep_folder_text(conn: Connection, target: Path, kind: str, name: str, now: datetime) -> None:
+def _keep_folder_text(
+    conn: Connection, settings: Settings, target: Path, kind: str, name: str, now: datetime
+) -> None:
     """The file's text as a version before the first approval replaces it (so it can be restored)."""
     known = conn.execute(
         select(config_versions.c.id).where(
@@ -223,10 +263,7 @@ def _keep_folder_text(conn: Connection, target: Path, kind: str, name: str, now:
         )
     ).first()  # fmt: skip
     # No strategy file yet: the plan runs the shipped one, which is what the approval replaces.
-    current = (
-        target.read_text("utf-8") if target.is_file()
-        else shipped_strategy_text() if kind == STRATEGY else None
-    )  # fmt: skip
+    current = _current_text(settings, target, kind)
     if known is None and current is not None:
         conn.execute(
             insert(config_versions).values(
@@ -234,3 +271,12 @@ def _keep_folder_text(conn: Connection, target: Path, kind: str, name: str, now:
                 author="folder", created_at=now, note="from the folder, before any approval here",
             )
         )  # fmt: skip
+
+
+def _current_text(settings: Settings, target: Path, kind: str) -> str | None:
+    """What an approval of `kind` replaces, as a version would hold it."""
+    if kind == POLICY:
+        return policy_section(settings)
+    if target.is_file():
+        return target.read_text("utf-8")
+    return shipped_strategy_text() if kind == STRATEGY else None
