@@ -484,3 +484,155 @@ def test_a_template_change_is_a_draft_until_another_compliance_user_approves_it(
         (back,) = versions(served.engine, state="draft")
         mine = cara.post(f"/console/versions/{back.id}/approve", data={"csrf": token})
         assert mine.status_code == 409 and "other than its author" in mine.text
+
+
+def test_strategy_and_policy_changes_need_a_second_person_and_explain_shows_the_rules(
+    console: tuple[Served, dict[str, str]],
+) -> None:
+    """The strategy page: the steps and the policy in force; the strategy file's draft checked
+    as the plan loads it (as one types, and on save), approved by compliance, never its author;
+    the [policy] table compliance's alone; explain for a borrower, the number masked, an agent
+    only for borrowers they may open."""
+    import tomllib
+
+    from cuikuan.services.strategy_file import shipped_strategy_text
+    from cuikuan.services.versions import versions
+    from cuikuan.settings import load_settings
+
+    served, who = console
+    for name in ("cara", "dana"):
+        users.add_user(served.engine, name, "compliance", PASSWORD, NOW, team="east")
+    settings = served.settings
+    assert settings.source is not None
+    strategy_file = settings.path(settings.plan.strategy)
+    with httpx.Client(base_url=served.url, follow_redirects=False) as li:
+        assert _login(li, "li").status_code == 303
+        assert li.get("/console/strategy").status_code == 403
+        assert li.get(f"/console/explain?customer={who['theirs']}").status_code == 403
+        mine = li.get(f"/console/explain?customer={who['mine']}&day={NOW.date()}")
+        assert mine.status_code == 200 and 'id="trail"' in mine.text
+        whole = first_number(served, who["mine"])
+        assert whole not in mine.text and whole[3:] not in mine.text
+    with httpx.Client(base_url=served.url, follow_redirects=False) as zhao:
+        assert _login(zhao, "zhao").status_code == 303
+        page = zhao.get("/console/strategy")
+        assert page.status_code == 200
+        assert 'id="steps"' in page.text and ">m2<" in page.text and "08:00-21:00" in page.text
+        token = _csrf(zhao, "/console/strategy")
+        broken = shipped_strategy_text().replace("control = 0.10", "control = 7", 1)
+        checked = zhao.post("/console/strategy/check", data={"csrf": token, "source": broken})
+        assert checked.status_code == 200 and re.search(
+            r"\(draft\):\d+: steps\.\d+\.control", checked.text
+        )
+        refused = zhao.post("/console/strategy/draft", data={"csrf": token, "source": broken})
+        assert refused.status_code == 422 and versions(served.engine, kind="strategy") == []
+        held = shipped_strategy_text().replace("control = 0.10", "control = 0.50")
+        saved = zhao.post("/console/strategy/draft",
+                          data={"csrf": token, "source": held, "note": "more held back"})  # fmt: skip
+        assert saved.status_code == 200 and 'id="draft-result"' in saved.text
+        (draft,) = versions(served.engine, state="draft", kind="strategy")
+        policy = '[policy]\njurisdiction = "cn"\nwindow_end = "20:00"\n'
+        assert zhao.post("/console/policy/draft",
+                         data={"csrf": token, "source": policy}).status_code == 403  # fmt: skip
+        assert zhao.post(f"/console/versions/{draft.id}/approve",
+                         data={"csrf": token}).status_code == 403  # fmt: skip
+        assert not strategy_file.exists() or "0.50" not in strategy_file.read_text("utf-8")
+        hostile = zhao.get("/console/explain?customer=%3Cscript%3Ex%3C/script%3E")
+        assert hostile.status_code == 404 and "<script>x" not in hostile.text
+    with httpx.Client(base_url=served.url, follow_redirects=False) as cara:
+        assert _login(cara, "cara").status_code == 303
+        token = _csrf(cara, "/console/strategy")
+        ok = cara.post(f"/console/versions/{draft.id}/approve", data={"csrf": token})
+        assert ok.status_code == 303 and ok.headers["location"] == "/console/strategy"
+        assert "control = 0.50" in strategy_file.read_text("utf-8")
+        assert "50%" in cara.get("/console/strategy").text
+        bad = cara.post("/console/policy/check",
+                        data={"csrf": token, "source": '[policy]\nwindow_end = "8pm"\n'})  # fmt: skip
+        assert ":2: policy.window_end" in bad.text
+        assert cara.post("/console/policy/draft",
+                         data={"csrf": token, "source": policy}).status_code == 200  # fmt: skip
+        (pdraft,) = versions(served.engine, state="draft", kind="policy")
+        own = cara.post(f"/console/versions/{pdraft.id}/approve", data={"csrf": token})
+        assert own.status_code == 409 and "other than its author" in own.text
+    before = tomllib.loads(settings.source.read_text("utf-8"))
+    with httpx.Client(base_url=served.url, follow_redirects=False) as dana:
+        assert _login(dana, "dana").status_code == 303
+        token = _csrf(dana, "/console/strategy")
+        assert dana.post(f"/console/versions/{pdraft.id}/approve",
+                         data={"csrf": token}).status_code == 303  # fmt: skip
+    after = tomllib.loads(settings.source.read_text("utf-8"))
+    assert after["policy"] == {"jurisdiction": "cn", "window_end": "20:00"}
+    assert {k: v for k, v in after.items() if k != "policy"} == {
+        k: v for k, v in before.items() if k != "policy"
+    }
+    assert load_settings(settings.source).policy.window_end == "20:00"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_strategy_change_is_approved_by_a_second_user_in_the_browser(
+    console: tuple[Served, dict[str, str]], tmp_path: Path
+) -> None:
+    """In chromium: a compliance user edits the strategy (the check answers as they type),
+    saves a draft and cannot approve it; a second one approves it and the page shows the new
+    share; explain for a borrower; screenshots in both languages."""
+    if CHROMIUM is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("chromium is not installed (CI=true: the browser tests must run)")
+        pytest.skip("chromium is not installed (Debian package chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    served, who = console
+    for name in ("cara", "dana"):
+        users.add_user(served.engine, name, "compliance", PASSWORD, NOW, team="east")
+    shots = _shots(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(
+            locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+        )
+        page = context.new_page()
+
+        def login(name: str) -> None:
+            page.goto(served.url + "/console/login")
+            page.fill("#name", name)
+            page.fill("#password", PASSWORD)
+            page.click("#login")
+            expect(page.locator("#portfolio")).to_be_visible()
+
+        login("cara")
+        page.goto(served.url + "/console/strategy")
+        expect(page.locator("#steps")).to_contain_text("m2")
+        source = page.locator("#strategy-source")
+        text = source.input_value()
+        source.fill(text.replace("control = 0.10", "control = 7", 1))
+        source.dispatch_event("change")
+        expect(page.locator("#strategy-check")).to_contain_text("control")
+        source.fill(text.replace('id = "m2"\n', 'id = "m2"\n# firmer now\n'))
+        source.dispatch_event("change")
+        expect(page.locator("#strategy-check")).to_contain_text("检查通过")
+        source.fill(text.replace("control = 0.10", "control = 0.30"))
+        page.click("#save-strategy")
+        expect(page.locator("#draft-result")).to_contain_text("草稿")
+        page.screenshot(path=str(shots / "strategy-zh.png"), full_page=True)
+        draft = page.locator("#strategy-versions button", has_text="批准").first
+        draft.click()
+        expect(page.locator("body")).to_contain_text("other than its author")
+        page.goto(served.url + "/console")
+        page.click("#logout")
+
+        login("dana")
+        page.goto(served.url + "/console/strategy")
+        page.locator("#strategy-versions button", has_text="批准").first.click()
+        expect(page).to_have_url(re.compile(r"/console/strategy$"))
+        expect(page.locator("#steps")).to_contain_text("30%")
+        page.goto(served.url + f"/console/explain?customer={who['mine']}&day={NOW.date()}")
+        expect(page.locator("#trail")).to_be_visible()
+        page.screenshot(path=str(shots / "explain-zh.png"), full_page=True)
+        page.select_option("#locale-switch", "en")
+        page.click("#locale-switch + button")
+        page.goto(served.url + "/console/strategy")
+        expect(page.locator("h1")).to_contain_text("Strategy and policy")
+        page.screenshot(path=str(shots / "strategy-en.png"), full_page=True)
+        browser.close()

@@ -679,7 +679,7 @@ async def template_draft(request: Request, file_name: str) -> Response:
 @router.post("/versions/{version_id}/{action}")
 async def version_act(request: Request, version_id: int, action: str) -> Response:
     """Approve or reject a draft (compliance; never one's own), or restore an old version as
-    a new draft (any editor)."""
+    a new draft (any editor; a policy version: compliance)."""
     if action not in ("approve", "reject", "restore"):
         return HTMLResponse("not found", status_code=404, headers=SECURITY_HEADERS)
     acting = await _actor(request, *(EDITORS if action == "restore" else APPROVERS))
@@ -690,6 +690,8 @@ async def version_act(request: Request, version_id: int, action: str) -> Respons
     actor = f"user:{session.user.name}"
     try:
         found = versions.version(engine, version_id)
+        if found.kind == versions.POLICY and not session.user.may(*APPROVERS):
+            return _refuse(request, session, "forbidden", 403)  # the policy is compliance's
         if action == "approve":
             versions.approve(engine, settings, version_id, actor, clock())
         elif action == "reject":
@@ -698,7 +700,9 @@ async def version_act(request: Request, version_id: int, action: str) -> Respons
             versions.restore(engine, settings, version_id, actor, clock())
     except CuikuanError as exc:
         return _refuse(request, session, "refused", 409, detail=exc.message)
-    return RedirectResponse(f"/console/templates/{found.name}", status_code=303)
+    from cuikuan.web.console_strategy import after_decision
+
+    return after_decision(found.kind, found.name)
 
 
 @router.post("/templates/{file_name}/lint")

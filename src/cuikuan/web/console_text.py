@@ -122,6 +122,41 @@ TEXT: dict[str, tuple[str, str]] = {
     "restore": ("恢复为草稿", "Restore as a draft"),
     "no_drafts": ("没有待批准的草稿。", "No draft is waiting."),
     "refused": ("未执行：", "Not done:"),
+    "strategy": ("策略与政策", "Strategy and policy"),
+    "steps": ("步骤（按计划尝试的顺序）", "Steps (in the order the plan tries them)"),
+    "steps_help": (
+        "对每位借款人，第一个条件全部满足的步骤生效；联系政策仍决定是否以及何时发送。",
+        "For each borrower the first step whose conditions all hold wins; the contact policy "
+        "still decides whether and when it is sent.",
+    ),
+    "sends": ("发送的模板", "Sends"),
+    "control_share": ("对照组比例", "Held back"),
+    "repeat_days": ("重复间隔（天）", "Repeat (days)"),
+    "holidays": ("节假日", "Holidays"),
+    "policy": ("生效中的联系政策", "The contact policy in force"),
+    "strategy_file": ("策略文件", "The strategy file"),
+    "policy_table": (
+        "联系政策（设置文件中的 [policy]）",
+        "The contact policy ([policy] in the settings file)",
+    ),
+    "policy_compliance": (
+        "联系政策只能由合规人员修改。",
+        "Only compliance changes the contact policy.",
+    ),
+    "why": ("修改原因", "Why"),
+    "check_ok": ("检查通过", "No findings"),
+    "explain": (
+        "解释：某位借款人某天为何收到或不收到提醒",
+        "Explain: why a borrower gets a reminder on a day, or not",
+    ),
+    "customer_id": ("客户编号", "Customer id"),
+    "day": ("日期", "Day"),
+    "explain_go": ("解释", "Explain"),
+    "days_to_due": ("距到期日", "days to due"),
+    "stopped": ("已停止自动提醒，转人工", "stopped: left to people"),
+    "decision": ("决定", "Decision"),
+    "no_loans": ("没有未结清的借款：无需提醒", "No open loan: nothing to remind about"),
+    "no_step": ("没有匹配的步骤，不发送", "No step matches: no message"),
 }
 
 
