@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 from sqlalchemy import Engine, select, update
 
@@ -636,3 +637,62 @@ def test_a_strategy_change_is_approved_by_a_second_user_in_the_browser(
         expect(page.locator("h1")).to_contain_text("Strategy and policy")
         page.screenshot(path=str(shots / "strategy-en.png"), full_page=True)
         browser.close()
+
+
+def test_an_agent_agrees_an_instalment_plan_on_the_borrower_page(
+    console: tuple[Served, dict[str, str]],
+) -> None:
+    """The borrower page's plan form is `plans create`: a schedule that does not cover what is
+    overdue is refused with the service's words; one that does is agreed, audited and on the
+    timeline; a loan of another borrower is refused."""
+    from decimal import Decimal
+
+    from cuikuan.domain.money import currency_digits
+    from cuikuan.services.portfolio import loan_positions
+    from cuikuan.store.schema import arrangements, loans
+
+    served, _ = console
+    engine, settings = served.engine, served.settings
+    late = (
+        loan_positions(engine, NOW.date(), settings)
+        .filter((pl.col("dpd") > 0) & (pl.col("overdue_amount") > 0))
+        .sort("loan_id")
+        .row(0, named=True)
+    )
+    with engine.connect() as conn:
+        loan, customer = conn.execute(
+            select(loans.c.external_id, customers.c.external_id)
+            .join(customers, customers.c.id == loans.c.customer_id)
+            .where(loans.c.id == late["loan_id"])
+        ).one()  # fmt: skip
+    receive_reply(engine, settings, _number(engine, customer), "能分期吗", NOW, source="sim")
+    overdue = Decimal(late["overdue_amount"]).scaleb(-currency_digits(late["currency"]))
+    first, second = NOW.date() + timedelta(days=5), NOW.date() + timedelta(days=20)
+    with httpx.Client(base_url=served.url, follow_redirects=False) as li:
+        assert _login(li, "li").status_code == 303
+        page = li.get(f"/console/borrowers/{customer}")
+        assert page.status_code == 200 and 'id="plan-schedule"' in page.text
+        token = _csrf(li, f"/console/borrowers/{customer}")
+        hx = {"HX-Request": "true"}
+        short = li.post(f"/console/borrowers/{customer}/plan", headers=hx,
+                        data={"csrf": token, "loan": loan, "schedule": f"{first}:1"})  # fmt: skip
+        assert short.status_code == 200 and f"plan for {loan}" in html.unescape(short.text)
+        garbled = li.post(f"/console/borrowers/{customer}/plan", headers=hx,
+                          data={"csrf": token, "loan": loan, "schedule": "soon:lots"})  # fmt: skip
+        assert "expected DATE:AMOUNT" in garbled.text
+        other = li.post(f"/console/borrowers/{customer}/plan", headers=hx,
+                        data={"csrf": token, "loan": "L-NOT-HERS", "schedule": f"{first}:1"})  # fmt: skip
+        assert "not a loan of this borrower" in html.unescape(other.text)
+        half = (overdue / 2).quantize(Decimal("0.01"))
+        schedule = f"{first}:{half}\n{second}:{overdue - half}"
+        agreed = li.post(f"/console/borrowers/{customer}/plan", headers=hx,
+                         data={"csrf": token, "loan": loan, "schedule": schedule})  # fmt: skip
+        assert agreed.status_code == 200 and f"{loan}" in agreed.text and "plan " in agreed.text
+        assert "plan" in li.get(f"/console/borrowers/{customer}").text
+    with engine.connect() as conn:
+        made = conn.execute(select(arrangements.c.agreed_by, arrangements.c.status)).all()
+        audited = conn.execute(
+            select(audit_log.c.actor, audit_log.c.object).where(audit_log.c.action == "plan.create")
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in made] == [("user:li", "current")]
+    assert [tuple(r) for r in audited] == [("user:li", f"loan:{loan}")]

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 import typer
 
 from cuikuan.cli import common
-from cuikuan.domain.dates import parse_date
-from cuikuan.errors import InputError
 from cuikuan.services import arrangements as service
 
 app = typer.Typer(
@@ -33,15 +29,7 @@ def create(
     """Agree a plan for a loan: amounts and dates that together cover the overdue amount. While it
     is kept, reminders follow the plan (due dates and amounts are the agreed ones) and the loan
     is not escalated; a missed payment breaks it and the original schedule resumes."""
-    items = []
-    for part in schedule.split(","):
-        day, _, amount = part.strip().partition(":")
-        try:
-            items.append((parse_date(day), Decimal(amount)))
-        except (ValueError, InvalidOperation):
-            raise InputError(
-                f"--schedule {part.strip()!r}: expected DATE:AMOUNT such as 2026-12-05:500"
-            ) from None
+    items = service.parse_schedule(schedule)
     plan_id = service.agree(
         common.database(ctx), common.settings_from(ctx), loan, items, by, common.moment(at)
     )

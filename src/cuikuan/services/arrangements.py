@@ -9,22 +9,50 @@ agreed payment breaks the plan and the original schedule, overdue and all, resum
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 import polars as pl
 from sqlalchemy import Engine, insert, select
 
 from cuikuan.domain.arrangements import Agreed, next_agreed, plan_state, validate_schedule
+from cuikuan.domain.dates import parse_date
 from cuikuan.domain.money import currency_digits
 from cuikuan.errors import InputError, NotFound
+from cuikuan.services import audit
 from cuikuan.services.portfolio import loan_positions
 from cuikuan.settings import Settings
 from cuikuan.store.events import emit
 from cuikuan.store.schema import arrangements, loans, payments
 from cuikuan.store.settlements import record_settlements
 from cuikuan.store.times import as_utc
+
+MAX_PAYMENTS = 120
+
+
+def parse_schedule(text: str) -> list[tuple[date, Decimal]]:
+    """Agreed payments written as people write them: "DATE:AMOUNT" (or "DATE AMOUNT"), separated
+    by commas or lines, e.g. "2026-12-05:500, 2026-12-20:500"; InputError names the bad one."""
+    items = []
+    parts = [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
+    if not parts:
+        raise InputError("a plan needs at least one payment, DATE:AMOUNT such as 2026-12-05:500")
+    if len(parts) > MAX_PAYMENTS:
+        raise InputError(f"a plan has at most {MAX_PAYMENTS} payments")
+    for part in parts:
+        day, _, amount = re.sub(r"\s*[:\s]\s*", ":", part, count=1).partition(":")
+        try:
+            value = Decimal(amount.strip())
+            items.append((parse_date(day.strip()), value))
+        except (ValueError, InvalidOperation):
+            raise InputError(
+                f"{part[:60]!r}: expected DATE:AMOUNT such as 2026-12-05:500"
+            ) from None
+        if not value.is_finite() or value <= 0:
+            raise InputError(f"{part[:60]!r}: the amount must be above zero")
+    return items
 
 
 def agree(
@@ -71,6 +99,9 @@ def agree(
                 .returning(arrangements.c.id)
             ).scalar_one()
         )  # fmt: skip
+        audit.record(conn, by, "plan.create", f"loan:{loan}", None,
+                     {"plan": plan_id, "schedule": [[a.due.isoformat(), a.amount] for a in agreed]},
+                     now)  # fmt: skip
         emit(conn, "plan.created", row.customer_id,
              {"plan": plan_id, "loan": loan, "agreed_by": by,
               "schedule": [{"due": a.due.isoformat(), "amount_minor": a.amount} for a in agreed]},

@@ -29,7 +29,7 @@ from cuikuan.domain.dates import local_day
 from cuikuan.domain.money import currency_digits, format_minor
 from cuikuan.domain.templates import mask, mask_numbers
 from cuikuan.errors import CuikuanError, NotFound
-from cuikuan.services import audit, calls, users, versions
+from cuikuan.services import arrangements, audit, calls, users, versions
 from cuikuan.services.acts import SETTABLE_FLAGS, lift_number, set_flag, stop_number
 from cuikuan.services.customers import find_customers
 from cuikuan.services.messages import check_draft, list_template_files
@@ -498,7 +498,8 @@ def _actions(engine: Engine, view: Any, message: str = "") -> dict[str, Any]:
         ).scalar_one()
     return {"view": view, "phones": [mask(p) for p in view.phones], "flags": SETTABLE_FLAGS,
             "current_flags": json.loads(flags or "[]"), "message": message,
-            "outcomes": calls.OUTCOMES}  # fmt: skip
+            "outcomes": calls.OUTCOMES,
+            "open_loans": view.loans.filter(~view.loans["paid_off"])["external_id"].to_list()}  # fmt: skip
 
 
 @router.post("/borrowers/{external_id}/said")
@@ -542,6 +543,27 @@ async def call(request: Request, external_id: str) -> Response:
     except CuikuanError as exc:
         return _acted(request, session, view, exc.message)
     return _acted(request, session, view, f"{mask(made.number)}: {made.outcome}")
+
+
+@router.post("/borrowers/{external_id}/plan")
+async def instalment_plan(request: Request, external_id: str) -> Response:
+    """Agree an instalment plan for one of the borrower's loans: the same service and checks
+    as `cuikuan plans create` and the API (the payments cover what is overdue, dates ahead)."""
+    found = await _borrower_act(request, external_id)
+    if isinstance(found, Response):
+        return found
+    session, form, view = found
+    engine, settings, clock = _app(request)
+    loan = form.get("loan", "")
+    if loan not in set(view.loans["external_id"].to_list()):
+        return _acted(request, session, view, f"{loan[:40]!r}: not a loan of this borrower")
+    try:
+        schedule = arrangements.parse_schedule(form.get("schedule", "")[:4000])
+        made = arrangements.agree(engine, settings, loan, schedule, f"user:{session.user.name}",
+                                  clock())  # fmt: skip
+    except CuikuanError as exc:
+        return _acted(request, session, view, exc.message)
+    return _acted(request, session, view, f"plan {made}: {loan}")
 
 
 @router.post("/borrowers/{external_id}/flag")

@@ -156,6 +156,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "stopped": ("已停止自动提醒，转人工", "stopped: left to people"),
     "decision": ("决定", "Decision"),
     "no_loans": ("没有未结清的借款：无需提醒", "No open loan: nothing to remind about"),
+    "instalment_plan": ("协商分期", "Agree an instalment plan"),
+    "plan_schedule": (
+        "约定的还款：每行一笔，日期:金额（合计须覆盖逾期金额）",
+        "Agreed payments, one a line, DATE:AMOUNT (together they cover the overdue amount)",
+    ),
+    "agree_plan": ("确认分期", "Agree plan"),
     "no_step": ("没有匹配的步骤，不发送", "No step matches: no message"),
 }
 
