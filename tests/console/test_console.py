@@ -20,6 +20,7 @@ from cuikuan.services import users
 from cuikuan.services.planner import make_plan
 from cuikuan.services.replies import receive_reply
 from cuikuan.store.schema import audit_log, customers, tasks
+from cuikuan.store.schema import users as users_table
 from tests.api.conftest import NOW, Served, first_number, serve
 from tests.integration.conftest import build_book
 
@@ -696,3 +697,85 @@ def test_an_agent_agrees_an_instalment_plan_on_the_borrower_page(
         ).all()  # fmt: skip
     assert [tuple(r) for r in made] == [("user:li", "current")]
     assert [tuple(r) for r in audited] == [("user:li", f"loan:{loan}")]
+
+
+def test_supervisors_see_and_hand_out_their_teams_work_and_views_can_be_saved(
+    console: tuple[Served, dict[str, str]],
+) -> None:
+    """A supervisor with a team sees the unassigned tasks and their team's, hands ticked tasks
+    to a team member (all or none, each audited), never to or from another team; an agent may
+    not hand out work. Saved views keep only the list's own keys, per user, names escaped."""
+    from cuikuan.services.saved_views import views
+    from cuikuan.services.tasks import assign
+
+    served, who = console
+    engine = served.engine
+    users.add_user(engine, "chen", "agent", PASSWORD, NOW, team="west")
+    users.add_user(engine, "qian", "supervisor", PASSWORD, NOW, team="west")
+    with engine.connect() as conn:
+        more = conn.execute(
+            select(customers.c.external_id).order_by(customers.c.id.desc()).limit(4)
+        ).scalars().all()  # fmt: skip
+    for customer in more:  # their hardship pleas: more open tasks to hand out
+        receive_reply(engine, served.settings, _number(engine, customer), "最近没钱", NOW,
+                      source="sim")  # fmt: skip
+    with engine.connect() as conn:
+        open_ids = list(conn.execute(
+            select(tasks.c.id).where(tasks.c.assignee.is_(None)).order_by(tasks.c.id)
+        ).scalars())  # fmt: skip
+    assert len(open_ids) >= 4
+    west = open_ids[0]
+    assign(engine, [west], "chen", "user:qian", NOW)
+
+    def listed(client: httpx.Client) -> set[int]:
+        return {int(i) for i in re.findall(r'id="task-(\d+)"', client.get("/console/work").text)}
+
+    with httpx.Client(base_url=served.url, follow_redirects=False) as zhao:
+        assert _login(zhao, "zhao").status_code == 303
+        seen = listed(zhao)
+        assert west not in seen and _task_of(engine, who["theirs"]) in seen  # wang is east
+        token = _csrf(zhao)
+        picked = open_ids[1:3]
+        ok = zhao.post("/console/tasks/assign",
+                       data={"csrf": token, "assignee": "li", "task": [str(i) for i in picked]})  # fmt: skip
+        assert ok.status_code == 303
+        assert all(_task_state(engine, i) == ("taken", "li") for i in picked)
+        other = zhao.post("/console/tasks/assign",
+                          data={"csrf": token, "assignee": "chen", "task": [str(open_ids[3])]})  # fmt: skip
+        assert other.status_code == 409 and "not in your team" in other.text
+        theirs = zhao.post("/console/tasks/assign",
+                           data={"csrf": token, "assignee": "li", "task": [str(west), str(open_ids[3])]})  # fmt: skip
+        assert theirs.status_code == 409 and "outside your team" in theirs.text
+        assert _task_state(engine, open_ids[3]) == ("open", None)  # all or none
+    with httpx.Client(base_url=served.url, follow_redirects=False) as qian:
+        assert _login(qian, "qian").status_code == 303
+        seen = listed(qian)
+        assert west in seen and _task_of(engine, who["theirs"]) not in seen
+    with httpx.Client(base_url=served.url, follow_redirects=False) as li:
+        assert _login(li, "li").status_code == 303
+        token = _csrf(li)
+        refused = li.post("/console/tasks/assign",
+                          data={"csrf": token, "assignee": "li", "task": [str(open_ids[3])]})  # fmt: skip
+        assert refused.status_code == 403
+        saved = li.post("/console/work/views", data={
+            "csrf": token, "name": "<b>投诉</b>",
+            "query": "filter=complaints&kind=complaint&assignee=wang&filter=x",
+        })  # fmt: skip
+        assert saved.status_code == 303
+        page = li.get("/console/work").text
+        assert "&lt;b&gt;投诉&lt;/b&gt;" in page and "<b>投诉</b>" not in page
+    with engine.connect() as conn:
+        li_id = conn.execute(
+            select(users_table.c.id).where(users_table.c.name == "li")
+        ).scalar_one()
+        zhao_id = conn.execute(
+            select(users_table.c.id).where(users_table.c.name == "zhao")
+        ).scalar_one()
+        assigned = conn.execute(
+            select(audit_log.c.actor, audit_log.c.object).where(audit_log.c.action == "task.assign")
+        ).all()  # fmt: skip
+    assert [v.query for v in views(engine, li_id)] == ["filter=complaints&kind=complaint"]
+    assert views(engine, zhao_id) == []
+    assert sorted(tuple(r) for r in assigned) == sorted(
+        [("user:qian", f"task:{west}")] + [("user:zhao", f"task:{i}") for i in open_ids[1:3]]
+    )

@@ -19,7 +19,7 @@ from cuikuan.settings import Settings
 from cuikuan.store import number_stops
 from cuikuan.store.bulk import frame_from_rows
 from cuikuan.store.loans_now import loans_at
-from cuikuan.store.schema import customers, loans, replies, tasks
+from cuikuan.store.schema import customers, loans, replies, tasks, users
 from cuikuan.store.times import as_utc
 
 STATES = ("open", "taken", "done")
@@ -64,6 +64,47 @@ def _change(engine: Engine, task_id: int, now: datetime, **values: object) -> No
 
 def take(engine: Engine, task_id: int, assignee: str, now: datetime) -> None:
     _change(engine, task_id, now, state="taken", assignee=assignee)
+
+
+def assign(
+    engine: Engine, task_ids: Sequence[int], assignee: str, by: str, now: datetime,
+    allowed: Collection[str] | None = None,
+) -> list[int]:  # fmt: skip
+    """Hand open or taken tasks to `assignee` (an enabled agent or supervisor; within `allowed`
+    when given: a supervisor's team), all or none, each audited with its before and after.
+    Returns the ids changed (a task already theirs is left as it is)."""
+    ids = sorted(set(task_ids))
+    if not ids or len(ids) > 500:
+        raise InputError("choose between 1 and 500 tasks")
+    if allowed is not None and assignee not in allowed:
+        raise InputError(f"{assignee!r} is not in your team")
+    with engine.begin() as conn:
+        holder = conn.execute(
+            select(users.c.role).where(users.c.name == assignee, users.c.disabled.is_(False))
+        ).scalar_one_or_none()
+        if holder not in ("agent", "supervisor"):
+            raise InputError(f"{assignee!r} is not an enabled agent or supervisor")
+        rows = conn.execute(
+            select(tasks.c.id, tasks.c.state, tasks.c.assignee).where(tasks.c.id.in_(ids))
+        ).all()
+        found = {r.id: r for r in rows}
+        missing = [i for i in ids if i not in found or found[i].state == "done"]
+        if missing:
+            raise InputError(f"no open task {missing[0]}")
+        outside = [r.id for r in rows if allowed is not None and r.assignee not in (None, *allowed)]
+        if outside:
+            raise InputError(f"task {outside[0]} is held outside your team")
+        changed = [r.id for r in rows if r.assignee != assignee or r.state != "taken"]
+        if changed:
+            conn.execute(
+                update(tasks).where(tasks.c.id.in_(changed))
+                .values(state="taken", assignee=assignee, updated_at=now)
+            )  # fmt: skip
+        for i in changed:
+            audit.record(conn, by, "task.assign", f"task:{i}",
+                         {"state": found[i].state, "assignee": found[i].assignee},
+                         {"state": "taken", "assignee": assignee}, now)  # fmt: skip
+    return changed
 
 
 def done(
@@ -127,6 +168,7 @@ def worklist(
     now: datetime,
     *,
     visible_to: str | None = None,
+    team: Collection[str] | None = None,
     mine: str | None = None,
     kinds: Sequence[str] | None = None,
     customers_in: Collection[str] | None = None,
@@ -136,8 +178,9 @@ def worklist(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Open and taken tasks as a work list pages them: past their SLA first, then by priority
-    and due time. `visible_to`: an agent's name (their own and unassigned tasks only); `mine`:
-    only this person's; `customers_in`: only these borrowers (external ids)."""
+    and due time. `visible_to`: an agent's name (their own and unassigned tasks only); `team`:
+    unassigned ones and those held by these people; `mine`: only this person's; `customers_in`:
+    only these borrowers (external ids)."""
     t = tasks.c
     query = (
         select(t.id, t.priority, t.kind, t.state, t.assignee, t.due_at, customers.c.external_id.label("customer"),
@@ -148,6 +191,8 @@ def worklist(
     query = query.where(t.id == task_id) if task_id is not None else query.where(t.state != "done")
     if visible_to is not None:
         query = query.where(or_(t.assignee.is_(None), t.assignee == visible_to))
+    if team is not None:
+        query = query.where(or_(t.assignee.is_(None), t.assignee.in_(list(team))))
     if mine is not None:
         query = query.where(t.assignee == mine)
     if kinds is not None:

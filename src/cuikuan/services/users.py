@@ -116,6 +116,29 @@ def require_role(engine: Engine, name: str, *roles: str) -> str:
     return f"user:{name}"
 
 
+WORKERS = ("agent", "supervisor")  # who may hold a task
+
+
+def team_members(engine: Engine, team: str) -> list[str]:
+    """The enabled users of `team` who may hold tasks, by name."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(users.c.name)
+                .where(users.c.team == team, users.c.role.in_(WORKERS), users.c.disabled.is_(False))
+                .order_by(users.c.name)
+            ).scalars()
+        )
+
+
+def scope_of(engine: Engine, user: User) -> list[str] | None:
+    """Whose tasks `user` sees and may hand out: a supervisor with a team, that team's
+    members; None (everyone's) for compliance, admins and a supervisor without a team."""
+    if user.role == "supervisor" and user.team:
+        return team_members(engine, user.team)
+    return None
+
+
 def disable(engine: Engine, name: str, now: datetime, by: str) -> None:
     """No more logins, and every session of the user ends now."""
     with engine.begin() as conn:

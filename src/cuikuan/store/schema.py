@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -562,6 +563,19 @@ users = Table(
     Column("locked_until", DateTime(timezone=True)),
     Column("disabled", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A console user's saved work-list views ("promises due today" with their own name): the list's
+# query string, kept as the console wrote it from known keys only.
+saved_views = Table(
+    "saved_views",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("query", String(400), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),
 )
 
 # Console sessions, kept in the database: the cookie holds a random token, this table its hash

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import jinja2
 import polars as pl
@@ -29,7 +31,7 @@ from cuikuan.domain.dates import local_day
 from cuikuan.domain.money import currency_digits, format_minor
 from cuikuan.domain.templates import mask, mask_numbers
 from cuikuan.errors import CuikuanError, NotFound
-from cuikuan.services import arrangements, audit, calls, users, versions
+from cuikuan.services import arrangements, audit, calls, saved_views, users, versions
 from cuikuan.services.acts import SETTABLE_FLAGS, lift_number, set_flag, stop_number
 from cuikuan.services.customers import find_customers
 from cuikuan.services.messages import check_draft, list_template_files
@@ -37,8 +39,8 @@ from cuikuan.services.outbox import day_by_step, paused_templates, provider_heal
 from cuikuan.services.portfolio import customer_view, portfolio
 from cuikuan.services.replies import receive_reply
 from cuikuan.services.report import build_report
+from cuikuan.services.tasks import assign, take, worklist
 from cuikuan.services.tasks import done as close_task
-from cuikuan.services.tasks import take, worklist
 from cuikuan.services.timeline import timeline
 from cuikuan.settings import Settings
 from cuikuan.store.schema import customers, promises, tasks
@@ -239,17 +241,93 @@ def today(request: Request) -> Response:
 
 
 @router.get("/work")
-def work(request: Request, filter: str = "open", page: int = 0) -> Response:
+def work(request: Request, filter: str = "open", kind: str = "", page: int = 0) -> Response:
     session = _viewer(request)
     if isinstance(session, Response):
         return session
     engine, settings, clock = _app(request)
-    chosen = filter if filter in FILTERS else "open"
+    view = work_query(filter, kind)
     now = clock()
     at = max(0, min(page, 10_000))
-    rows = _visible_tasks(engine, session.user, chosen, now, day=_today(settings, now), page=at)
-    return _page(request, "work.html", session, tasks=rows, filter=chosen, filters=FILTERS,
-                 page=at, more=len(rows) == PAGE)  # fmt: skip
+    rows = _visible_tasks(engine, session.user, view["filter"], now, day=_today(settings, now),
+                          page=at, kind=view["kind"] or None)  # fmt: skip
+    return _page(request, "work.html", session, tasks=rows, filter=view["filter"], kind=view["kind"],
+                 filters=FILTERS, kinds=_kinds(engine), page=at, more=len(rows) == PAGE,
+                 query=urlencode(view), saved=saved_views.views(engine, session.user.id),
+                 assignees=_assignees(engine, session.user))  # fmt: skip
+
+
+def work_query(filter: str, kind: str) -> dict[str, str]:
+    """The work list's own keys from a request or a saved view, anything else dropped."""
+    kind = kind.strip()
+    return {
+        "filter": filter if filter in FILTERS else "open",
+        "kind": kind if re.fullmatch(r"[a-z_]{1,32}", kind) else "",
+    }
+
+
+def _kinds(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(tasks.c.kind).distinct()).scalars())
+
+
+def _assignees(engine: Engine, user: users.User) -> list[str]:
+    """Whom `user` may hand tasks to: a supervisor's team (everyone who may hold tasks when
+    they have no team, and for admins); nobody for agents and compliance."""
+    if not user.may("supervisor"):
+        return []
+    team = users.scope_of(engine, user)
+    if team is not None:
+        return team
+    return [str(u["name"]) for u in users.list_users(engine)
+            if u["role"] in users.WORKERS and not u["disabled"]]  # fmt: skip
+
+
+@router.post("/work/views")
+async def save_view(request: Request) -> Response:
+    """Keep the work list's current view under a name, for this user."""
+    acting = await _actor(request)
+    if isinstance(acting, Response):
+        return acting
+    session, form = acting
+    engine, _, clock = _app(request)
+    parsed = parse_qs(form.get("query", "")[:400])
+    view = work_query(parsed.get("filter", ["open"])[0], parsed.get("kind", [""])[0])
+    try:
+        saved_views.save(engine, session.user.id, form.get("name", ""), urlencode(view), clock())
+    except CuikuanError as exc:
+        return _refuse(request, session, "refused", 422, detail=exc.message)
+    return RedirectResponse(f"/console/work?{urlencode(view)}", status_code=303)
+
+
+@router.post("/work/views/{view_id}/forget")
+async def forget_view(request: Request, view_id: int) -> Response:
+    acting = await _actor(request)
+    if isinstance(acting, Response):
+        return acting
+    session, _ = acting
+    saved_views.forget(_app(request)[0], session.user.id, view_id)
+    return RedirectResponse("/console/work", status_code=303)
+
+
+@router.post("/tasks/assign")
+async def assign_tasks(request: Request) -> Response:
+    """Hand the ticked tasks to one person (supervisors: within their team), all or none."""
+    acting = await _actor(request, "supervisor")
+    if isinstance(acting, Response):
+        return acting
+    session, form = acting
+    engine, _, clock = _app(request)
+    picked = (await request.form()).getlist("task")
+    try:
+        ids = [int(str(v)) for v in picked[:500]]
+        assign(engine, ids, form.get("assignee", ""), f"user:{session.user.name}", clock(),
+               allowed=users.scope_of(engine, session.user))  # fmt: skip
+    except ValueError:
+        return _refuse(request, session, "bad_form", 422)
+    except CuikuanError as exc:
+        return _refuse(request, session, "refused", 409, detail=exc.message)
+    return RedirectResponse("/console/work", status_code=303)
 
 
 @router.post("/tasks/{task_id}/{action}")
@@ -282,7 +360,8 @@ async def task_action(request: Request, task_id: int, action: str) -> Response:
         visible = _visible_tasks(engine, session.user, "open", now, only=task_id)
         if not visible:
             return _refuse(request, session, "not_found", 404)
-        return _page(request, "task_row.html", session, task=visible[0])
+        return _page(request, "task_row.html", session, task=visible[0],
+                     assignees=_assignees(engine, session.user))  # fmt: skip
     return RedirectResponse("/console/work", status_code=303)
 
 
@@ -415,6 +494,7 @@ def _visible_tasks(
     only: int | None = None,
     day: date | None = None,
     page: int = 0,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
     """One page of the work list, filtered and ordered by the database (past SLA first)."""
     customers_in = None
@@ -422,10 +502,14 @@ def _visible_tasks(
         customers_in = _promised(engine, "pending", day)
     elif chosen == "broken":
         customers_in = _promised(engine, "broken", None)
+    kinds: tuple[str, ...] | None = ("complaint",) if chosen == "complaints" else None
+    if kind:
+        kinds = tuple(k for k in (kinds or (kind,)) if k == kind)
     rows = worklist(
         engine, now, visible_to=user.name if user.role == "agent" else None,
+        team=users.scope_of(engine, user),
         mine=user.name if chosen == "mine" else None,
-        kinds=("complaint",) if chosen == "complaints" else None,
+        kinds=kinds,
         customers_in=customers_in, past_due=chosen == "overdue", task_id=only,
         limit=PAGE, offset=page * PAGE,
     )  # fmt: skip
