@@ -470,6 +470,8 @@ def test_a_template_change_is_a_draft_until_another_compliance_user_approves_it(
     with httpx.Client(base_url=served.url, follow_redirects=False) as cara:
         assert _login(cara, "cara").status_code == 303
         assert draft.id and f"#{draft.id}" in cara.get("/console/templates").text
+        listing = cara.get("/console/templates").text
+        assert "回复率" in listing and "退订率" in listing and "投诉率" in listing
         token = _csrf(cara, "/console/templates")
         assert (
             cara.post(f"/console/versions/{draft.id}/approve", data={"csrf": "x"}).status_code

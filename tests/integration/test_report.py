@@ -171,3 +171,43 @@ def test_a_simulated_month_renders_and_opens_in_headless_chromium(
     assert "效果报告" in done.stdout and "<svg" in done.stdout
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == []
+
+
+def test_template_rates_count_each_reply_for_the_last_message_to_its_number(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The console's per-template rates against a count by hand: a reply belongs to the last
+    message sent to its number in the 3 days before it; an opt-out and a complaint are shares
+    of the messages sent; a reply from a number never messaged counts for no template."""
+    from cuikuan.services.report import template_rates
+
+    settings, engine = build_book(tmp_path, db_url, 1500, 11)
+    make_plan(engine, settings, DAY)
+    send_due(engine, settings, SandboxChannel(engine, failure_share=0.0), OPEN)
+    with engine.connect() as conn:
+        sent = conn.execute(
+            select(outbox.c.template, outbox.c.recipient, outbox.c.sent_at)
+            .where(outbox.c.status == "sent").order_by(outbox.c.id)
+        ).all()  # fmt: skip
+    by_template: dict[str, list[Any]] = {}
+    for row in sent:
+        by_template.setdefault(row.template, []).append(row)
+    busiest = max(by_template, key=lambda t: len(by_template[t]))
+    chosen = by_template[busiest]
+    assert len(chosen) >= 4
+    later = as_utc(chosen[0].sent_at) + timedelta(hours=2)
+    said = {
+        chosen[0].recipient: "退订",
+        chosen[1].recipient: "再发就投诉",
+        chosen[2].recipient: "好的",
+    }
+    for number, text in said.items():
+        receive_reply(engine, settings, number, text, later, source="sim")
+    receive_reply(engine, settings, "+8613000000001", "退订", later, source="sim")  # never messaged
+    rates = {r["template"]: r for r in template_rates(engine, settings, DAY, DAY)}
+    mine = rates[busiest]
+    n = len(chosen)
+    assert (mine["sent"], mine["replied"], mine["opted_out"], mine["complained"]) == (n, 3, 1, 1)
+    assert mine["reply_rate"] == round(3 / n, 4) and mine["opt_out_rate"] == round(1 / n, 4)
+    assert sum(r["sent"] for r in rates.values()) == len(sent)
+    assert all(r["replied"] == 0 for t, r in rates.items() if t != busiest)

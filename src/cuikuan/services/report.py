@@ -137,6 +137,20 @@ def build_report(
     return report
 
 
+def template_rates(
+    engine: Engine, settings: Settings, start: date, end: date
+) -> list[dict[str, Any]]:
+    """Per template over the range: messages sent, and the share answered, opted out and
+    complained about (a reply counts for the last message sent to its number in the 3 days
+    before it): the report's own reading and attribution, without the rest of the report."""
+    read, order = _reading(engine, settings, start, end, 3)
+    messages = read.rows.filter(pl.col("plan_date") >= start)
+    digits = currency_digits(settings.defaults.currency)
+    price = Decimal(settings.plan.price_per_billing_unit)
+    steps = _attribution(messages, read.touches, read.heard, price, digits, order)
+    return _templates(steps).to_dicts()
+
+
 def members(
     engine: Engine,
     settings: Settings,
@@ -602,8 +616,14 @@ def _templates(steps: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema={"template": pl.String})
     return (
         steps.group_by("template")
-        .agg(pl.col("sent").sum(), pl.col("opted_out").sum(), pl.col("complained").sum())
+        .agg(
+            pl.col("sent").sum(),
+            pl.col("replied").sum(),
+            pl.col("opted_out").sum(),
+            pl.col("complained").sum(),
+        )
         .with_columns(
+            (pl.col("replied") / pl.col("sent")).round(4).alias("reply_rate"),
             (pl.col("opted_out") / pl.col("sent")).round(4).alias("opt_out_rate"),
             (pl.col("complained") / pl.col("sent")).round(4).alias("complaint_rate"),
         )

@@ -38,7 +38,7 @@ from cuikuan.services.messages import check_draft, list_template_files
 from cuikuan.services.outbox import day_by_step, paused_templates, provider_health
 from cuikuan.services.portfolio import customer_view, portfolio
 from cuikuan.services.replies import receive_reply
-from cuikuan.services.report import build_report
+from cuikuan.services.report import build_report, template_rates
 from cuikuan.services.tasks import assign, take, worklist
 from cuikuan.services.tasks import done as close_task
 from cuikuan.services.timeline import timeline
@@ -734,10 +734,17 @@ def templates_page(request: Request) -> Response:
     session = _viewer(request, *EDITORS)
     if isinstance(session, Response):
         return session
-    _, settings, _ = _app(request)
+    engine, settings, clock = _app(request)
     files = sorted(list_template_files(settings), key=lambda t: (t.name, t.locale))
-    drafts = versions.versions(_app(request)[0], state="draft")
-    return _page(request, "templates.html", session, files=files, drafts=drafts)
+    drafts = versions.versions(engine, state="draft")
+    end = _today(settings, clock())
+    start = end - timedelta(days=RATES_DAYS - 1)
+    rates = {r["template"]: r for r in template_rates(engine, settings, start, end)}
+    return _page(request, "templates.html", session, files=files, drafts=drafts, rates=rates,
+                 rates_from=start, rates_to=end)  # fmt: skip
+
+
+RATES_DAYS = 30  # the templates page's rates: the last month
 
 
 @router.get("/templates/{file_name}")
