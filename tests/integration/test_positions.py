@@ -137,3 +137,37 @@ def test_positions_of_a_range_of_customers_are_theirs_in_the_whole_book(
         still = whole.filter(~pl.col("paid_off")).sort("loan_id")
         assert opened.filter(~pl.col("paid_off")).sort("loan_id").equals(still)
         assert opened.height < whole.height
+
+
+def test_the_portfolio_a_page_reuses_is_never_older_than_the_ledger(
+    db_url: str, tmp_path: Path
+) -> None:
+    """portfolio_now answers from memory only while the ledger is unchanged: after a payments
+    import the next answer is the fresh portfolio again (switching the ledger version out of
+    its key makes this fail)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cuikuan.services.importer import import_file
+    from cuikuan.services.portfolio import loan_positions, portfolio, portfolio_now
+    from tests.helpers import RULES, write_csv
+    from tests.integration.conftest import DAY, build_book
+
+    settings, engine = build_book(tmp_path, db_url, 400, 11)
+    first = portfolio_now(engine, DAY, settings)
+    assert portfolio_now(engine, DAY, settings) is first  # from memory
+    late = (
+        loan_positions(engine, DAY, settings)
+        .filter(pl.col("overdue_amount") > 0)
+        .sort("loan_id")
+        .head(20)
+    )
+    at = datetime(2026, 11, 30, 2, tzinfo=UTC)
+    rows = [[f"P{i}", r["external_id"], "2026-11-30 09:00:00", f"{r['overdue_amount'] / 100:.2f}"]
+            for i, r in enumerate(late.iter_rows(named=True))]  # fmt: skip
+    file = write_csv(tmp_path / "pay.csv", ["还款流水号", "借据号", "还款时间", "还款金额"], rows)
+    import_file(engine, file, RULES, now=at + timedelta(minutes=10))
+    again = portfolio_now(engine, DAY, settings)
+    fresh = portfolio(engine, DAY, settings)
+    assert again is not first
+    assert again.buckets.equals(fresh.buckets) and not again.buckets.equals(first.buckets)
+    assert portfolio_now(engine, DAY + timedelta(days=1), settings).as_of == DAY + timedelta(days=1)

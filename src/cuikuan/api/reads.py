@@ -22,7 +22,7 @@ from cuikuan.errors import InputError
 from cuikuan.services import audit
 from cuikuan.services.customers import find_customers as find
 from cuikuan.services.portfolio import customer_view
-from cuikuan.services.portfolio import portfolio as build_portfolio
+from cuikuan.services.portfolio import portfolio_now as build_portfolio
 from cuikuan.services.timeline import timeline
 from cuikuan.store.schema import customers, outbox, promises, tasks
 

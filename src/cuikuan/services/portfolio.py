@@ -5,17 +5,19 @@ report = portfolio(engine, date(2026, 11, 29), settings)
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from cuikuan.domain import ledger_frame
 from cuikuan.domain.ledger import BucketEdge
 from cuikuan.settings import Settings
 from cuikuan.store import ledger_reads, sqlite_worker
+from cuikuan.store.schema import imports
 
 DPD_BANDS = (
     (0, 0, "0"),
@@ -206,3 +208,38 @@ def customer_view(
         bucket_for(dpd, edges),
         loans.sort("external_id"),
     )
+
+
+# --- the portfolio a page shows many times a day ------------------------------------------------
+
+_SEEN: dict[tuple[str, date, int | None, str], Portfolio] = {}
+_SEEN_LOCK = threading.Lock()
+_SEEN_MAX = 8
+
+
+def ledger_version(engine: Engine) -> int | None:
+    """The last import's id: every change to loans, instalments and payments is made by an
+    import (services/importer), in the same transaction as its row in `imports`."""
+    with engine.connect() as conn:
+        found: int | None = conn.execute(select(func.max(imports.c.id))).scalar_one()
+    return found
+
+
+def portfolio_now(engine: Engine, as_of: date, settings: Settings) -> Portfolio:
+    """`portfolio`, computed once per day and ledger version in this process: a console page
+    asks for it on every view, and a 1 M-account book takes seconds to position. Another
+    import (or another day) computes it afresh, so it is never older than the ledger."""
+    key = (
+        engine.url.render_as_string(hide_password=True), as_of, ledger_version(engine),
+        settings.ledger.model_dump_json() + settings.defaults.timezone,
+    )  # fmt: skip
+    with _SEEN_LOCK:
+        found = _SEEN.get(key)
+    if found is not None:
+        return found
+    made = portfolio(engine, as_of, settings)
+    with _SEEN_LOCK:
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.pop(next(iter(_SEEN)))
+        _SEEN[key] = made
+    return made

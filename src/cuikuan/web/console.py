@@ -36,7 +36,7 @@ from cuikuan.services.acts import SETTABLE_FLAGS, lift_number, set_flag, stop_nu
 from cuikuan.services.customers import find_customers
 from cuikuan.services.messages import check_draft, list_template_files
 from cuikuan.services.outbox import day_by_step, paused_templates, provider_health
-from cuikuan.services.portfolio import customer_view, portfolio
+from cuikuan.services.portfolio import customer_view, portfolio_now
 from cuikuan.services.replies import receive_reply
 from cuikuan.services.report import build_report, template_rates
 from cuikuan.services.tasks import assign, take, worklist
@@ -227,7 +227,7 @@ def today(request: Request) -> Response:
         return session
     engine, settings, clock = _app(request)
     day = _today(settings, clock())
-    book = portfolio(engine, day, settings)
+    book = portfolio_now(engine, day, settings)
     buckets = [
         {**row, "outstanding": _money(row["outstanding"], row["currency"]),
          "overdue": _money(row["overdue"], row["currency"])}
