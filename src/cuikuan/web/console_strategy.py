@@ -15,12 +15,15 @@ supervisor or compliance, the policy compliance; approving compliance, never the
 from __future__ import annotations
 
 import json
-from datetime import date
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Engine
 
 from cuikuan.domain.strategy import DayRule, Step, ordered_steps
 from cuikuan.domain.templates import mask, mask_numbers
@@ -119,69 +122,78 @@ def _day_rule(rule: DayRule) -> str:
     return f"every {rule.every} from {rule.from_} to {rule.to}"
 
 
+@dataclass(frozen=True)
+class _Editable:
+    """What the page edits: who may, how a draft is checked and proposed, where it is shown."""
+
+    roles: tuple[str, ...]
+    check: Callable[[Settings, str, Path], object]
+    propose: Callable[[Engine, Settings, str, str, datetime, str], int]
+    shown: Path
+
+
+EDITABLE = {
+    "strategy": _Editable(EDITORS, check_strategy_text, versions.propose_strategy,
+                          Path("strategy (draft)")),
+    "policy": _Editable(POLICY_EDITORS, check_policy_text, versions.propose_policy,
+                        Path("[policy] (draft)")),
+}  # fmt: skip
+
+
 @router.post("/strategy/check")
 async def strategy_check(request: Request) -> Response:
     """The editor's strategy checked as the plan loads it (htmx, as you type)."""
-    acting = await _actor(request, *EDITORS)
-    if isinstance(acting, Response):
-        return acting
-    session, form = acting
-    _, settings, _ = _app(request)
-    try:
-        check_strategy_text(settings, form.get("source", "")[:MAX_TEXT], Path("strategy (draft)"))
-        found = ""
-    except ConfigError as exc:
-        found = exc.message
-    return _page(request, "check_result.html", session, target="strategy-check", found=found)
+    return await _check(request, "strategy")
 
 
 @router.post("/policy/check")
 async def policy_check(request: Request) -> Response:
     """The editor's [policy] table checked as loading the settings checks it (htmx)."""
-    acting = await _actor(request, *POLICY_EDITORS)
-    if isinstance(acting, Response):
-        return acting
-    session, form = acting
-    _, settings, _ = _app(request)
-    try:
-        check_policy_text(settings, form.get("source", "")[:MAX_TEXT], Path("[policy] (draft)"))
-        found = ""
-    except ConfigError as exc:
-        found = exc.message
-    return _page(request, "check_result.html", session, target="policy-check", found=found)
+    return await _check(request, "policy")
 
 
 @router.post("/strategy/draft")
 async def strategy_draft(request: Request) -> Response:
     """Save the strategy as a draft; refused with the check's findings (file, line, field)."""
-    acting = await _actor(request, *EDITORS)
-    if isinstance(acting, Response):
-        return acting
-    session, form = acting
-    engine, settings, clock = _app(request)
-    source = form.get("source", "")[:MAX_TEXT]
-    try:
-        draft = versions.propose_strategy(engine, settings, source, f"user:{session.user.name}",
-                                          clock(), form.get("note", ""))  # fmt: skip
-    except CuikuanError as exc:
-        return _strategy(request, session, strategy_text=source, message=exc.message, status=422)
-    return _strategy(request, session, saved=draft)
+    return await _draft(request, "strategy")
 
 
 @router.post("/policy/draft")
 async def policy_draft(request: Request) -> Response:
     """Save the [policy] table as a draft (compliance); refused with line and field."""
-    acting = await _actor(request, *POLICY_EDITORS)
+    return await _draft(request, "policy")
+
+
+async def _check(request: Request, what: str) -> Response:
+    edit = EDITABLE[what]
+    acting = await _actor(request, *edit.roles)
+    if isinstance(acting, Response):
+        return acting
+    session, form = acting
+    _, settings, _ = _app(request)
+    try:
+        edit.check(settings, form.get("source", "")[:MAX_TEXT], edit.shown)
+        found = ""
+    except ConfigError as exc:
+        found = exc.message
+    return _page(request, "check_result.html", session, target=f"{what}-check", found=found)
+
+
+async def _draft(request: Request, what: str) -> Response:
+    edit = EDITABLE[what]
+    acting = await _actor(request, *edit.roles)
     if isinstance(acting, Response):
         return acting
     session, form = acting
     engine, settings, clock = _app(request)
     source = form.get("source", "")[:MAX_TEXT]
     try:
-        draft = versions.propose_policy(engine, settings, source, f"user:{session.user.name}",
-                                        clock(), form.get("note", ""))  # fmt: skip
+        draft = edit.propose(engine, settings, source, f"user:{session.user.name}", clock(),
+                             form.get("note", ""))  # fmt: skip
     except CuikuanError as exc:
-        return _strategy(request, session, policy_text=source, message=exc.message, status=422)
+        return _strategy(request, session, message=exc.message, status=422,
+                         strategy_text=source if what == "strategy" else None,
+                         policy_text=source if what == "policy" else None)  # fmt: skip
     return _strategy(request, session, saved=draft)
 
 
