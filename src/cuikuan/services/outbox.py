@@ -115,6 +115,15 @@ def day_by_step(engine: Engine, day: date) -> list[dict[str, Any]]:
     return [{"step": r[0], "status": r[1], "count": int(r[2])} for r in rows]
 
 
+def uncertain_count(engine: Engine) -> int:
+    """Messages of any day whose fate a person must settle (`outbox resolve`)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.status == "uncertain")
+        ).scalar_one()
+    return int(found)
+
+
 def paused_templates(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(template_pauses).order_by(template_pauses.c.template)).all()

@@ -156,6 +156,9 @@ outbox = Table(
     # both arms' pay windows here. NULL on rows planned before migration 0013.
     Column("opens_at", DateTime(timezone=True)),
     Index("ix_outbox_recipient_sent_at", "recipient", "sent_at"),
+    # The day's plan by step and status (Today, the report's reading of a range): an index
+    # range, not the whole outbox.
+    Index("ix_outbox_plan_date_step_status", "plan_date", "step", "status"),
 )
 
 # The candidates a plan stopped before the control draw (not written to the outbox), counted per

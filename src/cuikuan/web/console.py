@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import jinja2
-import polars as pl
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine, select
@@ -35,7 +34,12 @@ from cuikuan.services import arrangements, audit, calls, saved_views, users, ver
 from cuikuan.services.acts import SETTABLE_FLAGS, lift_number, set_flag, stop_number
 from cuikuan.services.customers import find_customers
 from cuikuan.services.messages import check_draft, list_template_files
-from cuikuan.services.outbox import day_by_step, paused_templates, provider_health
+from cuikuan.services.outbox import (
+    day_by_step,
+    paused_templates,
+    provider_health,
+    uncertain_count,
+)
 from cuikuan.services.portfolio import customer_view, portfolio_now
 from cuikuan.services.replies import receive_reply
 from cuikuan.services.report import build_report, template_rates
@@ -233,10 +237,14 @@ def today(request: Request) -> Response:
          "overdue": _money(row["overdue"], row["currency"])}
         for row in book.buckets.to_dicts()
     ]  # fmt: skip
-    counts = {s["status"]: s["count"] for s in _statuses(engine)}
+    plan = day_by_step(engine, day)
+    counts: dict[str, int] = {}
+    for row in plan:  # the day's dispatch, from the day's plan by step and status
+        counts[row["status"]] = counts.get(row["status"], 0) + row["count"]
     return _page(
-        request, "today.html", session, day=day, buckets=buckets, plan=day_by_step(engine, day),
-        dispatch=counts, providers=provider_health(engine), paused=paused_templates(engine),
+        request, "today.html", session, day=day, buckets=buckets, plan=plan,
+        dispatch=dict(sorted(counts.items())), uncertain=uncertain_count(engine),
+        providers=provider_health(engine), paused=paused_templates(engine),
     )  # fmt: skip
 
 
@@ -530,13 +538,6 @@ def _customer_id(engine: Engine, external_id: str) -> int | None:
             select(customers.c.id).where(customers.c.external_id == external_id[:64])
         ).scalar_one_or_none()
     return found
-
-
-def _statuses(engine: Engine) -> list[dict[str, Any]]:
-    from cuikuan.dispatch.sender import outbox_counts
-
-    frame = outbox_counts(engine).group_by("status").agg(pl.col("count").sum())
-    return [{"status": s, "count": int(c)} for s, c in frame.sort("status").iter_rows()]
 
 
 def _money(minor: int | None, currency: str) -> str:
