@@ -9,6 +9,8 @@
                           each chunk waiting for its turn on the provider's shared line
     webhooks(now), settle(now)
 
+A plan run and its parts' jobs are written in one transaction, and the last part's outcome with
+the finish's job (store/task_queue.defer_in): no run without its jobs, no job without its run.
 `tick` is the reconciler: it runs every few seconds (Procrastinate's periodic task, or the
 worker's own simulated clock) and defers what is due and not yet queued, each with a queueing
 lock, so any number of workers never queue the same work twice. A worker killed mid-task leaves
@@ -33,6 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cuikuan.jobs.context import context
 from cuikuan.store.schema import plan_part_results, plan_runs
+from cuikuan.store.task_queue import defer_in
 from cuikuan.store.times import as_utc
 
 log = logging.getLogger(__name__)
@@ -131,15 +134,17 @@ def plan_begin(day: str, now: str) -> None:
     as_of, moment = date.fromisoformat(day), datetime.fromisoformat(now)
     scopes = begin_plan(ctx.engine, ctx.settings, as_of, moment,
                         ctx.settings.schedule.plan_part_customers)  # fmt: skip
-    with ctx.engine.begin() as conn:
-        conn.execute(
+    with ctx.engine.begin() as conn:  # the run and its parts' jobs together, or neither
+        made = conn.execute(
             pg_insert(plan_runs)
             .values(plan_date=as_of, parts=len(scopes), planned_at=moment,
                     scopes=json.dumps([list(s) if s else None for s in scopes]))
             .on_conflict_do_nothing()
-        )  # fmt: skip
-    for part in range(len(scopes)):
-        _defer("cuikuan:plan_part", f"plan_part:{as_of}:{part}", day=day, part=part)
+        ).rowcount  # fmt: skip
+        if made:
+            for part in range(len(scopes)):
+                defer_in(conn, "cuikuan:plan_part", f"plan_part:{as_of}:{part}", QUEUE,
+                         day=day, part=part)  # fmt: skip
     log.info("plan begun day=%s parts=%d", day, len(scopes))
 
 
@@ -165,8 +170,8 @@ def plan_part(day: str, part: int) -> None:
             select(func.count()).select_from(plan_part_results)
             .where(plan_part_results.c.plan_date == as_of)
         ).scalar_one()  # fmt: skip
-    if finished >= run.parts:
-        _defer("cuikuan:plan_finish", f"plan_finish:{as_of}", day=day)
+        if finished >= run.parts:  # with the last outcome, in its transaction
+            defer_in(conn, "cuikuan:plan_finish", f"plan_finish:{as_of}", QUEUE, day=day)
 
 
 @task("plan_finish")
