@@ -111,8 +111,9 @@ def smsc_mo(
     ),
     json_out: bool = common.JsonOption,
 ) -> None:
-    """Make the running `cuikuan smsc` deliver a borrower's message to every bound session
-    (concatenated parts when long), as a carrier would. `cuikuan listen` stores and reads it."""
+    """Make the running `cuikuan smsc` deliver a borrower's message (in concatenated parts when
+    long) to a bind that may hear it, one of each system id's, as a carrier would; kept for the
+    next such bind when none is up. `cuikuan listen` stores and reads it."""
     host, _, port_text = control.rpartition(":")
     try:
         with socket.create_connection((host or "127.0.0.1", int(port_text)), timeout=5) as sock:
@@ -127,5 +128,8 @@ def smsc_mo(
         common.print_json(answer)
     else:
         common.out.print(
-            f"delivered in {answer['parts']} part(s) to {answer['sessions']} bound session(s)"
+            f"kept by the SMSC in {answer['parts']} part(s) for the next bind that may hear it "
+            "(none is bound now)"
+            if answer.get("kept")
+            else f"delivered in {answer['parts']} part(s) to {answer['sessions']} bound session(s)"
         )

@@ -55,6 +55,7 @@ FATES: dict[str, tuple[str, int | str]] = {
     "0003": ("receipt", "EXPIRED"),
 }
 _STATE_CODE = {"DELIVRD": 2, "EXPIRED": 3, "UNDELIV": 5}
+HEAR = ("transceiver", "receiver")  # binds that may be sent deliver_sm
 
 
 class _NoSequence:
@@ -244,15 +245,14 @@ class Smsc:
 
     def _hearing(self, system_id: str) -> list[Session]:
         return [
-            s for s in self.sessions
-            if s.mode in ("transceiver", "receiver") and s.system_id == system_id
+            s for s in self.sessions if s.mode in HEAR and s.system_id == system_id
         ]  # fmt: skip
 
     def _deliver(self, session: Session, name: str, fields: dict[str, Any]) -> None:
         """Send a deliver_sm or data_sm and remember it until it is acknowledged: on `session`
         if it may hear, else on a bind of its system id that may; kept for the next bind when
         none is there."""
-        if session not in self.sessions or session.mode not in ("transceiver", "receiver"):
+        if session not in self.sessions or session.mode not in HEAR:
             others = self._hearing(session.system_id)
             if not others:
                 self._undelivered.append((name, fields))
@@ -389,17 +389,21 @@ class Smsc:
                 try:
                     request = json.loads(line)
                     if request.get("cmd") == "mo":
+                        hearing = len({x.system_id for x in self.sessions if x.mode in HEAR})
                         parts = self.inject(
                             request["from"], request.get("to", ""), request["text"],
                             int(request.get("ton", 1)), int(request.get("npi", 1)),
                         )  # fmt: skip
+                        # Delivered to one bind of each system id that may hear; none: kept.
                         answer: dict[str, Any] = {
                             "ok": True,
                             "parts": parts,
-                            "sessions": len(self.sessions),
+                            "sessions": hearing,
+                            "kept": hearing == 0,
                         }
                     elif request.get("cmd") == "stats":
-                        answer = {"ok": True, **self.stats, "sessions": len(self.sessions)}
+                        answer = {"ok": True, **self.stats, "sessions": len(self.sessions),
+                                  "hearing": sum(x.mode in HEAR for x in self.sessions)}  # fmt: skip
                     else:
                         answer = {"ok": False, "error": "cmd must be mo or stats"}
                 except (ValueError, KeyError) as exc:
