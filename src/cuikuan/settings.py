@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cuikuan.config_files import describe, read_toml
 from cuikuan.domain.holidays import YearDays
-from cuikuan.domain.policy import ContactPolicy, policy_for
+from cuikuan.domain.policy import PACKS, ContactPolicy, policy_for
 from cuikuan.domain.routing import RouteRule
 from cuikuan.errors import ConfigError
 
@@ -136,12 +136,15 @@ class Policy(_Section):
 
     @model_validator(mode="after")
     def _window_in_order(self) -> Policy:
-        if (
-            self.window_start
-            and self.window_end
-            and _clock(self.window_start) >= _clock(self.window_end)
-        ):
-            raise ValueError("window_start must be before window_end")
+        """The window as it will apply: a value left unset is the pack's."""
+        pack = PACKS[self.jurisdiction]
+        start = _clock(self.window_start) if self.window_start else pack.window_start
+        end = _clock(self.window_end) if self.window_end else pack.window_end
+        if start >= end:
+            whose = "" if self.window_end else f", the {self.jurisdiction} pack's"
+            raise ValueError(
+                f"window_start ({start:%H:%M}) must be before window_end ({end:%H:%M}{whose})"
+            )
         return self
 
     @property

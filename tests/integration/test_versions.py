@@ -163,6 +163,9 @@ def test_a_policy_change_waits_for_a_second_person_and_touches_only_its_table(
         propose_policy(engine, settings, "[policy]\n[smpp]\nport = 1\n", "user:sam", NOW)
     with pytest.raises(InputError, match=r"max_per_typo"):
         propose_policy(engine, settings, "[policy]\nmax_per_typo = 1\n", "user:sam", NOW)
+    # Half a window: the other half is the pack's, and 22:00 is after its 21:00 end.
+    with pytest.raises(InputError, match=r"window_start \(22:00\) must be before .*cn pack's"):
+        propose_policy(engine, settings, '[policy]\nwindow_start = "22:00"\n', "user:sam", NOW)
     with pytest.raises(InputError, match=r"policy\.max_per_day"):
         propose_policy(engine, settings, "[policy]\nmax_per_day = 0\n", "user:sam", NOW)
 
