@@ -215,15 +215,13 @@ def _file_name(name: str) -> str:
 
 
 def _refuse_errors(settings: Settings, kind: str, name: str, source: str) -> None:
-    if kind == POLICY:
+    if kind in (POLICY, STRATEGY):
+        check, shown = (
+            (check_policy_text, f"{name} [policy] (draft)") if kind == POLICY
+            else (check_strategy_text, f"{name} (draft)")
+        )  # fmt: skip
         try:
-            check_policy_text(settings, source, Path(f"{name} [policy] (draft)"))
-        except ConfigError as exc:
-            raise InputError("the check stops it: " + exc.message) from None
-        return
-    if kind == STRATEGY:
-        try:
-            check_strategy_text(settings, source, Path(f"{name} (draft)"))
+            check(settings, source, Path(shown))
         except ConfigError as exc:
             raise InputError("the check stops it: " + exc.message) from None
         return
