@@ -215,3 +215,43 @@ def test_two_named_smpp_carriers_routed_by_number_prefix(book: tuple[Settings, E
     assert not any(n.startswith(prefix.lstrip("+")) for n in to_unicom)
     assert set(providers_used(engine)) <= {("delivered", "cmcc"), ("delivered", "unicom"),
                                            ("sent", "cmcc"), ("sent", "unicom"), ("held", None)}  # fmt: skip
+
+
+def test_a_held_provider_sends_nothing_its_rows_go_to_the_fallback_or_wait_until_released(
+    book: tuple[Settings, Engine],
+) -> None:
+    """An admin's hold (services/providers): nothing reaches the held provider, whatever
+    dispatch finds; with a fallback its rows go there, without one they wait planned."""
+    from datetime import timedelta
+
+    from cuikuan.services import providers
+
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    with engine.connect() as conn:
+        to_send = len(planned_ids(conn))
+    main, spare = SandboxChannel(engine), SandboxChannel(engine, name="sandbox_b")
+    made: dict[str, Channel] = {"sandbox": main, "sandbox_b": spare}
+    alone = with_channels(settings, sms="sandbox")
+    providers.hold(engine, alone, "sandbox", "carrier maintenance", OPEN, "user:ops")
+    report = send_due(engine, alone, lambda name: made[name], OPEN)
+    assert report.sent == 0 and report.waiting == to_send
+    assert "held by an admin: carrier maintenance" in report.stopped_channels["sandbox"]
+    with engine.connect() as conn:
+        assert len(planned_ids(conn)) == to_send
+        reasons = set(
+            conn.execute(select(outbox.c.reason).where(outbox.c.status == "planned")).scalars()
+        )
+    assert reasons == {"channel stopped: held by an admin: carrier maintenance"}
+    # With a fallback, half the day goes there; the held one still takes nothing.
+    later = OPEN + timedelta(minutes=20)
+    fallback = with_channels(settings, sms="sandbox", sms_fallback="sandbox_b")
+    report = send_due(engine, fallback, lambda name: made[name], later, limit=to_send // 2)
+    used = providers_used(engine)
+    assert report.sent > 0 and used[("sent", "sandbox_b")] == report.sent
+    assert not any(p == "sandbox" for _, p in used)
+    # Released: the next run sends the rest through it.
+    providers.release(engine, "sandbox", later, "user:ops")
+    report = send_due(engine, alone, lambda name: made[name], later + timedelta(minutes=20))
+    assert report.sent > 0 and not report.stopped_channels
+    assert providers_used(engine)[("sent", "sandbox")] == report.sent

@@ -24,7 +24,7 @@ from cuikuan.api.auth import RateLimiter
 from cuikuan.api.common import State
 from cuikuan.errors import CuikuanError
 from cuikuan.settings import Settings
-from cuikuan.web import console, console_strategy
+from cuikuan.web import console, console_admin, console_strategy
 from cuikuan.web.callbacks import CallbackRoutes
 
 PREFIX = "/api/v1"
@@ -59,6 +59,7 @@ def create_app(
     app.include_router(admin.router, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.include_router(console.router, max_body_size=64 * 1024)
     app.include_router(console_strategy.router, max_body_size=64 * 1024)
+    app.include_router(console_admin.router, max_body_size=64 * 1024)
     app.add_exception_handler(problems.ApiProblem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)

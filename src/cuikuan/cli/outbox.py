@@ -9,7 +9,10 @@ from rich.table import Table
 from cuikuan.cli import common
 from cuikuan.dispatch.sender import outbox_counts
 from cuikuan.errors import InputError
+from cuikuan.services import users
 from cuikuan.services.outbox import OUTCOMES, messages_in, provider_health, resolve_uncertain
+from cuikuan.services.providers import hold as hold_provider
+from cuikuan.services.providers import release as release_provider
 
 # Every status an outbox row can be in (store/schema.py, docs/dispatch.md).
 STATUSES = ("planned", "held", "claimed", "sending", "sent", "delivered", "undelivered", "failed",
@@ -20,7 +23,8 @@ app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
     help="Messages by status; `outbox resolve` settles the uncertain ones; `outbox providers` "
-    "shows which providers are down and what their binds left unread.",
+    "shows which providers are down or held and what their binds left unread; `outbox hold` "
+    "and `outbox release` stop and restart sending through one provider.",
 )
 
 
@@ -115,3 +119,34 @@ def providers(ctx: typer.Context, json_out: bool = common.JsonOption) -> None:
     common.out.print(table)
     if not rows:
         common.out.print("no provider has been used yet", markup=False)
+
+
+@app.command("hold")
+def hold(
+    ctx: typer.Context,
+    provider: str = typer.Argument(..., help="A provider name (see `outbox providers`)."),
+    reason: str = typer.Option(..., "--reason", help="Why (shown to everyone sending today)."),
+    by: str = typer.Option(..., "--by", help="A console user with the admin role."),
+    at: str | None = common.AtOption,
+) -> None:
+    """Send nothing through PROVIDER until it is released: its messages go to the route's
+    fallback, or wait planned inside their windows. Receipts and replies are still heard."""
+    engine = common.database(ctx)
+    actor = users.require_role(engine, by, "admin")
+    hold_provider(engine, common.settings_from(ctx), provider, reason, common.moment(at), actor)
+    common.err.print(f"{provider} held: nothing is sent through it until `outbox release`",
+                     markup=False)  # fmt: skip
+
+
+@app.command("release")
+def release(
+    ctx: typer.Context,
+    provider: str = typer.Argument(..., help="A held provider."),
+    by: str = typer.Option(..., "--by", help="A console user with the admin role."),
+    at: str | None = common.AtOption,
+) -> None:
+    """Send through PROVIDER again, from the next dispatch round."""
+    engine = common.database(ctx)
+    actor = users.require_role(engine, by, "admin")
+    release_provider(engine, provider, common.moment(at), actor)
+    common.err.print(f"{provider} released", markup=False)

@@ -14,7 +14,8 @@ from cuikuan.services import users
 
 app = typer.Typer(
     rich_markup_mode=None,
-    help="Console users: add (agent, supervisor, compliance or admin), list, disable.",
+    help="Console users: add (agent, supervisor, compliance or admin), list, set a role and team, "
+    "disable, enable, reset a password.",
     no_args_is_help=True,
 )
 
@@ -82,3 +83,36 @@ def disable(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """No more logins for this user; their open sessions end now."""
     users.disable(common.database(ctx), name, common.clock(), by="cli")
     common.err.print(f"user {name!r} disabled; their sessions ended", markup=False)
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Logins again for a disabled or locked-out user."""
+    users.enable(common.database(ctx), name, common.clock(), by="cli")
+    common.err.print(f"user {name!r} enabled", markup=False)
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    role: str = typer.Option(..., "--role", help="agent, supervisor, compliance or admin."),
+    team: str | None = typer.Option(None, "--team", help="Their team (none if left out)."),
+) -> None:
+    """A user's role and team. A changed role ends their sessions: they log in again under it."""
+    users.change(common.database(ctx), name, role, team, common.clock(), by="cli")
+    common.err.print(f"user {name!r} is now {role}" + (f" in {team}" if team else ""),
+                     markup=False)  # fmt: skip
+
+
+@app.command("password")
+def password(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    password_env: str | None = typer.Option(
+        None, "--password-env", help="Read the new password from this environment variable."
+    ),
+) -> None:
+    """A new password for a user (asked twice, or from standard input); their sessions end."""
+    users.set_password(common.database(ctx), name, _password(password_env), common.clock(), "cli")
+    common.err.print(f"user {name!r} has a new password; their sessions ended", markup=False)

@@ -14,7 +14,8 @@ dispatcher killed at any moment leaves at most one chunk `sending`; after the le
 Transient failures are retried with growing delays, up to a limit and only inside the window;
 an auth or config failure stops that channel for the run and its rows wait, untouched; a
 provider that cannot be reached is down (provider_states): its rows go to the route's fallback
-or wait inside their windows, no attempt spent. What the providers' binds heard (receipts,
+or wait inside their windows, no attempt spent, and so do a provider's rows while an admin holds
+it (services/providers). What the providers' binds heard (receipts,
 replies) is applied after every round. A message sent to a provider that sends receipts and
 still without one an hour after its validity period ended becomes `expired`.
 """
@@ -155,6 +156,10 @@ def send_due(
     chunk is handed over and waits for the chunk's turn on the provider's shared line."""
     report = SendReport()
     providers = Providers(channel, settings.channels)
+    with engine.connect() as conn:
+        # A held provider takes nothing in this run: its rows go to the fallback, or wait.
+        for name, why in provider_states.held(conn).items():
+            report.stopped_channels[name] = f"held by an admin: {why}"
     report.uncertain, report.released = _settle_stuck(engine, now)
     report.expired = _expire(engine, now)
     report.no_receipt = _no_receipt(engine, providers, now)

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cuikuan.errors import InputError
+from cuikuan.services import audit
 from cuikuan.store.schema import api_keys
 
 SCOPES = ("read", "ingest", "operate", "admin")
@@ -59,10 +60,18 @@ def parse_scopes(text: str) -> frozenset[str]:
 
 
 def create_key(
-    engine: Engine, name: str, scopes: frozenset[str], now: datetime, rate: int = DEFAULT_RATE
+    engine: Engine,
+    name: str,
+    scopes: frozenset[str],
+    now: datetime,
+    rate: int = DEFAULT_RATE,
+    by: str = "cli",
 ) -> MadeKey:
-    if not name.strip() or len(name) > 64:
-        raise InputError("a key's name must be 1 to 64 characters")
+    if not name.strip() or len(name) > 64 or not name.isprintable():
+        raise InputError("a key's name must be 1 to 64 printable characters")
+    unknown = sorted(scopes - set(SCOPES))
+    if unknown or not scopes:
+        raise InputError(f"scopes: one or more of {', '.join(SCOPES)}")
     if rate < 1:
         raise InputError("--rate must be at least 1 request a minute")
     prefix, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
@@ -76,6 +85,8 @@ def create_key(
                 )
                 .returning(api_keys.c.id)
             ).scalar_one()  # fmt: skip
+            audit.record(conn, by, "key.create", f"key:{name}", None,
+                         {"scopes": sorted(scopes), "rate_per_minute": rate, "prefix": prefix}, now)  # fmt: skip
     except IntegrityError:
         raise InputError(f"a key named {name!r} exists already") from None
     return MadeKey(ApiKey(kid, name, scopes, rate), f"ck_{prefix}_{secret}")
@@ -106,15 +117,18 @@ def list_keys(engine: Engine) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-def revoke(engine: Engine, name: str, now: datetime) -> bool:
+def revoke(engine: Engine, name: str, now: datetime, by: str = "cli") -> bool:
     with engine.begin() as conn:
-        return bool(
+        done = bool(
             conn.execute(
                 update(api_keys)
                 .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             ).rowcount
         )
+        if done:
+            audit.record(conn, by, "key.revoke", f"key:{name}", None, None, now)
+    return done
 
 
 def _digest(secret: str) -> str:

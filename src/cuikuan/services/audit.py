@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 
 from cuikuan.store.schema import audit_log
+from cuikuan.store.times import as_utc
 
 
 def record(
@@ -41,7 +42,10 @@ def entries(
         query = query.where(audit_log.c.actor == actor)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(audit_log.c.id).limit(limit)).all()
-    return [{**r._mapping, "before": _load(r.before), "after": _load(r.after)} for r in rows]
+    return [
+        {**r._mapping, "at": as_utc(r.at), "before": _load(r.before), "after": _load(r.after)}
+        for r in rows
+    ]
 
 
 def _load(text: str | None) -> Any:
@@ -59,4 +63,4 @@ def search(
         query = query.where(audit_log.c.object.startswith(target, autoescape=True))
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit)).all()
-    return [dict(r._mapping) for r in rows]
+    return [{**r._mapping, "at": as_utc(r.at)} for r in rows]

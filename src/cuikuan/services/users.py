@@ -21,7 +21,7 @@ from functools import cache
 from typing import Any
 
 from pwdlib import PasswordHash
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cuikuan.errors import InputError, NotFound
@@ -68,14 +68,19 @@ def _hasher() -> PasswordHash:
 
 
 def add_user(
-    engine: Engine, name: str, role: str, password: str, now: datetime, team: str | None = None
+    engine: Engine,
+    name: str,
+    role: str,
+    password: str,
+    now: datetime,
+    team: str | None = None,
+    by: str = "cli",
 ) -> User:
-    if role not in ROLES:
-        raise InputError(f"--role {role!r}: expected one of {', '.join(ROLES)}")
+    _check_role(role)
     if not name or len(name) > 64 or not name.isprintable() or name.strip() != name:
         raise InputError(f"user name {name!r}: 1 to 64 printable characters, no outer spaces")
-    if len(password) < MIN_PASSWORD:
-        raise InputError(f"password: at least {MIN_PASSWORD} characters")
+    team = _check_team(team)
+    _check_password(password)
     try:
         with engine.begin() as conn:
             uid = conn.execute(
@@ -85,7 +90,7 @@ def add_user(
                 ).returning(users.c.id)
             ).scalar_one()  # fmt: skip
             audit.record(
-                conn, "cli", "user.add", f"user:{name}", None, {"role": role, "team": team}, now
+                conn, by, "user.add", f"user:{name}", None, {"role": role, "team": team}, now
             )
     except IntegrityError:
         raise InputError(f"a user named {name!r} exists already") from None
@@ -140,14 +145,94 @@ def scope_of(engine: Engine, user: User) -> list[str] | None:
 
 
 def disable(engine: Engine, name: str, now: datetime, by: str) -> None:
-    """No more logins, and every session of the user ends now."""
+    """No more logins, and every session of the user ends now. The last enabled admin stays:
+    nobody would be left to manage users."""
     with engine.begin() as conn:
-        uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar_one_or_none()
-        if uid is None:
-            raise NotFound(f"no user named {name!r}")
-        conn.execute(update(users).where(users.c.id == uid).values(disabled=True))
-        conn.execute(delete(console_sessions).where(console_sessions.c.user_id == uid))
+        row = _user_row(conn, name)
+        if row.role == "admin" and not row.disabled:
+            _keep_an_admin(conn, row.id)
+        conn.execute(update(users).where(users.c.id == row.id).values(disabled=True))
+        conn.execute(delete(console_sessions).where(console_sessions.c.user_id == row.id))
         audit.record(conn, by, "user.disable", f"user:{name}", None, None, now)
+
+
+def enable(engine: Engine, name: str, now: datetime, by: str) -> None:
+    """Logins again, and any lockout lifted."""
+    with engine.begin() as conn:
+        row = _user_row(conn, name)
+        conn.execute(
+            update(users)
+            .where(users.c.id == row.id)
+            .values(disabled=False, failed_logins=0, locked_until=None)
+        )
+        audit.record(conn, by, "user.enable", f"user:{name}",
+                     {"disabled": bool(row.disabled), "locked_until": row.locked_until}, None, now)  # fmt: skip
+
+
+def change(engine: Engine, name: str, role: str, team: str | None, now: datetime, by: str) -> None:
+    """A user's role and team. A new role takes effect at once: their sessions end, so no page
+    opened under the old role goes on acting with it."""
+    _check_role(role)
+    team = _check_team(team)
+    with engine.begin() as conn:
+        row = _user_row(conn, name)
+        if row.role == "admin" and role != "admin" and not row.disabled:
+            _keep_an_admin(conn, row.id)
+        conn.execute(update(users).where(users.c.id == row.id).values(role=role, team=team))
+        if role != row.role:
+            conn.execute(delete(console_sessions).where(console_sessions.c.user_id == row.id))
+        audit.record(conn, by, "user.change", f"user:{name}", {"role": row.role, "team": row.team},
+                     {"role": role, "team": team}, now)  # fmt: skip
+
+
+def set_password(engine: Engine, name: str, password: str, now: datetime, by: str) -> None:
+    """A new password (an admin's reset); every session of the user ends, the lockout too."""
+    _check_password(password)
+    with engine.begin() as conn:
+        row = _user_row(conn, name)
+        conn.execute(
+            update(users)
+            .where(users.c.id == row.id)
+            .values(password_hash=_hasher().hash(password), failed_logins=0, locked_until=None)
+        )
+        conn.execute(delete(console_sessions).where(console_sessions.c.user_id == row.id))
+        audit.record(conn, by, "user.password", f"user:{name}", None, None, now)
+
+
+def _user_row(conn: Connection, name: str) -> Any:
+    row = conn.execute(select(users).where(users.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"no user named {name!r}")
+    return row
+
+
+def _keep_an_admin(conn: Connection, leaving: int) -> None:
+    others = conn.execute(
+        select(func.count())
+        .select_from(users)
+        .where(users.c.role == "admin", users.c.disabled.is_(False), users.c.id != leaving)
+    ).scalar_one()
+    if not others:
+        raise InputError("the last enabled admin cannot be disabled or given another role")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InputError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+
+
+def _check_team(team: str | None) -> str | None:
+    team = (team or "").strip() or None
+    if team is not None and (len(team) > 64 or not team.isprintable()):
+        raise InputError(f"team {team!r}: up to 64 printable characters")
+    return team
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"password: at least {MIN_PASSWORD} characters")
+    if len(password) > 1024:
+        raise InputError("password: at most 1,024 characters")
 
 
 def login(engine: Engine, name: str, password: str, now: datetime) -> Session:

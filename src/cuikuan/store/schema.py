@@ -247,12 +247,13 @@ inbound_pdus = Table(
 
 # A provider that could not be reached (an outage) is down until its next try: dispatch leaves
 # its messages planned inside their windows (or to the route's fallback) rather than failing
-# them, and says so in `outbox providers`.
+# them, and says so in `outbox providers`. An admin may hold a provider (nothing is sent through
+# it until released: a carrier's maintenance, a suspected leak).
 provider_states = Table(
     "provider_states",
     metadata,
     Column("provider", String(32), primary_key=True),
-    Column("state", String(16), nullable=False),  # up or down
+    Column("state", String(16), nullable=False),  # up, down or held
     Column("since", DateTime(timezone=True), nullable=False),
     Column("next_try_at", DateTime(timezone=True)),
     Column("detail", Text),
