@@ -233,3 +233,59 @@ def test_every_console_route_is_classified_and_keeps_its_session_token_and_role(
                 assert answer.status_code == 403, (name, method, path, answer.status_code)
     with served.engine.connect() as conn:  # no role's refused request logged anyone out
         assert conn.execute(select(console_sessions.c.user_id)).first() is not None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_admin_adds_a_user_and_holds_a_provider_in_the_browser(
+    admin_console: Served, tmp_path: Path
+) -> None:
+    """In chromium: the admin page in both languages; a user added from the keyboard alone
+    (every field reached by Tab, named by its label) logs in; a provider held shows as held."""
+    import os
+
+    from tests.console.test_console import CHROMIUM, _shots
+
+    if CHROMIUM is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("chromium is not installed (CI=true: the browser tests must run)")
+        pytest.skip("chromium is not installed (Debian package chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    served = admin_console
+    shots = _shots(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(
+            locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+        )
+        page = context.new_page()
+        page.goto(served.url + "/console/login")
+        page.fill("#name", "root")
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        page.click("nav a[href='/console/admin']")
+        expect(page.locator("h1")).to_contain_text("系统管理")
+        page.locator("#add-user").get_by_label("用户名").focus()
+        page.keyboard.type("小王")
+        page.keyboard.press("Tab")  # role
+        page.keyboard.press("Tab")  # team
+        page.keyboard.type("east")
+        page.keyboard.press("Tab")  # password
+        page.keyboard.type("a long enough passphrase")
+        page.keyboard.press("Enter")
+        expect(page.locator("#admin-result")).to_contain_text("已完成")
+        expect(page.locator("#users")).to_contain_text("小王")
+        page.locator("#providers input[name=reason]").first.fill("运营商维护")
+        page.locator("#providers button", has_text="暂停发送").first.click()
+        expect(page.locator("#providers")).to_contain_text("held")
+        page.screenshot(path=str(shots / "admin-zh.png"), full_page=True)
+        page.select_option("#locale-switch", "en")
+        page.click("#locale-switch + button")
+        page.goto(served.url + "/console/admin")
+        expect(page.locator("h1")).to_contain_text("Admin")
+        page.screenshot(path=str(shots / "admin-en.png"), full_page=True)
+        browser.close()
+    assert "小王" in [u["name"] for u in users.list_users(served.engine)]
+    users.login(served.engine, "小王", "a long enough passphrase", NOW)  # raises if refused

@@ -177,6 +177,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "agree_plan": ("确认分期", "Agree plan"),
     "no_step": ("没有匹配的步骤，不发送", "No step matches: no message"),
     "admin": ("系统管理", "Admin"),
+    "label": ("名称", "Name"),
     "users": ("用户", "Users"),
     "role": ("角色", "Role"),
     "team": ("团队", "Team"),
