@@ -193,7 +193,7 @@ def _run(
     columns = {f: mapping.column(f) for f in mapping.fields}
     columns["e164"] = columns.get("phone", "phone")
     tracker = ConflictTracker(mapping.kind, columns)
-    writes.prepare(bulk)
+    writes.prepare(bulk, source.total_rows if mapping.kind != "payments" else 0)
     keys = writes.KeyCache(bulk)
 
     def checked_batches() -> Iterator[tuple[int, Checked, pl.DataFrame]]:

@@ -30,6 +30,7 @@ class Bulk:
         self.ph = "?" if self.sqlite else "%s"
         self.differs = "IS NOT" if self.sqlite else "IS DISTINCT FROM"
         self._next_id: dict[str, int] = {}
+        self.deferred: set[str] = set()  # indexes dropped for this load, built at its end
 
     def placeholders(self, n: int) -> str:
         return ", ".join([self.ph] * n)

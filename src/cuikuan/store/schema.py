@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 metadata = MetaData(
@@ -46,6 +47,13 @@ customers = Table(
     Column("attributes", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# Search by the start of a name (the console, the API): case folded as the search folds it.
+# An import that dwarfs the book builds it once at the end instead (store/ledger_writes).
+NAME_INDEX = Index(
+    "ix_customers_name_prefix",
+    func.lower(customers.c.name).label("lower_name"),
+    postgresql_ops={"lower_name": "text_pattern_ops"},  # LIKE 'x%' whatever the collation
 )
 
 customer_phones = Table(
