@@ -121,8 +121,11 @@ def get_portfolio(
     as_of: AsOf = None,
 ) -> Response:
     st = state(request)
-    day = as_of or _today(st.settings.defaults.timezone, st.clock())
-    report = build_portfolio(st.engine, day, st.settings)
+    now = st.clock()
+    today = _today(st.settings.defaults.timezone, now)
+    day = as_of or today
+    # Only today's is kept in the database: a client asking for any past day stores nothing.
+    report = build_portfolio(st.engine, day, st.settings, now if day == today else None)
     buckets = []
     for row in report.buckets.to_dicts():
         digits = report.currency_digits[row["currency"]]

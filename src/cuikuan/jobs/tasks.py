@@ -237,10 +237,11 @@ def deliver_webhooks(now: str) -> None:
 
 @task("settle")
 def settle_promises(now: str) -> None:
-    from cuikuan.services.worker import settle_kept
+    from cuikuan.services.worker import settle_kept, warm_portfolio
 
     ctx = context()
     settle_kept(ctx.engine, ctx.settings, datetime.fromisoformat(now))
+    warm_portfolio(ctx.engine, ctx.settings, datetime.fromisoformat(now))
 
 
 async def retry_stalled(app: App) -> int:

@@ -5,6 +5,7 @@ report = portfolio(engine, date(2026, 11, 29), settings)
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from cuikuan.domain import ledger_frame
 from cuikuan.domain.ledger import BucketEdge
 from cuikuan.settings import Settings
-from cuikuan.store import ledger_reads, sqlite_worker
+from cuikuan.store import ledger_reads, snapshots, sqlite_worker
 from cuikuan.store.schema import imports
 
 DPD_BANDS = (
@@ -225,19 +226,35 @@ def ledger_version(engine: Engine) -> int | None:
     return found
 
 
-def portfolio_now(engine: Engine, as_of: date, settings: Settings) -> Portfolio:
-    """`portfolio`, computed once per day and ledger version in this process: a console page
-    asks for it on every view, and a 1 M-account book takes seconds to position. Another
-    import (or another day) computes it afresh, so it is never older than the ledger."""
-    key = (
-        engine.url.render_as_string(hide_password=True), as_of, ledger_version(engine),
-        settings.ledger.model_dump_json() + settings.defaults.timezone,
-    )  # fmt: skip
+def portfolio_now(
+    engine: Engine, as_of: date, settings: Settings, made_at: datetime | None = None
+) -> Portfolio:
+    """`portfolio`, computed once per day and ledger version: a console page asks for it on
+    every view, and a 1 M-account book takes seconds to position. Kept in this process and in
+    the database (store/snapshots), so that the worker computes it once after an import and
+    every server reads it. Another import (or another day) computes it afresh, so it is never
+    older than the ledger. `made_at` stamps a snapshot written now (the caller's clock)."""
+    rules = settings.ledger.model_dump_json() + settings.defaults.timezone
+    version = ledger_version(engine)
+    key = (engine.url.render_as_string(hide_password=True), as_of, version, rules)
     with _SEEN_LOCK:
         found = _SEEN.get(key)
     if found is not None:
         return found
-    made = portfolio(engine, as_of, settings)
+    stored_key = f"{as_of}|{version}|{hashlib.sha256(rules.encode()).hexdigest()[:32]}"
+    stored = snapshots.load(engine, stored_key)
+    if stored is not None:
+        buckets, dpd, meta = stored
+        made = Portfolio(as_of, buckets, dpd, int(meta["closed_accounts"]),
+                         {k: int(v) for k, v in meta["currency_digits"].items()})  # fmt: skip
+    else:
+        made = portfolio(engine, as_of, settings)
+        if made_at is not None:
+            meta = {
+                "closed_accounts": made.closed_accounts,
+                "currency_digits": made.currency_digits,
+            }
+            snapshots.save(engine, stored_key, as_of, made.buckets, made.dpd, meta, made_at)
     with _SEEN_LOCK:
         if len(_SEEN) >= _SEEN_MAX:
             _SEEN.pop(next(iter(_SEEN)))

@@ -69,6 +69,16 @@ def mark_planned(engine: Engine, day: date, rows: int) -> bool:
         return False
 
 
+def warm_portfolio(engine: Engine, settings: Settings, now: datetime) -> None:
+    """Today's portfolio, computed once per import and kept in the database, so that the
+    console's first view after an import reads it instead of positioning the whole book."""
+    from cuikuan.services.portfolio import portfolio_now
+
+    portfolio_now(
+        engine, now.astimezone(ZoneInfo(settings.defaults.timezone)).date(), settings, now
+    )
+
+
 def settle_kept(engine: Engine, settings: Settings, now: datetime) -> int:
     """A payment may have kept a promise since the last tick (breaking one is the plan's call)
     and made a task about money owed moot; returns how many tasks closed."""
@@ -106,5 +116,6 @@ class WorkerDay:
             report.replies += len(heard.replies)
             report.receipts.update(heard.receipts)
         report.tasks_closed = settle_kept(self.engine, self.settings, now)
+        warm_portfolio(self.engine, self.settings, now)
         report.webhooks = webhooks.deliver_due(self.engine, now, self.post)
         return report

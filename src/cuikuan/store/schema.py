@@ -602,3 +602,16 @@ console_sessions = Table(
     Column("seen_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+# The portfolio by bucket for a day and ledger version, as the worker (or the first page that
+# asked) computed it: every server process reads it instead of positioning the whole book.
+portfolio_snapshots = Table(
+    "portfolio_snapshots",
+    metadata,
+    Column("key", String(200), primary_key=True),  # day | ledger version | ledger settings
+    Column("as_of", Date, nullable=False, index=True),
+    Column("buckets", LargeBinary, nullable=False),  # Arrow IPC
+    Column("dpd", LargeBinary, nullable=False),  # Arrow IPC
+    Column("meta", Text, nullable=False),  # JSON: closed_accounts, currency_digits
+    Column("made_at", DateTime(timezone=True), nullable=False),
+)

@@ -230,8 +230,9 @@ def today(request: Request) -> Response:
     if isinstance(session, Response):
         return session
     engine, settings, clock = _app(request)
-    day = _today(settings, clock())
-    book = portfolio_now(engine, day, settings)
+    now = clock()
+    day = _today(settings, now)
+    book = portfolio_now(engine, day, settings, now)
     buckets = [
         {**row, "outstanding": _money(row["outstanding"], row["currency"]),
          "overdue": _money(row["overdue"], row["currency"])}
