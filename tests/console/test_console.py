@@ -394,6 +394,10 @@ def test_an_agent_works_the_list_in_the_browser(
         page.locator("#source").press("Control+End")
         page.locator("#source").press_sequentially("再不还款后果自负", delay=10)
         expect(page.locator("#findings")).to_contain_text("banned")
+        # A real borrower's preview, with what the typed text would cost.
+        page.fill("#preview-customer", who["theirs"])
+        expect(page.locator("#preview-borrower")).to_have_text(who["theirs"])
+        expect(page.locator("#cost")).not_to_be_empty()
         page.screenshot(path=str(shots / "template-zh.png"), full_page=True)
         browser.close()
     with served.engine.connect() as conn:
@@ -781,3 +785,34 @@ def test_supervisors_see_and_hand_out_their_teams_work_and_views_can_be_saved(
     assert sorted(tuple(r) for r in assigned) == sorted(
         [("user:qian", f"task:{west}")] + [("user:zhao", f"task:{i}") for i in open_ids[1:3]]
     )
+
+
+def test_the_template_editor_previews_a_real_borrower_with_segments_and_cost(
+    console: tuple[Served, dict[str, str]],
+) -> None:
+    """The editor's text (not the saved file) rendered for a real borrower's most overdue loan
+    today, with its billing units and cost; an unknown id is said, and the sample is shown."""
+    served, who = console
+    name = "overdue_firm.zh-CN.txt"
+    with served.engine.connect() as conn:
+        person = conn.execute(
+            select(customers.c.name).where(customers.c.external_id == who["mine"])
+        ).scalar_one()
+    with httpx.Client(base_url=served.url, follow_redirects=False) as zhao:
+        assert _login(zhao, "zhao").status_code == 303
+        page = zhao.get(f"/console/templates/{name}").text
+        source = html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", page, re.S).group(1))  # type: ignore[union-attr]
+        edited = source.rstrip("\n") + "（草稿里的新句子）\n"
+        token = _csrf(zhao, f"/console/templates/{name}")
+        found = zhao.post(f"/console/templates/{name}/lint",
+                          data={"csrf": token, "source": edited, "customer": who["mine"]})  # fmt: skip
+        assert found.status_code == 200
+        assert f'id="preview-borrower">{who["mine"]}<' in found.text
+        assert "草稿里的新句子" in found.text and person[0] in found.text
+        units = int(re.search(r"计费条数: (\d+)", found.text).group(1))  # type: ignore[union-attr]
+        price = served.settings.plan.price_per_billing_unit
+        assert f'<span id="cost">{units * price}</span>' in found.text
+        missing = zhao.post(f"/console/templates/{name}/lint",
+                            data={"csrf": token, "source": edited, "customer": "NO-SUCH-ONE"})  # fmt: skip
+        assert 'id="preview-problem"' in missing.text and "NO-SUCH-ONE" in missing.text
+        assert "草稿里的新句子" in missing.text  # the sample borrower instead

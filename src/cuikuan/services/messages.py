@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -28,7 +29,7 @@ from cuikuan.domain.message_context import (
 from cuikuan.domain.sms import Measurement, measure
 from cuikuan.domain.templates import Renderer, TemplateFile, TemplateProblem, parse_template
 from cuikuan.domain.tips import with_tip
-from cuikuan.errors import ConfigError, InputError, NotFound
+from cuikuan.errors import ConfigError, CuikuanError, InputError, NotFound
 from cuikuan.settings import Settings
 
 
@@ -208,11 +209,20 @@ class DraftCheck:
     findings: list[FileFinding]
     text: str  # rendered for the first sample borrower ("" when it cannot be rendered)
     measurement: Measurement | None
+    cost: Decimal | None = None  # billing units times [plan] price_per_billing_unit
+    borrower: str | None = None  # the real borrower it was rendered for, if one was asked
+    borrower_problem: str = ""  # why it could not be rendered for them
 
 
-def check_draft(settings: Settings, file_name: str, source: str) -> DraftCheck:
+def check_draft(
+    settings: Settings,
+    file_name: str,
+    source: str,
+    real: tuple[Engine, str, date] | None = None,
+) -> DraftCheck:
     """A template's text as someone edits it, checked exactly as `templates check` checks the
-    file (the same rules, samples and wording lists), and rendered for a sample borrower."""
+    file (the same rules, samples and wording lists), and rendered for a sample borrower, or
+    with `real` (engine, customer id, day) for that borrower's most overdue loan that day."""
     try:
         template = parse_template(file_name, source)
     except TemplateProblem as exc:
@@ -221,11 +231,23 @@ def check_draft(settings: Settings, file_name: str, source: str) -> DraftCheck:
     renderer = Renderer({**{t.path: t for t in templates}, template.path: template})
     matcher, rules, lender = wording_matcher(settings), lint_rules(settings), lender_facts(settings)
     findings = _check_one(template, renderer, matcher, rules, lender)
+    context, borrower, problem = sample_contexts(lender, template.locale)[0], None, ""
+    if real is not None:
+        engine, customer, day = real
+        try:
+            context, _ = real_context(engine, settings, customer, day)
+            context["locale"], borrower = template.locale, customer
+        except CuikuanError as exc:
+            problem = exc.message
     try:
-        text = renderer.render(template, sample_contexts(lender, template.locale)[0])
-    except TemplateProblem:
-        return DraftCheck(findings, "", None)
-    return DraftCheck(findings, text, measure(text))
+        text = renderer.render(template, context)
+    except TemplateProblem as exc:
+        return DraftCheck(
+            findings, "", None, borrower=borrower, borrower_problem=problem or str(exc)
+        )
+    measured = measure(text)
+    cost = measured.cn_billing_units * Decimal(settings.plan.price_per_billing_unit)
+    return DraftCheck(findings, text, measured, cost, borrower, problem)
 
 
 def list_template_files(settings: Settings) -> list[TemplateFile]:

@@ -823,11 +823,14 @@ async def version_act(request: Request, version_id: int, action: str) -> Respons
 @router.post("/templates/{file_name}/lint")
 async def template_lint(request: Request, file_name: str) -> Response:
     """The editor's text checked as `templates check` checks the file; the findings, the
-    rendering for a sample borrower, its encoding, segments and billing units."""
+    rendering for a sample borrower (or the real one whose id is given), its encoding,
+    segments, billing units and cost."""
     acting = await _actor(request, *EDITORS)
     if isinstance(acting, Response):
         return acting
     session, form = acting
-    _, settings, _ = _app(request)
-    check = check_draft(settings, Path(file_name).name, form.get("source", "")[:20_000])
+    engine, settings, clock = _app(request)
+    customer = form.get("customer", "").strip()[:64]
+    real = (engine, customer, _today(settings, clock())) if customer else None
+    check = check_draft(settings, Path(file_name).name, form.get("source", "")[:20_000], real)
     return _page(request, "lint_result.html", session, check=check)

@@ -177,6 +177,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "agree_plan": ("确认分期", "Agree plan"),
     "no_step": ("没有匹配的步骤，不发送", "No step matches: no message"),
     "admin": ("系统管理", "Admin"),
+    "preview_for": (
+        "按真实借款人预览（客户编号，可选）",
+        "Preview for a real borrower (customer id, optional)",
+    ),
+    "preview_real": ("真实借款人预览：", "Preview for the borrower"),
+    "cost": ("每条费用", "Cost a message"),
     "label": ("名称", "Name"),
     "users": ("用户", "Users"),
     "role": ("角色", "Role"),
