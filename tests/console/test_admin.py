@@ -168,6 +168,7 @@ ROLES: dict[tuple[str, str], tuple[str, ...] | None] = {
     ("POST", "/console/borrowers/{external_id}/number"): None,
     ("GET", "/console/audit"): ("compliance", "supervisor"),
     ("GET", "/console/report"): ("compliance", "supervisor"),
+    ("GET", "/console/report/export"): ("compliance", "supervisor"),
     ("GET", "/console/templates"): ("compliance", "supervisor"),
     ("GET", "/console/templates/{file_name}"): ("compliance", "supervisor"),
     ("POST", "/console/templates/{file_name}/draft"): ("compliance", "supervisor"),
@@ -281,6 +282,12 @@ def test_an_admin_adds_a_user_and_holds_a_provider_in_the_browser(
         page.locator("#providers button", has_text="暂停发送").first.click()
         expect(page.locator("#providers")).to_contain_text("held")
         page.screenshot(path=str(shots / "admin-zh.png"), full_page=True)
+        page.click("nav a[href='/console/report']")
+        expect(page.locator("#report")).to_contain_text("Funnel")
+        page.select_option("#report-window", "2")
+        page.click("#report-go")
+        expect(page).to_have_url(re.compile(r"window=2"))
+        page.screenshot(path=str(shots / "report-zh.png"), full_page=True)
         page.select_option("#locale-switch", "en")
         page.click("#locale-switch + button")
         page.goto(served.url + "/console/admin")

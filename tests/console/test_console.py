@@ -4,6 +4,7 @@ and its security rules over HTTP on both databases."""
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -215,9 +216,25 @@ def test_acts_on_a_borrower_go_through_the_services_with_their_checks_and_the_au
         assert _login(zhao, "zhao").status_code == 303
         audit_page = zhao.get("/console/audit", params={"actor": "user:li"})
         assert audit_page.status_code == 200 and "flag.set" in audit_page.text
-        report = zhao.get("/console/report", params={"start": "2026-11-01", "end": "2026-11-29"})
+        chosen = {"start": "2026-11-01", "end": "2026-11-30", "window": "2"}
+        report = zhao.get("/console/report", params=chosen)
         assert report.status_code == 200 and "Funnel" in report.text
+        assert (
+            'id="who">zhao<' in report.text and 'value="2026-11-01"' in report.text
+        )  # in the console
+        assert "start=2026-11-01&amp;end=2026-11-30&amp;window=2&amp;format=json" in report.text
         assert zhao.get("/console/report", params={"start": "nonsense"}).status_code == 400
+        assert zhao.get("/console/report", params={"window": "30"}).status_code == 400
+        exported = zhao.get("/console/report/export", params={**chosen, "format": "html"})
+        assert exported.status_code == 200 and exported.text.startswith("<!doctype html>")
+        assert "attachment" in exported.headers["content-disposition"]
+        data = zhao.get("/console/report/export", params={**chosen, "format": "json"}).json()
+        from cuikuan.services.report import build_report
+
+        same = build_report(served.engine, served.settings, NOW.date().replace(day=1),
+                            NOW.date(), 2, now=NOW).as_dict()  # fmt: skip
+        assert data == json.loads(json.dumps(same, ensure_ascii=False, default=str))
+        assert data["window_days"] == 2
 
 
 def _flags(engine: Engine, customer: str) -> object:

@@ -49,7 +49,7 @@ from cuikuan.services.timeline import timeline
 from cuikuan.settings import Settings
 from cuikuan.store.schema import customers, promises, tasks
 from cuikuan.web.console_text import LOCALES, pick, words
-from cuikuan.web.report_html import render_html
+from cuikuan.web.report_html import render_body, render_html
 
 COOKIE = "cuikuan_console"
 LOGIN_COOKIE = "cuikuan_login"  # the login form's own CSRF token (no session yet)
@@ -707,22 +707,68 @@ def audit_page(request: Request, actor: str = "", object: str = "") -> Response:
 
 
 @router.get("/report")
-def report_page(request: Request, start: str = "", end: str = "") -> Response:
-    """The report for a range (the last 30 days by default) as the HTML report renders it."""
+def report_page(request: Request, start: str = "", end: str = "", window: str = "3") -> Response:
+    """The report for a range (the last 30 days by default): its tables and charts in the
+    console, a form for the range and the pay window, and the exports."""
     session = _viewer(request, "compliance", "supervisor")
     if isinstance(session, Response):
         return session
     engine, settings, clock = _app(request)
     now = clock()
+    chosen = _report_range(settings, now, start, end, window)
+    if isinstance(chosen, str):
+        return _refuse(request, session, "bad_form", 400, detail=chosen)
+    first, last, days = chosen
+    report = build_report(engine, settings, first, last, days, now=now)
+    query = urlencode({"start": first.isoformat(), "end": last.isoformat(), "window": days})
+    return _page(request, "report.html", session, body=render_body(report, now), start=first,
+                 end=last, window=days, query=query)  # fmt: skip
+
+
+@router.get("/report/export")
+def report_export(
+    request: Request, start: str = "", end: str = "", window: str = "3", format: str = "html"
+) -> Response:
+    """The same report as a file: the self-contained HTML (opens offline, can be mailed) or the
+    JSON of `cuikuan report --json`."""
+    session = _viewer(request, "compliance", "supervisor")
+    if isinstance(session, Response):
+        return session
+    engine, settings, clock = _app(request)
+    now = clock()
+    chosen = _report_range(settings, now, start, end, window)
+    if isinstance(chosen, str) or format not in ("html", "json"):
+        return _refuse(
+            request,
+            session,
+            "bad_form",
+            400,
+            detail=chosen if isinstance(chosen, str) else "format: html or json",
+        )
+    first, last, days = chosen
+    report = build_report(engine, settings, first, last, days, now=now)
+    name = f"cuikuan-report-{first}-{last}.{format}"
+    headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "json":
+        body = json.dumps(report.as_dict(), ensure_ascii=False, default=str)
+        return Response(body, media_type="application/json", headers=headers)
+    return HTMLResponse(render_html(report, now), headers=headers)
+
+
+def _report_range(
+    settings: Settings, now: datetime, start: str, end: str, window: str
+) -> tuple[date, date, int] | str:
+    """(first, last, window days) from the form, or what is wrong with it."""
     try:
         last = date.fromisoformat(end) if end else _today(settings, now) - timedelta(days=1)
         first = date.fromisoformat(start) if start else last - timedelta(days=29)
     except ValueError:
-        return _refuse(request, session, "bad_form", 400)
+        return "dates like 2026-12-01"
+    if not window.isdigit() or not 1 <= int(window) <= 7:
+        return "the pay window: 1 to 7 days"
     if first > last or (last - first).days > 366:
-        return _refuse(request, session, "bad_form", 400)
-    html = render_html(build_report(engine, settings, first, last, now=now), now)
-    return HTMLResponse(html, headers=SECURITY_HEADERS)
+        return "the first day on or before the last, at most a year apart"
+    return first, last, int(window)
 
 
 # --- templates: read, and lint as you type ------------------------------------------------------

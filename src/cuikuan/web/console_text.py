@@ -177,6 +177,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "agree_plan": ("确认分期", "Agree plan"),
     "no_step": ("没有匹配的步骤，不发送", "No step matches: no message"),
     "admin": ("系统管理", "Admin"),
+    "report_from": ("起始日", "From"),
+    "report_to": ("截止日", "To"),
+    "pay_window": ("付款窗口（天）", "Pay window (days)"),
+    "show": ("查看", "Show"),
+    "export_html": ("导出 HTML（可离线打开）", "Export HTML (opens offline)"),
+    "export_json": ("导出 JSON", "Export JSON"),
     "preview_for": (
         "按真实借款人预览（客户编号，可选）",
         "Preview for a real borrower (customer id, optional)",

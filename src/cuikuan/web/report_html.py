@@ -14,7 +14,7 @@ from cuikuan.domain.money import format_minor
 from cuikuan.services.report import Report
 from cuikuan.web import charts
 
-PAGE = """<!doctype html>
+HEAD = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>催款 cuikuan — 效果报告 report {{ r.start }} – {{ r.end }}</title>
@@ -29,7 +29,8 @@ td.intents{text-align:left;font-size:11px;min-width:220px}
 .better{color:#2e8b57;font-weight:bold}.worse{color:#c0392b;font-weight:bold}.unknown{color:#d68910}
 .note{color:#555;font-size:12px} figure{margin:12px 0}
 </style></head><body>
-<h1>效果报告 What the messages recovered · {{ r.start }} – {{ r.end }}</h1>
+"""
+BODY = """<h1>效果报告 What the messages recovered · {{ r.start }} – {{ r.end }}</h1>
 <p class="note">币种 currency {{ r.currency }} · 付款窗口 pay window {{ r.window_days }} 天/days ·
 生成 generated {{ generated }}. {% for n in r.notes %}{{ n }}. {% endfor %}</p>
 
@@ -110,12 +111,25 @@ start when the contact window opened.</p>
 <figure>{{ daily_collected }}</figure>
 {% if r.changes %}<h2>策略变化 What changed in the strategy</h2>
 <ul>{% for c in r.changes %}<li>{{ c }}</li>{% endfor %}</ul>{% endif %}
-</body></html>
 """
+PAGE = HEAD + BODY + "</body></html>\n"
 
 
 def render_html(report: Report, generated: datetime) -> str:
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    """The whole file: opens offline, can be mailed."""
+    return _env().from_string(PAGE).render(**_context(report, generated))
+
+
+def render_body(report: Report, generated: datetime) -> Markup:
+    """The same tables and charts without the page around them (the console's report page)."""
+    return Markup(_env().from_string(BODY).render(**_context(report, generated)))  # autoescaped
+
+
+def _env() -> Environment:
+    return Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+
+
+def _context(report: Report, generated: datetime) -> dict[str, Any]:
     digits = report.digits
 
     def money(minor: float) -> str:
@@ -156,7 +170,7 @@ def render_html(report: Report, generated: datetime) -> str:
             )
     cure = report.cure.get("cure_rate")
     kept = report.promises.get("kept_rate")
-    return env.from_string(PAGE).render(
+    return dict(
         r=report,
         font=Markup(charts.FONT),
         generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
