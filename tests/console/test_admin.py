@@ -169,6 +169,7 @@ ROLES: dict[tuple[str, str], tuple[str, ...] | None] = {
     ("GET", "/console/audit"): ("compliance", "supervisor"),
     ("GET", "/console/report"): ("compliance", "supervisor"),
     ("GET", "/console/report/export"): ("compliance", "supervisor"),
+    ("POST", "/console/report/refresh"): ("compliance", "supervisor"),
     ("GET", "/console/templates"): ("compliance", "supervisor"),
     ("GET", "/console/templates/{file_name}"): ("compliance", "supervisor"),
     ("POST", "/console/templates/{file_name}/draft"): ("compliance", "supervisor"),

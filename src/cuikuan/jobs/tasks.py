@@ -242,6 +242,10 @@ def settle_promises(now: str) -> None:
     ctx = context()
     settle_kept(ctx.engine, ctx.settings, datetime.fromisoformat(now))
     warm_portfolio(ctx.engine, ctx.settings, datetime.fromisoformat(now))
+    # The console's default report, at most an hour old (a no-op until then).
+    from cuikuan.services import report_store
+
+    report_store.refresh(ctx.engine, ctx.settings, datetime.fromisoformat(now))
 
 
 async def retry_stalled(app: App) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from cuikuan.channels.base import Channel, pushing
 from cuikuan.dispatch.inbound import hear
 from cuikuan.dispatch.sender import Resolver, SendReport, send_due
-from cuikuan.services import webhooks
+from cuikuan.services import report_store, webhooks
 from cuikuan.services.promises import settle
 from cuikuan.services.tasks import close_moot
 from cuikuan.settings import Settings
@@ -117,5 +117,6 @@ class WorkerDay:
             report.receipts.update(heard.receipts)
         report.tasks_closed = settle_kept(self.engine, self.settings, now)
         warm_portfolio(self.engine, self.settings, now)
+        report_store.refresh(self.engine, self.settings, now)
         report.webhooks = webhooks.deliver_due(self.engine, now, self.post)
         return report

@@ -615,3 +615,17 @@ portfolio_snapshots = Table(
     Column("meta", Text, nullable=False),  # JSON: closed_accounts, currency_digits
     Column("made_at", DateTime(timezone=True), nullable=False),
 )
+
+# The report over the console's default range (the last 30 days), as the worker last computed it:
+# on a large book a report takes seconds, and managers open it many times a day.
+report_snapshots = Table(
+    "report_snapshots",
+    metadata,
+    Column("key", String(64), primary_key=True),  # first | last | pay window
+    Column("steps", LargeBinary, nullable=False),  # Arrow IPC, as the other frames
+    Column("delivery", LargeBinary, nullable=False),
+    Column("templates", LargeBinary, nullable=False),
+    Column("daily", LargeBinary, nullable=False),
+    Column("meta", Text, nullable=False),  # JSON: the report's other fields
+    Column("made_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,7 +1,10 @@
-"""Portfolio snapshots kept in the database (services/portfolio.portfolio_now writes and reads).
+"""Snapshots kept in the database: the portfolio (services/portfolio.portfolio_now) and the
+report over the console's default range (services/report_store).
 
     save(engine, key, as_of, buckets, dpd, meta, made_at)    # the first writer wins
     load(engine, key)                                          # (buckets, dpd, meta) or None
+    save_report(engine, key, frames, meta, made_at)           # replaces the one under key
+    load_report(engine, key)                                   # (frames, meta, made_at) or None
 
 Frames travel as Arrow IPC, so their types come back exactly as they went.
 """
@@ -18,6 +21,8 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from cuikuan.store.schema import portfolio_snapshots as snaps
+from cuikuan.store.schema import report_snapshots as reports
+from cuikuan.store.times import as_utc
 
 KEEP_DAYS = 3  # older days' snapshots are dropped when a new one is written
 
@@ -56,6 +61,37 @@ def load(engine: Engine, key: str) -> tuple[pl.DataFrame, pl.DataFrame, dict[str
         pl.read_ipc(io.BytesIO(row.dpd)),
         json.loads(row.meta),
     )
+
+
+REPORT_FRAMES = ("steps", "delivery", "templates", "daily")
+
+
+def save_report(
+    engine: Engine,
+    key: str,
+    frames: dict[str, pl.DataFrame],
+    meta: dict[str, Any],
+    made_at: datetime,
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(reports).where(reports.c.key == key))
+        conn.execute(
+            insert(reports).values(
+                key=key, meta=json.dumps(meta, ensure_ascii=False, default=str), made_at=made_at,
+                **{name: _ipc(frames[name]) for name in REPORT_FRAMES},
+            )
+        )  # fmt: skip
+
+
+def load_report(
+    engine: Engine, key: str
+) -> tuple[dict[str, pl.DataFrame], dict[str, Any], datetime] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(reports).where(reports.c.key == key)).first()
+    if row is None:
+        return None
+    frames = {name: pl.read_ipc(io.BytesIO(getattr(row, name))) for name in REPORT_FRAMES}
+    return frames, json.loads(row.meta), as_utc(row.made_at)
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:

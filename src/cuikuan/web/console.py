@@ -30,7 +30,15 @@ from cuikuan.domain.dates import local_day
 from cuikuan.domain.money import currency_digits, format_minor
 from cuikuan.domain.templates import mask, mask_numbers
 from cuikuan.errors import CuikuanError, NotFound
-from cuikuan.services import arrangements, audit, calls, saved_views, users, versions
+from cuikuan.services import (
+    arrangements,
+    audit,
+    calls,
+    report_store,
+    saved_views,
+    users,
+    versions,
+)
 from cuikuan.services.acts import SETTABLE_FLAGS, lift_number, set_flag, stop_number
 from cuikuan.services.customers import find_customers
 from cuikuan.services.messages import check_draft, list_template_files
@@ -42,7 +50,7 @@ from cuikuan.services.outbox import (
 )
 from cuikuan.services.portfolio import customer_view, portfolio_now
 from cuikuan.services.replies import receive_reply
-from cuikuan.services.report import build_report, template_rates
+from cuikuan.services.report import Report, build_report, template_rates
 from cuikuan.services.tasks import assign, take, worklist
 from cuikuan.services.tasks import done as close_task
 from cuikuan.services.timeline import timeline
@@ -719,10 +727,35 @@ def report_page(request: Request, start: str = "", end: str = "", window: str = 
     if isinstance(chosen, str):
         return _refuse(request, session, "bad_form", 400, detail=chosen)
     first, last, days = chosen
-    report = build_report(engine, settings, first, last, days, now=now)
+    report, made_at = _report(engine, settings, now, chosen)
     query = urlencode({"start": first.isoformat(), "end": last.isoformat(), "window": days})
-    return _page(request, "report.html", session, body=render_body(report, now), start=first,
-                 end=last, window=days, query=query)  # fmt: skip
+    return _page(request, "report.html", session, body=render_body(report, made_at), start=first,
+                 end=last, window=days, query=query, made_at=made_at,
+                 kept=chosen == report_store.default_range(settings, now))  # fmt: skip
+
+
+@router.post("/report/refresh")
+async def report_refresh(request: Request) -> Response:
+    """Compute the default report now, rather than wait for the worker's next hour."""
+    acting = await _actor(request, "compliance", "supervisor")
+    if isinstance(acting, Response):
+        return acting
+    engine, settings, clock = _app(request)
+    report_store.refresh(engine, settings, clock(), force=True)
+    return RedirectResponse("/console/report", status_code=303, headers=SECURITY_HEADERS)
+
+
+def _report(
+    engine: Engine, settings: Settings, now: datetime, chosen: tuple[date, date, int]
+) -> tuple[Report, datetime]:
+    """The report for the range, and as of when: the kept one for the default range (the worker
+    keeps it at most an hour old), else computed now."""
+    if chosen == report_store.default_range(settings, now):
+        kept = report_store.latest(engine, settings, now)
+        if kept is not None:
+            return kept
+    first, last, days = chosen
+    return build_report(engine, settings, first, last, days, now=now), now
 
 
 @router.get("/report/export")
@@ -745,14 +778,14 @@ def report_export(
             400,
             detail=chosen if isinstance(chosen, str) else "format: html or json",
         )
-    first, last, days = chosen
-    report = build_report(engine, settings, first, last, days, now=now)
+    first, last, _ = chosen
+    report, made_at = _report(engine, settings, now, chosen)
     name = f"cuikuan-report-{first}-{last}.{format}"
     headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
     if format == "json":
         body = json.dumps(report.as_dict(), ensure_ascii=False, default=str)
         return Response(body, media_type="application/json", headers=headers)
-    return HTMLResponse(render_html(report, now), headers=headers)
+    return HTMLResponse(render_html(report, made_at), headers=headers)
 
 
 def _report_range(
@@ -785,14 +818,13 @@ def templates_page(request: Request) -> Response:
     engine, settings, clock = _app(request)
     files = sorted(list_template_files(settings), key=lambda t: (t.name, t.locale))
     drafts = versions.versions(engine, state="draft")
-    end = _today(settings, clock())
-    start = end - timedelta(days=RATES_DAYS - 1)
-    rates = {r["template"]: r for r in template_rates(engine, settings, start, end)}
+    now = clock()
+    start, end, _ = report_store.default_range(settings, now)
+    kept = report_store.latest(engine, settings, now)  # the report's own template rates
+    found = kept[0].templates.to_dicts() if kept else template_rates(engine, settings, start, end)
+    rates = {r["template"]: r for r in found}
     return _page(request, "templates.html", session, files=files, drafts=drafts, rates=rates,
                  rates_from=start, rates_to=end)  # fmt: skip
-
-
-RATES_DAYS = 30  # the templates page's rates: the last month
 
 
 @router.get("/templates/{file_name}")

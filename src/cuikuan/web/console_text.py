@@ -181,6 +181,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "report_to": ("截止日", "To"),
     "pay_window": ("付款窗口（天）", "Pay window (days)"),
     "show": ("查看", "Show"),
+    "report_as_of": ("数据截至", "As of"),
+    "report_kept": (
+        "最近 30 天的报告由后台任务每小时更新一次",
+        "the last 30 days' report is remade by the worker every hour",
+    ),
+    "report_refresh": ("立即重新计算", "Recompute now"),
     "export_html": ("导出 HTML（可离线打开）", "Export HTML (opens offline)"),
     "export_json": ("导出 JSON", "Export JSON"),
     "preview_for": (
