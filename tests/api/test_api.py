@@ -41,13 +41,13 @@ def _routes() -> list[tuple[str, str, str]]:
         for method in methods:
             key = f"{method} {path}"
             needed = NEEDS.get(key, "read" if method == "get" else "operate")
-            if path.endswith("/audit") or "/webhooks" in path:
+            if path.endswith("/audit") or "/webhooks" in path or "/providers" in path:
                 needed = "admin"
             sample = (path.replace("{customer}", "C00000001").replace("{task_id}", "1")
                       .replace("{message_id}", "1").replace("{flag}", "dispute")
                       .replace("{template}", "t").replace("{number}", "13800138000")
                       .replace("{kind}", "conflict").replace("{subscription}", "1")
-                      .replace("{delivery}", "1"))  # fmt: skip
+                      .replace("{delivery}", "1").replace("{name}", "sandbox"))  # fmt: skip
             out.append((method, sample, needed))
     return out
 
@@ -415,3 +415,38 @@ def test_an_agents_call_is_logged_audited_and_on_the_timeline(served: Served) ->
     assert later.status_code == 422 and "after it was made" in later.json()["detail"]
     assert served.client("read").post("/api/v1/customers/C00000004/calls",
                                       json={"outcome": "busy"}).status_code == 403  # fmt: skip
+
+
+def test_an_admin_key_holds_and_releases_a_provider_and_others_may_not(served: Served) -> None:
+    with served.client("all") as admin, served.client("operate") as operator:
+        listed = admin.get("/api/v1/providers").json()["items"]
+        assert {"sandbox"} <= {p["provider"] for p in listed}
+        assert (
+            operator.put("/api/v1/providers/sandbox/hold", json={"reason": "x"}).status_code == 403
+        )
+        held = admin.put("/api/v1/providers/sandbox/hold", json={"reason": "carrier maintenance"})
+        assert held.status_code == 200 and held.json()["state"] == "held"
+        state = {p["provider"]: p for p in admin.get("/api/v1/providers").json()["items"]}
+        assert (
+            state["sandbox"]["state"] == "held"
+            and state["sandbox"]["detail"] == "carrier maintenance"
+        )
+        unknown = admin.put("/api/v1/providers/nosuch/hold", json={"reason": "x"})
+        assert unknown.status_code == 404 and unknown.headers["content-type"].startswith(
+            "application/problem+json"
+        )
+        assert (
+            admin.put("/api/v1/providers/sandbox/hold", json={"reason": "x", "more": 1}).status_code
+            == 422
+        )
+        assert admin.delete("/api/v1/providers/sandbox/hold").status_code == 200
+        assert admin.delete("/api/v1/providers/sandbox/hold").status_code == 404  # not held now
+    with served.engine.connect() as conn:
+        from sqlalchemy import select
+
+        from cuikuan.store.schema import audit_log
+
+        actions = conn.execute(select(audit_log.c.action, audit_log.c.actor)
+                               .where(audit_log.c.object == "provider:sandbox")).all()  # fmt: skip
+    assert [a for a, _ in actions] == ["provider.hold", "provider.release"]
+    assert {actor for _, actor in actions} == {"key:test-all"}

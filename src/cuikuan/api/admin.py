@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cuikuan.api.auth import scope
 from cuikuan.api.common import MAX_ID, Text, plain, state
 from cuikuan.api.models import problem_responses
-from cuikuan.services import audit, webhooks
+from cuikuan.services import audit, providers, webhooks
 
 router = APIRouter(
     prefix="/webhooks", dependencies=[Depends(scope("admin"))], tags=["webhooks"],
@@ -86,3 +86,39 @@ def post_replay(
         audit.record(conn, request.state.actor, "webhook.replay", f"delivery:{delivery}", None,
                      None, st.clock())  # fmt: skip
     return {"delivery": delivery, "status": "pending"}
+
+
+# --- providers: how dispatch found them, and an admin's hold -----------------------------------
+
+providers_router = APIRouter(
+    prefix="/providers", dependencies=[Depends(scope("admin"))], tags=["providers"],
+    responses=problem_responses(401, 403, 404, 422, 429),
+)  # fmt: skip
+ProviderName = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class HoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Text = Field(min_length=1, max_length=300)
+
+
+@providers_router.get(
+    "", summary="Each provider: kind, endpoint, what it carries, up, down or held"
+)
+def get_providers(request: Request) -> dict[str, Any]:
+    st = state(request)
+    return {"items": plain(providers.overview(st.engine, st.settings))}
+
+
+@providers_router.put("/{name}/hold", summary="Send nothing through a provider until released")
+def put_hold(request: Request, name: ProviderName, hold: HoldIn) -> dict[str, Any]:
+    st = state(request)
+    providers.hold(st.engine, st.settings, name, hold.reason, st.clock(), request.state.actor)
+    return {"provider": name, "state": "held"}
+
+
+@providers_router.delete("/{name}/hold", summary="Release a held provider")
+def delete_hold(request: Request, name: ProviderName) -> dict[str, Any]:
+    st = state(request)
+    providers.release(st.engine, name, st.clock(), request.state.actor)
+    return {"provider": name, "state": "up"}

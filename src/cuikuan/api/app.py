@@ -57,6 +57,7 @@ def create_app(
     app.include_router(writes.ingest, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.include_router(writes.operate, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.include_router(admin.router, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
+    app.include_router(admin.providers_router, prefix=PREFIX, max_body_size=DEFAULT_LIMIT)
     app.include_router(console.router, max_body_size=64 * 1024)
     app.include_router(console_strategy.router, max_body_size=64 * 1024)
     app.include_router(console_admin.router, max_body_size=64 * 1024)
