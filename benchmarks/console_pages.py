@@ -107,13 +107,17 @@ def main() -> None:
                                       {"start": "2026-11-01", "end": f"2026-11-{20 + i}"}))  # fmt: skip
                     if i < max(5, args.requests // 5):  # the managers' pages: fewer of them
                         pages.append(("today", "/console", {}))
-                        pages += [(k, path.format(ext=ext), {}) for k, path in MANAGERS.items()]
+                        # Parameters apart: httpx drops a query in the path when given params.
+                        pages += [(k, path, {n: v.format(ext=ext) for n, v in query.items()})
+                                  for k, (path, query) in MANAGERS.items()]  # fmt: skip
                     for kind, path, params in pages:
                         began = time.perf_counter()
                         answer = client.get(path, params=params)
                         timings[kind].append((time.perf_counter() - began) * 1000)
                         if answer.status_code != 200:
                             raise SystemExit(f"{path}: {answer.status_code} {answer.text[:300]}")
+                        if kind == "explain" and 'id="decision"' not in answer.text:
+                            raise SystemExit(f"{path} {params}: no decision on the page")
         finally:
             server.terminate()
             server.wait(30)
@@ -126,13 +130,13 @@ def main() -> None:
     (OUT / f"console_pages-{args.accounts}.json").write_text(json.dumps(summary, indent=1))
 
 
-MANAGERS = {
-    "templates": "/console/templates",
-    "strategy": "/console/strategy",
-    "explain": "/console/explain?customer={ext}",
-    "report": "/console/report",
-    "audit": "/console/audit",
-    "admin": "/console/admin",
+MANAGERS: dict[str, tuple[str, dict[str, str]]] = {
+    "templates": ("/console/templates", {}),
+    "strategy": ("/console/strategy", {}),
+    "explain": ("/console/explain", {"customer": "{ext}"}),
+    "report": ("/console/report", {}),
+    "audit": ("/console/audit", {}),
+    "admin": ("/console/admin", {}),
 }
 
 WARM = """

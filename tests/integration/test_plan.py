@@ -572,3 +572,26 @@ def test_data_that_makes_a_text_banned_or_overlong_is_held(book: tuple[Settings,
     assert "segments" in by_id[long_name]["reason"]
     others = again.filter(~again["customer_id"].is_in([bad_name, long_name]))
     assert (others["status"] == "planned").sum() == sms.height - 2
+
+
+def test_one_customers_plan_decides_as_the_whole_plan_for_every_kind_of_decision(
+    book: tuple[Settings, Engine],
+) -> None:
+    """Explain reads only the person's own loans: for customers of every status the whole plan
+    gives (planned, held back, suppressed for each reason), one customer's plan decides the
+    same, with the same trail."""
+    import random
+
+    settings, engine = book
+    plan = make_plan(engine, settings, DAY, dry_run=True).candidates
+    keys = ["customer", "step", "status", "reason", "text", "earliest_at", "trail"]
+    by_kind: dict[tuple[str, str], list[str]] = {}
+    for row in plan.iter_rows(named=True):
+        by_kind.setdefault((row["status"], str(row["reason"])[:20]), []).append(row["customer"])
+    rng = random.Random(3)
+    picked = {c for people in by_kind.values() for c in rng.sample(people, min(12, len(people)))}
+    assert len(by_kind) >= 2 and len(picked) >= 4
+    for customer in sorted(picked):
+        whole = plan.filter(plan["customer"] == customer).select(keys).sort("step").to_dicts()
+        alone = make_plan(engine, settings, DAY, dry_run=True, only_customer=customer).candidates
+        assert alone.select(keys).sort("step").to_dicts() == whole, customer

@@ -287,8 +287,12 @@ def _choose(
     # day); before that only tags, which few customers have, are needed to evaluate steps.
     tags = people.select("customer_id", "tags") if people is not None else _tags(engine, scope)
     # Explain shows every loan by its id; the plan reads ids and currencies for picked loans.
+    # Explain: only the person's loans are read (a range of their id), not the whole book's.
+    read_scope = scope if people is None or scope is not None else _range_of(people)
     positions = (
-        loan_positions(engine, as_of, settings, scope=scope, lean=people is None, open_only=True)
+        loan_positions(
+            engine, as_of, settings, scope=read_scope, lean=people is None, open_only=True
+        )
         .filter(~pl.col("paid_off"))
         .join(tags, on="customer_id", how="inner" if people is not None else "left")
         .with_columns(pl.col("tags").fill_null(pl.lit([], dtype=pl.List(pl.String))))
@@ -533,6 +537,11 @@ def _shared_addresses(engine: Engine) -> pl.Series:
             .having(func.count() > 1)
         ).scalars()
         return pl.Series(found + list(emails), dtype=pl.String)
+
+
+def _range_of(people: pl.DataFrame) -> Scope | None:
+    ids = people.get_column("customer_id")
+    return (int(ids.min()), int(ids.max()) + 1) if people.height else None  # type: ignore[arg-type]
 
 
 def _tags(engine: Engine, scope: Scope | None) -> pl.DataFrame:
