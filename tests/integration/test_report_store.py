@@ -99,3 +99,23 @@ def test_the_console_shows_the_kept_report_without_computing_one(
             token = _csrf(zhao, "/console/report")
             assert zhao.post("/console/report/refresh", data={"csrf": token}).status_code == 303
     assert report_store.latest(engine, settings, LATER)[1] > LATER - timedelta(minutes=5)  # type: ignore[index]
+
+
+def test_a_single_worker_keeps_the_report_only_in_a_tick_with_nothing_to_send(
+    tmp_path: Path, db_url: str
+) -> None:
+    """One process doing the whole day: a tick that sends does not stop for the report; the
+    next tick with nothing to send keeps it."""
+    from cuikuan.services.worker import WorkerDay
+
+    settings, engine = build_book(tmp_path, db_url, 300, 6)
+    make_plan(engine, settings, DAY)
+    sandbox = SandboxChannel(engine, failure_share=0.0)
+    day = WorkerDay(engine, settings, lambda name: sandbox, {}, lambda url, headers, body: 200)
+    busy = day.tick(OPEN)
+    assert busy.sent.sent > 0
+    assert report_store.latest(engine, settings, OPEN) is None
+    quiet = day.tick(OPEN + timedelta(minutes=1))
+    assert quiet.sent.sent == 0
+    kept = report_store.latest(engine, settings, OPEN + timedelta(minutes=1))
+    assert kept is not None and kept[1] == OPEN + timedelta(minutes=1)

@@ -117,6 +117,9 @@ class WorkerDay:
             report.receipts.update(heard.receipts)
         report.tasks_closed = settle_kept(self.engine, self.settings, now)
         warm_portfolio(self.engine, self.settings, now)
-        report_store.refresh(self.engine, self.settings, now)
+        if not report.sent.sent:
+            # Seconds on a large book: only in a tick that had nothing to send, so that one
+            # process doing the whole day never holds its dispatch for it.
+            report_store.refresh(self.engine, self.settings, now)
         report.webhooks = webhooks.deliver_due(self.engine, now, self.post)
         return report
