@@ -6,6 +6,8 @@ preview = preview_template(settings, "due_today", engine=engine, customer="C001"
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -150,6 +152,36 @@ def failing_templates(settings: Settings) -> dict[tuple[str, str], str]:
             if f.severity == "error" and template.key not in failing:
                 failing[template.key] = f"{f.rule}: {f.message} ({f.file}:{f.line})"
     return failing
+
+
+_LINT_MEMO: dict[str, tuple[lint.WordingMatcher, dict[tuple[str, str], str]]] = {}
+_LINT_LOCK = threading.Lock()
+
+
+def lint_state(settings: Settings) -> tuple[lint.WordingMatcher, dict[tuple[str, str], str]]:
+    """The wording matcher and `failing_templates`, remembered in this process for as long as
+    the settings, the templates and the wording files are the same, by content: a server's
+    explain would otherwise lint every template on every request."""
+    key = _lint_key(settings)
+    with _LINT_LOCK:
+        found = _LINT_MEMO.get(key)
+    if found is not None:
+        return found[0], dict(found[1])
+    made = (wording_matcher(settings), failing_templates(settings))
+    with _LINT_LOCK:
+        if len(_LINT_MEMO) >= 8:
+            _LINT_MEMO.pop(next(iter(_LINT_MEMO)))
+        _LINT_MEMO[key] = made
+    return made[0], dict(made[1])
+
+
+def _lint_key(settings: Settings) -> str:
+    digest = hashlib.blake2b(settings.model_dump_json().encode(), digest_size=16)
+    wording = settings.path(settings.templates.wording_dir)
+    for folder, pattern in ((templates_dir(settings), "*.txt"), (wording, "*.toml")):
+        for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _check_one(

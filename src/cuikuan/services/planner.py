@@ -806,7 +806,7 @@ _LINT_AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cuikuan-lint
 def _lint_templates(
     settings: Settings,
 ) -> tuple[WordingMatcher, dict[tuple[str, str], str]]:
-    return messages.wording_matcher(settings), messages.failing_templates(settings)
+    return messages.lint_state(settings)
 
 
 class _Templates:
