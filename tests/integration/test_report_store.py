@@ -88,7 +88,7 @@ def test_the_console_shows_the_kept_report_without_computing_one(
         with httpx.Client(base_url=served.url, follow_redirects=False) as zhao:
             assert _login(zhao, "zhao").status_code == 303
             with monkeypatch.context() as patch:
-                patch.setattr(console, "build_report", refuse)
+                patch.setattr(report_store, "build_report", refuse)
                 patch.setattr(console, "template_rates", refuse)
                 page = zhao.get("/console/report")
                 assert page.status_code == 200 and "Funnel" in page.text
@@ -119,3 +119,18 @@ def test_a_single_worker_keeps_the_report_only_in_a_tick_with_nothing_to_send(
     assert quiet.sent.sent == 0
     kept = report_store.latest(engine, settings, OPEN + timedelta(minutes=1))
     assert kept is not None and kept[1] == OPEN + timedelta(minutes=1)
+
+
+def test_a_range_of_ones_own_is_kept_for_an_hour(sent_book: tuple[Settings, Engine]) -> None:
+    settings, engine = sent_book
+    first, last = DAY, DAY + timedelta(days=1)
+    made, at = report_store.for_range(engine, settings, first, last, 2, LATER)
+    assert at == LATER and made.uplift
+    again, at = report_store.for_range(
+        engine, settings, first, last, 2, LATER + timedelta(minutes=30)
+    )
+    assert at == LATER and render_body(again, at) == render_body(made, at)
+    _, at = report_store.for_range(engine, settings, first, last, 2, LATER + timedelta(minutes=61))
+    assert at == LATER + timedelta(minutes=61)  # an hour old: made again
+    _, at = report_store.for_range(engine, settings, first, last, 3, LATER + timedelta(minutes=62))
+    assert at == LATER + timedelta(minutes=62)  # another window is another report

@@ -4,6 +4,7 @@ instead of computing it on every view (seconds on a large book).
 
     refresh(engine, settings, now)            # the worker: compute it when it is an hour old
     stored = latest(engine, settings, now)    # (Report, made_at) for today's default range, or None
+    report, made_at = for_range(engine, settings, first, last, window, now)   # any range, kept
     default_range(settings, now)              # (first, last, window days)
 
 The report is kept whole: its frames as Arrow IPC, the rest as JSON, so that what the console
@@ -43,6 +44,20 @@ def refresh(engine: Engine, settings: Settings, now: datetime, force: bool = Fal
     frames, meta = encode(report)
     snapshots.save_report(engine, _key(first, last, window), frames, meta, now)
     return True
+
+
+def for_range(
+    engine: Engine, settings: Settings, first: date, last: date, window: int, now: datetime
+) -> tuple[Report, datetime]:
+    """The report for any range, and as of when: the kept one while under an hour old, else
+    made now and kept (a manager who opens the same range again does not wait again)."""
+    found = snapshots.load_report(engine, _key(first, last, window))
+    if found is not None and now - found[2] < EVERY:
+        return decode(found[0], found[1]), found[2]
+    report = build_report(engine, settings, first, last, window, now=now)
+    frames, meta = encode(report)
+    snapshots.save_report(engine, _key(first, last, window), frames, meta, now)
+    return report, now
 
 
 def latest(engine: Engine, settings: Settings, now: datetime) -> tuple[Report, datetime] | None:

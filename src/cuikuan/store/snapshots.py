@@ -74,6 +74,8 @@ def save_report(
     made_at: datetime,
 ) -> None:
     with engine.begin() as conn:
+        # Ranges people asked for once are not kept beyond a day.
+        conn.execute(delete(reports).where(reports.c.made_at < made_at - timedelta(days=1)))
         conn.execute(delete(reports).where(reports.c.key == key))
         conn.execute(
             insert(reports).values(

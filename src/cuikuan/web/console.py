@@ -50,7 +50,7 @@ from cuikuan.services.outbox import (
 )
 from cuikuan.services.portfolio import customer_view, portfolio_now
 from cuikuan.services.replies import receive_reply
-from cuikuan.services.report import Report, build_report, template_rates
+from cuikuan.services.report import Report, template_rates
 from cuikuan.services.tasks import assign, take, worklist
 from cuikuan.services.tasks import done as close_task
 from cuikuan.services.timeline import timeline
@@ -749,13 +749,13 @@ def _report(
     engine: Engine, settings: Settings, now: datetime, chosen: tuple[date, date, int]
 ) -> tuple[Report, datetime]:
     """The report for the range, and as of when: the kept one for the default range (the worker
-    keeps it at most an hour old), else computed now."""
+    keeps it), else one made for this range within the hour, else made now."""
     if chosen == report_store.default_range(settings, now):
         kept = report_store.latest(engine, settings, now)
         if kept is not None:
             return kept
     first, last, days = chosen
-    return build_report(engine, settings, first, last, days, now=now), now
+    return report_store.for_range(engine, settings, first, last, days, now)
 
 
 @router.get("/report/export")
