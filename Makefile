@@ -35,8 +35,9 @@ demo: install
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan outbox
 	cd $(DEMO_DIR) && ../$(BIN)/cuikuan report --from 2026-11-30 --to 2026-12-29 --at 2027-01-02 --html report.html
 	cd $(DEMO_DIR) && printf 'demo-console-2026\n' | ../$(BIN)/cuikuan users add demo --role supervisor
+	cd $(DEMO_DIR) && printf 'demo-console-2026\n' | ../$(BIN)/cuikuan users add demo-admin --role admin
 	@echo "The HTML report (opens offline): $(abspath $(DEMO_DIR))/report.html"
-	@echo "The console: (cd $(DEMO_DIR) && ../$(BIN)/cuikuan serve), then open http://127.0.0.1:8000/console and log in as demo / demo-console-2026"
+	@echo "The console: (cd $(DEMO_DIR) && ../$(BIN)/cuikuan serve), then open http://127.0.0.1:8000/console and log in as demo / demo-console-2026 (a supervisor; demo-admin, same password, for the admin page)"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks fuzz
