@@ -20,6 +20,7 @@ page. The worker's step that keeps the report is timed on its own. Targets (issu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -58,12 +60,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "cuikuan", "users", "add", "bench", "--role",
                         "admin", "--password-env", "BENCH_PW"], cwd=work, env=env, check=True)  # fmt: skip
         # The worker's hourly step that keeps the last 30 days' report (timed on its own).
-        began = time.perf_counter()
-        subprocess.run([sys.executable, "-c", WARM_REPORT], cwd=work, check=True)
-        report_ms = (time.perf_counter() - began) * 1000
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "cuikuan", "serve", "--port", str(port)],
-                                  cwd=work, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        report_ms = _worker_step(work, "from cuikuan.services.report_store import refresh as step")
         timings: dict[str, list[float]] = {
             k: []
             for k in (
@@ -80,47 +77,34 @@ def main() -> None:
                 *MANAGERS,
             )
         }
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_up(url)
-            with httpx.Client(base_url=url, timeout=120) as client:
-                token = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text)
-                assert token is not None
-                done = client.post(
-                    "/console/login",
-                    data={"csrf": token.group(1), "name": "bench", "password": PASSWORD},
-                )
-                assert done.status_code == 303, done.text[:300]
-                for ext, _, _ in people[:5]:  # warm up, as a running server is
-                    client.get(f"/console/borrowers/{ext}")
-                # Today positions the whole book once per day and ledger version (an import
-                # makes a new one): the first view after an import pays that, apart.
-                began = time.perf_counter()
-                assert client.get("/console").status_code == 200
-                timings["today_first_view"].append((time.perf_counter() - began) * 1000)
-                for i, (ext, phone, name) in enumerate(people):
-                    pages = [("work", "/console/work", {}), ("borrower", f"/console/borrowers/{ext}", {}),
-                             ("search_phone", "/console/borrowers", {"q": phone}),
-                             ("search_name", "/console/borrowers", {"q": name[:1] + name[1:2]})]  # fmt: skip
-                    if i < 3:  # a range of one's own: computed on the spot
-                        pages.append(("report_other_range", "/console/report",
-                                      {"start": "2026-11-01", "end": f"2026-11-{20 + i}"}))  # fmt: skip
-                    if i < max(5, args.requests // 5):  # the managers' pages: fewer of them
-                        pages.append(("today", "/console", {}))
-                        # Parameters apart: httpx drops a query in the path when given params.
-                        pages += [(k, path, {n: v.format(ext=ext) for n, v in query.items()})
-                                  for k, (path, query) in MANAGERS.items()]  # fmt: skip
-                    for kind, path, params in pages:
-                        began = time.perf_counter()
-                        answer = client.get(path, params=params)
-                        timings[kind].append((time.perf_counter() - began) * 1000)
-                        if answer.status_code != 200:
-                            raise SystemExit(f"{path}: {answer.status_code} {answer.text[:300]}")
-                        if kind == "explain" and 'id="decision"' not in answer.text:
-                            raise SystemExit(f"{path} {params}: no decision on the page")
-        finally:
-            server.terminate()
-            server.wait(30)
+        with _console(work) as client:
+            for ext, _, _ in people[:5]:  # warm up, as a running server is
+                client.get(f"/console/borrowers/{ext}")
+            # Today positions the whole book once per day and ledger version (an import
+            # makes a new one): the first view after an import pays that, apart.
+            began = time.perf_counter()
+            assert client.get("/console").status_code == 200
+            timings["today_first_view"].append((time.perf_counter() - began) * 1000)
+            for i, (ext, phone, name) in enumerate(people):
+                pages = [("work", "/console/work", {}), ("borrower", f"/console/borrowers/{ext}", {}),
+                         ("search_phone", "/console/borrowers", {"q": phone}),
+                         ("search_name", "/console/borrowers", {"q": name[:1] + name[1:2]})]  # fmt: skip
+                if i < 3:  # a range of one's own: computed on the spot
+                    pages.append(("report_other_range", "/console/report",
+                                  {"start": "2026-11-01", "end": f"2026-11-{20 + i}"}))  # fmt: skip
+                if i < max(5, args.requests // 5):  # the managers' pages: fewer of them
+                    pages.append(("today", "/console", {}))
+                    # Parameters apart: httpx drops a query in the path when given params.
+                    pages += [(k, path, {n: v.format(ext=ext) for n, v in query.items()})
+                              for k, (path, query) in MANAGERS.items()]  # fmt: skip
+                for kind, path, params in pages:
+                    began = time.perf_counter()
+                    answer = client.get(path, params=params)
+                    timings[kind].append((time.perf_counter() - began) * 1000)
+                    if answer.status_code != 200:
+                        raise SystemExit(f"{path}: {answer.status_code} {answer.text[:300]}")
+                    if kind == "explain" and 'id="decision"' not in answer.text:
+                        raise SystemExit(f"{path} {params}: no decision on the page")
         timings["worker_warm_ms"], timings["today_first_view_after_worker"] = _after_worker(work)
         timings["worker_report_ms"] = [report_ms]
     summary: dict[str, object] = {kind: percentiles(values) for kind, values in timings.items()}
@@ -139,34 +123,29 @@ MANAGERS: dict[str, tuple[str, dict[str, str]]] = {
     "admin": ("/console/admin", {}),
 }
 
-WARM = """
+# The worker's steps, as `cuikuan worker` runs them, in a process of their own; `step` is
+# called with (engine, settings, now).
+WORKER_STEP = """
 from datetime import UTC, datetime
 from cuikuan.settings import find_settings_file, load_settings
 from cuikuan.store.engine import open_database
-from cuikuan.services.worker import warm_portfolio
+{import_step}
 settings = load_settings(find_settings_file(None))
-warm_portfolio(open_database(settings.database_url), settings, datetime.now(UTC))
+step(open_database(settings.database_url), settings, datetime.now(UTC))
 """
 
 
-WARM_REPORT = """
-from datetime import UTC, datetime
-from cuikuan.settings import find_settings_file, load_settings
-from cuikuan.store.engine import open_database
-from cuikuan.services import report_store
-settings = load_settings(find_settings_file(None))
-report_store.refresh(open_database(settings.database_url), settings, datetime.now(UTC))
-"""
-
-
-def _after_worker(work: Path) -> tuple[list[float], list[float]]:
-    """The stored portfolio forgotten, the worker's step run (as once an import lands), then a
-    fresh server's first Today view: it reads what the worker stored."""
-    with sqlite3.connect(work / "cuikuan.db") as db:
-        db.execute("DELETE FROM portfolio_snapshots")
+def _worker_step(work: Path, import_step: str) -> float:
+    """Milliseconds the worker's step takes, process start included."""
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-c", WARM], cwd=work, check=True)
-    warm = (time.perf_counter() - began) * 1000
+    script = WORKER_STEP.format(import_step=import_step)
+    subprocess.run([sys.executable, "-c", script], cwd=work, check=True)
+    return (time.perf_counter() - began) * 1000
+
+
+@contextlib.contextmanager
+def _console(work: Path) -> Iterator[httpx.Client]:
+    """`cuikuan serve` on the book, as its own process, with the bench user logged in."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "cuikuan", "serve", "--port", str(port)],
                               cwd=work, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -176,14 +155,25 @@ def _after_worker(work: Path) -> tuple[list[float], list[float]]:
         with httpx.Client(base_url=url, timeout=120) as client:
             token = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text)
             assert token is not None
-            client.post("/console/login",
-                        data={"csrf": token.group(1), "name": "bench", "password": PASSWORD})  # fmt: skip
-            began = time.perf_counter()
-            assert client.get("/console").status_code == 200
-            first = (time.perf_counter() - began) * 1000
+            done = client.post("/console/login",
+                               data={"csrf": token.group(1), "name": "bench", "password": PASSWORD})  # fmt: skip
+            assert done.status_code == 303, done.text[:300]
+            yield client
     finally:
         server.terminate()
         server.wait(30)
+
+
+def _after_worker(work: Path) -> tuple[list[float], list[float]]:
+    """The stored portfolio forgotten, the worker's step run (as once an import lands), then a
+    fresh server's first Today view: it reads what the worker stored."""
+    with sqlite3.connect(work / "cuikuan.db") as db:
+        db.execute("DELETE FROM portfolio_snapshots")
+    warm = _worker_step(work, "from cuikuan.services.worker import warm_portfolio as step")
+    with _console(work) as client:
+        began = time.perf_counter()
+        assert client.get("/console").status_code == 200
+        first = (time.perf_counter() - began) * 1000
     return [warm], [first]
 
 

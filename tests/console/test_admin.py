@@ -243,26 +243,13 @@ def test_an_admin_adds_a_user_and_holds_a_provider_in_the_browser(
 ) -> None:
     """In chromium: the admin page in both languages; a user added from the keyboard alone
     (every field reached by Tab, named by its label) logs in; a provider held shows as held."""
-    import os
+    from playwright.sync_api import expect
 
-    from tests.console.test_console import CHROMIUM, _shots
-
-    if CHROMIUM is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("chromium is not installed (CI=true: the browser tests must run)")
-        pytest.skip("chromium is not installed (Debian package chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from tests.console.test_console import _shots, chinese_page
 
     served = admin_console
     shots = _shots(tmp_path)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(
-            locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
-        )
-        page = context.new_page()
+    with chinese_page() as page:
         page.goto(served.url + "/console/login")
         page.fill("#name", "root")
         page.fill("#password", PASSWORD)
@@ -294,6 +281,5 @@ def test_an_admin_adds_a_user_and_holds_a_provider_in_the_browser(
         page.goto(served.url + "/console/admin")
         expect(page.locator("h1")).to_contain_text("Admin")
         page.screenshot(path=str(shots / "admin-en.png"), full_page=True)
-        browser.close()
     assert "小王" in [u["name"] for u in users.list_users(served.engine)]
     users.login(served.engine, "小王", "a long enough passphrase", NOW)  # raises if refused

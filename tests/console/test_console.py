@@ -3,6 +3,7 @@ and its security rules over HTTP on both databases."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import polars as pl
@@ -24,6 +26,9 @@ from cuikuan.store.schema import audit_log, customers, tasks
 from cuikuan.store.schema import users as users_table
 from tests.api.conftest import NOW, Served, first_number, serve
 from tests.integration.conftest import build_book
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "correct horse battery"
@@ -310,6 +315,29 @@ def _task_state(engine: Engine, task_id: int) -> tuple[str, str | None]:
     return row.state, row.assignee
 
 
+@contextlib.contextmanager
+def chinese_page() -> Iterator[Page]:
+    """A page in Debian's chromium through Playwright, asking for Chinese; the test is skipped
+    without chromium, and fails under CI=true (the browser tests must run there)."""
+    if CHROMIUM is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("chromium is not installed (CI=true: the browser tests must run)")
+        pytest.skip("chromium is not installed (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(
+            locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+        )
+        try:
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
 def _shots(tmp_path: Path) -> Path:
     """Where the screenshots go: $CUIKUAN_SCREENSHOTS (docs/screenshots for the README), else
     the test's own folder."""
@@ -322,22 +350,11 @@ def _shots(tmp_path: Path) -> Path:
 def test_an_agent_works_the_list_in_the_browser(
     console: tuple[Served, dict[str, str]], tmp_path: Path
 ) -> None:
-    if CHROMIUM is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("chromium is not installed (CI=true: the browser tests must run)")
-        pytest.skip("chromium is not installed (Debian package chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     served, who = console
     shots = _shots(tmp_path)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(
-            locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
-        )
-        page = context.new_page()
+    with chinese_page() as page:
         page.goto(served.url + "/console")
         expect(page).to_have_url(re.compile(r"/console/login$"))
         page.fill("#name", "li")
@@ -416,7 +433,6 @@ def test_an_agent_works_the_list_in_the_browser(
         expect(page.locator("#preview-borrower")).to_have_text(who["theirs"])
         expect(page.locator("#cost")).not_to_be_empty()
         page.screenshot(path=str(shots / "template-zh.png"), full_page=True)
-        browser.close()
     with served.engine.connect() as conn:
         reveals = conn.execute(select(audit_log.c.actor, audit_log.c.object).where(audit_log.c.action == "phone.reveal")).all()  # fmt: skip
     assert [tuple(r) for r in reveals] == [("user:zhao", f"customer:{who['theirs']}")]
@@ -600,24 +616,13 @@ def test_a_strategy_change_is_approved_by_a_second_user_in_the_browser(
     """In chromium: a compliance user edits the strategy (the check answers as they type),
     saves a draft and cannot approve it; a second one approves it and the page shows the new
     share; explain for a borrower; screenshots in both languages."""
-    if CHROMIUM is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("chromium is not installed (CI=true: the browser tests must run)")
-        pytest.skip("chromium is not installed (Debian package chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     served, who = console
     for name in ("cara", "dana"):
         users.add_user(served.engine, name, "compliance", PASSWORD, NOW, team="east")
     shots = _shots(tmp_path)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(
-            locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
-        )
-        page = context.new_page()
+    with chinese_page() as page:
 
         def login(name: str) -> None:
             page.goto(served.url + "/console/login")
@@ -660,7 +665,6 @@ def test_a_strategy_change_is_approved_by_a_second_user_in_the_browser(
         page.goto(served.url + "/console/strategy")
         expect(page.locator("h1")).to_contain_text("Strategy and policy")
         page.screenshot(path=str(shots / "strategy-en.png"), full_page=True)
-        browser.close()
 
 
 def test_an_agent_agrees_an_instalment_plan_on_the_borrower_page(

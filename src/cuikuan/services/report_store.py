@@ -39,25 +39,31 @@ def refresh(engine: Engine, settings: Settings, now: datetime, force: bool = Fal
     found = latest(engine, settings, now)
     if found is not None and not force and now - found[1] < EVERY:
         return False
-    first, last, window = default_range(settings, now)
-    report = build_report(engine, settings, first, last, window, now=now)
-    frames, meta = encode(report)
-    snapshots.save_report(engine, _key(first, last, window), frames, meta, now)
+    _make(engine, settings, *default_range(settings, now), now)
     return True
 
 
 def for_range(
     engine: Engine, settings: Settings, first: date, last: date, window: int, now: datetime
 ) -> tuple[Report, datetime]:
-    """The report for any range, and as of when: the kept one while under an hour old, else
-    made now and kept (a manager who opens the same range again does not wait again)."""
+    """The report for any range, and as of when: for the default range the kept one whatever
+    its age (the worker keeps it), for another the kept one while under an hour old; else made
+    now and kept (a manager who opens the same range again does not wait again)."""
     found = snapshots.load_report(engine, _key(first, last, window))
-    if found is not None and now - found[2] < EVERY:
+    if found is not None and (
+        (first, last, window) == default_range(settings, now) or now - found[2] < EVERY
+    ):
         return decode(found[0], found[1]), found[2]
+    return _make(engine, settings, first, last, window, now), now
+
+
+def _make(
+    engine: Engine, settings: Settings, first: date, last: date, window: int, now: datetime
+) -> Report:
     report = build_report(engine, settings, first, last, window, now=now)
     frames, meta = encode(report)
     snapshots.save_report(engine, _key(first, last, window), frames, meta, now)
-    return report, now
+    return report
 
 
 def latest(engine: Engine, settings: Settings, now: datetime) -> tuple[Report, datetime] | None:

@@ -718,20 +718,13 @@ def audit_page(request: Request, actor: str = "", object: str = "") -> Response:
 def report_page(request: Request, start: str = "", end: str = "", window: str = "3") -> Response:
     """The report for a range (the last 30 days by default): its tables and charts in the
     console, a form for the range and the pay window, and the exports."""
-    session = _viewer(request, "compliance", "supervisor")
-    if isinstance(session, Response):
-        return session
-    engine, settings, clock = _app(request)
-    now = clock()
-    chosen = _report_range(settings, now, start, end, window)
-    if isinstance(chosen, str):
-        return _refuse(request, session, "bad_form", 400, detail=chosen)
-    first, last, days = chosen
-    report, made_at = _report(engine, settings, now, chosen)
+    found = _chosen_report(request, start, end, window)
+    if isinstance(found, Response):
+        return found
+    session, (first, last, days), report, made_at, kept = found
     query = urlencode({"start": first.isoformat(), "end": last.isoformat(), "window": days})
     return _page(request, "report.html", session, body=render_body(report, made_at), start=first,
-                 end=last, window=days, query=query, made_at=made_at,
-                 kept=chosen == report_store.default_range(settings, now))  # fmt: skip
+                 end=last, window=days, query=query, made_at=made_at, kept=kept)  # fmt: skip
 
 
 @router.post("/report/refresh")
@@ -745,47 +738,45 @@ async def report_refresh(request: Request) -> Response:
     return RedirectResponse("/console/report", status_code=303, headers=SECURITY_HEADERS)
 
 
-def _report(
-    engine: Engine, settings: Settings, now: datetime, chosen: tuple[date, date, int]
-) -> tuple[Report, datetime]:
-    """The report for the range, and as of when: the kept one for the default range (the worker
-    keeps it), else one made for this range within the hour, else made now."""
-    if chosen == report_store.default_range(settings, now):
-        kept = report_store.latest(engine, settings, now)
-        if kept is not None:
-            return kept
-    first, last, days = chosen
-    return report_store.for_range(engine, settings, first, last, days, now)
-
-
 @router.get("/report/export")
 def report_export(
     request: Request, start: str = "", end: str = "", window: str = "3", format: str = "html"
 ) -> Response:
     """The same report as a file: the self-contained HTML (opens offline, can be mailed) or the
     JSON of `cuikuan report --json`."""
-    session = _viewer(request, "compliance", "supervisor")
-    if isinstance(session, Response):
-        return session
-    engine, settings, clock = _app(request)
-    now = clock()
-    chosen = _report_range(settings, now, start, end, window)
-    if isinstance(chosen, str) or format not in ("html", "json"):
-        return _refuse(
-            request,
-            session,
-            "bad_form",
-            400,
-            detail=chosen if isinstance(chosen, str) else "format: html or json",
-        )
-    first, last, _ = chosen
-    report, made_at = _report(engine, settings, now, chosen)
+    if format not in ("html", "json"):
+        session = _viewer(request, "compliance", "supervisor")
+        if isinstance(session, Response):
+            return session
+        return _refuse(request, session, "bad_form", 400, detail="format: html or json")
+    found = _chosen_report(request, start, end, window)
+    if isinstance(found, Response):
+        return found
+    _, (first, last, _), report, made_at, _ = found
     name = f"cuikuan-report-{first}-{last}.{format}"
     headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
     if format == "json":
         body = json.dumps(report.as_dict(), ensure_ascii=False, default=str)
         return Response(body, media_type="application/json", headers=headers)
     return HTMLResponse(render_html(report, made_at), headers=headers)
+
+
+def _chosen_report(
+    request: Request, start: str, end: str, window: str
+) -> tuple[users.Session, tuple[date, date, int], Report, datetime, bool] | Response:
+    """The reader (compliance, supervisors), the range from the form, the report for it as of
+    when (services/report_store), and whether it is the default range the worker keeps; or
+    the answer instead (the login page, 403, or 400 naming what is wrong with the form)."""
+    session = _viewer(request, "compliance", "supervisor")
+    if isinstance(session, Response):
+        return session
+    engine, settings, clock = _app(request)
+    now = clock()
+    chosen = _report_range(settings, now, start, end, window)
+    if isinstance(chosen, str):
+        return _refuse(request, session, "bad_form", 400, detail=chosen)
+    report, made_at = report_store.for_range(engine, settings, *chosen, now)
+    return session, chosen, report, made_at, chosen == report_store.default_range(settings, now)
 
 
 def _report_range(
