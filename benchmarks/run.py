@@ -19,7 +19,9 @@ RUNS = (
     ["report_truth.py"],
     # The service (issue 19): ledger batches through the API, reads on a large book, and
     # dispatch shared by 1, 2 and 4 workers on PostgreSQL.
+    # Ingest from one client, and from two clients to `serve --workers 2` (one per core).
     ["api_ingest.py", "--accounts", "100000"],
+    ["api_ingest.py", "--accounts", "100000", "--clients", "2", "--workers", "2"],
     ["api_reads.py", "--accounts", "1000000"],
     ["workers_dispatch.py", "--accounts", "50000"],
     # The console (issue 20): its pages on a large book.

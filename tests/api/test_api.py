@@ -109,10 +109,12 @@ def empty(tmp_path: Path, db_url: str) -> Iterator[Served]:
     engine.dispose()
 
 
+@pytest.mark.parametrize("clients", [1, 3])
 def test_batches_through_the_api_make_the_same_book_as_the_file_import(
-    empty: Served, tmp_path: Path
+    empty: Served, tmp_path: Path, clients: int
 ) -> None:
-    """Batches are cut at loan boundaries, as a lender's system sends a loan whole."""
+    """Batches are cut at loan boundaries, as a lender's system sends a loan whole; from one
+    client in turn, or from three at once (their checks run side by side, their writes queue)."""
     ledger = tmp_path / "ledger.csv"
     generate(GenerateOptions(90, 23, DAY, ledger))
     rows = _ledger_rows(ledger)
@@ -124,13 +126,19 @@ def test_batches_through_the_api_make_the_same_book_as_the_file_import(
         if len(batches[-1]) >= 100:
             batches.append([])
         batches[-1] += loan_rows
-    with empty.client("ingest") as client:
-        for batch in batches:
-            answer = client.post(
-                "/api/v1/instalments", json={"rows": batch, "snapshot_at": NOW.isoformat()}
-            )
-            assert answer.status_code == 201, answer.text
-            assert answer.json()["rows"] == len(batch)
+
+    def post_all(mine: list[list[dict[str, Any]]]) -> None:
+        with empty.client("ingest") as client:
+            for batch in mine:
+                answer = client.post(
+                    "/api/v1/instalments", json={"rows": batch, "snapshot_at": NOW.isoformat()}
+                )
+                assert answer.status_code == 201, answer.text
+                assert answer.json()["rows"] == len(batch)
+
+    with ThreadPoolExecutor(clients) as pool:
+        for done in [pool.submit(post_all, batches[i::clients]) for i in range(clients)]:
+            done.result()
     reference = open_database(f"sqlite:///{tmp_path / 'reference.db'}")
     import_file(reference, ledger, RULES, snapshot_at=NOW, now=NOW)
     assert _book(empty.engine) == _book(reference)

@@ -476,3 +476,68 @@ def test_the_generator_writes_in_chunks_the_same_file_as_whole(
         assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
         assert (tmp_path / "ap.csv").read_bytes() == (tmp_path / "bp.csv").read_bytes()
         assert (tmp_path / "a.csv").read_bytes().count(b"\n") == whole.instalment_rows + 1
+
+
+# --- imports side by side (the API's batches from several clients) ---------------------------
+
+
+def test_a_small_import_is_checked_before_it_waits_for_the_writer(
+    engine: Engine, ledger: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source of one batch is checked before the import's transaction takes the write lock,
+    so two imports (two API clients) check at once while only their writes queue."""
+    import threading
+
+    from cuikuan.services import importer
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the write lock held from outside is SQLite's")
+    checking = threading.Event()
+    real = importer.check_batch
+
+    def spied(*args: object, **kwargs: object) -> object:
+        checking.set()
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer, "check_batch", spied)
+    holder = engine.raw_connection()
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(import_file(engine, ledger, RULES)))
+    worker.start()
+    try:
+        assert checking.wait(20), "the batch was not checked while another import wrote"
+        assert not done
+    finally:
+        holder.rollback()
+        holder.close()
+    worker.join(60)
+    assert done and done[0].rows == len(ROWS)  # type: ignore[attr-defined]
+
+
+def test_imports_side_by_side_all_land(engine: Engine, tmp_path: Path) -> None:
+    """Four imports at once, sharing a customer: every row lands once, every loan with its own
+    customer, on both databases."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = []
+    for n in range(4):
+        rows = [
+            [f"C{n}x", "王五", f"1370013700{n}", f"L{n}x", str(k), "2026-12-01", "500", "0", "App"]
+            for k in (1, 2, 3)
+        ] + [["C1", "张三", "13800138000", f"L{n}y", "1", "2026-12-01", "800", "0", "App"]]
+        files.append(write_csv(tmp_path / f"part{n}.csv", HEADER, rows))
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda p: import_file(engine, p, RULES), files))
+    assert [r.rows for r in results] == [4] * 4
+    with engine.connect() as conn:
+        owners = dict(
+            conn.execute(
+                select(loans.c.external_id, customers.c.external_id).join(
+                    customers, customers.c.id == loans.c.customer_id
+                )
+            ).all()
+        )
+        people = conn.execute(select(func.count()).select_from(customers)).scalar_one()
+    assert owners == {f"L{n}{s}": (f"C{n}x" if s == "x" else "C1") for n in range(4) for s in "xy"}
+    assert people == 5

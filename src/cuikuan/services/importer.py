@@ -130,9 +130,10 @@ def import_source(
     result = ImportResult(str(path), mapping.kind, source.encoding, snapshot_at=snapshot_at)
     result.extra_columns = list(mapping.extra)
     started = now
+    checked = _checked(source, mapping, rules, batch_rows)
     with engine.begin() as conn:
         bulk = Bulk(conn)
-        _run(bulk, source, mapping, rules, result, progress, batch_rows, started)
+        _run(bulk, source, checked, mapping, result, progress, started)
         conn.execute(
             insert(imports).values(
                 file_name=str(path),
@@ -179,29 +180,43 @@ def _payment_events(conn: Connection, recorded_at: datetime) -> None:
     )  # fmt: skip
 
 
-def _run(
-    bulk: Bulk,
-    source: Source,
-    mapping: Mapping,
-    rules: Rules,
-    result: ImportResult,
-    progress: Progress | None,
-    batch_rows: int,
-    now: datetime,
-) -> None:
-    problems = _Problems(str(source.path))
+_CheckedBatch = tuple[int, Checked, pl.DataFrame]  # rows, the checked batch, its conflicts
+
+
+def _checked(
+    source: Source, mapping: Mapping, rules: Rules, batch_rows: int
+) -> Iterator[_CheckedBatch]:
+    """The source's batches checked (cells, then conflicts between rows), which needs no
+    database. A source of one batch (an API batch, a small file) is checked here, before the
+    import's transaction takes the write lock: another import writes meanwhile. A longer one is
+    checked batch by batch beside the writing of the one before (`prefetch`)."""
     columns = {f: mapping.column(f) for f in mapping.fields}
     columns["e164"] = columns.get("phone", "phone")
     tracker = ConflictTracker(mapping.kind, columns)
-    writes.prepare(bulk, source.total_rows if mapping.kind != "payments" else 0)
-    keys = writes.KeyCache(bulk)
 
-    def checked_batches() -> Iterator[tuple[int, Checked, pl.DataFrame]]:
+    def batches() -> Iterator[_CheckedBatch]:
         for batch in source.batches(batch_rows):
             checked = check_batch(batch, mapping, rules)
             yield batch.height, checked, tracker.check(checked.frame)
 
-    for height, checked, conflicts in prefetch(checked_batches()):
+    if source.total_rows <= batch_rows:
+        return iter(list(batches()))
+    return prefetch(batches())
+
+
+def _run(
+    bulk: Bulk,
+    source: Source,
+    checked_batches: Iterator[_CheckedBatch],
+    mapping: Mapping,
+    result: ImportResult,
+    progress: Progress | None,
+    now: datetime,
+) -> None:
+    problems = _Problems(str(source.path))
+    writes.prepare(bulk, source.total_rows if mapping.kind != "payments" else 0)
+    keys = writes.KeyCache(bulk)
+    for height, checked, conflicts in checked_batches:
         problems.add(checked.problems)
         problems.add(conflicts)
         problems.add(_against_ledger(bulk, checked, mapping))

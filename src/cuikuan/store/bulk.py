@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
 
+# The advisory lock key of ledger imports on PostgreSQL ("cuikuan ledger" in the key's bytes).
+LEDGER_WRITES_LOCK = 0x6375_696B_6C65_6467
+
+
 class Bulk:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -66,11 +70,15 @@ class Bulk:
         return max(result.rowcount, 0)
 
     def hold_write_lock(self, table: str) -> None:
-        """SQLite: take the database's write lock now (a write that changes nothing) and keep it
-        to commit, so that ids reserved from max(id) stay this transaction's. PostgreSQL reserves
-        ids from the table's sequence instead and needs no lock."""
+        """Take the ledger's write turn now and keep it to commit: one ledger import writes at a
+        time. SQLite: the database's write lock (a write that changes nothing), so that ids
+        reserved from max(id) stay this transaction's. PostgreSQL reserves ids from the table's
+        sequence, but two imports bringing the same new customer would both insert it and one
+        would fail on the unique key: a transaction-level advisory lock queues them instead."""
         if self.sqlite:
             self.one(f"UPDATE {table} SET id = id WHERE 0")
+        else:
+            self.one("SELECT pg_advisory_xact_lock(%s)", (LEDGER_WRITES_LOCK,))
 
     def reserve_ids(self, table: str, n: int) -> list[int]:
         """`n` fresh primary keys of `table` for rows this transaction will insert with their key.
