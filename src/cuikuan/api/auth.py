@@ -3,9 +3,10 @@
     key: ApiKey = Depends(scope("read"))
 
 Missing or unknown key: 401; a scope the key lacks: 403; over its rate: 429 with Retry-After.
-The rate is a token bucket per key (a minute's allowance, refilled continuously). On
-PostgreSQL it is a row every `serve` process shares (store/api_buckets.py), so several servers
-behind a balancer hold the key's rate together; on SQLite it is kept in the server process.
+The rate is a token bucket per key (a minute's allowance, refilled continuously), which every
+`serve` process shares (store/api_buckets.py): on PostgreSQL a row, so several servers behind a
+balancer hold the key's rate together; on a SQLite file a file beside it, so the processes of
+`serve --workers N` do. Only an in-memory database keeps it in the process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -30,22 +32,31 @@ class RateLimiter:
         self.buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
         self.lock = threading.Lock()
         self.shared = engine if engine is not None and engine.dialect.name == "postgresql" else None
+        self.folder = _bucket_folder(engine)
 
     def take(self, key: ApiKey, moment: datetime) -> float:
         """0 when the request may go, else the seconds until it may."""
+        now, per_minute = moment.timestamp(), key.rate_per_minute
         if self.shared is not None:
             with self.shared.begin() as conn:
-                return api_buckets.take(conn, key.id, key.rate_per_minute, moment.timestamp())
-        rate = key.rate_per_minute / 60.0
+                return api_buckets.take(conn, key.id, per_minute, now)
         with self.lock:
-            now = moment.timestamp()
-            tokens, at = self.buckets.get(key.id, (float(key.rate_per_minute), now))
-            tokens = min(float(key.rate_per_minute), tokens + (now - at) * rate)
-            if tokens < 1:
-                self.buckets[key.id] = (tokens, now)
-                return (1 - tokens) / rate
-            self.buckets[key.id] = (tokens - 1, now)
-            return 0.0
+            if self.folder is not None:
+                return api_buckets.take_file(self.folder, key.id, per_minute, now)
+            tokens, at = self.buckets.get(key.id, (float(per_minute), now))
+            tokens, at, wait = api_buckets.refill(tokens, at, now, per_minute)
+            self.buckets[key.id] = (tokens, at)
+            return wait
+
+
+def _bucket_folder(engine: Engine | None) -> Path | None:
+    """Where a SQLite file's buckets are kept: beside it (None: not a file)."""
+    if engine is None or engine.dialect.name != "sqlite":
+        return None
+    name = engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(f"{name}-api-buckets")
 
 
 def scope(needed: str) -> Callable[[Request], ApiKey]:
