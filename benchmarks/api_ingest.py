@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
+PG = os.environ.get("CUIKUAN_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -83,10 +85,56 @@ def cpu_of(pid: int) -> float:
     return total
 
 
-def one_run(parts: list[list[dict[str, str]]], clients: int, workers: int) -> dict[str, float]:
+def fresh_schema() -> tuple[str, str]:
+    """A new PostgreSQL schema (name, url that uses it)."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with create_engine(PG).begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    return schema, f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def drop_schema(schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    with create_engine(PG).begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def stored_rows(work: Path, url: str | None) -> int:
+    if url is None:
+        with sqlite3.connect(work / "cuikuan.db") as db:
+            return int(db.execute("SELECT count(*) FROM instalments").fetchone()[0])
+    from sqlalchemy import create_engine, text
+
+    with create_engine(url).connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM instalments")).scalar_one())
+
+
+def one_run(
+    parts: list[list[dict[str, str]]], clients: int, workers: int, postgres: bool
+) -> dict[str, float]:
+    schema, url = fresh_schema() if postgres else (None, None)
+    try:
+        return _run_in(parts, clients, workers, url)
+    finally:
+        if schema is not None:
+            drop_schema(schema)
+
+
+def _run_in(
+    parts: list[list[dict[str, str]]], clients: int, workers: int, db_url: str | None
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="cuikuan-api-") as tmp:
         work = Path(tmp)
         cuikuan(["init", "."], work)
+        if db_url is not None:
+            config = work / "cuikuan.toml"
+            config.write_text(
+                config.read_text().replace('url = "sqlite:///cuikuan.db"', f'url = "{db_url}"')
+            )
+            cuikuan(["init", "."], work)  # the schema made in the database the settings name
         token = json.loads(cuikuan(["keys", "create", "bench", "--scopes", "ingest", "--rate",
                                     "1000000", "--json"], work))["token"]  # fmt: skip
         port = free_port()
@@ -117,8 +165,7 @@ def one_run(parts: list[list[dict[str, str]]], clients: int, workers: int) -> di
         finally:
             server.terminate()
             server.wait(30)
-        with sqlite3.connect(work / "cuikuan.db") as db:
-            stored = db.execute("SELECT count(*) FROM instalments").fetchone()[0]
+        stored = stored_rows(work, db_url)
     rows = sum(len(p) for p in parts)
     if stored != rows:
         raise SystemExit(f"{stored} instalments stored of {rows} sent")
@@ -134,6 +181,9 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="`serve --workers`: server processes"
     )
+    parser.add_argument(
+        "--postgres", action="store_true", help=f"on PostgreSQL ({PG}, a fresh schema a run)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Path(tmp) / "ledger.csv"
@@ -142,7 +192,7 @@ def main() -> None:
         parts = batches(ledger, args.batch)
     runs = []
     for _ in range(args.runs):
-        got = one_run(parts, args.clients, args.workers)
+        got = one_run(parts, args.clients, args.workers, args.postgres)
         print(json.dumps({k: round(v, 2) for k, v in got.items()}), flush=True)
         runs.append(got)
     summary = {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
@@ -152,12 +202,13 @@ def main() -> None:
         "runs": args.runs,
         "clients": args.clients,
         "workers": args.workers,
+        "database": "postgresql" if args.postgres else "sqlite",
     }
     print(json.dumps(summary, indent=1))
     OUT.mkdir(exist_ok=True)
-    (OUT / f"api_ingest-{args.accounts}-{args.clients}-{args.workers}.json").write_text(
-        json.dumps(summary, indent=1)
-    )
+    (
+        OUT / f"api_ingest-{summary['database']}-{args.accounts}-{args.clients}-{args.workers}.json"
+    ).write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
