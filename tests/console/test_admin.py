@@ -275,6 +275,7 @@ def test_an_admin_adds_a_user_and_holds_a_provider_in_the_browser(
         page.select_option("#report-window", "2")
         page.click("#report-go")
         expect(page).to_have_url(re.compile(r"window=2"))
+        expect(page.locator("#report")).to_contain_text("Funnel")  # computed aside, then shown
         page.screenshot(path=str(shots / "report-zh.png"), full_page=True)
         page.select_option("#locale-switch", "en")
         page.click("#locale-switch + button")

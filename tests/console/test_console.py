@@ -84,6 +84,20 @@ def _login(client: httpx.Client, name: str, password: str = PASSWORD) -> httpx.R
     )
 
 
+def _settled(
+    client: httpx.Client, path: str, params: dict[str, str] | None = None
+) -> httpx.Response:
+    """The page once what it computes aside is there (web/background), as htmx asks again."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        page = client.get(path, params=params)
+        if "-computing" not in page.text or time.monotonic() > deadline:
+            return page
+        time.sleep(0.1)
+
+
 def _csrf(client: httpx.Client, path: str = "/console/work") -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
     assert found
@@ -222,7 +236,7 @@ def test_acts_on_a_borrower_go_through_the_services_with_their_checks_and_the_au
         audit_page = zhao.get("/console/audit", params={"actor": "user:li"})
         assert audit_page.status_code == 200 and "flag.set" in audit_page.text
         chosen = {"start": "2026-11-01", "end": "2026-11-30", "window": "2"}
-        report = zhao.get("/console/report", params=chosen)
+        report = _settled(zhao, "/console/report", chosen)
         assert report.status_code == 200 and "Funnel" in report.text
         assert (
             'id="who">zhao<' in report.text and 'value="2026-11-01"' in report.text
@@ -837,3 +851,62 @@ def test_the_template_editor_previews_a_real_borrower_with_segments_and_cost(
                             data={"csrf": token, "source": edited, "customer": "NO-SUCH-ONE"})  # fmt: skip
         assert 'id="preview-problem"' in missing.text and "NO-SUCH-ONE" in missing.text
         assert "草稿里的新句子" in missing.text  # the sample borrower instead
+
+
+def test_a_slow_portfolio_or_report_does_not_hold_the_page(
+    console: tuple[Served, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a large book Today's portfolio (after an import) and a report of one's own range take
+    seconds: the page answers at once with "computing" and asks again until they are there; the
+    same range opened by two people is computed once; a failure is said once, then retried."""
+    import threading
+    import time
+
+    from cuikuan.services import portfolio, report_store
+
+    served, _ = console
+    release = threading.Event()
+    runs: list[str] = []
+    real_portfolio, real_build = portfolio.portfolio, report_store.build_report
+
+    def slow_portfolio(*args: object, **kwargs: object) -> object:
+        runs.append("portfolio")
+        release.wait(30)
+        return real_portfolio(*args, **kwargs)  # type: ignore[arg-type]
+
+    def slow_build(*args: object, **kwargs: object) -> object:
+        runs.append("report")
+        release.wait(30)
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(portfolio, "portfolio", slow_portfolio)
+    monkeypatch.setattr(report_store, "build_report", slow_build)
+    chosen = {"start": "2026-11-02", "end": "2026-11-29", "window": "2"}
+    with httpx.Client(base_url=served.url, follow_redirects=False) as zhao:
+        assert _login(zhao, "zhao").status_code == 303
+        began = time.monotonic()
+        today = zhao.get("/console")
+        report = zhao.get("/console/report", params=chosen)
+        again = zhao.get("/console/report", params=chosen)
+        assert time.monotonic() - began < 5  # not the 30 s the computations are held
+        assert (
+            'id="portfolio-computing"' in today.text and 'hx-select="#portfolio-slot"' in today.text
+        )
+        assert 'id="plan"' in today.text  # the rest of the page is there
+        assert 'id="report-computing"' in report.text and "Funnel" not in report.text
+        assert 'id="report-computing"' in again.text
+        assert runs.count("report") == 1  # one computation for both views
+        release.set()
+        assert 'id="portfolio"' in _settled(zhao, "/console").text
+        assert "Funnel" in _settled(zhao, "/console/report", chosen).text
+        assert runs.count("report") == 1 and runs.count("portfolio") == 1
+
+        def broken(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(report_store, "build_report", broken)
+        other = {"start": "2026-11-09", "end": "2026-11-29", "window": "3"}
+        failed = _settled(zhao, "/console/report", other)
+        assert 'id="report-failed"' in failed.text and "went away" not in failed.text
+        monkeypatch.setattr(report_store, "build_report", real_build)
+        assert "Funnel" in _settled(zhao, "/console/report", other).text  # tried again

@@ -234,29 +234,57 @@ def portfolio_now(
     the database (store/snapshots), so that the worker computes it once after an import and
     every server reads it. Another import (or another day) computes it afresh, so it is never
     older than the ledger. `made_at` stamps a snapshot written now (the caller's clock)."""
+    key, stored_key = _portfolio_keys(engine, as_of, settings)
+    made = _kept_portfolio(engine, as_of, key, stored_key)
+    if made is not None:
+        return made
+    made = portfolio(engine, as_of, settings)
+    if made_at is not None:
+        meta = {"closed_accounts": made.closed_accounts, "currency_digits": made.currency_digits}
+        snapshots.save(engine, stored_key, as_of, made.buckets, made.dpd, meta, made_at)
+    _remember(key, made)
+    return made
+
+
+def portfolio_kept(engine: Engine, as_of: date, settings: Settings) -> Portfolio | None:
+    """`portfolio_now` if it is kept (in this process or the database), else None: nothing is
+    computed. The console shows it at once, or computes it aside (web/background)."""
+    return _kept_portfolio(engine, as_of, *_portfolio_keys(engine, as_of, settings))
+
+
+def portfolio_key(engine: Engine, as_of: date, settings: Settings) -> str:
+    """What names today's portfolio: the day, the ledger's version and the rules."""
+    return _portfolio_keys(engine, as_of, settings)[1]
+
+
+def _portfolio_keys(
+    engine: Engine, as_of: date, settings: Settings
+) -> tuple[tuple[str, date, int | None, str], str]:
     rules = settings.ledger.model_dump_json() + settings.defaults.timezone
     version = ledger_version(engine)
     key = (engine.url.render_as_string(hide_password=True), as_of, version, rules)
+    return key, f"{as_of}|{version}|{hashlib.sha256(rules.encode()).hexdigest()[:32]}"
+
+
+def _kept_portfolio(
+    engine: Engine, as_of: date, key: tuple[str, date, int | None, str], stored_key: str
+) -> Portfolio | None:
     with _SEEN_LOCK:
         found = _SEEN.get(key)
     if found is not None:
         return found
-    stored_key = f"{as_of}|{version}|{hashlib.sha256(rules.encode()).hexdigest()[:32]}"
     stored = snapshots.load(engine, stored_key)
-    if stored is not None:
-        buckets, dpd, meta = stored
-        made = Portfolio(as_of, buckets, dpd, int(meta["closed_accounts"]),
-                         {k: int(v) for k, v in meta["currency_digits"].items()})  # fmt: skip
-    else:
-        made = portfolio(engine, as_of, settings)
-        if made_at is not None:
-            meta = {
-                "closed_accounts": made.closed_accounts,
-                "currency_digits": made.currency_digits,
-            }
-            snapshots.save(engine, stored_key, as_of, made.buckets, made.dpd, meta, made_at)
+    if stored is None:
+        return None
+    buckets, dpd, meta = stored
+    made = Portfolio(as_of, buckets, dpd, int(meta["closed_accounts"]),
+                     {k: int(v) for k, v in meta["currency_digits"].items()})  # fmt: skip
+    _remember(key, made)
+    return made
+
+
+def _remember(key: tuple[str, date, int | None, str], made: Portfolio) -> None:
     with _SEEN_LOCK:
         if len(_SEEN) >= _SEEN_MAX:
             _SEEN.pop(next(iter(_SEEN)))
         _SEEN[key] = made
-    return made

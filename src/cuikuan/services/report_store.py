@@ -5,6 +5,7 @@ instead of computing it on every view (seconds on a large book).
     refresh(engine, settings, now)            # the worker: compute it when it is an hour old
     stored = latest(engine, settings, now)    # (Report, made_at) for today's default range, or None
     report, made_at = for_range(engine, settings, first, last, window, now)   # any range, kept
+    kept(engine, settings, first, last, window, now)   # the same, or None where it would compute
     default_range(settings, now)              # (first, last, window days)
 
 The report is kept whole: its frames as Arrow IPC, the rest as JSON, so that what the console
@@ -49,12 +50,22 @@ def for_range(
     """The report for any range, and as of when: for the default range the kept one whatever
     its age (the worker keeps it), for another the kept one while under an hour old; else made
     now and kept (a manager who opens the same range again does not wait again)."""
+    found = kept(engine, settings, first, last, window, now)
+    if found is not None:
+        return found
+    return _make(engine, settings, first, last, window, now), now
+
+
+def kept(
+    engine: Engine, settings: Settings, first: date, last: date, window: int, now: datetime
+) -> tuple[Report, datetime] | None:
+    """What `for_range` would read without computing anything, or None (it would compute)."""
     found = snapshots.load_report(engine, _key(first, last, window))
     if found is not None and (
         (first, last, window) == default_range(settings, now) or now - found[2] < EVERY
     ):
         return decode(found[0], found[1]), found[2]
-    return _make(engine, settings, first, last, window, now), now
+    return None
 
 
 def _make(

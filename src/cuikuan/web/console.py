@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode
 
 import jinja2
@@ -48,7 +48,13 @@ from cuikuan.services.outbox import (
     provider_health,
     uncertain_count,
 )
-from cuikuan.services.portfolio import customer_view, portfolio_now
+from cuikuan.services.portfolio import (
+    Portfolio,
+    customer_view,
+    portfolio_kept,
+    portfolio_key,
+    portfolio_now,
+)
 from cuikuan.services.replies import receive_reply
 from cuikuan.services.report import Report, template_rates
 from cuikuan.services.tasks import assign, take, worklist
@@ -56,6 +62,7 @@ from cuikuan.services.tasks import done as close_task
 from cuikuan.services.timeline import timeline
 from cuikuan.settings import Settings
 from cuikuan.store.schema import customers, promises, tasks
+from cuikuan.web.background import GRACE, POLL, SLOW
 from cuikuan.web.console_text import LOCALES, pick, words
 from cuikuan.web.report_html import render_body, render_html
 
@@ -157,6 +164,30 @@ def _today(settings: Settings, now: datetime) -> date:
 # --- logging in and out -----------------------------------------------------------------------
 
 
+Found = TypeVar("Found")
+Computing = None  # what `_aside` gives while the result is being computed
+
+
+def _aside(
+    engine: Engine, key: str, kept: Callable[[], Found | None], work: Callable[[], Found]
+) -> Found | str | None:
+    """What a page shows of a slow read: `kept()` at once when it is there; else `work` run
+    aside (web/background) and its result if it comes within a moment; None while it runs (the
+    page shows "computing" and asks again); a failure's text once (logged, and the next view
+    tries again)."""
+    found = kept()
+    if found is not None:
+        return found
+    key = f"{key}|{engine.url.render_as_string(hide_password=True)}"  # one server, one book
+    job = SLOW.start(key, work)
+    if not job.wait(GRACE):
+        return Computing
+    if job.failed is not None:
+        SLOW.forget(key)
+        return "failed"
+    return job.future.result()  # type: ignore[return-value]
+
+
 @router.get("/static/htmx.min.js")
 def htmx() -> Response:
     from importlib import resources
@@ -240,8 +271,13 @@ def today(request: Request) -> Response:
     engine, settings, clock = _app(request)
     now = clock()
     day = _today(settings, now)
-    book = portfolio_now(engine, day, settings, now)
-    buckets = [
+    book = _aside(
+        engine,
+        f"portfolio|{portfolio_key(engine, day, settings)}",
+        lambda: portfolio_kept(engine, day, settings),
+        lambda: portfolio_now(engine, day, settings, now),
+    )
+    buckets = book if not isinstance(book, Portfolio) else [
         {**row, "outstanding": _money(row["outstanding"], row["currency"]),
          "overdue": _money(row["overdue"], row["currency"])}
         for row in book.buckets.to_dicts()
@@ -251,7 +287,7 @@ def today(request: Request) -> Response:
     for row in plan:  # the day's dispatch, from the day's plan by step and status
         counts[row["status"]] = counts.get(row["status"], 0) + row["count"]
     return _page(
-        request, "today.html", session, day=day, buckets=buckets, plan=plan,
+        request, "today.html", session, day=day, buckets=buckets, plan=plan, poll=POLL,
         dispatch=dict(sorted(counts.items())), uncertain=uncertain_count(engine),
         providers=provider_health(engine), paused=paused_templates(engine),
     )  # fmt: skip
@@ -718,13 +754,24 @@ def audit_page(request: Request, actor: str = "", object: str = "") -> Response:
 def report_page(request: Request, start: str = "", end: str = "", window: str = "3") -> Response:
     """The report for a range (the last 30 days by default): its tables and charts in the
     console, a form for the range and the pay window, and the exports."""
-    found = _chosen_report(request, start, end, window)
+    found = _report_reader(request, start, end, window)
     if isinstance(found, Response):
         return found
-    session, (first, last, days), report, made_at, kept = found
+    session, (first, last, days), default = found
+    engine, settings, clock = _app(request)
+    now = clock()
+    got = _aside(
+        engine,
+        f"report|{first}|{last}|{days}",
+        lambda: report_store.kept(engine, settings, first, last, days, now),
+        lambda: report_store.for_range(engine, settings, first, last, days, now),
+    )
     query = urlencode({"start": first.isoformat(), "end": last.isoformat(), "window": days})
-    return _page(request, "report.html", session, body=render_body(report, made_at), start=first,
-                 end=last, window=days, query=query, made_at=made_at, kept=kept)  # fmt: skip
+    shown = got if not isinstance(got, tuple) else {
+        "body": render_body(got[0], got[1]), "made_at": got[1]
+    }  # fmt: skip
+    return _page(request, "report.html", session, report=shown, start=first, end=last,
+                 window=days, query=query, kept=default, poll=POLL)  # fmt: skip
 
 
 @router.post("/report/refresh")
@@ -752,7 +799,7 @@ def report_export(
     found = _chosen_report(request, start, end, window)
     if isinstance(found, Response):
         return found
-    _, (first, last, _), report, made_at, _ = found
+    _, (first, last, _), report, made_at = found
     name = f"cuikuan-report-{first}-{last}.{format}"
     headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
     if format == "json":
@@ -761,22 +808,35 @@ def report_export(
     return HTMLResponse(render_html(report, made_at), headers=headers)
 
 
-def _chosen_report(
+def _report_reader(
     request: Request, start: str, end: str, window: str
-) -> tuple[users.Session, tuple[date, date, int], Report, datetime, bool] | Response:
-    """The reader (compliance, supervisors), the range from the form, the report for it as of
-    when (services/report_store), and whether it is the default range the worker keeps; or
-    the answer instead (the login page, 403, or 400 naming what is wrong with the form)."""
+) -> tuple[users.Session, tuple[date, date, int], bool] | Response:
+    """The reader (compliance, supervisors), the range from the form, and whether it is the
+    default range the worker keeps; or the answer instead (the login page, 403, or 400 naming
+    what is wrong with the form)."""
     session = _viewer(request, "compliance", "supervisor")
     if isinstance(session, Response):
         return session
-    engine, settings, clock = _app(request)
+    _, settings, clock = _app(request)
     now = clock()
     chosen = _report_range(settings, now, start, end, window)
     if isinstance(chosen, str):
         return _refuse(request, session, "bad_form", 400, detail=chosen)
-    report, made_at = report_store.for_range(engine, settings, *chosen, now)
-    return session, chosen, report, made_at, chosen == report_store.default_range(settings, now)
+    return session, chosen, chosen == report_store.default_range(settings, now)
+
+
+def _chosen_report(
+    request: Request, start: str, end: str, window: str
+) -> tuple[users.Session, tuple[date, date, int], Report, datetime] | Response:
+    """`_report_reader`, and the report for the range as of when (services/report_store),
+    computed now if it is not kept: a download waits for it."""
+    found = _report_reader(request, start, end, window)
+    if isinstance(found, Response):
+        return found
+    session, chosen, _ = found
+    engine, settings, clock = _app(request)
+    report, made_at = report_store.for_range(engine, settings, *chosen, clock())
+    return session, chosen, report, made_at
 
 
 def _report_range(

@@ -182,6 +182,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "pay_window": ("付款窗口（天）", "Pay window (days)"),
     "show": ("查看", "Show"),
     "report_as_of": ("数据截至", "As of"),
+    "computing": (
+        "正在计算（大型账本需要几秒钟），完成后自动显示……",
+        "Computing (a few seconds on a large book); it shows here when ready…",
+    ),
+    "computing_failed": (
+        "计算失败，已记录日志。请刷新页面重试。",
+        "Computing this failed (it is in the server's log). Reload the page to try again.",
+    ),
     "report_kept": (
         "最近 30 天的报告由后台任务每小时更新一次",
         "the last 30 days' report is remade by the worker every hour",
