@@ -15,6 +15,8 @@ RUNS = (
     # A day at steady state: two weeks of earlier plans weigh on caps and repeats.
     ["plan_portfolio.py", "--strategy", "busy", "--history-days", "14"],
     ["smpp_dispatch.py"],
+    # The same against a peer that accepts everything at once, so the client's own speed shows.
+    ["smpp_dispatch.py", "--peer", "fast"],
     # The report against each step's true effect (two simulated months per seed).
     ["report_truth.py"],
     # The service (issue 19): ledger batches through the API, reads on a large book, and
