@@ -484,14 +484,15 @@ def test_the_generator_writes_in_chunks_the_same_file_as_whole(
 def test_a_small_import_is_checked_before_it_waits_for_the_writer(
     engine: Engine, ledger: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A source of one batch is checked before the import's transaction takes the write lock,
-    so two imports (two API clients) check at once while only their writes queue."""
+    """A source of one batch is checked before the import's transaction takes the write turn
+    (SQLite's write lock; PostgreSQL's advisory lock), so two imports (two API clients) check at
+    once while only their writes queue."""
     import threading
 
     from cuikuan.services import importer
+    from cuikuan.store.bulk import LEDGER_WRITES_LOCK
 
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the write lock held from outside is SQLite's")
+    sqlite = db_url.startswith("sqlite")
     checking = threading.Event()
     real = importer.check_batch
 
@@ -500,8 +501,9 @@ def test_a_small_import_is_checked_before_it_waits_for_the_writer(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(importer, "check_batch", spied)
-    holder = engine.raw_connection()
-    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    holder = engine.raw_connection()  # another import holds the write turn
+    turn = "BEGIN IMMEDIATE" if sqlite else f"SELECT pg_advisory_lock({LEDGER_WRITES_LOCK})"
+    holder.cursor().execute(turn)
     done: list[object] = []
     worker = threading.Thread(target=lambda: done.append(import_file(engine, ledger, RULES)))
     worker.start()
@@ -509,6 +511,8 @@ def test_a_small_import_is_checked_before_it_waits_for_the_writer(
         assert checking.wait(20), "the batch was not checked while another import wrote"
         assert not done
     finally:
+        if not sqlite:
+            holder.cursor().execute(f"SELECT pg_advisory_unlock({LEDGER_WRITES_LOCK})")
         holder.rollback()
         holder.close()
     worker.join(60)
