@@ -21,8 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
-GRACE = 0.1  # seconds a page waits for a quick result before answering with "computing"
-POLL = "1s"  # how soon the page asks again (htmx delay)
+GRACE = 0.05  # seconds a page waits for a quick result before answering with "computing"
+POLL = "500ms"  # how soon the page asks again (htmx delay)
 
 
 class Job:
