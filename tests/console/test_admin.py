@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -284,3 +285,71 @@ def test_an_admin_adds_a_user_and_holds_a_provider_in_the_browser(
         page.screenshot(path=str(shots / "admin-en.png"), full_page=True)
     assert "小王" in [u["name"] for u in users.list_users(served.engine)]
     users.login(served.engine, "小王", "a long enough passphrase", NOW)  # raises if refused
+
+
+# --- accessibility: every form field is named by a label ----------------------------------
+
+
+class _Fields(HTMLParser):
+    """The form fields of a page, and which of them a label names."""
+
+    SILENT = frozenset({"hidden", "submit", "button", "image", "reset"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[tuple[str, dict[str, str | None]]] = []  # (tag, attributes)
+        self.labelled_ids: set[str] = set()
+        self.inside_label = 0
+        self.wrapped: set[int] = set()  # fields inside a <label>
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "label":
+            self.inside_label += 1
+            if found.get("for"):
+                self.labelled_ids.add(str(found["for"]))
+        elif tag in ("input", "select", "textarea"):
+            if tag == "input" and (found.get("type") or "text") in self.SILENT:
+                return
+            if self.inside_label:
+                self.wrapped.add(len(self.fields))
+            self.fields.append((tag, found))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label" and self.inside_label:
+            self.inside_label -= 1
+
+    def unnamed(self) -> list[str]:
+        return [
+            f"<{tag} {' '.join(f'{k}={v!r}' for k, v in attrs.items())}>"
+            for i, (tag, attrs) in enumerate(self.fields)
+            if i not in self.wrapped
+            and attrs.get("id") not in self.labelled_ids
+            and not attrs.get("aria-label")
+            and not attrs.get("aria-labelledby")
+        ]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_every_form_field_on_every_page_is_named_by_a_label(admin_console: Served) -> None:
+    """What a screen reader says for each field: a <label for>, a wrapping <label> or an
+    aria-label, on every page an admin can open (and the login page), in both languages."""
+    served = admin_console
+    pages = ["/console/login"]
+    with httpx.Client(base_url=served.url, follow_redirects=False) as root:
+        assert _login(root, "root").status_code == 303
+        pages += [path.format(**SAMPLE) for method, path in ROLES if method == "GET"]
+        pages.append("/console/borrowers?q=C00000001")
+        looked = 0
+        for locale in ("zh", "en"):
+            root.post("/console/locale", data={"csrf": _csrf(root), "locale": locale})
+            for path in pages:
+                answer = root.get(path)
+                assert answer.status_code == 200, (path, answer.status_code)
+                if "text/html" not in answer.headers.get("content-type", ""):
+                    continue  # the report's JSON export
+                fields = _Fields()
+                fields.feed(answer.text)
+                assert not fields.unnamed(), (locale, path, fields.unnamed())
+                looked += len(fields.fields)
+    assert looked > 40  # the pages do have forms
