@@ -8,8 +8,10 @@ A bad value raises ConfigError naming the file, the line and the field (or the v
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import threading
 from collections.abc import Mapping
 from datetime import time, timedelta
 from decimal import Decimal
@@ -29,6 +31,8 @@ from cuikuan.domain.holidays import YearDays
 from cuikuan.domain.policy import PACKS, ContactPolicy, policy_for
 from cuikuan.domain.routing import RouteRule
 from cuikuan.errors import ConfigError
+
+_log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CUIKUAN_"
 CONFIG_ENV = "CUIKUAN_CONFIG"
@@ -527,3 +531,57 @@ def _apply_environment(
             node[path[-1]] = value
             applied[path] = name
     return applied
+
+
+class SettingsWatch:
+    """The settings as their file says now, for a process that runs for days (`serve`,
+    `worker`): read again when the file changes, so that a policy approved in the console (which
+    rewrites the file's `[policy]` table) governs the next plan, send and page without a restart.
+
+        watch = SettingsWatch(settings)      # as loaded at start
+        settings = watch.current()           # a stat a call; a new read only after a change
+
+    A file changed into something invalid is reported once (logged) and the last good settings
+    stay in force. What a process built at its start from the settings (its provider
+    connections, its database) stays as it was until it restarts.
+    """
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+        self._settings = settings
+        self._environ = environ
+        self._seen = self._stamp()
+        self._lock = threading.Lock()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        if self._settings.source is None:
+            return None
+        try:
+            found = self._settings.source.stat()
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size, found.st_ino
+
+    def current(self) -> Settings:
+        stamp = self._stamp()
+        if stamp is None or stamp == self._seen:
+            return self._settings
+        with self._lock:
+            if stamp != self._seen:
+                self._seen = stamp
+                self._reload()
+        return self._settings
+
+    def _reload(self) -> None:
+        source = self._settings.source
+        assert source is not None  # a stamp was taken
+        try:
+            fresh = load_settings(source, self._environ)
+        except ConfigError as exc:
+            _log.error("%s changed but cannot be read; the settings before stay in force: %s",
+                       source, exc.message)  # fmt: skip
+            return
+        if fresh.database_url != self._settings.database_url:
+            _log.warning("%s: a new database url takes effect on restart", source)
+            fresh = fresh.model_copy(update={"database": self._settings.database})
+        _log.info("%s changed: settings read again", source)
+        self._settings = fresh

@@ -3,6 +3,7 @@ lint stops a bad one at both steps; every version is kept and can be restored.""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -191,3 +192,41 @@ def test_a_policy_change_waits_for_a_second_person_and_touches_only_its_table(
     approve(engine, after, again, "user:sam", NOW)
     assert earliest(load_settings(settings.source)) == before
     assert tomllib.loads(settings.source.read_text("utf-8")) == old
+
+
+def test_a_running_server_and_worker_take_an_approved_policy_without_a_restart(
+    book: tuple[Settings, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve` and `worker` run for days: the policy approved in the console (which rewrites the
+    settings file) governs their next request and tick, not the next restart."""
+    from cuikuan.api.app import create_app
+    from cuikuan.services import worker
+    from cuikuan.services.versions import propose_policy
+    from cuikuan.settings import SettingsWatch
+
+    settings, engine = book
+    app = create_app(engine, settings, lambda: NOW, "", SettingsWatch(settings))
+    seen: list[str | None] = []
+
+    class Stop(Exception):
+        pass
+
+    def plan_due(_engine: Engine, current: Settings, _now: datetime) -> None:
+        seen.append(current.policy.window_start)
+        raise Stop
+
+    monkeypatch.setattr(worker, "plan_due", plan_due)
+    day = worker.WorkerDay(engine, settings, lambda name: None, {}, lambda *a: None,  # type: ignore[arg-type,return-value]
+                           watch=SettingsWatch(settings))  # fmt: skip
+    with pytest.raises(Stop):
+        day.tick(NOW)
+    assert app.state.cuikuan.settings.policy.window_start is None and seen == [None]
+    evening = '[policy]\njurisdiction = "cn"\nwindow_start = "19:00"\n'
+    approve(engine, settings, propose_policy(engine, settings, evening, "user:sam", NOW),
+            "user:cara", NOW)  # fmt: skip
+    assert settings.source is not None
+    os.utime(settings.source, ns=(1, 2))  # a stamp of its own, however fast the test runs
+    with pytest.raises(Stop):
+        day.tick(NOW)
+    assert seen == [None, "19:00"]
+    assert app.state.cuikuan.settings.policy.window_start == "19:00"

@@ -109,3 +109,32 @@ def test_a_named_provider_is_checked_by_its_kind_and_located(tmp_path: Path) -> 
     unknown = default_settings_text() + '\n[providers.x]\nkind = "pigeon"\n'
     with pytest.raises(ConfigError, match=r"providers\.x"):
         load_settings(write(tmp_path, unknown), environ={})
+
+
+def test_a_watch_reads_the_file_again_only_when_it_changes_and_keeps_the_last_good(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What `serve` and `worker` hold: an approved policy (a rewritten file) is in force at the
+    next read; a file broken meanwhile leaves the last good settings and says so; a new
+    database url waits for a restart."""
+    import os
+
+    from cuikuan.settings import SettingsWatch
+
+    path = write(tmp_path, default_settings_text())
+    watch = SettingsWatch(load_settings(path, environ={}), environ={})
+    first = watch.current()
+    assert watch.current() is first  # unchanged: not read again
+    evening = default_settings_text().replace('# window_start = "08:00"', 'window_start = "19:00"')
+    assert evening != default_settings_text()
+    path.write_text(evening, encoding="utf-8")
+    os.utime(path, ns=(1, 2))  # a stamp of its own, however fast the test runs
+    assert watch.current().policy.window_start == "19:00"
+    path.write_text(evening.replace('"19:00"', '"25:00"'), encoding="utf-8")
+    os.utime(path, ns=(3, 4))
+    assert watch.current().policy.window_start == "19:00"  # the last good settings
+    assert "cannot be read" in caplog.text and "window_start" in caplog.text
+    moved = evening.replace('url = "sqlite:///cuikuan.db"', 'url = "sqlite:///elsewhere.db"')
+    path.write_text(moved, encoding="utf-8")
+    os.utime(path, ns=(5, 6))
+    assert watch.current().database_url == first.database_url  # on restart only

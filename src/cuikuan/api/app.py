@@ -23,7 +23,7 @@ from cuikuan.api import admin, ops, problems, reads, writes
 from cuikuan.api.auth import RateLimiter
 from cuikuan.api.common import State
 from cuikuan.errors import CuikuanError
-from cuikuan.settings import Settings
+from cuikuan.settings import Settings, SettingsWatch
 from cuikuan.web import console, console_admin, console_strategy
 from cuikuan.web.callbacks import CallbackRoutes
 
@@ -38,13 +38,19 @@ details: branch on `type`; GET it for an explanation. Writes take an `Idempotenc
 
 
 def create_app(
-    engine: Any, settings: Settings, clock: Callable[[], datetime], public_url: str = ""
+    engine: Any,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    public_url: str = "",
+    watch: SettingsWatch | None = None,
 ) -> FastAPI:
+    """The app over `engine` with `settings`; with `watch`, the settings file is read again
+    when it changes (an approved policy governs the next request; `cuikuan serve` does this)."""
     app = FastAPI(
         title="cuikuan", version="1", description=DESCRIPTION,
         openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None,
     )  # fmt: skip
-    app.state.cuikuan = State(engine, settings, clock)
+    app.state.cuikuan = State(engine, settings, clock, watch)
     app.state.engine = engine
     app.state.limiter = RateLimiter(engine)
     app.state.metrics = ops.Metrics()

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from cuikuan.api.problems import ApiProblem
 from cuikuan.domain.dates import OUT_OF_RANGE, YEARS
 from cuikuan.domain.money import format_minor
-from cuikuan.settings import Settings
+from cuikuan.settings import Settings, SettingsWatch
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
 
@@ -52,8 +52,13 @@ Moment = Annotated[datetime, AfterValidator(_in_years)]
 @dataclass
 class State:
     engine: Engine
-    settings: Settings
+    started_with: Settings
     clock: Callable[[], datetime]  # the server is an edge: the one place that reads the clock
+    watch: SettingsWatch | None = None  # the settings file read again when it changes
+
+    @property
+    def settings(self) -> Settings:
+        return self.watch.current() if self.watch is not None else self.started_with
 
 
 def state(request: Request) -> State:

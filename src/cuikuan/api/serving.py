@@ -18,7 +18,7 @@ from cuikuan.settings import Settings
 
 
 def app_from_environment() -> FastAPI:
-    from cuikuan.settings import find_settings_file, load_settings
+    from cuikuan.settings import SettingsWatch, find_settings_file, load_settings
     from cuikuan.store.engine import open_database
 
     config = os.environ.get("CUIKUAN_SERVE_CONFIG") or None
@@ -28,7 +28,10 @@ def app_from_environment() -> FastAPI:
     # process as it starts, in the background: the first explain then does not pay it.
     threading.Thread(target=_warm_lint, args=(settings,), daemon=True).start()
     # The clock the command line reads (cli.common.clock): `serve` is an edge like it.
-    return create_app(engine, settings, clock, os.environ.get("CUIKUAN_SERVE_PUBLIC_URL", ""))
+    # The settings file read again when it changes: a policy approved in the console governs
+    # every page and call after it, in every server process, without a restart.
+    return create_app(engine, settings, clock, os.environ.get("CUIKUAN_SERVE_PUBLIC_URL", ""),
+                      SettingsWatch(settings))  # fmt: skip
 
 
 def _warm_lint(settings: Settings) -> None:

@@ -59,6 +59,7 @@ def worker(
     from cuikuan.channels.registry import make_channel
     from cuikuan.services import webhooks
     from cuikuan.services.worker import WorkerDay
+    from cuikuan.settings import SettingsWatch
 
     engine = common.database(ctx)
     settings = common.settings_from(ctx)
@@ -84,7 +85,7 @@ def worker(
         return providers[name]
 
     post, close_post = webhooks.http_poster()
-    day = WorkerDay(engine, settings, resolve, providers, post)
+    day = WorkerDay(engine, settings, resolve, providers, post, watch=SettingsWatch(settings))
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)

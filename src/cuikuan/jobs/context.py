@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from cuikuan.channels.base import Channel, close_all
 from cuikuan.services import webhooks
-from cuikuan.settings import Settings
+from cuikuan.settings import Settings, SettingsWatch
 
 CONFIG_ENV = "CUIKUAN_CONFIG"
 
@@ -22,7 +22,7 @@ CONFIG_ENV = "CUIKUAN_CONFIG"
 @dataclass
 class Context:
     engine: Engine
-    settings: Settings
+    started_with: Settings
     providers: dict[str, Channel] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     post: webhooks.Post | None = None
@@ -30,6 +30,12 @@ class Context:
     # The worker's clock (the command line's), given by jobs.runner.run: the channels stamp
     # what their binds hear with it.
     clock: Callable[[], datetime] | None = None
+    watch: SettingsWatch | None = None  # the settings file read again when it changes
+
+    @property
+    def settings(self) -> Settings:
+        """The settings as the file says now: an approved policy governs the next task."""
+        return self.watch.current() if self.watch is not None else self.started_with
 
     def resolve(self, name: str) -> Channel:
         from cuikuan.channels.registry import make_channel
@@ -66,7 +72,9 @@ def context() -> Context:
 
             path = os.environ.get(CONFIG_ENV)
             settings = load_settings(find_settings_file(Path(path) if path else None))
-            _current["ctx"] = Context(open_database(settings.database_url), settings)
+            _current["ctx"] = Context(
+                open_database(settings.database_url), settings, watch=SettingsWatch(settings)
+            )
         return _current["ctx"]
 
 

@@ -8,7 +8,8 @@ second person approves it.
 The plan and the sender read the template folder, the strategy file and the settings file's
 `[policy]` table, which hold only approved text: a draft lives in `config_versions` and never
 touches them. A policy draft is the whole `[policy]` table; approving it rewrites that table in
-the settings file and nothing else (services/policy_file), read by every process started after. The strategy is
+the settings file and nothing else (services/policy_file), read by every process started after
+and by a running `serve` or `worker` at its next request or tick (settings.SettingsWatch). The strategy is
 checked as the plan loads it (file, line and field for anything wrong). A draft is checked as `templates check` checks
 the file (services.messages.check_draft) when it is proposed and again when it is approved; an
 error stops it. Approving writes the file (all at once: a temporary file renamed over it), keeps

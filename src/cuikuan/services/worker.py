@@ -26,7 +26,7 @@ from cuikuan.dispatch.sender import Resolver, SendReport, send_due
 from cuikuan.services import report_store, webhooks
 from cuikuan.services.promises import settle
 from cuikuan.services.tasks import close_moot
-from cuikuan.settings import Settings
+from cuikuan.settings import Settings, SettingsWatch
 from cuikuan.store.schema import markers
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,16 @@ class WorkerDay:
         providers: dict[str, Channel],
         post: webhooks.Post,
         limit: int = 100_000,
+        watch: SettingsWatch | None = None,
     ) -> None:
         self.engine, self.settings, self.resolve = engine, settings, resolve
         self.providers, self.post, self.limit = providers, post, limit
+        self.watch = watch  # the settings file read again when it changes, at each tick
 
     def tick(self, now: datetime) -> TickReport:
         report = TickReport()
+        if self.watch is not None:  # an approved policy governs the next plan and send
+            self.settings = self.watch.current()
         day = plan_due(self.engine, self.settings, now)
         if day is not None:
             from cuikuan.services.planner import make_plan
