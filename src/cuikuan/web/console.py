@@ -93,6 +93,30 @@ def _app(request: Request) -> tuple[Engine, Settings, Callable[[], datetime]]:
     return st.engine, st.settings, st.clock
 
 
+Found = TypeVar("Found")
+Computing = None  # what `_aside` gives while the result is being computed
+
+
+def _aside(
+    engine: Engine, key: str, kept: Callable[[], Found | None], work: Callable[[], Found]
+) -> Found | str | None:
+    """What a page shows of a slow read: `kept()` at once when it is there; else `work` run
+    aside (web/background) and its result if it comes within a moment; None while it runs (the
+    page shows "computing" and asks again); a failure's text once (logged, and the next view
+    tries again)."""
+    found = kept()
+    if found is not None:
+        return found
+    key = f"{key}|{engine.url.render_as_string(hide_password=True)}"  # one server, one book
+    job = SLOW.start(key, work)
+    if not job.wait(GRACE):
+        return Computing
+    if job.failed is not None:
+        SLOW.forget(key)
+        return "failed"
+    return job.future.result()  # type: ignore[return-value]
+
+
 def _session(request: Request) -> users.Session | None:
     engine, _, clock = _app(request)
     return users.session_user(engine, request.cookies.get(COOKIE, ""), clock())
@@ -162,30 +186,6 @@ def _today(settings: Settings, now: datetime) -> date:
 
 
 # --- logging in and out -----------------------------------------------------------------------
-
-
-Found = TypeVar("Found")
-Computing = None  # what `_aside` gives while the result is being computed
-
-
-def _aside(
-    engine: Engine, key: str, kept: Callable[[], Found | None], work: Callable[[], Found]
-) -> Found | str | None:
-    """What a page shows of a slow read: `kept()` at once when it is there; else `work` run
-    aside (web/background) and its result if it comes within a moment; None while it runs (the
-    page shows "computing" and asks again); a failure's text once (logged, and the next view
-    tries again)."""
-    found = kept()
-    if found is not None:
-        return found
-    key = f"{key}|{engine.url.render_as_string(hide_password=True)}"  # one server, one book
-    job = SLOW.start(key, work)
-    if not job.wait(GRACE):
-        return Computing
-    if job.failed is not None:
-        SLOW.forget(key)
-        return "failed"
-    return job.future.result()  # type: ignore[return-value]
 
 
 @router.get("/static/htmx.min.js")
