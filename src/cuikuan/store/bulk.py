@@ -69,6 +69,33 @@ class Bulk:
         result = self.conn.exec_driver_sql(upsert_sql)
         return max(result.rowcount, 0)
 
+    def copy_statements(
+        self, like: str, columns: list[str], rows: Sequence[tuple[Any, ...]], statements: list[str]
+    ) -> int:
+        """PostgreSQL: COPY `rows` into a temporary table with `columns` typed as table `like`
+        has them (made once per transaction, emptied per batch), then run `statements`, whose
+        `{stage}` names it; returns the rows they changed."""
+        if not rows:
+            return 0
+        stage = f"_stage_{like}"
+        self.one(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "
+            f"SELECT {', '.join(columns)} FROM {like} WITH NO DATA"
+        )
+        self.one(f"TRUNCATE {stage}")
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        changed = 0
+        for sql in statements:
+            result = self.conn.exec_driver_sql(sql.replace("{stage}", stage))
+            changed += max(result.rowcount, 0)
+        return changed
+
     def hold_write_lock(self, table: str) -> None:
         """Take the ledger's write turn now and keep it to commit: one ledger import writes at a
         time. SQLite: the database's write lock (a write that changes nothing), so that ids

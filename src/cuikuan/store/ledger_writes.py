@@ -166,6 +166,18 @@ def _insert_or_upsert(
     head = f"INSERT INTO {table} ({', '.join(names)}"
     new = keyed.get_column("new")
     key = keyed.get_column(f"{values.columns[0]}_key").alias("id")
+    if not bulk.sqlite:
+        # COPY into a staging table shaped like the table's own columns, then two statements:
+        # executemany sends a statement a row, most of a batch's time on PostgreSQL.
+        staged = values.with_columns(pl.when(new).then(key).alias("id"))
+        columns = [key_column, *values.columns[1:], "id"]
+        selected = ", ".join([*columns[:-1], *constants.values()])
+        into = f"INSERT INTO {table} ({', '.join(names)}"
+        return bulk.copy_statements(
+            table, columns, bulk.rows(staged),
+            [f"{into}, id) SELECT {selected}, id FROM {{stage}} WHERE id IS NOT NULL ORDER BY id",
+             f"{into}) SELECT {selected} FROM {{stage}} WHERE id IS NULL {upsert}"],
+        )  # fmt: skip
     added = bulk.many(
         f"{head}, id) VALUES ({', '.join(marks)}, {bulk.ph})",
         bulk.rows(values.with_columns(key).filter(new).sort("id")),
