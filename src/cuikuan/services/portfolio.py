@@ -246,15 +246,12 @@ def portfolio_now(
     return made
 
 
-def portfolio_kept(engine: Engine, as_of: date, settings: Settings) -> Portfolio | None:
+def portfolio_kept(engine: Engine, as_of: date, settings: Settings) -> tuple[Portfolio | None, str]:
     """`portfolio_now` if it is kept (in this process or the database), else None: nothing is
-    computed. The console shows it at once, or computes it aside (web/background)."""
-    return _kept_portfolio(engine, as_of, *_portfolio_keys(engine, as_of, settings))
-
-
-def portfolio_key(engine: Engine, as_of: date, settings: Settings) -> str:
-    """What names today's portfolio: the day, the ledger's version and the rules."""
-    return _portfolio_keys(engine, as_of, settings)[1]
+    computed; and what names it (the day, the ledger's version, the rules). The console shows
+    it at once, or computes it aside under that name (web/background)."""
+    key, stored_key = _portfolio_keys(engine, as_of, settings)
+    return _kept_portfolio(engine, as_of, key, stored_key), stored_key
 
 
 def _portfolio_keys(

@@ -69,8 +69,11 @@ def refill(tokens: float, at: float, now: float, per_minute: int) -> tuple[float
 
 def take_file(folder: Path, key_id: int, per_minute: int, now: float) -> float:
     """`take` for a bucket kept in `folder`/`key_id` (made 0700 on first use)."""
-    folder.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(folder / str(key_id), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fd = os.open(folder / str(key_id), os.O_CREAT | os.O_RDWR, 0o600)
+    except FileNotFoundError:  # the first request of all: the folder is made once
+        folder.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(folder / str(key_id), os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         held = os.pread(fd, _BUCKET.size, 0)

@@ -57,15 +57,8 @@ class Bulk:
         ON CONFLICT …) moves them in one statement. Several times faster than executemany."""
         if not rows:
             return 0
-        self.one(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({columns_sql}) ON COMMIT DROP")
-        self.one(f"TRUNCATE {staging}")
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with cursor.copy(f"COPY {staging} FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        finally:
-            cursor.close()
+        self._stage(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({columns_sql}) ON COMMIT DROP",
+                    staging, staging, rows)  # fmt: skip
         result = self.conn.exec_driver_sql(upsert_sql)
         return max(result.rowcount, 0)
 
@@ -77,24 +70,32 @@ class Bulk:
         `{stage}` names it; returns the rows they changed."""
         if not rows:
             return 0
-        stage = f"_stage_{like}"
-        self.one(
+        stage, names = f"_stage_{like}", ", ".join(columns)
+        self._stage(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "
-            f"SELECT {', '.join(columns)} FROM {like} WITH NO DATA"
-        )
-        self.one(f"TRUNCATE {stage}")
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        finally:
-            cursor.close()
+            f"SELECT {names} FROM {like} WITH NO DATA",
+            stage, f"{stage} ({names})", rows,
+        )  # fmt: skip
         changed = 0
         for sql in statements:
             result = self.conn.exec_driver_sql(sql.replace("{stage}", stage))
             changed += max(result.rowcount, 0)
         return changed
+
+    def _stage(
+        self, create_sql: str, stage: str, target: str, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """The temporary table made (once per transaction) and emptied, then `rows` COPYed
+        into `target` (the table, with its columns if named)."""
+        self.one(create_sql)
+        self.one(f"TRUNCATE {stage}")
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
 
     def hold_write_lock(self, table: str) -> None:
         """Take the ledger's write turn now and keep it to commit: one ledger import writes at a

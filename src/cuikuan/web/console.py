@@ -52,7 +52,6 @@ from cuikuan.services.portfolio import (
     Portfolio,
     customer_view,
     portfolio_kept,
-    portfolio_key,
     portfolio_now,
 )
 from cuikuan.services.replies import receive_reply
@@ -271,11 +270,9 @@ def today(request: Request) -> Response:
     engine, settings, clock = _app(request)
     now = clock()
     day = _today(settings, now)
+    kept, key = portfolio_kept(engine, day, settings)  # the ledger's version read once
     book = _aside(
-        engine,
-        f"portfolio|{portfolio_key(engine, day, settings)}",
-        lambda: portfolio_kept(engine, day, settings),
-        lambda: portfolio_now(engine, day, settings, now),
+        engine, f"portfolio|{key}", lambda: kept, lambda: portfolio_now(engine, day, settings, now)
     )
     buckets = book if not isinstance(book, Portfolio) else [
         {**row, "outstanding": _money(row["outstanding"], row["currency"]),
