@@ -52,6 +52,9 @@ def hear(engine: Engine, settings: Settings, channel: Channel, now: datetime) ->
     heard = Heard()
     if isinstance(getattr(channel, "journal", None), StoredJournal):
         _journal(engine, settings, channel.name, now, heard)
+        # The binds stored their receipts as they came (StoredJournal.keep): match them.
+        with engine.begin() as conn:
+            heard.receipts += match_waiting(conn, now)
     heard.receipts += record_receipts(engine, channel.name, channel.receipts(now), now)
     replies = getattr(channel, "replies", None)
     for inbound in replies(now) if replies else []:

@@ -17,10 +17,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select
 
 from cuikuan.channels.base import Receipt
 from cuikuan.channels.smpp.receipts import canonical_id, id_candidates
+from cuikuan.store.among import among
+from cuikuan.store.bulk import Bulk
 from cuikuan.store.events import emit_many, listeners
 from cuikuan.store.schema import message_parts, outbox, receipts
 from cuikuan.store.times import as_utc
@@ -37,21 +39,16 @@ def record_parts(
 ) -> None:
     """Remember every part id of the messages just accepted at `now`: [(outbox_id, part_ids)].
     A provider that reuses an id (an SMSC restarted its counter) overwrites the old part."""
-    values = [
-        {"provider": provider, "provider_id": canonical_id(pid), "outbox_id": oid, "part": i,
-         "submitted_at": now}
-        for oid, ids in rows
-        for i, pid in enumerate(ids, start=1)
-    ]  # fmt: skip
-    for start in range(0, len(values), _CHUNK):
-        chunk = values[start : start + _CHUNK]
-        conn.execute(
-            delete(message_parts).where(
-                message_parts.c.provider == provider,
-                message_parts.c.provider_id.in_([v["provider_id"] for v in chunk]),
-            )
-        )
-        conn.execute(insert(message_parts), chunk)
+    bulk = Bulk(conn)
+    at = bulk.at(now)
+    bulk.many(
+        "INSERT INTO message_parts (provider, provider_id, outbox_id, part, submitted_at, state)"
+        f" VALUES ({bulk.placeholders(5)}, NULL)"
+        " ON CONFLICT (provider, provider_id) DO UPDATE SET outbox_id = excluded.outbox_id,"
+        " part = excluded.part, submitted_at = excluded.submitted_at, state = NULL",
+        [(provider, canonical_id(pid), oid, i, at)
+         for oid, ids in rows for i, pid in enumerate(ids, start=1)],
+    )  # fmt: skip
 
 
 def record_receipts(
@@ -69,7 +66,7 @@ def store_receipts(
     rows = [
         {
             "provider": provider,
-            "provider_id": r.provider_id,
+            "provider_id": canonical_id(r.provider_id),
             "outcome": r.outcome,
             "detail": r.detail,
             "received_at": now,  # the dispatcher's clock, which a simulation sets
@@ -81,31 +78,73 @@ def store_receipts(
 
 
 def match_waiting(conn: Connection, now: datetime) -> Counter[str]:
-    """Match the receipts of the last day still waiting for their part; roll up the messages."""
+    """Match the receipts of the last day still waiting for their part; roll up the messages.
+    The usual case, the id exactly as the part was recorded, is one join in the database; only
+    what that leaves is read here and tried in its other spellings."""
+    bulk = Bulk(conn)
+    # Stored by a bind as they came (StoredJournal.keep): they arrive now, on this clock.
+    bulk.one(
+        f"UPDATE receipts SET received_at = {bulk.ph}"
+        " WHERE outbox_id IS NULL AND received_at IS NULL",
+        (bulk.at(now),),
+    )
+    since = now - RETRY_UNMATCHED
+    found = _exact(bulk, since)
+    _settle(bulk, found)
     waiting = conn.execute(
-        select(
-            receipts.c.id,
-            receipts.c.provider,
-            receipts.c.provider_id,
-            receipts.c.outcome,
-            receipts.c.received_at,
-        )
-        .where(receipts.c.outbox_id.is_(None), receipts.c.received_at >= now - RETRY_UNMATCHED)
+        select(receipts.c.id, receipts.c.provider, receipts.c.provider_id,
+               receipts.c.outcome, receipts.c.received_at)
+        .where(receipts.c.outbox_id.is_(None), receipts.c.received_at >= since)
         .order_by(receipts.c.id)
-    ).all()
-    if not waiting:
+    ).all()  # fmt: skip
+    if waiting:
+        more = _other_spellings(conn, waiting)
+        _settle(bulk, more)
+        found += more
+    if not found:
         return Counter()
-    # Exact spellings first; the other readings (hex for decimal...) only for what is left.
-    parts = _parts(conn, {(w.provider, canonical_id(w.provider_id)) for w in waiting})
-    missing = [w for w in waiting if (w.provider, canonical_id(w.provider_id)) not in parts]
-    if missing:
-        parts |= _parts(
-            conn, {(w.provider, c) for w in missing for c in id_candidates(w.provider_id)}
-        )
-    matched, part_states = [], []
+    return _roll_up(conn, sorted({oid for _, oid, _, _, _ in found}), now)
+
+
+def _settle(bulk: Bulk, found: Sequence[tuple[Any, ...]]) -> None:
+    """Matched (receipt id, outbox id, provider, part id, outcome): the receipt names its
+    message, the part takes the receipt's outcome."""
+    bulk.many(f"UPDATE receipts SET outbox_id = {bulk.ph} WHERE id = {bulk.ph}",
+              [(oid, rid) for rid, oid, _, _, _ in found])  # fmt: skip
+    bulk.many(
+        f"UPDATE message_parts SET state = {bulk.ph}"
+        f" WHERE provider = {bulk.ph} AND provider_id = {bulk.ph}",
+        [(state, provider, pid) for _, _, provider, pid, state in found],
+    )
+
+
+def _exact(bulk: Bulk, since: datetime) -> list[tuple[Any, ...]]:
+    """(receipt id, outbox id, provider, part id, outcome) of the waiting receipts whose id
+    names a part exactly (receipts are stored with canonical ids) that the SMSC accepted
+    before the receipt came."""
+    if bulk.sqlite:
+        before = "julianday(p.submitted_at) <= julianday(r.received_at) + ?"
+        params: tuple[Any, ...] = (bulk.at(since), CLOCKS_APART.total_seconds() / 86400)
+    else:
+        before = "p.submitted_at <= r.received_at + %s"
+        params = (bulk.at(since), CLOCKS_APART)
+    return bulk.fetch(
+        "SELECT r.id, p.outbox_id, r.provider, p.provider_id, r.outcome"
+        " FROM receipts r JOIN message_parts p"
+        " ON p.provider = r.provider AND p.provider_id = r.provider_id"
+        f" WHERE r.outbox_id IS NULL AND r.received_at >= {bulk.ph}"
+        f" AND (p.submitted_at IS NULL OR {before}) ORDER BY r.id",
+        params,
+    )
+
+
+def _other_spellings(conn: Connection, waiting: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Receipts the exact join did not match: their id as given first (a part recorded after
+    the join), another spelling (hex for decimal) only when that finds nothing."""
+    parts = _parts(conn, {(w.provider, c) for w in waiting for c in id_candidates(w.provider_id)})
+    found = []
     for w in waiting:
         exact = canonical_id(w.provider_id)
-        # The id as given first; another spelling (hex for decimal) only when that finds nothing.
         keys = [exact, *sorted(id_candidates(w.provider_id) - {exact})]
         came = as_utc(w.received_at) + CLOCKS_APART
         hit = next(
@@ -113,29 +152,10 @@ def match_waiting(conn: Connection, now: datetime) -> Counter[str]:
              if (w.provider, k) in parts and _before(parts[(w.provider, k)][2], came)),
             None,
         )  # fmt: skip
-        if hit is None:
-            continue
-        key, (oid, _part, _at) = hit
-        matched.append({"rid": w.id, "oid": oid})
-        part_states.append({"prov": w.provider, "pid": key, "st": w.outcome})
-    if not matched:
-        return Counter()
-    conn.execute(
-        update(receipts)
-        .where(receipts.c.id == bindparam("rid"))
-        .values(outbox_id=bindparam("oid")),
-        matched,
-    )
-    conn.execute(
-        update(message_parts)
-        .where(
-            message_parts.c.provider == bindparam("prov"),
-            message_parts.c.provider_id == bindparam("pid"),
-        )
-        .values(state=bindparam("st")),
-        part_states,
-    )
-    return _roll_up(conn, sorted({m["oid"] for m in matched}), now)
+        if hit is not None:
+            key, (oid, _part, _at) = hit
+            found.append((w.id, oid, w.provider, key, w.outcome))
+    return found
 
 
 def _before(submitted: datetime | None, came: datetime) -> bool:
@@ -160,7 +180,7 @@ def _parts(
                     message_parts.c.submitted_at,
                 ).where(
                     message_parts.c.provider == provider,
-                    message_parts.c.provider_id.in_(ids[start : start + _CHUNK]),
+                    among(message_parts.c.provider_id, ids[start : start + _CHUNK]),
                 )
             ):
                 found[(provider, p.provider_id)] = (p.outbox_id, p.part, p.submitted_at)
@@ -169,13 +189,12 @@ def _parts(
 
 def _roll_up(conn: Connection, outbox_ids: list[int], now: datetime) -> Counter[str]:
     states: dict[int, list[str | None]] = {}
-    for start in range(0, len(outbox_ids), _CHUNK):
-        for oid, state in conn.execute(
-            select(message_parts.c.outbox_id, message_parts.c.state).where(
-                message_parts.c.outbox_id.in_(outbox_ids[start : start + _CHUNK])
-            )
-        ):
-            states.setdefault(oid, []).append(state)
+    for oid, state in conn.execute(
+        select(message_parts.c.outbox_id, message_parts.c.state).where(
+            among(message_parts.c.outbox_id, outbox_ids)
+        )
+    ):
+        states.setdefault(oid, []).append(state)
     moves: dict[str, list[dict[str, object]]] = {}
     for oid, found in states.items():
         status = message_status(found)
@@ -183,18 +202,15 @@ def _roll_up(conn: Connection, outbox_ids: list[int], now: datetime) -> Counter[
             moves.setdefault(status, []).append({"oid": oid})
     counts: Counter[str] = Counter()
     _receipt_events(conn, moves, now)
+    bulk = Bulk(conn)
+    at = bulk.at(now)
     for status, ids in moves.items():
-        result = conn.execute(
-            update(outbox)
-            .where(outbox.c.id == bindparam("oid"), outbox.c.status == "sent")
-            .values(
-                status=status,
-                reason=None if status == "delivered" else f"receipt: {status}",
-                updated_at=now,
-            ),
-            ids,
+        reason = None if status == "delivered" else f"receipt: {status}"
+        counts[status] += bulk.many(
+            f"UPDATE outbox SET status = {bulk.ph}, reason = {bulk.ph}, updated_at = {bulk.ph}"
+            f" WHERE id = {bulk.ph} AND status = 'sent'",
+            [(status, reason, at, i["oid"]) for i in ids],
         )
-        counts[status] += max(result.rowcount, 0)
     return counts
 
 
@@ -212,7 +228,7 @@ def _receipt_events(
             found += conn.execute(
                 select(outbox.c.id, outbox.c.customer_id, outbox.c.step, outbox.c.template,
                        outbox.c.provider)
-                .where(outbox.c.id.in_(wanted[start : start + _CHUNK]), outbox.c.status == "sent")
+                .where(among(outbox.c.id, wanted[start : start + _CHUNK]), outbox.c.status == "sent")
             ).all()  # fmt: skip
         emit_many(
             conn, kind,

@@ -26,6 +26,7 @@ from cuikuan.services.strategy_file import load_strategy
 from cuikuan.settings import Settings
 from cuikuan.store import calls as call_history
 from cuikuan.store import number_stops
+from cuikuan.store.among import among
 from cuikuan.store.loans_now import loans_at
 from cuikuan.store.schema import (
     customer_phones,
@@ -66,20 +67,20 @@ def recheck(
             r.id: r
             for r in conn.execute(
                 select(customers.c.id, customers.c.flags, customers.c.timezone, customers.c.email)
-                .where(customers.c.id.in_(ids))
+                .where(among(customers.c.id, ids))
             )
         }  # fmt: skip
         opted: dict[int, list[str]] = defaultdict(list)
         for cid, channel in conn.execute(
             select(opt_outs.c.customer_id, opt_outs.c.channel).where(
-                opt_outs.c.customer_id.in_(ids)
+                among(opt_outs.c.customer_id, ids)
             )
         ):
             opted[cid].append(channel)
         paused = dict(
             conn.execute(
                 select(pauses.c.customer_id, pauses.c.reason).where(
-                    pauses.c.customer_id.in_(ids), pauses.c.until >= today
+                    among(pauses.c.customer_id, ids), pauses.c.until >= today
                 )
             ).all()
         )
@@ -88,7 +89,7 @@ def recheck(
             cid
             for cid, until in conn.execute(
                 select(promises.c.customer_id, promises.c.promised_date).where(
-                    promises.c.customer_id.in_(ids), promises.c.status == "pending"
+                    among(promises.c.customer_id, ids), promises.c.status == "pending"
                 )
             )
             if until + grace >= today
@@ -96,7 +97,7 @@ def recheck(
         phones: dict[int, list[str]] = defaultdict(list)
         for cid, e164 in conn.execute(
             select(customer_phones.c.customer_id, customer_phones.c.e164)
-            .where(customer_phones.c.customer_id.in_(ids))
+            .where(among(customer_phones.c.customer_id, ids))
             .order_by(customer_phones.c.customer_id, customer_phones.c.position)
         ):
             phones[cid].append(e164)
@@ -173,7 +174,7 @@ def _caps(conn: Connection, rows: list[dict[str, Any]], ids: list[int], now: dat
             outbox.c.plan_date, outbox.c.idempotency_key, outbox.c.sent_at, outbox.c.updated_at,
         ).where(
             outbox.c.status.in_(COUNTED),
-            or_(outbox.c.customer_id.in_(ids), outbox.c.recipient.in_(recipients)),
+            or_(among(outbox.c.customer_id, ids), among(outbox.c.recipient, recipients)),
             or_(
                 outbox.c.sent_at >= since,
                 and_(outbox.c.sent_at.is_(None), outbox.c.updated_at >= since),

@@ -50,6 +50,8 @@ from cuikuan.domain.dates import local_day
 from cuikuan.domain.sms import is_gsm7
 from cuikuan.settings import Channels, Settings
 from cuikuan.store import provider_states
+from cuikuan.store.among import among
+from cuikuan.store.bulk import Bulk
 from cuikuan.store.events import emit_many
 from cuikuan.store.schema import outbox
 from cuikuan.store.times import as_utc
@@ -271,15 +273,16 @@ def _claim(
         ids = conn.execute(due).scalars().all()
         if not ids:
             return []
-        rows = conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.status == "planned")
-            .values(status="claimed", updated_at=now)
-            .returning(*outbox.c)
-        ).all()
-    return sorted(
-        (dict(r._mapping) for r in rows), key=lambda r: (as_utc(r["earliest_at"]), r["id"])
-    )
+        bulk = Bulk(conn)
+        chosen, param = bulk.among("id", ids)
+        # Through the driver: Row objects for thousands of claimed rows were a tenth of the run.
+        rows = bulk.records(outbox, bulk.fetch(
+            f"UPDATE outbox SET status = 'claimed', updated_at = {bulk.ph}"
+            f" WHERE {chosen} AND status = 'planned'"
+            f" RETURNING {', '.join(c.name for c in outbox.c)}",
+            (bulk.at(now), param),
+        ))  # fmt: skip
+    return sorted(rows, key=lambda r: (r["earliest_at"], r["id"]))
 
 
 def _recheck(
@@ -434,7 +437,7 @@ def _mark_sending(engine: Engine, ids: list[int], now: datetime) -> None:
         for start in range(0, len(ids), ROUND):
             conn.execute(
                 update(outbox)
-                .where(outbox.c.id.in_(ids[start : start + ROUND]), outbox.c.status == "claimed")
+                .where(among(outbox.c.id, ids[start : start + ROUND]), outbox.c.status == "claimed")
                 .values(status="sending", updated_at=now)
             )
 
@@ -452,7 +455,7 @@ def _release(
             report.waiting += conn.execute(
                 update(outbox)
                 .where(
-                    outbox.c.id.in_(ids[start : start + ROUND]),
+                    among(outbox.c.id, ids[start : start + ROUND]),
                     outbox.c.status.in_(("claimed", "sending")),
                 )
                 .values(
@@ -481,15 +484,19 @@ def _record(
         if result.error is None:
             parts.append((result.outbox_id, result.part_ids or (str(result.provider_id),)))
     with engine.begin() as conn:
+        bulk = Bulk(conn)
         for keys, group in _by_keys(updates).items():
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == bindparam("oid"))
-                .values({k: bindparam(f"v_{k}") for k in keys}),
-                [{"oid": u["oid"], **{f"v_{k}": u[k] for k in keys}} for u in group],
+            bulk.many(
+                f"UPDATE outbox SET {', '.join(f'{k} = {bulk.ph}' for k in keys)}"
+                f" WHERE id = {bulk.ph}",
+                [(*(_bindable(bulk, u[k]) for k in keys), u["oid"]) for u in group],
             )
         record_parts(conn, provider, parts, now)
         _events(conn, updates, rows, provider, now)
+
+
+def _bindable(bulk: Bulk, value: Any) -> Any:
+    return bulk.at(value) if isinstance(value, datetime) else value
 
 
 def _events(

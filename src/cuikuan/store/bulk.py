@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Date, DateTime, Table
 
 from cuikuan.store.sqlite_worker import arrow_stream_frame
 
@@ -35,6 +37,46 @@ class Bulk:
         self.differs = "IS NOT" if self.sqlite else "IS DISTINCT FROM"
         self._next_id: dict[str, int] = {}
         self.deferred: set[str] = set()  # indexes dropped for this load, built at its end
+
+    def among(self, column: str, values: Collection[Any]) -> tuple[str, Any]:
+        """(`column IN (the values)` as SQL with one placeholder, the value to bind for it):
+        store.among's rendering for statements written as text."""
+        if self.sqlite:
+            return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+        return f"{column} = ANY(%s)", list(values)
+
+    def moment(self, value: Any) -> datetime | None:
+        """A timestamp as the driver hands it back, as an aware UTC datetime."""
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def at(self, moment: datetime) -> Any:
+        """A moment as this driver binds it: SQLAlchemy's UTC text on SQLite, the object
+        elsewhere (what `moment` reads back)."""
+        return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}" if self.sqlite else moment
+
+    def records(self, table: Table, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Rows fetched with all of `table`'s columns in order, as dicts of Python values (the
+        dates and moments read as `day` and `moment` do)."""
+        readers = [(c.name, self._reader(c.type)) for c in table.c]
+        return [
+            {name: v if read is None or v is None else read(v)
+             for (name, read), v in zip(readers, row, strict=True)}
+            for row in rows
+        ]  # fmt: skip
+
+    def _reader(self, kind: Any) -> Callable[[Any], Any] | None:
+        if isinstance(kind, DateTime):
+            return self.moment
+        if isinstance(kind, Date):
+            return self.day
+        return None
+
+    def day(self, value: Any) -> date:
+        """A date as the driver hands it back (SQLite: ISO text)."""
+        return date.fromisoformat(value) if isinstance(value, str) else value
 
     def placeholders(self, n: int) -> str:
         return ", ".join([self.ph] * n)

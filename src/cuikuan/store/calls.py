@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, or_, select
 
+from cuikuan.store.among import among
 from cuikuan.store.schema import calls
 
 STEP = "call"  # what a call is in the caps' history (no step of a strategy has this id)
@@ -37,12 +38,12 @@ def recent(
     if customer_ids is not None or numbers is not None:
         query = query.where(
             or_(
-                calls.c.customer_id.in_(_among(customer_ids)),
-                calls.c.number.in_(_among(numbers)),
+                _within(calls.c.customer_id, customer_ids),
+                _within(calls.c.number, numbers),
             )
         )
     return list(conn.execute(query).all())
 
 
-def _among(values: Collection[Any] | Select[Any] | None) -> list[Any] | Select[Any]:
-    return values if isinstance(values, Select) else list(values or ())
+def _within(column: Any, values: Collection[Any] | Select[Any] | None) -> Any:
+    return column.in_(values) if isinstance(values, Select) else among(column, values or ())

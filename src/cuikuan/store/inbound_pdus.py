@@ -8,11 +8,12 @@ settle(conn, {id: ("done", "receipt for message 12")})   # False if another read
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from cuikuan.channels.smpp.inbound import Arrival
+from cuikuan.channels.smpp.inbound import Arrival, reading
+from cuikuan.channels.smpp.receipts import canonical_id
+from cuikuan.store.among import among
 from cuikuan.store.bulk import Bulk
 from cuikuan.store.schema import inbound_pdus
 from cuikuan.store.times import as_utc
@@ -24,22 +25,38 @@ class StoredJournal:
 
     def keep(self, provider: str, arrivals: Sequence[Arrival]) -> None:
         """One transaction, the driver's executemany on plain tuples: a busy bind hears
-        thousands of receipts a second, and the SMSC waits for this before its answer."""
+        thousands of receipts a second, and the SMSC waits for this before its answer.
+        A final receipt is read here and stored as a receipt along with its PDU, which is kept
+        already read; the dispatcher then stamps it with its own clock and matches it
+        (dispatch.receipts.match_waiting). Replies
+        and anything unreadable stay `new` for the reader (dispatch.inbound)."""
         if not arrivals:
             return
+        pdus, found = [], []
         with self.engine.begin() as conn:
             bulk = Bulk(conn)
+            for a in arrivals:
+                at = bulk.at(a.at)
+                what = reading(a)
+                state, note = ("new", None)
+                if what.receipt is not None:
+                    r = what.receipt
+                    state, note = "done", "receipt"
+                    found.append((provider, canonical_id(r.provider_id), r.outcome, r.detail))
+                elif what.skipped is not None:
+                    state, note = "done", what.skipped
+                pdus.append((provider, a.session[:64], a.command_id, a.body, at, state, note))
             bulk.many(
-                "INSERT INTO inbound_pdus (provider, session, command_id, body, arrived_at, state)"
-                f" VALUES ({bulk.placeholders(6)})",
-                [(provider, a.session[:64], a.command_id, a.body, _bound(bulk, a.at), "new")
-                 for a in arrivals],
-            )  # fmt: skip
-
-
-def _bound(bulk: Bulk, at: datetime) -> object:
-    """A moment as the driver binds it: SQLAlchemy's UTC text on SQLite, the object elsewhere."""
-    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}" if bulk.sqlite else at
+                "INSERT INTO inbound_pdus"
+                " (provider, session, command_id, body, arrived_at, state, note)"
+                f" VALUES ({bulk.placeholders(7)})",
+                pdus,
+            )
+            bulk.many(
+                "INSERT INTO receipts (provider, provider_id, outcome, detail)"
+                f" VALUES ({bulk.placeholders(4)})",
+                found,
+            )
 
 
 def waiting(conn: Connection, provider: str, limit: int) -> list[tuple[int, Arrival]]:
@@ -68,7 +85,7 @@ def settle(conn: Connection, outcomes: Mapping[int, tuple[str, str]]) -> bool:
         for start in range(0, len(chosen), 500):
             changed += conn.execute(
                 update(inbound_pdus)
-                .where(inbound_pdus.c.id.in_(chosen[start : start + 500]), inbound_pdus.c.state == "new")
+                .where(among(inbound_pdus.c.id, chosen[start : start + 500]), inbound_pdus.c.state == "new")
                 .values(state=state, note=note)
             ).rowcount  # fmt: skip
     return changed == len(ids)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
 
+from cuikuan.store.among import among
 from cuikuan.store.events import emit
 from cuikuan.store.schema import number_stops
 
@@ -71,7 +72,9 @@ def stopped(conn: Connection, addresses: Iterable[str] | None = None) -> dict[tu
         wanted = sorted(set(addresses))
         for start in range(0, len(wanted), CHUNK):
             part = wanted[start : start + CHUNK]
-            rows += [tuple(r) for r in conn.execute(query.where(number_stops.c.address.in_(part)))]
+            rows += [
+                tuple(r) for r in conn.execute(query.where(among(number_stops.c.address, part)))
+            ]
     out: dict[tuple[str, str], str] = {}
     for address, channel, reason in sorted(
         rows, key=lambda r: REASONS.index(r[2]) if r[2] in REASONS else 9

@@ -230,7 +230,9 @@ receipts = Table(
     Column("provider_id", String(128), nullable=False),
     Column("outcome", String(16), nullable=False),  # delivered, undelivered, expired
     Column("detail", Text, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    # On the dispatcher's clock (which `--at` and a simulation set), when it first applied the
+    # receipt: NULL while only the bind that heard it has stored it (store/inbound_pdus.py).
+    Column("received_at", DateTime(timezone=True)),
     Column("outbox_id", Integer, index=True),  # NULL until matched
     Index("ix_receipts_provider_id", "provider", "provider_id"),
 )

@@ -53,32 +53,52 @@ class Heard:
     waiting: list[int] = field(default_factory=list)  # reply parts waiting for the rest
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What one stored PDU is: a final receipt, nothing to do (an intermediate receipt),
+    unreadable (with why), or a piece of a borrower's message (`sm`)."""
+
+    receipt: Receipt | None = None
+    skipped: str | None = None
+    unreadable: str | None = None
+    sm: pdu.ShortMessage | None = None
+
+
+def reading(arrival: Arrival) -> Reading:
+    try:
+        sm = message_of(arrival.command_id, arrival.body)
+    except (pdu.PduError, ValueError, IndexError) as exc:
+        return Reading(unreadable=f"unreadable PDU: {exc}")
+    if not is_receipt(sm):
+        return Reading(sm=sm)
+    info = parse_receipt(sm)
+    if info is None:
+        return Reading(unreadable=f"unreadable receipt: {sm.short_message[:120]!r}")
+    if info.outcome is None:
+        return Reading(skipped=f"intermediate receipt {info.state} for {info.message_id}")
+    detail = info.state + (f" err:{info.error}" if info.error else "")
+    receipt = Receipt(
+        info.message_id, info.outcome == "delivered", arrival.at, detail,
+        expired=info.outcome == "expired",
+    )  # fmt: skip
+    return Reading(receipt=receipt)
+
+
 def read(
     stored: Sequence[tuple[int, Arrival]], now: datetime, wait: timedelta = PARTS_WAIT
 ) -> Heard:
     heard = Heard()
     pieces: list[coding.Piece] = []
     for key, arrival in stored:
-        try:
-            sm = message_of(arrival.command_id, arrival.body)
-        except (pdu.PduError, ValueError, IndexError) as exc:
-            heard.unreadable[key] = f"unreadable PDU: {exc}"
-            continue
-        if not is_receipt(sm):
-            pieces.append(coding.Piece(key, sm, arrival.at))
-            continue
-        info = parse_receipt(sm)
-        if info is None:
-            heard.unreadable[key] = f"unreadable receipt: {sm.short_message[:120]!r}"
-        elif info.outcome is None:
-            heard.skipped[key] = f"intermediate receipt {info.state} for {info.message_id}"
-        else:
-            detail = info.state + (f" err:{info.error}" if info.error else "")
-            receipt = Receipt(
-                info.message_id, info.outcome == "delivered", arrival.at, detail,
-                expired=info.outcome == "expired",
-            )  # fmt: skip
-            heard.receipts.append((key, receipt))
+        found = reading(arrival)
+        if found.sm is not None:
+            pieces.append(coding.Piece(key, found.sm, arrival.at))
+        elif found.receipt is not None:
+            heard.receipts.append((key, found.receipt))
+        elif found.skipped is not None:
+            heard.skipped[key] = found.skipped
+        elif found.unreadable is not None:
+            heard.unreadable[key] = found.unreadable
     heard.replies, heard.waiting = coding.assemble(pieces, now, wait)
     return heard
 
