@@ -28,6 +28,7 @@ read by `receipts` and `replies` here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import random
@@ -91,8 +92,10 @@ def default_source_ton(source_addr: str) -> tuple[int, int]:
     return 0, 1
 
 
+@functools.lru_cache(maxsize=4096)
 def validity(latest: datetime | None) -> str:
-    """SMPP's absolute time format in UTC (YYMMDDhhmmsstnnp, offset 00 quarter hours, +)."""
+    """SMPP's absolute time format in UTC (YYMMDDhhmmsstnnp, offset 00 quarter hours, +).
+    Cached: a day's messages share a few window ends, and formatting one a message showed."""
     return "" if latest is None else f"{latest.astimezone(UTC):%y%m%d%H%M%S}000+"
 
 
@@ -245,7 +248,18 @@ class SmppChannel:
     # -- inside the event loop ------------------------------------------------------------
 
     async def _send_all(self, batch: list[OutgoingMessage]) -> list[SendResult]:
-        return list(await asyncio.gather(*(self._send_one(m) for m in batch)))
+        """As many workers as the binds' windows hold submits, each taking the next message:
+        the window stays full without a task a message."""
+        results: list[SendResult | None] = [None] * len(batch)
+        queue = iter(enumerate(batch))
+
+        async def work() -> None:
+            for i, message in queue:
+                results[i] = await self._send_one(message)
+
+        room = sum(c.config.window for c in self._senders) or 1
+        await asyncio.gather(*(work() for _ in range(min(room, len(batch)))))
+        return [r for r in results if r is not None]
 
     async def _send_one(self, message: OutgoingMessage) -> SendResult:
         if not self._senders:

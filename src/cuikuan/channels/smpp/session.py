@@ -159,7 +159,8 @@ class SmppClient:
         self._inbox: list[tuple[asyncio.Transport, pdu.Pdu, Arrival]] = []
         self._storing: asyncio.Task[None] | None = None
         self._proto: _Protocol | None = None
-        self._pending: dict[int, asyncio.Future[pdu.Pdu]] = {}
+        # In flight: sequence -> (its answer, the loop time by which it must come).
+        self._pending: dict[int, tuple[asyncio.Future[pdu.Pdu], float]] = {}
         self._seq = 0
         self._bound = asyncio.Event()
         self._closed = asyncio.Event()
@@ -179,8 +180,10 @@ class SmppClient:
                 await self._connect_and_bind()
                 backoff = 0.2
                 keepalive = asyncio.create_task(self._keepalive())
+                sweeper = asyncio.create_task(self._sweep())
                 await self._closed.wait()
                 keepalive.cancel()
+                sweeper.cancel()
             except BindRefused as exc:
                 if exc.status in AUTH_STATUSES:
                     self.auth_error = exc
@@ -212,7 +215,13 @@ class SmppClient:
         )
         self._proto = proto
         body = pdu.bind_body(self.config.system_id, self.config.password, self.config.system_type)
-        answer = await self._request(BIND_COMMANDS[self.config.bind], body)
+        try:  # the sweeper runs once bound: the bind has a timeout of its own
+            answer = await asyncio.wait_for(
+                self._request(BIND_COMMANDS[self.config.bind], body), self.config.response_timeout
+            )
+        except TimeoutError:
+            self._close()
+            raise ConnectionLost("no answer to the bind within the response timeout") from None
         if answer.status != pdu.ESME_ROK:
             self._close()
             raise BindRefused(answer.status)
@@ -252,11 +261,27 @@ class SmppClient:
             self._bound.clear()
         self._closed.set()
         pending, self._pending = self._pending, {}
-        for fut in pending.values():
+        for fut, _ in pending.values():
             if not fut.done():
                 fut.set_exception(
                     ConnectionLost("the SMPP session closed with the request in flight")
                 )
+
+    async def _sweep(self) -> None:
+        """A request unanswered past its deadline means a silent peer: close the session, which
+        fails every request in flight (ConnectionLost) and starts a fresh one. One timer for the
+        session rather than one a request: at thousands of submits a second, a timer each was a
+        tenth of the session's work."""
+        loop = asyncio.get_running_loop()
+        every = max(0.05, min(1.0, self.config.response_timeout / 10))
+        while True:
+            await asyncio.sleep(every)
+            now = loop.time()
+            if any(deadline < now for _, deadline in self._pending.values()):
+                log.warning("SMPP peer silent for %ss; closing the session",
+                            self.config.response_timeout)  # fmt: skip
+                self._close()
+                return
 
     async def _keepalive(self) -> None:
         while True:
@@ -278,21 +303,17 @@ class SmppClient:
         if proto is None or proto.transport is None or proto.transport.is_closing():
             raise NotConnected("no SMPP session")
         seq = self._next_seq()
-        fut: asyncio.Future[pdu.Pdu] = asyncio.get_running_loop().create_future()
-        self._pending[seq] = fut
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[pdu.Pdu] = loop.create_future()
+        self._pending[seq] = (fut, loop.time() + self.config.response_timeout)
         proto.transport.write(pdu.encode(command_id, seq, body))
-        try:
-            return await asyncio.wait_for(fut, self.config.response_timeout)
-        except TimeoutError:
-            self._pending.pop(seq, None)
-            self._close()  # a silent peer: start a fresh session
-            raise ConnectionLost("no answer within the response timeout") from None
+        return await fut  # answered, or ConnectionLost when the session closes (_sweep)
 
     def _on_pdu(self, p: pdu.Pdu) -> None:
         if p.is_response:
-            fut = self._pending.pop(p.sequence, None)
-            if fut is not None and not fut.done():
-                fut.set_result(p)
+            waiting = self._pending.pop(p.sequence, None)
+            if waiting is not None and not waiting[0].done():
+                waiting[0].set_result(p)
             return
         transport = self._proto.transport if self._proto else None
         if transport is None:
