@@ -173,7 +173,9 @@ def _caps(conn: Connection, rows: list[dict[str, Any]], ids: list[int], now: dat
             outbox.c.id, outbox.c.customer_id, outbox.c.recipient, outbox.c.step,
             outbox.c.plan_date, outbox.c.idempotency_key, outbox.c.sent_at, outbox.c.updated_at,
         ).where(
-            outbox.c.status.in_(COUNTED),
+            # `status || ''`: not by the status index, which would read every message of the
+            # last days; by these people's and numbers' own indexes instead.
+            outbox.c.status.concat("").in_(COUNTED),
             or_(among(outbox.c.customer_id, ids), among(outbox.c.recipient, recipients)),
             or_(
                 outbox.c.sent_at >= since,
