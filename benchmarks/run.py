@@ -17,6 +17,9 @@ RUNS = (
     ["smpp_dispatch.py"],
     # The same against a peer that accepts everything at once, so the client's own speed shows.
     ["smpp_dispatch.py", "--peer", "fast"],
+    # Issue 21's target: a 1 M-account book, from one process, with one and with two binds.
+    ["smpp_dispatch.py", "--peer", "fast", "--accounts", "1000000"],
+    ["smpp_dispatch.py", "--peer", "fast", "--accounts", "1000000", "--sessions", "2"],
     # The report against each step's true effect (two simulated months per seed).
     ["report_truth.py"],
     # The service (issue 19): ledger batches through the API, reads on a large book, and

@@ -234,6 +234,10 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--baseline-messages", type=int, default=3_000)
     parser.add_argument(
+        "--sessions", type=int, default=1,
+        help="binds the dispatch holds to the SMSC at once, sharing the rate ([smpp] sessions)",
+    )  # fmt: skip
+    parser.add_argument(
         "--accounts",
         type=int,
         default=None,
@@ -264,6 +268,7 @@ def main() -> None:
                 os.environ.update({
                     "CUIKUAN_SMPP__PORT": str(port), "CUIKUAN_SMPP__TPS": "1000000",
                     "CUIKUAN_SMPP__WINDOW": str(opts.window), "CUIKUAN_CHANNELS__BATCH": "2000",
+                    "CUIKUAN_SMPP__SESSIONS": str(opts.sessions),
                 })  # fmt: skip
                 got = run([sys.executable, "-c", DISPATCH, str(config), "120"], cwd=work)
                 # Rows of paid-off loans are suppressed at the re-check, as they should be
@@ -302,6 +307,7 @@ def main() -> None:
         "messages": opts.messages,
         "accounts": opts.accounts or max(30_000, opts.messages + 5_000),
         "window": opts.window,
+        "sessions": opts.sessions,
         "peer": opts.peer,
         "dispatch_cpu_seconds_per_10000": round(
             statistics.median(r["cpu_seconds"] / r["sent"] * 10_000 for r in dispatch), 3
@@ -313,7 +319,7 @@ def main() -> None:
         "baseline_smpplib_one_at_a_time": rate(baseline),
     }  # fmt: skip
     OUT.mkdir(exist_ok=True)
-    (OUT / f"smpp-{opts.peer}-{results['accounts']}.json").write_text(json.dumps(results, indent=2))
+    (OUT / f"smpp-{opts.peer}-{results['accounts']}-s{opts.sessions}.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
 
