@@ -319,7 +319,9 @@ def main() -> None:
         "baseline_smpplib_one_at_a_time": rate(baseline),
     }  # fmt: skip
     OUT.mkdir(exist_ok=True)
-    (OUT / f"smpp-{opts.peer}-{results['accounts']}-s{opts.sessions}.json").write_text(json.dumps(results, indent=2))
+    (OUT / f"smpp-{opts.peer}-{results['accounts']}-s{opts.sessions}.json").write_text(
+        json.dumps(results, indent=2)
+    )
     print(json.dumps(results, indent=2))
 
 
