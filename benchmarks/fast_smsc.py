@@ -38,11 +38,14 @@ def read_submit(body: bytes) -> tuple[bytes, bool]:
 
 
 class Peer(asyncio.Protocol):
+    # One id counter for every bind, as an SMSC has: message ids are unique per SMSC, not per
+    # connection (a client holding several binds would otherwise see the same ids on each).
+    ids = 0
+
     def __init__(self) -> None:
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
         self.out_seq = 0
-        self.ids = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -59,8 +62,8 @@ class Peer(asyncio.Protocol):
             body = buffer[at + 16 : at + length]
             at += length
             if command == SUBMIT_SM:
-                self.ids += 1
-                mid = b"%x" % self.ids
+                Peer.ids += 1
+                mid = b"%x" % Peer.ids
                 out.append(frame(SUBMIT_SM_RESP, sequence, mid + b"\0"))
                 to, wanted = read_submit(body)
                 if not wanted:
