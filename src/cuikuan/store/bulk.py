@@ -41,9 +41,15 @@ class Bulk:
     def among(self, column: str, values: Collection[Any]) -> tuple[str, Any]:
         """(`column IN (the values)` as SQL with one placeholder, the value to bind for it):
         store.among's rendering for statements written as text."""
+        return self.among_sql(column), self.among_value(values)
+
+    def among_sql(self, column: str) -> str:
         if self.sqlite:
-            return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
-        return f"{column} = ANY(%s)", list(values)
+            return f"{column} IN (SELECT value FROM json_each(?))"
+        return f"{column} = ANY(%s)"
+
+    def among_value(self, values: Collection[Any]) -> Any:
+        return json.dumps(list(values)) if self.sqlite else list(values)
 
     def moment(self, value: Any) -> datetime | None:
         """A timestamp as the driver hands it back, as an aware UTC datetime."""

@@ -44,12 +44,12 @@ def loans_at(
     # Read as plain tuples from the driver: a round re-checks thousands of loans, and row
     # objects with their type processing were most of the time.
     bulk = Bulk(conn)
-    by_id, param = bulk.among("id", ids)
-    wanted, _ = bulk.among("loan_id", ())
+    param, wanted = bulk.among_value(ids), bulk.among_sql("loan_id")
     heads = {
         lid: (cid, bulk.moment(snap))
         for lid, cid, snap in bulk.fetch(
-            f"SELECT id, customer_id, paid_snapshot_at FROM loans WHERE {by_id}", (param,)
+            f"SELECT id, customer_id, paid_snapshot_at FROM loans WHERE {bulk.among_sql('id')}",
+            (param,),
         )
     }
     days = sorted(set(asked))

@@ -1,0 +1,78 @@
+"""A bind stores what it hears before acknowledging it, and reads final receipts right there:
+the receipt is in `receipts` in the same transaction as its PDU, waiting for the dispatcher's
+clock; intermediate receipts are read and done; replies and anything unreadable wait for the
+reader. The dispatcher stamps the receipts with its own `now` and matches them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, select
+
+from cuikuan.channels.smpp import pdu
+from cuikuan.channels.smpp.inbound import Arrival
+from cuikuan.dispatch.receipts import match_waiting, record_parts
+from cuikuan.services.planner import make_plan
+from cuikuan.settings import Settings
+from cuikuan.store.engine import open_database
+from cuikuan.store.inbound_pdus import StoredJournal
+from cuikuan.store.schema import inbound_pdus, outbox, receipts
+from cuikuan.store.times import as_utc
+from tests.integration.conftest import DAY
+
+BIND_CLOCK = datetime(2031, 1, 1, tzinfo=UTC)  # the bind's clock, far from the dispatcher's
+NOW = datetime(2026, 11, 30, 3, tzinfo=UTC)
+
+
+def _receipt(message_id: str, state: str) -> bytes:
+    text = f"id:{message_id} sub:001 dlvrd:001 submit date:2611300300 done date:2611300301 stat:{state} err:000 text:"
+    return pdu.sm_body(pdu.ShortMessage(source_addr="8613800000000", esm_class=0x04,
+                                        short_message=text.encode()))  # fmt: skip
+
+
+def test_a_bind_stores_final_receipts_as_receipts_and_leaves_the_rest_to_the_reader(
+    db_url: str,
+) -> None:
+    engine = open_database(db_url)
+    reply = pdu.sm_body(pdu.ShortMessage(source_addr="13800000000", short_message=b"TD"))
+    heard = [
+        Arrival("s#1", pdu.DELIVER_SM, _receipt("00001A", "DELIVRD"), BIND_CLOCK),
+        Arrival("s#1", pdu.DELIVER_SM, _receipt("1b", "ENROUTE"), BIND_CLOCK),
+        Arrival("s#1", pdu.DELIVER_SM, reply, BIND_CLOCK),
+        Arrival("s#1", pdu.DELIVER_SM, b"\x00\x01", BIND_CLOCK),
+    ]
+    StoredJournal(engine).keep("smpp", heard)
+    with engine.connect() as conn:
+        pdus = conn.execute(
+            select(inbound_pdus.c.state, inbound_pdus.c.note).order_by(inbound_pdus.c.id)
+        ).all()
+        stored = conn.execute(
+            select(receipts.c.provider_id, receipts.c.outcome, receipts.c.received_at)
+        ).all()
+    assert [p.state for p in pdus] == ["done", "done", "new", "new"]
+    assert pdus[0].note == "receipt" and "ENROUTE" in (pdus[1].note or "")
+    assert [(r.provider_id, r.outcome, r.received_at) for r in stored] == [
+        ("1a", "delivered", None)
+    ]
+
+
+def test_the_dispatcher_stamps_stored_receipts_with_its_own_clock_and_matches_them(
+    book: tuple[Settings, Engine],
+) -> None:
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    with engine.begin() as conn:
+        oid = conn.execute(select(outbox.c.id).limit(1)).scalar_one()
+        conn.execute(outbox.update().where(outbox.c.id == oid).values(status="sent"))
+        record_parts(conn, "smpp", [(oid, ("1A",))], NOW)
+    StoredJournal(engine).keep(
+        "smpp", [Arrival("s#1", pdu.DELIVER_SM, _receipt("1a", "DELIVRD"), BIND_CLOCK)]
+    )
+    later = NOW + timedelta(minutes=2)
+    with engine.begin() as conn:
+        moved = match_waiting(conn, later)
+    with engine.connect() as conn:
+        got = conn.execute(select(receipts.c.outbox_id, receipts.c.received_at)).one()
+        status = conn.execute(select(outbox.c.status).where(outbox.c.id == oid)).scalar_one()
+    assert moved["delivered"] == 1 and status == "delivered"
+    assert got.outbox_id == oid and as_utc(got.received_at) == later
