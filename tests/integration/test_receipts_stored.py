@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, select
 
 from cuikuan.channels.smpp import pdu
-from cuikuan.channels.smpp.inbound import Arrival
+from cuikuan.channels.smpp.inbound import Arrival, read
 from cuikuan.dispatch.receipts import match_waiting, record_parts
 from cuikuan.services.planner import make_plan
 from cuikuan.settings import Settings
@@ -76,3 +77,37 @@ def test_the_dispatcher_stamps_stored_receipts_with_its_own_clock_and_matches_th
         status = conn.execute(select(outbox.c.status).where(outbox.c.id == oid)).scalar_one()
     assert moved["delivered"] == 1 and status == "delivered"
     assert got.outbox_id == oid and as_utc(got.received_at) == later
+
+
+def test_a_hostile_receipt_never_stops_the_bind_from_storing_the_rest(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receipt id longer than any column (PostgreSQL would refuse the row and the whole batch
+    would go unacknowledged, again and again), and a reading that fails in a way nobody
+    foresaw: the batch is stored all the same, those PDUs left for the reader as unreadable."""
+    engine = open_database(db_url)
+    long_id = pdu.sm_body(pdu.ShortMessage(
+        source_addr="8613800000000", esm_class=0x04, short_message=b"stat:DELIVRD",
+        tlvs={pdu.TLV_RECEIPTED_MESSAGE_ID: b"9" * 500 + b"\0"},
+    ))  # fmt: skip
+    StoredJournal(engine).keep("smpp", [
+        Arrival("s#1", pdu.DELIVER_SM, long_id, BIND_CLOCK),
+        Arrival("s#1", pdu.DELIVER_SM, _receipt("2b", "DELIVRD"), BIND_CLOCK),
+    ])  # fmt: skip
+
+    def broken(sm: object) -> None:
+        raise RuntimeError("a reader bug")
+
+    monkeypatch.setattr("cuikuan.channels.smpp.inbound.parse_receipt", broken)
+    StoredJournal(engine).keep(
+        "smpp", [Arrival("s#1", pdu.DELIVER_SM, _receipt("3c", "DELIVRD"), BIND_CLOCK)]
+    )
+    with engine.connect() as conn:
+        pdus = conn.execute(
+            select(inbound_pdus.c.state, inbound_pdus.c.body).order_by(inbound_pdus.c.id)
+        ).all()
+        ids = conn.execute(select(receipts.c.provider_id)).scalars().all()
+    assert [p.state for p in pdus] == ["new", "done", "new"] and ids == ["2b"]
+    monkeypatch.undo()
+    found = read([(1, Arrival("s#1", pdu.DELIVER_SM, bytes(pdus[0].body), NOW))], NOW)
+    assert list(found.unreadable) == [1] and "longer than" in found.unreadable[1]

@@ -24,6 +24,8 @@ from cuikuan.channels.smpp.receipts import is_receipt, parse_receipt
 
 # A reply whose parts stop arriving is read as it is, marked incomplete, after this long.
 PARTS_WAIT = timedelta(minutes=5)
+# Longer receipt ids are no SMSC's (they are stored in a column of 128).
+MAX_ID = 128
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ class Reading:
 
 
 def reading(arrival: Arrival) -> Reading:
+    """Never raises: a PDU that cannot be read, however hostile, is `unreadable`, so that it
+    can neither stop a bind from storing (and acknowledging) the rest nor stop their reader."""
+    try:
+        return _reading(arrival)
+    except Exception as exc:
+        return Reading(unreadable=f"unreadable PDU: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _reading(arrival: Arrival) -> Reading:
     try:
         sm = message_of(arrival.command_id, arrival.body)
     except (pdu.PduError, ValueError, IndexError) as exc:
@@ -74,6 +85,8 @@ def reading(arrival: Arrival) -> Reading:
     info = parse_receipt(sm)
     if info is None:
         return Reading(unreadable=f"unreadable receipt: {sm.short_message[:120]!r}")
+    if len(info.message_id) > MAX_ID:
+        return Reading(unreadable=f"receipt id longer than {MAX_ID}: {info.message_id[:40]!r}...")
     if info.outcome is None:
         return Reading(skipped=f"intermediate receipt {info.state} for {info.message_id}")
     detail = info.state + (f" err:{info.error}" if info.error else "")
