@@ -55,12 +55,15 @@ def loans_at(
     days = sorted(set(asked))
     on_dates, dates = bulk.among("due_date", [d.isoformat() for d in days] if bulk.sqlite else days)
     schedule: dict[int, list[ledger.Instalment]] = defaultdict(list)
+    # The tightest loop of the re-check (every unpaid instalment of the round's loans): the
+    # date reader is chosen once, not per row.
+    day, make = (date.fromisoformat if bulk.sqlite else _as_is), ledger.Instalment
     for lid, number, due, amount, paid in bulk.fetch(
         "SELECT loan_id, number, due_date, amount_due, amount_paid FROM instalments"
         f" WHERE {wanted} AND (amount_paid < amount_due OR {on_dates})",
         (param, dates),
     ):
-        schedule[lid].append(ledger.Instalment(number, bulk.day(due), amount, paid))
+        schedule[lid].append(make(number, day(due), amount, paid))
     paid_rows: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
     for lid, paid_at, created, amount in bulk.fetch(
         f"SELECT loan_id, paid_at, created_at, amount FROM payments WHERE {wanted}", (param,)
@@ -76,3 +79,7 @@ def loans_at(
             cid, allocated, ledger.position(allocated, today, grace_days), snapshot, paid_rows[lid]
         )
     return out
+
+
+def _as_is(value: date) -> date:
+    return value
