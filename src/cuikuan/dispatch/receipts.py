@@ -31,7 +31,6 @@ RETRY_UNMATCHED = timedelta(days=1)
 # The receipt's arrival and the part's acceptance are both on dispatchers' clocks, which may be
 # different processes' (listen and send): this much apart still counts as "before".
 CLOCKS_APART = timedelta(seconds=60)
-_CHUNK = 500
 
 
 def record_parts(
@@ -170,20 +169,15 @@ def _parts(
         by_provider.setdefault(provider, []).append(pid)
     found: dict[tuple[str, str], tuple[int, int, datetime | None]] = {}
     for provider, ids in by_provider.items():
-        ids.sort()
-        for start in range(0, len(ids), _CHUNK):
-            for p in conn.execute(
-                select(
-                    message_parts.c.provider_id,
-                    message_parts.c.outbox_id,
-                    message_parts.c.part,
-                    message_parts.c.submitted_at,
-                ).where(
-                    message_parts.c.provider == provider,
-                    among(message_parts.c.provider_id, ids[start : start + _CHUNK]),
-                )
-            ):
-                found[(provider, p.provider_id)] = (p.outbox_id, p.part, p.submitted_at)
+        for p in conn.execute(
+            select(
+                message_parts.c.provider_id,
+                message_parts.c.outbox_id,
+                message_parts.c.part,
+                message_parts.c.submitted_at,
+            ).where(message_parts.c.provider == provider, among(message_parts.c.provider_id, ids))
+        ):
+            found[(provider, p.provider_id)] = (p.outbox_id, p.part, p.submitted_at)
     return found
 
 
@@ -223,13 +217,11 @@ def _receipt_events(
     for status, ids in moves.items():
         kind = "message.delivered" if status == "delivered" else "message.failed"
         wanted = [int(str(i["oid"])) for i in ids]
-        found: list[Any] = []
-        for start in range(0, len(wanted), _CHUNK):
-            found += conn.execute(
-                select(outbox.c.id, outbox.c.customer_id, outbox.c.step, outbox.c.template,
-                       outbox.c.provider)
-                .where(among(outbox.c.id, wanted[start : start + _CHUNK]), outbox.c.status == "sent")
-            ).all()  # fmt: skip
+        found = conn.execute(
+            select(outbox.c.id, outbox.c.customer_id, outbox.c.step, outbox.c.template,
+                   outbox.c.provider)
+            .where(among(outbox.c.id, wanted), outbox.c.status == "sent")
+        ).all()  # fmt: skip
         emit_many(
             conn, kind,
             [(r.customer_id, {"message": r.id, "step": r.step, "template": r.template,

@@ -60,16 +60,20 @@ class Among(ColumnElement[bool]):
         self.column, self.values = column, values
 
 
-@compiles(Among, "sqlite")
-def _among_sqlite(element: Among, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.column, **kw)
-    return f"{column} IN (SELECT value FROM json_each({compiler.process(element.values, **kw)}))"
+def among_sql(sqlite: bool, column: str, placeholder: str) -> str:
+    """The SQL both renderings share (this construct's, and Bulk's for text statements)."""
+    if sqlite:
+        return f"{column} IN (SELECT value FROM json_each({placeholder}))"
+    return f"{column} = ANY({placeholder})"
 
 
 @compiles(Among)
-def _among_postgresql(element: Among, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.column, **kw)
-    return f"{column} = ANY({compiler.process(element.values, **kw)})"
+def _among(element: Among, compiler: Any, **kw: Any) -> str:
+    return among_sql(
+        compiler.dialect.name == "sqlite",
+        compiler.process(element.column, **kw),
+        compiler.process(element.values, **kw),
+    )
 
 
 def among(column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:

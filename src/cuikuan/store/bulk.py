@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import Connection, Date, DateTime, Table
 
+from cuikuan.store.among import among_sql
 from cuikuan.store.sqlite_worker import arrow_stream_frame
+from cuikuan.store.times import as_utc
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -44,9 +46,7 @@ class Bulk:
         return self.among_sql(column), self.among_value(values)
 
     def among_sql(self, column: str) -> str:
-        if self.sqlite:
-            return f"{column} IN (SELECT value FROM json_each(?))"
-        return f"{column} = ANY(%s)"
+        return among_sql(self.sqlite, column, self.ph)
 
     def among_value(self, values: Collection[Any]) -> Any:
         return json.dumps(list(values)) if self.sqlite else list(values)
@@ -55,8 +55,7 @@ class Bulk:
         """A timestamp as the driver hands it back, as an aware UTC datetime."""
         if value is None:
             return None
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
     def at(self, moment: datetime) -> Any:
         """A moment as this driver binds it: SQLAlchemy's UTC text on SQLite, the object
