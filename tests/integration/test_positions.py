@@ -171,3 +171,51 @@ def test_the_portfolio_a_page_reuses_is_never_older_than_the_ledger(
     assert again is not first
     assert again.buckets.equals(fresh.buckets) and not again.buckets.equals(first.buckets)
     assert portfolio_now(engine, DAY + timedelta(days=1), settings).as_of == DAY + timedelta(days=1)
+
+
+@pytest.mark.parametrize("grace", [0, 3])
+def test_a_rounds_loans_summed_equal_them_allocated_instalment_by_instalment(
+    paid_book: tuple[Settings, Engine], grace: int
+) -> None:
+    """The send-time re-check's loans (store.loans_now): summed from their open schedules where
+    nothing is to be allocated, equal to every loan allocated instalment by instalment (the row
+    rules), positions and the instalments due on the asked dates alike; and both equal the
+    portfolio's positions on that day. Days before, on and after due dates; payments before and
+    after the cut-off."""
+    from cuikuan.domain.ledger import Payment, countable_payments
+    from cuikuan.services.portfolio import as_of_cutoff
+    from cuikuan.store.loans_now import loans_at
+
+    settings, engine = paid_book
+    settings = settings.model_copy(
+        update={"ledger": settings.ledger.model_copy(update={"grace_days": grace})}
+    )
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(select(loans.c.id).order_by(loans.c.id))]
+        dues = sorted({r[0] for r in conn.execute(select(instalments.c.due_date).distinct())})
+    allocated_somewhere = False
+    for offset in (-40, -1, 0, 1, 5, 31, 95):
+        day = DAY + timedelta(days=offset)
+        now = as_of_cutoff(day, settings.defaults.timezone)
+        asked = [d for d in dues if abs((d - day).days) <= 10][:6]
+        with engine.connect() as conn:
+            summed = loans_at(conn, ids, now, day, grace, asked)
+            by_rows = loans_at(conn, ids, now, day, grace, asked, by_rows=True)
+        assert summed == by_rows, day
+        assert any(s.instalments for s in summed.values()) or not asked
+        exact = loan_positions(engine, day, settings, summed=False)
+        for row in exact.iter_rows(named=True):
+            position = summed[row["loan_id"]].position
+            assert (position.outstanding, position.overdue_amount, position.dpd,
+                    position.next_due_date, position.next_due_amount, position.paid_off) == (
+                row["outstanding"], row["overdue_amount"], row["dpd"], row["next_due_date"],
+                row["next_due_amount"], row["paid_off"],
+            ), (day, row)  # fmt: skip
+        # Some loans of the round had payments to allocate: both paths ran.
+        allocated_somewhere |= any(
+            countable_payments([Payment(at, amount) for at, _, amount in s.payments],
+                               s.snapshot_at, now) > 0
+            for s in summed.values()
+        )  # fmt: skip
+    assert allocated_somewhere
+    assert len(summed) == len(ids)

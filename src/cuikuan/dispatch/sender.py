@@ -300,11 +300,12 @@ def _recheck(
         report.suppressed[reason.split(":")[0] if reason.startswith("cap") else reason] += 1
     with engine.begin() as conn:
         if verdicts.stop:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == bindparam("oid"))
-                .values(status="suppressed", reason=bindparam("why"), updated_at=now),
-                [{"oid": oid, "why": reason} for oid, reason in verdicts.stop],
+            bulk = Bulk(conn)
+            # Through the driver: a busy round suppresses thousands (paid since the plan).
+            bulk.many(
+                "UPDATE outbox SET status = 'suppressed',"
+                f" reason = {bulk.ph}, updated_at = {bulk.ph} WHERE id = {bulk.ph}",
+                [(reason, bulk.at(now), oid) for oid, reason in verdicts.stop],
             )
         if verdicts.later:
             conn.execute(
@@ -485,14 +486,24 @@ def _record(
             parts.append((result.outbox_id, result.part_ids or (str(result.provider_id),)))
     with engine.begin() as conn:
         bulk = Bulk(conn)
+        bound_now = bulk.at(now)  # most moments are `now`: bound once, not once a row
         for keys, group in _by_keys(updates).items():
+            moments = [k for k in keys if k in _MOMENTS]
+            if moments:
+                for u in group:
+                    for k in moments:
+                        u[k] = bound_now if u[k] is now else _bindable(bulk, u[k])
             bulk.many(
                 f"UPDATE outbox SET {', '.join(f'{k} = {bulk.ph}' for k in keys)}"
                 f" WHERE id = {bulk.ph}",
-                [(*(_bindable(bulk, u[k]) for k in keys), u["oid"]) for u in group],
+                [(*[u[k] for k in keys], u["oid"]) for u in group],
             )
         record_parts(conn, provider, parts, now)
         _events(conn, updates, rows, provider, now)
+
+
+# The outcome's columns that hold a moment (_outcome).
+_MOMENTS = frozenset({"sent_at", "updated_at", "earliest_at"})
 
 
 def _bindable(bulk: Bulk, value: Any) -> Any:

@@ -25,13 +25,15 @@ if TYPE_CHECKING:
     Schema = Mapping[str, PolarsDataType]
 
 
-def read_frame(conn: Connection, sql: str, schema: Schema) -> pl.DataFrame:
-    """`sql` (no parameters) as a frame typed to `schema`, by the fastest path the database has."""
-    fast = arrow_frame(conn, sql, schema)
+def read_frame(conn: Connection, sql: str, schema: Schema, *, small: bool = False) -> pl.DataFrame:
+    """`sql` (no parameters) as a frame typed to `schema`, by the fastest path the database has.
+    `small`: a few thousand rows, read on `conn` itself (inside its transaction), where a
+    second connection or the worker's pipe would cost more than the rows do."""
+    fast = None if small else arrow_frame(conn, sql, schema)
     if fast is not None:
         return fast
     if conn.dialect.name == "sqlite":
-        helped = sqlite_worker.read(conn.engine, sql)
+        helped = None if small else sqlite_worker.read(conn.engine, sql)
         if helped is not None:
             return typed(helped, schema)
         return _parse_times(sqlite_frame(conn, sql, schema), schema)
@@ -142,6 +144,17 @@ def loans(
     )
 
 
+def loan_schedules(conn: Connection, loan_ids: pl.Series) -> pl.DataFrame:
+    """A few loans (a dispatch round's) with their customer, instalment snapshot moment and
+    open schedule, read on `conn`: what `open_summary` needs."""
+    schema: Schema = {"loan_id": pl.Int64, "customer_id": pl.Int64, "paid_snapshot_at": UTC_US,
+                      "open_amount": pl.Int64, "first_open_due": pl.Date,
+                      "first_open_left": pl.Int64}  # fmt: skip
+    columns = ", ".join(["id", *list(schema)[1:]])
+    sql = f"SELECT {columns} FROM loans" + where(among(conn, "id", loan_ids))
+    return read_frame(conn, sql, schema, small=True)
+
+
 def loan_facts(conn: Connection, loan_ids: pl.Series, *, snapshot: bool = True) -> pl.DataFrame:
     """external_id, currency and (with `snapshot`) paid_snapshot_at of these loans."""
     schema: Schema = {"loan_id": pl.Int64, "external_id": pl.String, "currency": pl.String}
@@ -161,13 +174,15 @@ def payments(conn: Connection, scope: Scope | None = None) -> pl.DataFrame:
     )
 
 
-def open_summary(conn: Connection, loans: pl.DataFrame, late_before: date) -> pl.DataFrame:
+def open_summary(
+    conn: Connection, loans: pl.DataFrame, late_before: date, *, small: bool = False
+) -> pl.DataFrame:
     """Per loan with an open instalment: overdue_amount and first_late over those due before
     `late_before`, outstanding over all, and the first one due from then on (next_due_date,
     next_due_amount; by due date, then number). `loans`: with their open schedule
     (`loans(schedule=True)`). This is the position when no payment is to be allocated
     on top of the instalments' paid amounts (`ledger_frame.open_summary_positions` turns it
-    into one; tested equal to allocating instalment by instalment).
+    into one; tested equal to allocating instalment by instalment). `small`: as `read_frame`'s.
 
     A loan none of whose open instalments is late is its schedule columns as they are. Only the
     loans with a late one (a sixth of a busy book) have their upcoming instalments summed, by
@@ -175,7 +190,7 @@ def open_summary(conn: Connection, loans: pl.DataFrame, late_before: date) -> pl
     open_ = loans.filter(pl.col("first_open_due").is_not_null())
     late = pl.col("first_open_due") < late_before
     upcoming = _upcoming_of_late(
-        conn, late_before.isoformat(), open_.filter(late).get_column("loan_id")
+        conn, late_before.isoformat(), open_.filter(late).get_column("loan_id"), small
     )
     return (
         open_.join(upcoming, on="loan_id", how="left")
@@ -193,7 +208,9 @@ def open_summary(conn: Connection, loans: pl.DataFrame, late_before: date) -> pl
     )  # fmt: skip
 
 
-def _upcoming_of_late(conn: Connection, late_before: str, late: pl.Series) -> pl.DataFrame:
+def _upcoming_of_late(
+    conn: Connection, late_before: str, late: pl.Series, small: bool
+) -> pl.DataFrame:
     """Per loan of `late` (loans with a late open instalment) with an open one due from
     `late_before` on: the sum of those, and the first of them (by due date, then number)."""
     schema: Schema = {"loan_id": pl.Int64, "_upcoming": pl.Int64, "_next_date": pl.Date,
@@ -222,4 +239,5 @@ def _upcoming_of_late(conn: Connection, late_before: str, late: pl.Series) -> pl
         sql,
         {"loan_id": pl.Int64, "_upcoming": pl.Int64, "_next_date": pl.Date,
          "_next_amount": pl.Int64},
+        small=small,
     )  # fmt: skip

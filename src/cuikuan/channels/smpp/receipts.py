@@ -48,7 +48,12 @@ class ReceiptInfo:
     message_id: str
     state: str  # upper case SMPP state name: DELIVRD, UNDELIV, EXPIRED, ...
     error: str = ""
-    done_at: datetime | None = None
+    done_text: str | None = None  # as the receipt gave it (YYMMDDhhmm[ss])
+
+    @property
+    def done_at(self) -> datetime | None:
+        """Read when asked: a bind reads thousands of receipts a second and stores none of it."""
+        return _date(self.done_text)
 
     @property
     def outcome(self) -> str | None:
@@ -70,7 +75,7 @@ def parse_receipt(sm: pdu.ShortMessage) -> ReceiptInfo | None:
         state = _STATE_TLV.get(sm.tlvs[pdu.TLV_MESSAGE_STATE][0], state or "UNKNOWN")
     if not message_id or not state:
         return None
-    return ReceiptInfo(message_id, state, fields.get("err", ""), _date(fields.get("done date")))
+    return ReceiptInfo(message_id, state, fields.get("err", ""), fields.get("done date"))
 
 
 def _fields(text: str) -> dict[str, str]:
