@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, and_, or_, select
@@ -27,10 +27,9 @@ from cuikuan.settings import Settings
 from cuikuan.store import calls as call_history
 from cuikuan.store import number_stops
 from cuikuan.store.among import among
+from cuikuan.store.bulk import Bulk
 from cuikuan.store.loans_now import loans_at
 from cuikuan.store.schema import (
-    customer_phones,
-    customers,
     opt_outs,
     outbox,
     pauses,
@@ -39,6 +38,12 @@ from cuikuan.store.schema import (
 from cuikuan.store.times import as_utc
 
 COUNTED = ("claimed", "sending", "sent", "delivered", "undelivered", "uncertain")
+
+
+class _Person(NamedTuple):
+    flags: str | None
+    timezone: str | None
+    email: str | None
 
 
 @dataclass
@@ -63,13 +68,16 @@ def recheck(
     ids = sorted({r["customer_id"] for r in rows})
     loan_ids = sorted({r["loan_id"] for r in rows})
     with engine.connect() as conn:
+        # The round's thousands of people and numbers through the driver, not as row objects.
+        bulk = Bulk(conn)
+        whose, their = bulk.among_sql("customer_id"), bulk.among_value(ids)
         people = {
-            r.id: r
-            for r in conn.execute(
-                select(customers.c.id, customers.c.flags, customers.c.timezone, customers.c.email)
-                .where(among(customers.c.id, ids))
+            cid: _Person(flags, zone, email)
+            for cid, flags, zone, email in bulk.fetch(
+                f"SELECT id, flags, timezone, email FROM customers WHERE {bulk.among_sql('id')}",
+                (their,),
             )
-        }  # fmt: skip
+        }
         opted: dict[int, list[str]] = defaultdict(list)
         for cid, channel in conn.execute(
             select(opt_outs.c.customer_id, opt_outs.c.channel).where(
@@ -95,10 +103,10 @@ def recheck(
             if until + grace >= today
         }
         phones: dict[int, list[str]] = defaultdict(list)
-        for cid, e164 in conn.execute(
-            select(customer_phones.c.customer_id, customer_phones.c.e164)
-            .where(among(customer_phones.c.customer_id, ids))
-            .order_by(customer_phones.c.customer_id, customer_phones.c.position)
+        for cid, e164 in bulk.fetch(
+            f"SELECT customer_id, e164 FROM customer_phones WHERE {whose}"
+            " ORDER BY customer_id, position",
+            (their,),
         ):
             phones[cid].append(e164)
         stops = number_stops.stopped(conn, {r["recipient"] for r in rows})
@@ -155,7 +163,7 @@ def recheck(
     return verdicts
 
 
-def _on_record(row: dict[str, Any], person: Any, phones: dict[int, list[str]]) -> bool:
+def _on_record(row: dict[str, Any], person: _Person, phones: dict[int, list[str]]) -> bool:
     if row["step"] == OPT_OUT_CONFIRMATION:
         return True  # it answers the number that wrote, whoever's it is
     if row["channel"] == "sms":
