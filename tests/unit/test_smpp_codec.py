@@ -266,3 +266,43 @@ def test_receipt_dates_read_as_strptime_reads_them(
     except ValueError:
         expected = None
     assert _date(text) == expected
+
+
+_RECEIPT_KEYS = ("id", "done date", "stat", "err")
+# Values that may fool a reader: keys, colons, spaces, case, empty.
+_VALUE = st.one_of(
+    st.text(alphabet="0123456789abcdefABCDEF", max_size=12),
+    st.sampled_from(["", "stat", "text", "id", "err:1", "a b", "Stat:", "DELIVRD", "x:y", " "]),
+    st.text(alphabet=" :abcdeistxrDLVRT0-_\t", max_size=10),
+)
+
+
+@given(
+    st.lists(_VALUE, min_size=7, max_size=7),
+    st.sampled_from(
+        ["", " text:hello", " Text:stat:UNDELIV id:9", " garbage", "  text:x", "\ttext:"]
+    ),
+    st.booleans(),
+)
+def test_a_standard_receipt_reads_the_same_by_its_pattern_as_field_by_field(
+    values: list[str], tail: str, upper_key: bool
+) -> None:
+    """The one-pattern reading of the appendix B text (what nearly every SMSC sends) finds
+    exactly what the tolerant field-by-field reading finds, whatever the values hold; texts the
+    pattern does not take are read field by field (replacing the pattern with a looser one, or
+    dropping its no-colon rule, fails here)."""
+    from cuikuan.channels.smpp.receipts import fields, receipt_fields
+
+    names = ["id", "sub", "dlvr", "submit date", "done date", "stat", "err"]
+    if upper_key:
+        names[5] = "STAT"
+    text = " ".join(f"{n}:{v}" for n, v in zip(names, values, strict=True)) + tail
+    tolerant, fast = fields(text), receipt_fields(text)
+    assert {k: fast.get(k) for k in _RECEIPT_KEYS} == {k: tolerant.get(k) for k in _RECEIPT_KEYS}
+
+
+def test_a_standard_receipt_is_read_by_its_pattern() -> None:
+    from cuikuan.channels.smpp.receipts import _STANDARD
+
+    text = "id:1a2b sub:001 dlvr:001 submit date:2612011200 done date:2612011201 stat:DELIVRD err:000 text:hi"
+    assert _STANDARD.match(text) is not None

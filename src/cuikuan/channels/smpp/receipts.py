@@ -66,19 +66,36 @@ def is_receipt(sm: pdu.ShortMessage) -> bool:
 
 
 def parse_receipt(sm: pdu.ShortMessage) -> ReceiptInfo | None:
-    fields = _fields(sm.short_message.decode("latin-1"))
-    message_id = fields.get("id", "")
-    state = fields.get("stat", "").upper()
+    found = receipt_fields(sm.short_message.decode("latin-1"))
+    message_id = found.get("id", "")
+    state = found.get("stat", "").upper()
     if pdu.TLV_RECEIPTED_MESSAGE_ID in sm.tlvs:
         message_id = sm.tlvs[pdu.TLV_RECEIPTED_MESSAGE_ID].rstrip(b"\0").decode("latin-1")
     if sm.tlvs.get(pdu.TLV_MESSAGE_STATE):
         state = _STATE_TLV.get(sm.tlvs[pdu.TLV_MESSAGE_STATE][0], state or "UNKNOWN")
     if not message_id or not state:
         return None
-    return ReceiptInfo(message_id, state, fields.get("err", ""), fields.get("done date"))
+    return ReceiptInfo(message_id, state, found.get("err", ""), found.get("done date"))
 
 
-def _fields(text: str) -> dict[str, str]:
+def receipt_fields(text: str) -> dict[str, str]:
+    """id, stat, err and done date as `fields` reads them: the text in the appendix's own
+    order and spelling (nearly every receipt) by one pattern, anything else by `fields`."""
+    standard = _STANDARD.match(text)
+    if standard is None:
+        return fields(text)
+    return dict(zip(("id", "done date", "stat", "err"), standard.groups(), strict=True))
+
+
+# The appendix B text, values without spaces or colons (no key can hide in one), the id, state
+# and error not empty: here `fields` finds the same first values (tested against it).
+_STANDARD = re.compile(
+    r"id:([^\s:]+) sub:[^\s:]* dlvr:[^\s:]* submit date:[^\s:]* done date:([^\s:]*)"
+    r" stat:([^\s:]+) err:([^\s:]+)(?: |\Z)"
+)
+
+
+def fields(text: str) -> dict[str, str]:
     """Each known key's value: the first word between it and the next key."""
     keys = list(_KEY.finditer(text))
     found: dict[str, str] = {}

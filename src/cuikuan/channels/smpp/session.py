@@ -88,6 +88,20 @@ class _Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._out: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        """Write `data` with whatever else is written in this turn of the loop: one write (a
+        system call) for a window's worth of submits, not one each, which cost a tenth of a
+        busy dispatch."""
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        data, self._out = b"".join(self._out), []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -306,7 +320,7 @@ class SmppClient:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[pdu.Pdu] = loop.create_future()
         self._pending[seq] = (fut, loop.time() + self.config.response_timeout)
-        proto.transport.write(pdu.encode(command_id, seq, body))
+        proto.send(pdu.encode(command_id, seq, body))
         return await fut  # answered, or ConnectionLost when the session closes (_sweep)
 
     def _on_pdu(self, p: pdu.Pdu) -> None:
@@ -347,12 +361,19 @@ class SmppClient:
                         len(batch),
                     )
                     status = pdu.ESME_RX_T_APPNACK
+                # Each connection's answers in one write (a connection may have been replaced
+                # while its PDUs were stored: those answers go nowhere).
+                answers: dict[asyncio.Transport, list[bytes]] = {}
                 for transport, p, _ in batch:
                     answer = (
                         pdu.DATA_SM_RESP if p.command_id == pdu.DATA_SM else pdu.DELIVER_SM_RESP
                     )
+                    answers.setdefault(transport, []).append(
+                        pdu.encode(answer, p.sequence, b"\0", status=status)
+                    )
+                for transport, written in answers.items():
                     if not transport.is_closing():
-                        transport.write(pdu.encode(answer, p.sequence, b"\0", status=status))
+                        transport.write(b"".join(written))
         finally:
             self._storing = None
 
