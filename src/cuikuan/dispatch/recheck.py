@@ -124,7 +124,7 @@ def recheck(
             recipient=row["recipient"],
             plan_date=row["plan_date"],
             created_at=as_utc(row["created_at"]),
-            flags=json.loads(person.flags or "[]"),
+            flags=_flags(person.flags),
             opted_out_channels=opted.get(row["customer_id"], []),
             number_stop=stops.get((row["recipient"], row["channel"])),
             on_record=_on_record(row, person, phones),
@@ -161,6 +161,14 @@ def recheck(
         )
         verdicts.keep.append(row)
     return verdicts
+
+
+def _flags(text: str | None) -> list[str]:
+    # Most people have none: no JSON reader a row for them.
+    if not text or text == "[]":
+        return []
+    found: list[str] = json.loads(text)
+    return found
 
 
 def _on_record(row: dict[str, Any], person: _Person, phones: dict[int, list[str]]) -> bool:

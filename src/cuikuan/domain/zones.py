@@ -24,8 +24,13 @@ UNKNOWN = "Etc/Unknown"
 
 def zone_key(e164: str) -> str:
     """The longest prefix of the number's digits that the table lists ("" when none)."""
-    digits = e164.lstrip("+")
-    for n in range(min(len(digits), TIMEZONE_LONGEST_PREFIX), 0, -1):
+    # It depends on the first few digits only, which a book's numbers share: remembered by them.
+    return _key_of_head(e164.lstrip("+")[:TIMEZONE_LONGEST_PREFIX])
+
+
+@lru_cache(maxsize=100_000)
+def _key_of_head(digits: str) -> str:
+    for n in range(len(digits), 0, -1):
         if digits[:n] in TIMEZONE_DATA:
             return digits[:n]
     return ""
