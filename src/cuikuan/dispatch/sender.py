@@ -435,12 +435,13 @@ def _may_fall_back(result: SendResult) -> bool:
 
 def _mark_sending(engine: Engine, ids: list[int], now: datetime) -> None:
     with engine.begin() as conn:
-        for start in range(0, len(ids), ROUND):
-            conn.execute(
-                update(outbox)
-                .where(among(outbox.c.id, ids[start : start + ROUND]), outbox.c.status == "claimed")
-                .values(status="sending", updated_at=now)
-            )
+        bulk = Bulk(conn)
+        chosen, param = bulk.among("id", ids)
+        bulk.one(
+            f"UPDATE outbox SET status = 'sending', updated_at = {bulk.ph}"
+            f" WHERE {chosen} AND status = 'claimed'",
+            (bulk.at(now), param),
+        )
 
 
 # A row a stopped provider could not take waits this long before it may be claimed again: not

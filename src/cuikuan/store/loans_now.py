@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import polars as pl
 from sqlalchemy import Connection
@@ -30,8 +30,7 @@ from cuikuan.store.bulk import Bulk
 PAID_OFF = ledger.position([], date.min)
 
 
-@dataclass(frozen=True)
-class LoanState:
+class LoanState(NamedTuple):  # thousands a dispatch round: a named tuple is cheap to make
     customer_id: int
     instalments: Sequence[ledger.Instalment]  # due on the asked dates, payments allocated
     position: ledger.LoanPosition
@@ -78,7 +77,7 @@ def loans_at(
     return {
         lid: LoanState(
             customers[lid],
-            on_asked[lid] if lid in on_asked else ledger.in_payment_order(schedule.get(lid, [])),
+            on_asked[lid] if lid in on_asked else _in_order(schedule.get(lid)),
             positions.get(lid, PAID_OFF),
             snapshots[lid],
             paid_rows.get(lid, []),
@@ -86,6 +85,12 @@ def loans_at(
         for lid in ids
         if lid in snapshots
     }
+
+
+def _in_order(instalments: list[ledger.Instalment] | None) -> list[ledger.Instalment]:
+    if not instalments:
+        return []
+    return ledger.in_payment_order(instalments)
 
 
 def _summed(
