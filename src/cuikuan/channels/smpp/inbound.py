@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cuikuan.channels.base import Receipt
 from cuikuan.channels.smpp import coding, pdu
@@ -55,10 +55,10 @@ class Heard:
     waiting: list[int] = field(default_factory=list)  # reply parts waiting for the rest
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """What one stored PDU is: a final receipt, nothing to do (an intermediate receipt),
-    unreadable (with why), or a piece of a borrower's message (`sm`)."""
+    unreadable (with why), or a piece of a borrower's message (`sm`). A named tuple: a busy
+    bind reads thousands a second."""
 
     receipt: Receipt | None = None
     skipped: str | None = None
