@@ -67,6 +67,9 @@ class Bulk:
         dates and moments read as `day` and `moment` do)."""
         names = [c.name for c in table.c]
         readers = [(c.name, read) for c in table.c if (read := self._reader(c.type)) is not None]
+        # Rows of one plan share a handful of moments (its run, the windows' bounds): each
+        # distinct value is read once.
+        known: dict[Any, Any] = {}
         out = []
         for row in rows:
             # The dict in one call, then only its dates and moments read: a claimed round is
@@ -74,7 +77,10 @@ class Bulk:
             record = dict(zip(names, row, strict=True))
             for name, read in readers:
                 if (value := record[name]) is not None:
-                    record[name] = read(value)
+                    found = known.get((read, value))
+                    if found is None:
+                        found = known[(read, value)] = read(value)
+                    record[name] = found
             out.append(record)
         return out
 
