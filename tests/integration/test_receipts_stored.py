@@ -111,3 +111,53 @@ def test_a_hostile_receipt_never_stops_the_bind_from_storing_the_rest(
     monkeypatch.undo()
     found = read([(1, Arrival("s#1", pdu.DELIVER_SM, bytes(pdus[0].body), NOW))], NOW)
     assert list(found.unreadable) == [1] and "longer than" in found.unreadable[1]
+
+
+def test_a_receipt_is_not_read_in_another_spelling_while_its_message_may_be_in_flight(
+    book: tuple[Settings, Engine],
+) -> None:
+    """Two processes, one sending and one listening, against an SMSC that answers in hex: the
+    listener hears the receipt of `1a` before the sender has recorded that message's part (the
+    message is still `sending`). Read as decimal, `1a` is 26, the id of another message: that
+    one must not be settled by it (it was, before). Once the sender records `1a`, the receipt
+    settles its own message exactly; a receipt older than anything in flight is still read in
+    another spelling (an SMSC that reports in decimal what it answered in hex)."""
+    settings, engine = book
+    make_plan(engine, settings, DAY)
+    with engine.begin() as conn:
+        first, second, third = conn.execute(
+            select(outbox.c.id).order_by(outbox.c.id).limit(3)
+        ).scalars()
+        conn.execute(outbox.update().where(outbox.c.id.in_((first, third))).values(status="sent"))
+        record_parts(conn, "smpp", [(first, ("26",)), (third, ("c",))], NOW)
+        # Handed to the SMSC at NOW, its answer (1a) not recorded yet: the sender is busy.
+        conn.execute(
+            outbox.update().where(outbox.c.id == second).values(status="sending", updated_at=NOW)
+        )
+    heard_at = NOW + timedelta(minutes=2)
+    StoredJournal(engine).keep(
+        "smpp", [Arrival("s#1", pdu.DELIVER_SM, _receipt("1a", "DELIVRD"), BIND_CLOCK)]
+    )
+    with engine.begin() as conn:
+        assert sum(match_waiting(conn, heard_at).values()) == 0
+
+    def status(oid: int) -> str:
+        with engine.connect() as conn:
+            found: str = conn.execute(
+                select(outbox.c.status).where(outbox.c.id == oid)
+            ).scalar_one()
+            return found
+
+    assert (status(first), status(second)) == ("sent", "sending")
+    with engine.begin() as conn:
+        conn.execute(outbox.update().where(outbox.c.id == second).values(status="sent"))
+        record_parts(conn, "smpp", [(second, ("1A",))], heard_at)
+        assert match_waiting(conn, heard_at + timedelta(seconds=5))["delivered"] == 1
+    assert (status(first), status(second)) == ("sent", "delivered")
+    # Nothing in flight now: a decimal receipt ("12" is hex c) finds its message in hex.
+    StoredJournal(engine).keep(
+        "smpp", [Arrival("s#1", pdu.DELIVER_SM, _receipt("12", "DELIVRD"), BIND_CLOCK)]
+    )
+    with engine.begin() as conn:
+        assert match_waiting(conn, heard_at + timedelta(minutes=1))["delivered"] == 1
+    assert status(third) == "delivered"

@@ -6,7 +6,9 @@ A receipt that matches no part yet (its submit not recorded yet, or recorded by 
 process) stays unmatched and is tried again on every later call for a day. It never matches a
 part the SMSC accepted after the receipt came (more than `CLOCKS_APART` later): SMSC message ids
 are unique only until the SMSC restarts its counter, and an old message's receipt must not
-settle a new message that was given the same id. A message is delivered when every part is,
+settle a new message that was given the same id. Nor is it tried in another spelling (hex for
+decimal) while a message handed over before it came is not recorded yet: it may be that
+message's. A message is delivered when every part is,
 undelivered as soon as one part is, expired when every part has an outcome and one expired.
 """
 
@@ -17,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from cuikuan.channels.base import Receipt
 from cuikuan.channels.smpp.receipts import canonical_id, id_candidates
@@ -96,6 +98,7 @@ def match_waiting(conn: Connection, now: datetime) -> Counter[str]:
         .where(receipts.c.outbox_id.is_(None), receipts.c.received_at >= since)
         .order_by(receipts.c.id)
     ).all()  # fmt: skip
+    waiting = _not_in_flight(conn, waiting)
     if waiting:
         more = _other_spellings(conn, waiting)
         _settle(bulk, more)
@@ -135,6 +138,23 @@ def _exact(bulk: Bulk, since: datetime) -> list[tuple[Any, ...]]:
         f" AND (p.submitted_at IS NULL OR {before}) ORDER BY r.id",
         params,
     )
+
+
+def _not_in_flight(conn: Connection, waiting: Sequence[Any]) -> list[Any]:
+    """The waiting receipts that came before every message now handed over and not yet
+    recorded (`sending`, perhaps in another process) was handed over. A later one may be the
+    receipt of such a message, whose part is not in the table yet: tried in another spelling
+    now, it could settle a different message whose id is that spelling (hex `1a` read as
+    decimal 26). It waits for that message's part instead, and is tried again on a later call."""
+    if not waiting:
+        return []
+    oldest = conn.execute(
+        select(func.min(outbox.c.updated_at)).where(outbox.c.status == "sending")
+    ).scalar_one()
+    if oldest is None:
+        return list(waiting)
+    handed = as_utc(oldest) - CLOCKS_APART
+    return [w for w in waiting if as_utc(w.received_at) < handed]
 
 
 def _other_spellings(conn: Connection, waiting: Sequence[Any]) -> list[tuple[Any, ...]]:
