@@ -42,6 +42,7 @@ from cuikuan.channels.base import (
     Uncertain,
     Unreachable,
 )
+from cuikuan.dispatch.garbage import fewer_collections
 from cuikuan.dispatch.inbound import hear
 from cuikuan.dispatch.receipts import record_parts
 from cuikuan.dispatch.recheck import recheck
@@ -156,6 +157,20 @@ def send_due(
     each round (the CLI shows it on a terminal). With `shard` (k, n) only the rows whose id is k
     modulo n (several workers share the day); `pace(provider, parts, tps)` is called before each
     chunk is handed over and waits for the chunk's turn on the provider's shared line."""
+    with fewer_collections():
+        return _send_due(engine, settings, channel, now, limit, progress, shard, pace)
+
+
+def _send_due(
+    engine: Engine,
+    settings: Settings,
+    channel: Channel | Resolver,
+    now: datetime,
+    limit: int,
+    progress: Callable[[SendReport], None] | None,
+    shard: tuple[int, int] | None,
+    pace: Pace | None,
+) -> SendReport:
     report = SendReport()
     providers = Providers(channel, settings.channels)
     with engine.connect() as conn:

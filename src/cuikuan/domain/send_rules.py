@@ -14,8 +14,9 @@ same in a small book and a large one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from cuikuan.domain import ledger, policy
@@ -30,8 +31,7 @@ class StepFacts:
     days_to_due: int | None  # the step's fixed days to due, when it has one
 
 
-@dataclass(frozen=True)
-class LoanNow:
+class LoanNow(NamedTuple):
     """A loan as it stands at send time."""
 
     instalments: Sequence[ledger.Instalment]  # with the countable payments allocated
@@ -41,9 +41,8 @@ class LoanNow:
     plan_ended: bool = False  # was on a plan at planning, no longer current
 
 
-@dataclass
-class RowFacts:
-    """Everything the re-check reads for one claimed row."""
+class RowFacts(NamedTuple):
+    """Everything the re-check reads for one claimed row (one a row: a named tuple is cheap)."""
 
     channel: str
     step: str
@@ -59,7 +58,6 @@ class RowFacts:
     zones: list[str]
     step_facts: StepFacts | None
     loan: LoanNow | None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def suppressed_reason(facts: RowFacts) -> str | None:
