@@ -36,8 +36,7 @@ def _ignoring(field: str, value: object) -> Callable[[pytest.MonkeyPatch], None]
         real = send_rules.suppressed_reason
 
         def without(facts: send_rules.RowFacts) -> str | None:
-            setattr(facts, field, value)
-            return real(facts)
+            return real(facts._replace(**{field: value}))  # type: ignore[arg-type]
 
         monkeypatch.setattr(send_rules, "suppressed_reason", without)
 
