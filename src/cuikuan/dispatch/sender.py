@@ -503,23 +503,18 @@ def _record(
     with engine.begin() as conn:
         bulk = Bulk(conn)
         bound_now = bulk.at(now)  # most moments are `now`: bound once, not once a row
+
+        def bind(value: Any) -> Any:
+            return bound_now if value is now else _bindable(bulk, value)
+
         for keys, group in _by_keys(updates).items():
-            moments = [k for k in keys if k in _MOMENTS]
-            if moments:
-                for u in group:
-                    for k in moments:
-                        u[k] = bound_now if u[k] is now else _bindable(bulk, u[k])
             bulk.many(
                 f"UPDATE outbox SET {', '.join(f'{k} = {bulk.ph}' for k in keys)}"
                 f" WHERE id = {bulk.ph}",
-                [(*[u[k] for k in keys], u["oid"]) for u in group],
+                [(*[bind(u[k]) for k in keys], u["oid"]) for u in group],
             )
         record_parts(conn, provider, parts, now)
         _events(conn, updates, rows, provider, now)
-
-
-# The outcome's columns that hold a moment (_outcome).
-_MOMENTS = frozenset({"sent_at", "updated_at", "earliest_at"})
 
 
 def _bindable(bulk: Bulk, value: Any) -> Any:

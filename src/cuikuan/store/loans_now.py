@@ -77,7 +77,7 @@ def loans_at(
     return {
         lid: LoanState(
             customers[lid],
-            on_asked[lid] if lid in on_asked else _in_order(schedule.get(lid)),
+            on_asked[lid] if lid in on_asked else ledger.in_payment_order(schedule.get(lid, [])),
             positions.get(lid, PAID_OFF),
             snapshots[lid],
             paid_rows.get(lid, []),
@@ -85,12 +85,6 @@ def loans_at(
         for lid in ids
         if lid in snapshots
     }
-
-
-def _in_order(instalments: list[ledger.Instalment] | None) -> list[ledger.Instalment]:
-    if not instalments:
-        return []
-    return ledger.in_payment_order(instalments)
 
 
 def _summed(
